@@ -1,0 +1,51 @@
+# Two entry points do all set-up on a fresh machine:
+#   make serve   virtualenv + model build + API on :8000 (embedded ONNX Runtime backend)
+#   make test    virtualenv + model build + lint/type checks + the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MODEL := model_repository/facemesh/1/model.onnx
+CONVERTER_SOURCES := $(shell find converter -name '*.py' -o -name '*.json' 2>/dev/null)
+PYTEST_ARGS ?=
+
+.PHONY: venv dev-venv model serve test lint format bench clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.runtime
+dev-venv: $(VENV)/.dev
+
+# Downloads the mediapipe wheel into .cache/ (once), checks the .tflite's sha256, converts.
+$(MODEL): $(VENV)/.runtime $(CONVERTER_SOURCES)
+	$(PY) -m converter build --output $(MODEL)
+
+model: $(MODEL)
+
+serve: model
+	$(PY) -m service
+
+lint: dev-venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy service converter
+
+format: dev-venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# pytest exits 5 when nothing was collected; that is reported, not hidden as a crash.
+test: model lint
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) .cache model_repository/*/[0-9]*/model.onnx
