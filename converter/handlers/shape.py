@@ -1,0 +1,80 @@
+"""PAD, RESHAPE and STRIDED_SLICE: shape ops that keep the batch dimension dynamic."""
+
+from __future__ import annotations
+
+import numpy as np
+import tflite
+
+from converter.context import NHWC_TO_NCHW, ConversionContext
+from converter.errors import UnsupportedOpError
+from converter.registry import register
+from converter.tflite_model import Operator
+
+
+@register("PAD")
+def pad(ctx: ConversionContext, op: Operator) -> None:
+    paddings = np.asarray(ctx.constant(op.inputs[1]), dtype=np.int64)  # [rank, 2], NHWC order
+    if paddings[0].any():
+        raise UnsupportedOpError("PAD", "padding the batch dimension is not supported")
+    source = ctx.value(op.inputs[0])
+    output = ctx.tensor(op.outputs[0])
+    if source.layout == "NCHW":
+        paddings = paddings[list(NHWC_TO_NCHW)]
+    pads = ctx.int64s([*paddings[:, 0].tolist(), *paddings[:, 1].tolist()], output.name)
+    result = ctx.node("Pad", [source.name, pads], output.name, mode="constant")
+    ctx.set_value(op.outputs[0], result, source.layout, source.dtype)
+
+
+@register("RESHAPE")
+def reshape(ctx: ConversionContext, op: Operator) -> None:
+    source_shape = ctx.tensor(op.inputs[0]).shape
+    output = ctx.tensor(op.outputs[0])
+    if source_shape[:1] != (1,) or output.shape[:1] != (1,):
+        raise UnsupportedOpError("RESHAPE", f"{output.name}: batch must stay the leading axis")
+    source = ctx.value(op.inputs[0])
+    # An NCHW [N, C, 1, 1] tensor flattens exactly like NHWC [N, 1, 1, C]: no transpose needed.
+    spatial_is_unit = len(source_shape) == 4 and source_shape[1:3] == (1, 1)
+    data = (
+        source.name if source.layout != "NCHW" or spatial_is_unit else ctx.as_tflite(op.inputs[0])
+    )
+    target = ctx.int64s([0, *output.shape[1:]], output.name)  # 0 = keep the batch size
+    result = ctx.node("Reshape", [data, target], output.name)
+    ctx.set_value(op.outputs[0], result, "TFLITE", source.dtype)
+
+
+@register("STRIDED_SLICE")
+def strided_slice(ctx: ConversionContext, op: Operator) -> None:
+    options = op.builtin_options(tflite.StridedSliceOptions)
+    if options.EllipsisMask() or options.NewAxisMask() or options.ShrinkAxisMask():
+        raise UnsupportedOpError(
+            "STRIDED_SLICE", "ellipsis/new-axis/shrink masks are not supported"
+        )
+    shape = ctx.tensor(op.inputs[0]).shape
+    begin, end, strides = (ctx.constant(i).astype(np.int64).tolist() for i in op.inputs[1:4])
+    starts, ends, axes, steps = [], [], [], []
+    for axis, size in enumerate(shape):
+        step = strides[axis]
+        if step <= 0:
+            raise UnsupportedOpError("STRIDED_SLICE", "only positive strides are supported")
+        start = 0 if options.BeginMask() & (1 << axis) else begin[axis]
+        stop = size if options.EndMask() & (1 << axis) else end[axis]
+        start, stop = (v + size if v < 0 else v for v in (start, stop))
+        if start == 0 and stop >= size and step == 1:
+            continue  # whole axis: leave it alone (keeps the batch axis dynamic)
+        if axis == 0:
+            raise UnsupportedOpError("STRIDED_SLICE", "slicing the batch axis is not supported")
+        starts.append(start)
+        ends.append(stop)
+        axes.append(axis)
+        steps.append(step)
+    source = ctx.value(op.inputs[0])
+    if not axes:  # an identity slice (the model's output_mesh_identity): alias the input
+        ctx.set_value(op.outputs[0], source.name, source.layout, source.dtype)
+        return
+    name = ctx.tensor(op.outputs[0]).name
+    result = ctx.node(
+        "Slice",
+        [ctx.as_tflite(op.inputs[0]), *(ctx.int64s(v, name) for v in (starts, ends, axes, steps))],
+        name,
+    )
+    ctx.set_value(op.outputs[0], result, "TFLITE", source.dtype)
