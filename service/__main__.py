@@ -1,0 +1,41 @@
+"""``python -m service``: serve the gateway with uvicorn, honouring ``Settings``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import uvicorn
+
+from service.core.config import get_settings
+from service.core.logging import configure_logging
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+    }
+    if settings.workers == 1:
+        from service.main import create_app
+
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        return
+    if settings.prometheus_multiproc_dir is None:
+        # Workers are spawned processes: they inherit this and prometheus_client (and their
+        # Settings) pick it up at import, so /metrics aggregates every worker.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="facemesh-metrics-")
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        workers=settings.workers,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""``POST /v1/crop`` and ``POST /v1/crops``: face crops in, landmarks out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from service.api import schemas
+from service.api.deps import PipelineDep, SettingsDep
+from service.api.responses import faces_response
+from service.api.uploads import IMAGE_FIELD, IMAGE_MEDIA_TYPES, read_images
+
+router = APIRouter(prefix="/v1", tags=["faces"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": schemas.ErrorResponse, "description": description}
+    for status, description in {
+        413: "Body or image pixel count over the limit (`body_too_large`, `image_too_large`).",
+        415: "Unsupported Content-Type (`unsupported_media_type`).",
+        422: "Unusable input (`empty_body`, `not_an_image`, `corrupt_image`, `image_too_small`, "
+        "`too_many_images`, `missing_image`, `invalid_multipart`, `unsupported_image_mode`).",
+        503: "Inference backend unavailable (`backend_unavailable`).",
+    }.items()
+}
+
+
+def _body_doc(multiple: bool) -> dict[str, Any]:
+    image = {"type": "string", "format": "binary"}
+    field = {"type": "array", "items": image} if multiple else image
+    content: dict[str, Any] = {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {IMAGE_FIELD: field},
+                "required": [IMAGE_FIELD],
+            }
+        }
+    }
+    if not multiple:
+        content.update({t: {"schema": image} for t in sorted(IMAGE_MEDIA_TYPES)})
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _model_info(settings: SettingsDep, pipeline: PipelineDep) -> schemas.ModelInfo:
+    return schemas.ModelInfo(
+        name=settings.model_name, version=settings.model_version, backend=pipeline.backend.name
+    )
+
+
+@router.post(
+    "/crop",
+    response_model=schemas.FacesResponse,
+    responses=_ERRORS,
+    openapi_extra=_body_doc(multiple=False),
+    summary="Landmarks for one face crop (raw image body or multipart field `image`).",
+)
+async def crop(
+    request: Request, settings: SettingsDep, pipeline: PipelineDep
+) -> schemas.FacesResponse:
+    payloads = await read_images(request, max_body_bytes=settings.max_body_bytes, max_images=1)
+    results = await pipeline.run(payloads)
+    return faces_response(results, _model_info(settings, pipeline))
+
+
+@router.post(
+    "/crops",
+    response_model=schemas.FacesResponse,
+    responses=_ERRORS,
+    openapi_extra=_body_doc(multiple=True),
+    summary="Landmarks for several face crops (multipart fields `image`), one model call.",
+)
+async def crops(
+    request: Request, settings: SettingsDep, pipeline: PipelineDep
+) -> schemas.FacesResponse:
+    payloads = await read_images(
+        request, max_body_bytes=settings.max_body_bytes, max_images=settings.max_batch_images
+    )
+    results = await pipeline.run(payloads)
+    return faces_response(results, _model_info(settings, pipeline))

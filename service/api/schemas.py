@@ -1,0 +1,67 @@
+"""Pydantic response models: the only place the HTTP shapes are defined."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+Point2 = tuple[float, float]
+Point3 = tuple[float, float, float]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable error code.")
+    message: str = Field(description="Human-readable explanation.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ImageSize(BaseModel):
+    width: int = Field(description="Posted image width in pixels (after EXIF orientation).")
+    height: int = Field(description="Posted image height in pixels (after EXIF orientation).")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    backend: str = Field(description="Inference backend that ran the model.")
+
+
+class Region(BaseModel):
+    landmarks: list[Point2] = Field(description="[x, y] in posted-image pixels.")
+    affine: list[list[float]] = Field(
+        description="2x3 matrix mapping the region's unit square (u, v in 0..1) to "
+        "posted-image pixels: [x, y] = A @ [u, v, 1]."
+    )
+
+
+class Iris(BaseModel):
+    landmarks: list[Point2] = Field(description="5 x [x, y] in posted-image pixels.")
+
+
+class Regions(BaseModel):
+    lips: Region = Field(description="80 landmarks.")
+    left_eye: Region = Field(description="71 landmarks.")
+    right_eye: Region = Field(description="71 landmarks.")
+    left_iris: Iris
+    right_iris: Iris
+
+
+class Face(BaseModel):
+    image: ImageSize
+    score: float = Field(description="Face presence probability (0..1).")
+    landmarks: list[Point3] | None = Field(
+        description="478 x [x, y, z] in posted-image pixels, z on the x scale; null when the "
+        "score is below the threshold."
+    )
+    regions: Regions | None = Field(description="Null when the score is below the threshold.")
+
+
+class FacesResponse(BaseModel):
+    model: ModelInfo
+    faces: list[Face] = Field(description="One item per posted crop, in posting order.")
+
+
+class HealthResponse(BaseModel):
+    status: str

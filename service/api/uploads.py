@@ -1,0 +1,99 @@
+"""Reads the posted image bytes from a request: a raw image body or multipart ``image`` parts.
+
+Accepted raw ``Content-Type``: ``image/jpeg`` (also ``image/jpg``), ``image/png``,
+``image/webp``, or ``multipart/form-data`` with one or more file fields named ``image`` whose
+part type is one of those, ``application/octet-stream`` or absent. The actual format is always
+sniffed from the bytes (``service.processing.decode``), never trusted from the header.
+
+The body size limit is enforced from ``Content-Length`` before reading and again while
+streaming, so an oversized body is never held in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from service.core.errors import InvalidImage, PayloadTooLarge, UnsupportedMediaType
+
+IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/webp"})
+PART_MEDIA_TYPES = IMAGE_MEDIA_TYPES | {"application/octet-stream", ""}
+MULTIPART = "multipart/form-data"
+IMAGE_FIELD = "image"
+
+
+def media_type(content_type: str | None) -> str:
+    """``"image/PNG; charset=x"`` -> ``"image/png"``."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, or ``PayloadTooLarge`` as soon as it exceeds ``max_bytes``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(
+            "body_too_large", f"body is {declared} bytes, the limit is {max_bytes}"
+        )
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > max_bytes:
+            raise PayloadTooLarge("body_too_large", f"body exceeds the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _parse_multipart(request: Request, body: bytes, max_images: int) -> list[bytes]:
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    parser = MultiPartParser(request.headers, stream(), max_files=max_images, max_fields=16)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        if str(exc).startswith("Too many files"):
+            raise InvalidImage(
+                "too_many_images", f"at most {max_images} image(s) per request"
+            ) from exc
+        raise InvalidImage("invalid_multipart", f"malformed multipart body: {exc}") from exc
+    try:
+        payloads: list[bytes] = []
+        for item in form.getlist(IMAGE_FIELD):
+            if not isinstance(item, UploadFile):
+                raise InvalidImage("invalid_multipart", f"field {IMAGE_FIELD!r} must be a file")
+            part_type = media_type(item.content_type)
+            if part_type not in PART_MEDIA_TYPES:
+                raise UnsupportedMediaType(
+                    "unsupported_media_type",
+                    f"part type {part_type!r} is not one of {sorted(IMAGE_MEDIA_TYPES)}",
+                )
+            payloads.append(await item.read())
+    finally:
+        await form.close()
+    if not payloads:
+        raise InvalidImage("missing_image", f"no file field named {IMAGE_FIELD!r}")
+    return payloads
+
+
+async def read_images(request: Request, *, max_body_bytes: int, max_images: int) -> list[bytes]:
+    """The posted image payloads (1..max_images), still encoded."""
+    kind = media_type(request.headers.get("content-type"))
+    if kind == MULTIPART:
+        body = await read_body(request, max_body_bytes)
+        if not body:
+            raise InvalidImage("empty_body", "the request body is empty")
+        return await _parse_multipart(request, body, max_images)
+    if kind in IMAGE_MEDIA_TYPES:
+        body = await read_body(request, max_body_bytes)
+        if not body:
+            raise InvalidImage("empty_body", "the request body is empty")
+        return [body]
+    raise UnsupportedMediaType(
+        "unsupported_media_type",
+        f"Content-Type {kind or '(none)'!r} is not one of "
+        f"{sorted(IMAGE_MEDIA_TYPES | {MULTIPART})}",
+    )

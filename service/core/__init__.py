@@ -1,0 +1,1 @@
+"""Infrastructure: settings, exception types and the one error-to-HTTP mapping."""

@@ -1,0 +1,98 @@
+"""The one settings object. No other module reads the environment.
+
+Every field can be set with an environment variable named ``FACEMESH_<FIELD>`` (case
+insensitive), e.g. ``FACEMESH_PORT=9000``. The only exception is
+``PROMETHEUS_MULTIPROC_DIR``, the name prometheus_client itself reads.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Pillow's own decompression-bomb warning threshold; our limit must stay below it so that every
+# oversized image is rejected by our check, from the header, before any pixel is decoded.
+PIL_MAX_IMAGE_PIXELS = 89_478_485
+
+ENV_PREFIX = "FACEMESH_"
+
+
+class Settings(BaseSettings):
+    """Gateway configuration (see the settings table in README.md)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    # --- server -------------------------------------------------------------------------
+    host: str = Field("0.0.0.0", description="Interface uvicorn binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    access_log: bool = Field(True, description="uvicorn access log on/off.")
+
+    # --- model / backend ----------------------------------------------------------------
+    backend: Literal["onnxruntime", "triton"] = Field(
+        "onnxruntime", description="Inference backend: embedded ONNX Runtime or a Triton server."
+    )
+    model_name: str = Field("facemesh", description="Model name reported and used on Triton.")
+    model_version: str = Field("1", description="Model version reported and used on Triton.")
+    model_path: Path = Field(
+        REPO_ROOT / "model_repository" / "facemesh" / "1" / "model.onnx",
+        description="ONNX file for the onnxruntime backend.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="onnxruntime device: auto uses CUDA when onnxruntime-gpu sees a GPU."
+    )
+    intra_op_threads: int = Field(
+        0, ge=0, description="onnxruntime intra-op threads (0: onnxruntime's default)."
+    )
+    inference_concurrency: int = Field(
+        1, ge=1, le=64, description="Model calls allowed to run at once in one process."
+    )
+    triton_url: str = Field("localhost:8001", description="Triton endpoint (triton backend).")
+    triton_protocol: Literal["grpc", "http"] = Field("grpc", description="Triton client protocol.")
+    triton_timeout_s: float = Field(10.0, gt=0, description="Triton request timeout in seconds.")
+
+    # --- results ------------------------------------------------------------------------
+    score_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Below this face score, landmarks are null."
+    )
+
+    # --- request limits -----------------------------------------------------------------
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest request body, checked before decoding."
+    )
+    max_image_pixels: int = Field(
+        16_000_000,
+        ge=1024,
+        le=PIL_MAX_IMAGE_PIXELS,
+        description="Largest width*height, read from the image header before decoding.",
+    )
+    min_image_side: int = Field(32, ge=1, description="Smallest accepted width or height.")
+    max_batch_images: int = Field(16, ge=1, le=256, description="Most images in /v1/crops.")
+
+    # --- metrics ------------------------------------------------------------------------
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "PROMETHEUS_MULTIPROC_DIR", "FACEMESH_PROMETHEUS_MULTIPROC_DIR"
+        ),
+        description="prometheus_client multiprocess directory; set automatically when workers > 1.",
+    )
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> Settings:
+        if self.min_image_side * self.min_image_side > self.max_image_pixels:
+            raise ValueError("min_image_side**2 must not exceed max_image_pixels")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

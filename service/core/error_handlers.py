@@ -1,0 +1,100 @@
+"""The one place where exceptions become HTTP responses.
+
+Every error response has the body ``{"error": {"code": str, "message": str}}``. Status codes:
+
+=========================  ======  =============================================
+exception                  status  codes
+=========================  ======  =============================================
+PayloadTooLarge            413     body_too_large, image_too_large
+UnsupportedMediaType       415     unsupported_media_type
+InvalidImage               422     empty_body, not_an_image, corrupt_image, ...
+NoFaceFound                404     no_face
+BackendUnavailable         503     backend_unavailable
+RequestValidationError     422     validation_error
+HTTPException (Starlette)  as is   not_found, method_not_allowed, http_error
+anything else              500     internal_error (logged with traceback)
+=========================  ======  =============================================
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service import metrics
+from service.core.errors import (
+    BackendUnavailable,
+    InvalidImage,
+    NoFaceFound,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedMediaType,
+)
+
+logger = logging.getLogger(__name__)
+
+# Most specific first: the first isinstance match wins.
+STATUS_BY_TYPE: tuple[tuple[type[ServiceError], int], ...] = (
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (InvalidImage, 422),
+    (NoFaceFound, 404),
+    (BackendUnavailable, 503),
+)
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def status_for(exc: ServiceError) -> int:
+    """HTTP status for a service exception (500 for an unmapped subclass)."""
+    for exc_type, status in STATUS_BY_TYPE:
+        if isinstance(exc, exc_type):
+            return status
+    return 500
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    metrics.ERRORS.labels(code=code).inc()
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    status = status_for(exc)
+    if status >= 500:
+        logger.warning("%s: %s", exc.code, exc.message)
+    return error_response(status, exc.code, exc.message)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    parts = [
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
+    ]
+    return error_response(422, "validation_error", "; ".join(parts) or "invalid request")
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    response = error_response(exc.status_code, code, str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register every handler above on ``app``."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

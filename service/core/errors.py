@@ -1,0 +1,63 @@
+"""Typed exceptions raised by the service. ``service.core.error_handlers`` maps them to HTTP.
+
+Each exception carries a stable machine-readable ``code`` (the ``error.code`` in responses)
+and a human-readable message. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base class: ``code`` is stable and documented, ``message`` is for humans."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class InvalidImage(ServiceError):  # noqa: N818 (name fixed by STYLE.md)
+    """The request's image(s) cannot be used: bad bytes, bad size, bad mode, bad multipart."""
+
+
+class PayloadTooLarge(InvalidImage):
+    """The body or an image's pixel count exceeds a configured limit."""
+
+
+class UnsupportedMediaType(InvalidImage):
+    """The request's Content-Type (or a multipart part's) is not an accepted image type."""
+
+
+class NoFaceFound(ServiceError):  # noqa: N818
+    """A request that needs a face got none (not raised by the crop endpoints, which report
+    a below-threshold score with null landmarks instead)."""
+
+
+class BackendUnavailable(ServiceError):  # noqa: N818
+    """The inference backend cannot run the model right now."""
+
+    def __init__(self, message: str, code: str = "backend_unavailable") -> None:
+        super().__init__(code, message)
+
+
+# Every code a client can receive in ``error.code``; metrics pre-create one series per code.
+ERROR_CODES: tuple[str, ...] = (
+    "empty_body",
+    "body_too_large",
+    "unsupported_media_type",
+    "invalid_multipart",
+    "missing_image",
+    "too_many_images",
+    "not_an_image",
+    "corrupt_image",
+    "image_too_small",
+    "image_too_large",
+    "unsupported_image_mode",
+    "no_face",
+    "backend_unavailable",
+    "validation_error",
+    "not_found",
+    "method_not_allowed",
+    "http_error",
+    "internal_error",
+)

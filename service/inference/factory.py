@@ -1,0 +1,29 @@
+"""Builds the configured ``InferenceBackend`` from ``Settings``."""
+
+from __future__ import annotations
+
+import importlib
+
+from service.core.config import Settings
+from service.inference.base import InferenceBackend
+
+
+def create_backend(settings: Settings) -> InferenceBackend:
+    """Instantiate (and warm up) the backend named by ``settings.backend``.
+
+    The Triton backend (``service.inference.triton``) is imported lazily so that the embedded
+    backend never needs ``tritonclient``; it must expose ``from_settings(settings)``.
+    """
+    if settings.backend == "onnxruntime":
+        from service.inference.onnxruntime_backend import OnnxRuntimeBackend
+
+        backend = OnnxRuntimeBackend(
+            settings.model_path,
+            device=settings.device,
+            intra_op_threads=settings.intra_op_threads,
+        )
+        backend.warm_up()
+        return backend
+    triton = importlib.import_module("service.inference.triton")
+    created: InferenceBackend = triton.from_settings(settings)
+    return created

@@ -1,0 +1,112 @@
+"""Every Prometheus metric the gateway exports, declared in one place.
+
+Names are namespaced (``facemesh_``) and carry their unit. Labels are bounded: ``stage`` and
+``endpoint`` come from fixed tuples below, ``status`` from HTTP status codes, ``code`` from
+``service.core.errors.ERROR_CODES``. Label sets are pre-created so every series starts at 0.
+
+With several uvicorn workers, ``python -m service`` points ``PROMETHEUS_MULTIPROC_DIR`` at a
+fresh directory before the workers start; ``make_metrics_app`` then aggregates all workers
+(prometheus_client multiprocess mode, see its documented limits: no Info/Enum metrics, gauges
+need a ``multiprocess_mode``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    make_asgi_app,
+    multiprocess,
+)
+
+from service.core.errors import ERROR_CODES
+
+STAGES: tuple[str, ...] = ("decode", "preprocess", "inference", "postprocess", "total")
+ENDPOINTS: tuple[str, ...] = ("/v1/crop", "/v1/crops", "/healthz", "/readyz", "other")
+OUTCOMES: tuple[str, ...] = ("face", "below_threshold")
+_PRECREATED_STATUSES: tuple[str, ...] = ("200", "404", "413", "415", "422", "500", "503")
+
+# Milliseconds to seconds: a CPU model call on a batch is 5 ms to 1 s.
+STAGE_BUCKETS_S: tuple[float, ...] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+    0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
+)  # fmt: skip
+BATCH_BUCKETS: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+STAGE_SECONDS = Histogram(
+    "facemesh_stage_duration_seconds",
+    "Time spent per processing stage of one request (decode..postprocess; total = all stages).",
+    ["stage"],
+    buckets=STAGE_BUCKETS_S,
+)
+REQUEST_SECONDS = Histogram(
+    "facemesh_http_request_duration_seconds",
+    "Wall time from request start to response end, per endpoint.",
+    ["endpoint"],
+    buckets=STAGE_BUCKETS_S,
+)
+REQUESTS = Counter(
+    "facemesh_http_requests_total",
+    "HTTP requests answered, by endpoint and status code.",
+    ["endpoint", "status"],
+)
+IN_FLIGHT = Gauge(
+    "facemesh_http_requests_in_flight",
+    "HTTP requests being handled right now.",
+    ["endpoint"],
+    multiprocess_mode="livesum",
+)
+BATCH_SIZE = Histogram(
+    "facemesh_batch_size_images",
+    "Images per model call.",
+    buckets=BATCH_BUCKETS,
+)
+ERRORS = Counter(
+    "facemesh_errors_total",
+    "Error responses, by error code.",
+    ["code"],
+)
+CROPS = Counter(
+    "facemesh_crops_total",
+    "Crops answered, by whether the face score reached the threshold.",
+    ["outcome"],
+)
+
+for _stage in STAGES:
+    STAGE_SECONDS.labels(stage=_stage)
+for _endpoint in ENDPOINTS:
+    REQUEST_SECONDS.labels(endpoint=_endpoint)
+    IN_FLIGHT.labels(endpoint=_endpoint)
+    for _status in _PRECREATED_STATUSES:
+        REQUESTS.labels(endpoint=_endpoint, status=_status)
+for _code in ERROR_CODES:
+    ERRORS.labels(code=_code)
+for _outcome in OUTCOMES:
+    CROPS.labels(outcome=_outcome)
+
+
+def endpoint_label(path: str) -> str:
+    """Bounded ``endpoint`` label for a request path."""
+    return path if path in ENDPOINTS else "other"
+
+
+def make_metrics_app(multiproc_dir: Path | None) -> Callable[..., Any]:
+    """The prometheus_client ASGI app, aggregating all workers in multiprocess mode."""
+    if multiproc_dir is None:
+        return make_asgi_app(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(multiproc_dir))  # type: ignore[no-untyped-call]
+    return make_asgi_app(registry)
+
+
+def mark_process_dead(pid: int, multiproc_dir: Path | None) -> None:
+    """Drop a finished worker's live gauges (multiprocess mode only)."""
+    if multiproc_dir is not None:
+        multiprocess.mark_process_dead(pid, path=str(multiproc_dir))  # type: ignore[no-untyped-call]
