@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import tflite
 
@@ -11,12 +13,14 @@ from converter.registry import register
 from converter.tflite_model import Operator
 
 
-def _constant_operand(ctx: ConversionContext, index: int, layout: str, hint: str) -> str:
-    """A constant operand, re-laid out to NCHW when the other operand is NCHW."""
+def _constant_operand(
+    ctx: ConversionContext, index: int, layout: str, dtype: np.dtype[Any], hint: str
+) -> str:
+    """A constant operand in ``dtype``, re-laid out to NCHW when the other operand is NCHW."""
     array = np.asarray(ctx.constant(index), dtype=np.float32)
     if layout == "NCHW" and array.ndim > 0:
         array = np.transpose(array.reshape((1,) * (4 - array.ndim) + array.shape), NHWC_TO_NCHW)
-    return ctx.weight(array, hint)
+    return ctx.const(array.astype(dtype), hint)
 
 
 def _binary(ctx: ConversionContext, op: Operator, onnx_op: str, activation: int) -> None:
@@ -28,15 +32,19 @@ def _binary(ctx: ConversionContext, op: Operator, onnx_op: str, activation: int)
     four_d = all(len(ctx.tensor(i).shape) == 4 for i in variables)
     use_nchw = four_d and any(ctx.value(i).layout == "NCHW" for i in variables)
     layout = "NCHW" if use_nchw else "TFLITE"
+    dtype = ctx.value(variables[0]).dtype  # operands follow the first variable's dtype
 
     def operand(index: int) -> str:
         if ctx.is_constant(index):
-            return _constant_operand(ctx, index, layout, output.name)
-        return ctx.as_nchw(index) if use_nchw else ctx.as_tflite(index)
+            return _constant_operand(ctx, index, layout, dtype, output.name)
+        name = ctx.as_nchw(index) if use_nchw else ctx.as_tflite(index)
+        if ctx.value(index).dtype != dtype:
+            name = ctx.cast(name, dtype, output.name)
+        return name
 
     result = ctx.node(onnx_op, [operand(lhs), operand(rhs)], output.name)
     result = fused_activation(ctx, result, activation, output.name)
-    ctx.set_value(op.outputs[0], result, layout, ctx.value(variables[0]).dtype)
+    ctx.set_value(op.outputs[0], result, layout, dtype)
 
 
 @register("ADD")
