@@ -9,7 +9,7 @@ MODEL := model_repository/facemesh/1/model.onnx
 CONVERTER_SOURCES := $(shell find converter -name '*.py' -o -name '*.json' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: venv dev-venv model serve test lint format bench clean
+.PHONY: venv dev-venv triton-venv model serve test lint format bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,17 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
+
+# A real tritonserver for tests/triton and benchmarks (see requirements-triton.txt for why
+# it has its own virtualenv). Same base Python as $(VENV): its backend stub embeds libpython.
+TRITON_VENV := .venv-triton
+$(TRITON_VENV)/.done: requirements-triton.txt
+	test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TRITON_VENV)/bin/python -m pip install -q -r requirements-triton.txt
+	touch $@
+
+triton-venv: $(TRITON_VENV)/.done
 
 # Downloads the mediapipe wheel into .cache/ (once), checks the .tflite's sha256, converts.
 $(MODEL): $(VENV)/.runtime $(CONVERTER_SOURCES)
@@ -43,9 +54,9 @@ format: dev-venv
 	$(VENV)/bin/ruff check --fix .
 
 # pytest exits 5 when nothing was collected; that is reported, not hidden as a crash.
-test: model lint
+test: model lint triton-venv
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
 clean:
-	rm -rf $(VENV) .cache model_repository/*/[0-9]*/model.onnx
+	rm -rf $(VENV) $(TRITON_VENV) .cache model_repository/*/[0-9]*/model.onnx
