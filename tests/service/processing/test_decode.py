@@ -8,7 +8,7 @@ from imagekit import crop_array, crop_bytes, encode, png16_grey, png16_rgb, raw_
 from PIL import Image
 
 from service.core.errors import InvalidImage, PayloadTooLarge
-from service.processing.decode import decode_image
+from service.processing.decode import decode_image, to_rgb_array
 
 LIMITS = {"min_side": 32, "max_pixels": 1_000_000}
 CROP = "lenna_face0"
@@ -123,3 +123,10 @@ def test_bomb_is_small_on_the_wire() -> None:
 def test_limits_are_inclusive() -> None:
     exact = encode(np.zeros((32, 32, 3), np.uint8))
     assert decode_image(exact, min_side=32, max_pixels=32 * 32).shape == (32, 32, 3)
+
+
+def test_modes_without_a_rule_are_rejected() -> None:
+    # JPEG/PNG/WebP never decode to these; the guard keeps a future format from slipping by.
+    with pytest.raises(InvalidImage) as excinfo:
+        to_rgb_array(Image.new("F", (40, 40)))
+    assert excinfo.value.code == "unsupported_image_mode"
