@@ -48,6 +48,9 @@ STATUS_BY_TYPE: tuple[tuple[type[ServiceError], int], ...] = (
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
+# Seconds a client should wait before retrying a 503 (backend down or restarting).
+RETRY_AFTER_S = 1
+
 
 def status_for(exc: ServiceError) -> int:
     """HTTP status for a service exception (500 for an unmapped subclass)."""
@@ -67,7 +70,10 @@ async def _service_error(_: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     if status >= 500:
         logger.warning("%s: %s", exc.code, exc.message)
-    return error_response(status, exc.code, exc.message)
+    response = error_response(status, exc.code, exc.message)
+    if status == 503:  # BackendUnavailable: transient, tell clients when to try again
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
