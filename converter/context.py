@@ -50,6 +50,8 @@ class ConversionContext:
 
     model: TFLiteModel
     compute_dtype: np.dtype[Any] = field(default_factory=lambda: np.dtype(np.float32))
+    native_prelu: bool = False  # emit ONNX PRelu instead of the faster decomposed form
+    sampler: str = "gather"  # TransformTensorBilinear as "gather" or "gridsample"
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     initializers: list[onnx.TensorProto] = field(default_factory=list)
     values: dict[int, Value] = field(default_factory=dict)
@@ -57,6 +59,7 @@ class ConversionContext:
     # Per custom-op records the driver uses to assemble the contract outputs.
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _counter: itertools.count[int] = field(default_factory=itertools.count)
+    _relaid: dict[tuple[int, str], str] = field(default_factory=dict)  # one transpose per tensor
 
     # ----- naming -------------------------------------------------------------------------
     def fresh(self, hint: str) -> str:
@@ -130,14 +133,24 @@ class ConversionContext:
         value = self.value(index)
         if value.layout == "NCHW":
             return value.name
-        return self.node("Transpose", [value.name], "to_nchw", perm=list(NHWC_TO_NCHW))
+        return self._relayout(index, "NCHW", NHWC_TO_NCHW)
 
     def as_tflite(self, index: int) -> str:
         """The tensor in TFLite's own layout (NHWC for 4-D activations)."""
         value = self.value(index)
         if value.layout == "TFLITE":
             return value.name
-        return self.node("Transpose", [value.name], "to_nhwc", perm=list(NCHW_TO_NHWC))
+        return self._relayout(index, "TFLITE", NCHW_TO_NHWC)
+
+    def _relayout(self, index: int, layout: str, perm: tuple[int, ...]) -> str:
+        """Transpose a tensor once, however many consumers need the other layout."""
+        key = (index, layout)
+        if key not in self._relaid:
+            hint = f"{self.tensor(index).name}_{layout.lower()}"
+            self._relaid[key] = self.node(
+                "Transpose", [self.value(index).name], hint, perm=list(perm)
+            )
+        return self._relaid[key]
 
     def as_float32(self, index: int) -> str:
         """The tensor in TFLite layout and float32 (custom-op maths always runs in fp32)."""

@@ -23,12 +23,16 @@ def convert(
     model: TFLiteModel,
     *,
     fp16: bool = False,
+    native_prelu: bool = False,
+    sampler: str = "gather",
     graph_name: str = "facemesh",
     on_op: Callable[[Operator], None] | None = None,
 ) -> onnx.ModelProto:
     """Convert the attention face-landmark model; ``on_op`` is called after each op (progress)."""
     compute = np.dtype(np.float16 if fp16 else np.float32)
-    ctx = ConversionContext(model, compute_dtype=compute)
+    ctx = ConversionContext(
+        model, compute_dtype=compute, native_prelu=native_prelu, sampler=sampler
+    )
     if len(model.inputs) != 1:
         raise ValueError(f"expected one model input, found {len(model.inputs)}")
     source = model.tensor(model.inputs[0])

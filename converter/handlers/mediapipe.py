@@ -185,10 +185,13 @@ def sampling_grid(out_h: int, out_w: int) -> np.ndarray:
 def transform_tensor_bilinear(ctx: ConversionContext, op: Operator) -> None:
     opt = _options(op, ("output_height", "output_width"))
     out_h, out_w = int(opt["output_height"]), int(opt["output_width"])  # type: ignore[call-overload]
-    _, in_h, in_w, _ = ctx.tensor(op.inputs[0]).shape
+    _, in_h, in_w, channels = ctx.tensor(op.inputs[0]).shape
     name = ctx.tensor(op.outputs[0]).name
 
-    features = ctx.as_nchw(op.inputs[0])
+    # GridSample reads NCHW; the gather path reads rows of the NHWC map (one shared transpose).
+    features = (
+        ctx.as_nchw(op.inputs[0]) if ctx.sampler == "gridsample" else ctx.as_tflite(op.inputs[0])
+    )
     if ctx.value(op.inputs[0]).dtype != np.float32:
         features = ctx.cast(features, np.dtype(np.float32), name)
     linear_t, shift_t = _matrix_parts(ctx, ctx.as_float32(op.inputs[1]), name)
@@ -220,31 +223,14 @@ def transform_tensor_bilinear(ctx: ConversionContext, op: Operator) -> None:
         keepdims=0,
     )
     mask = ctx.node("Reshape", [mask, ctx.int64s([0, 1, out_h, out_w], name)], f"{name}_mask4")
-    # align_corners=1: normalised g = 2 X / (W - 1) - 1 maps back to index X exactly.
-    normalised = ctx.node(
-        "Sub",
-        [
-            ctx.node(
-                "Mul",
-                [
-                    positions,
-                    ctx.const(np.array([2.0 / (in_w - 1), 2.0 / (in_h - 1)], np.float32), name),
-                ],
-                name,
-            ),
-            ctx.const(1.0, name, np.float32),
-        ],
-        f"{name}_g",
-    )
-    grid_4d = ctx.node("Reshape", [normalised, ctx.int64s([0, out_h, out_w, 2], name)], name)
-    sampled = ctx.node(
-        "GridSample",
-        [features, grid_4d],
-        f"{name}_sample",
-        mode="bilinear",
-        padding_mode="zeros",
-        align_corners=1,
-    )
+    if ctx.sampler == "gridsample":
+        sampled = _sample_with_gridsample(
+            ctx, features, positions, (in_h, in_w), (out_h, out_w), name
+        )
+    else:
+        sampled = _sample_with_gather(
+            ctx, features, positions, (in_h, in_w, channels), (out_h, out_w), name
+        )
     result = ctx.node("Mul", [sampled, mask], name)
     if ctx.compute_dtype != np.float32:
         result = ctx.cast(result, ctx.compute_dtype, name)
@@ -266,3 +252,110 @@ def transform_landmarks(ctx: ConversionContext, op: Operator) -> None:
         moved = ctx.node("Concat", [moved, depth], name, axis=2)
     ctx.set_value(op.outputs[0], moved, "TFLITE", np.dtype(np.float32))
     ctx.record("transform_landmarks", op, output=moved)
+
+
+def _sample_with_gridsample(
+    ctx: ConversionContext,
+    features: str,
+    positions: str,
+    in_hw: tuple[int, int],
+    out_hw: tuple[int, int],
+    name: str,
+) -> str:
+    """Bilinear samples [N, C, out_h, out_w] via GridSample (align_corners=1 maps the
+    normalised g = 2 X / (W - 1) - 1 back to index X exactly)."""
+    in_h, in_w = in_hw
+    scale = ctx.const(np.array([2.0 / (in_w - 1), 2.0 / (in_h - 1)], np.float32), name)
+    normalised = ctx.node(
+        "Sub",
+        [ctx.node("Mul", [positions, scale], name), ctx.const(1.0, name, np.float32)],
+        f"{name}_g",
+    )
+    grid = ctx.node("Reshape", [normalised, ctx.int64s([0, *out_hw, 2], name)], name)
+    return ctx.node(
+        "GridSample",
+        [features, grid],
+        f"{name}_sample",
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=1,
+    )
+
+
+def _sample_with_gather(
+    ctx: ConversionContext,
+    features_nhwc: str,
+    positions: str,
+    in_hwc: tuple[int, int, int],
+    out_hw: tuple[int, int],
+    name: str,
+) -> str:
+    """Bilinear samples [N, C, out_h, out_w]: the four neighbours gathered from the flattened
+    map and weighted as MediaPipe's kernel does. Neighbour indices are clamped into the map;
+    a clamped neighbour only ever carries weight 0 or belongs to a point the caller masks."""
+    in_h, in_w, channels = in_hwc
+    corner = ctx.node("Floor", [positions], f"{name}_floor")  # (x0, y0), [N, P, 2]
+    frac = ctx.node("Sub", [positions, corner], f"{name}_frac")  # (fx, fy)
+    rest = ctx.node("Sub", [ctx.const(1.0, name, np.float32), frac], f"{name}_rest")
+    fx, fy = (_slice(ctx, frac, [i], [i + 1], [2], f"{name}_f{i}") for i in (0, 1))
+    gx, gy = (_slice(ctx, rest, [i], [i + 1], [2], f"{name}_g{i}") for i in (0, 1))
+    # neighbour order: (x0, y0), (x1, y0), (x0, y1), (x1, y1)
+    weights = ctx.node(
+        "Concat",
+        [ctx.node("Mul", pair, f"{name}_w") for pair in ([gx, gy], [fx, gy], [gx, fy], [fx, fy])],
+        f"{name}_weights",
+        axis=2,
+    )  # [N, P, 4]
+    corner_int = ctx.cast(corner, np.dtype(np.int64), name)
+    low, high = ctx.int64s([0, 0], name), ctx.int64s([in_w - 1, in_h - 1], name)
+
+    def clamp(value: str) -> str:
+        return ctx.node("Min", [ctx.node("Max", [value, low], name), high], f"{name}_clamp")
+
+    near = clamp(corner_int)
+    far = clamp(ctx.node("Add", [corner_int, ctx.int64s([1, 1], name)], name))
+
+    def flat(columns: str, rows: str) -> str:  # x + y * W
+        x = _slice(ctx, columns, [0], [1], [2], f"{name}_x")
+        y = _slice(ctx, rows, [1], [2], [2], f"{name}_y")
+        return ctx.node("Add", [x, ctx.node("Mul", [y, ctx.int64s([in_w], name)], name)], name)
+
+    neighbours = ctx.node(
+        "Concat",
+        [flat(near, near), flat(far, near), flat(near, far), flat(far, far)],
+        f"{name}_flat",
+        axis=2,
+    )  # [N, P, 4]
+    # Row of the [N * H * W, C] table: n * H * W + flat
+    batch = ctx.node(
+        "Squeeze",
+        [_slice(ctx, ctx.node("Shape", [features_nhwc], name), [0], [1], [0], f"{name}_n")],
+        f"{name}_batch",
+    )
+    zero, one = (ctx.const(np.array(v, dtype=np.int64), name) for v in (0, 1))
+    offsets = ctx.node(
+        "Mul",
+        [ctx.node("Range", [zero, batch, one], name), ctx.int64s([in_h * in_w], name)],
+        f"{name}_offsets",
+    )
+    offsets = ctx.node("Reshape", [offsets, ctx.int64s([-1, 1, 1], name)], name)
+    rows = ctx.node("Add", [neighbours, offsets], f"{name}_rows")
+    table = ctx.node(
+        "Reshape", [features_nhwc, ctx.int64s([-1, channels], name)], f"{name}_table"
+    )  # [N * H * W, C]
+    gathered = ctx.node("Gather", [table, rows], f"{name}_gathered", axis=0)  # [N, P, 4, C]
+    row_weights = ctx.node("Unsqueeze", [weights, ctx.int64s([2], name)], name)  # [N, P, 1, 4]
+    blended = ctx.node("MatMul", [row_weights, gathered], f"{name}_blend")  # [N, P, 1, C]
+    flat_nc = ctx.node(
+        "Transpose",
+        [
+            ctx.node(
+                "Reshape", [blended, ctx.int64s([0, out_hw[0] * out_hw[1], channels], name)], name
+            )
+        ],
+        name,
+        perm=[0, 2, 1],
+    )
+    return ctx.node(
+        "Reshape", [flat_nc, ctx.int64s([0, channels, *out_hw], name)], f"{name}_sample"
+    )
