@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from converter.driver import convert
 from converter.errors import ConversionError
 from converter.source import MODELS, fetch_tflite
-from converter.summary import summarize
+from converter.summary import summarize, tflite_parameters
 from converter.tflite_model import read_tflite
 
 DEFAULT_CACHE = Path(".cache")
@@ -52,6 +52,7 @@ def build(args: argparse.Namespace) -> int:
         "shape inference passed)"
     )
     print(summarize(onnx_model).format())
+    print(f"TFLite parameters: {tflite_parameters(model):,}")
     return 0
 
 

@@ -9,6 +9,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from converter.tflite_model import TFLiteModel
+
 
 @dataclass(frozen=True)
 class ModelSummary:
@@ -22,8 +24,13 @@ class ModelSummary:
         )
         return (
             f"nodes: {sum(self.op_counts.values())} ({ops})\n"
-            f"parameters: {self.parameters:,}\nMACs (batch 1): {self.macs:,}"
+            f"ONNX float initializer values: {self.parameters:,}\nMACs (batch 1): {self.macs:,}"
         )
+
+
+def tflite_parameters(model: TFLiteModel) -> int:
+    """Weights stored in the TFLite file (float constants), the model's own parameter count."""
+    return sum(t.data.size for t in model.tensors if t.data is not None and t.dtype.kind == "f")
 
 
 def _static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
