@@ -52,6 +52,7 @@ def test_endpoint_label_is_bounded() -> None:
 def test_histograms_and_counters_move_after_requests(gateway: Any) -> None:
     client = gateway.client()
     before = scrape(client)
+    assert ("process_cpu_seconds_total", ()) in before  # one worker: the default registry
     for stage in metrics.STAGES:  # pre-created: present before this test's requests
         assert (f"{STAGE}_count", (("stage", stage),)) in before
 

@@ -1,0 +1,165 @@
+"""The gateway Dockerfile's essentials (no Docker engine needed): slim base, non-root user,
+healthcheck on /readyz, port 8000, ``python -m service``, every COPY source in the build
+context, and every package the service imports installed in the runtime image."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(KEYWORD, arguments) per instruction, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            out.append((keyword.upper(), rest.strip()))
+    return out
+
+
+def final_stage() -> list[tuple[str, str]]:
+    steps = instructions()
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from:]
+
+
+def build_args() -> dict[str, str]:
+    return dict(
+        arg.split("=", 1) for keyword, arg in instructions() if keyword == "ARG" and "=" in arg
+    )
+
+
+def test_every_stage_uses_a_slim_base() -> None:
+    args = build_args()
+    for keyword, rest in instructions():
+        if keyword == "FROM":
+            image = rest.split()[0]
+            image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
+            assert "slim" in image, image
+
+
+def test_runtime_runs_as_a_non_root_user_that_is_created() -> None:
+    stage = final_stage()
+    users = [rest for keyword, rest in stage if keyword == "USER"]
+    assert users, "final stage has no USER"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    created = " ".join(rest for keyword, rest in stage if keyword == "RUN")
+    assert re.search(rf"useradd .*--uid {user}\b", created) or f"useradd {user}" in created
+    keywords = [keyword for keyword, _ in stage]
+    assert keywords.index("USER") < keywords.index("CMD")
+
+
+def test_healthcheck_probes_readyz_and_cmd_serves_the_gateway() -> None:
+    stage = dict(final_stage())
+    assert "/readyz" in stage["HEALTHCHECK"]
+    assert "--interval=" in stage["HEALTHCHECK"]
+    assert json.loads(stage["CMD"]) == ["python", "-m", "service"]
+    assert "8000" in stage["EXPOSE"].split()
+
+
+def test_healthcheck_command_is_valid_python() -> None:
+    command = json.loads(dict(final_stage())["HEALTHCHECK"].split("CMD", 1)[1])
+    assert command[:2] == ["python", "-c"]
+    ast.parse(command[2])
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last matching pattern wins; ``!`` re-includes."""
+    ignored = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/"):
+            ignored = not negated
+    return ignored
+
+
+def test_copied_sources_exist_and_are_in_the_build_context() -> None:
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert _ignored(".venv/bin/python", patterns)
+    assert _ignored(".git/HEAD", patterns)
+    sources = [
+        rest.split()[:-1]
+        for keyword, rest in instructions()
+        if keyword == "COPY" and "--from" not in rest
+    ]
+    assert sources
+    for group in sources:
+        for source in group:
+            source = source.rstrip("/")
+            assert (REPO / source).exists(), source
+            assert not _ignored(source, patterns), source
+            if (REPO / source).is_dir():
+                assert not _ignored(f"{source}/__init__.py", patterns), source
+
+
+def _runtime_requirements() -> set[str]:
+    (run,) = [rest for keyword, rest in instructions() if keyword == "RUN" and "grep -vE" in rest]
+    excluded = re.search(r"'\^\((.+?)\)==", run)
+    assert excluded
+    dropped = set(excluded.group(1).split("|"))
+    names = set()
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        name = re.split(r"[=<>\[ ;#]", line.strip(), maxsplit=1)[0]
+        if name and name not in dropped:
+            names.add(name.lower().replace("_", "-"))
+    return names
+
+
+def _closure(names: set[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for requirement in requires:
+            if "extra ==" in requirement and "standard" not in requirement:
+                continue
+            todo.append(
+                re.split(r"[=<>\[ ;(!~]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+            )
+    return seen
+
+
+@pytest.mark.parametrize("module_file", sorted((REPO / "service").rglob("*.py")), ids=str)
+def test_runtime_image_installs_what_the_service_imports(module_file: Path) -> None:
+    installed = _closure(_runtime_requirements())
+    owners = metadata.packages_distributions()
+    for node in ast.walk(ast.parse(module_file.read_text())):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        else:
+            continue
+        for module in modules:
+            top = module.split(".")[0]
+            if top in sys.stdlib_module_names or top == "service":
+                continue
+            dists = {d.lower().replace("_", "-") for d in owners.get(top, [])}
+            assert dists & installed, f"{module_file.name} imports {top} ({dists}), not installed"
