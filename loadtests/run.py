@@ -33,6 +33,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import statistics
@@ -233,6 +234,20 @@ class Gateway:
             "rss_max_mib": mib(max(after_ready) if after_ready else None),
         }
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) used so far by the gateway and its workers."""
+        import psutil
+
+        try:
+            process = psutil.Process(self.process.pid)
+            total = 0.0
+            for proc in [process, *process.children(recursive=True)]:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            return round(total, 1)
+        except psutil.Error:
+            return None
+
     def stop(self) -> int | None:
         self._stop.set()
         self._sampler.join(timeout=5)
@@ -291,6 +306,21 @@ def run_locust(
         "--loglevel",
         "WARNING",
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        return _run_locust_process(command, environ, prefix, args.run_time)
+    finally:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        LOCUST_CPU_S[str(prefix)] = round(cpu, 1)
+
+
+LOCUST_CPU_S: dict[str, float] = {}
+
+
+def _run_locust_process(
+    command: list[str], environ: dict[str, str], prefix: Path, run_time: float
+) -> int:
     with open(f"{prefix}_locust.log", "wb") as log:
         process = subprocess.Popen(
             command,
@@ -302,7 +332,7 @@ def run_locust(
         )
         # The step shape ends the run after --run-time; this is the hard stop if it does not.
         try:
-            return process.wait(timeout=args.run_time + 120)
+            return process.wait(timeout=run_time + 120)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
@@ -546,7 +576,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     continue
                 print(f"[{backend}] {profile}: stages {args.stages}, {args.run_time:.0f} s")
+                gateway_cpu = gateway.cpu_seconds() if gateway else None
+                load_before = os.getloadavg()[0]
+                started = time.monotonic()
                 code = run_locust(profile, host, args.stages, args, backend_out)
+                elapsed = time.monotonic() - started
                 run = summarise(
                     backend,
                     profile,
@@ -555,6 +589,18 @@ def main(argv: list[str] | None = None) -> int:
                     args.run_time / len(args.stages),
                     code,
                 )
+                after_cpu = gateway.cpu_seconds() if gateway else None
+                run["cpu"] = {
+                    "wall_s": round(elapsed, 1),
+                    "locust_cpu_s": LOCUST_CPU_S.get(str(backend_out / profile)),
+                    "gateway_cpu_s": (
+                        round(after_cpu - gateway_cpu, 1)
+                        if after_cpu is not None and gateway_cpu is not None
+                        else None
+                    ),
+                    "loadavg_1m_before": round(load_before, 2),
+                    "loadavg_1m_after": round(os.getloadavg()[0], 2),
+                }
                 curves[profile][backend] = [StageStats(**s) for s in run["stages"]]
                 unit = "crops" if profile != "frame" else "frames"
                 plot(
@@ -681,7 +727,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 f"| {s['users']} | {s['requests']} | {s['failures']} | {s['requests_per_s']} "
                 f"| {s['items_per_s']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} |"
             )
+        cpu = run.get("cpu", {})
         lines += [
+            "",
+            f"CPU over {cpu.get('wall_s')} s of load: gateway {cpu.get('gateway_cpu_s')} CPU-s, "
+            f"locust {cpu.get('locust_cpu_s')} CPU-s; 1-min load average "
+            f"{cpu.get('loadavg_1m_before')} before, {cpu.get('loadavg_1m_after')} after "
+            "(other processes on the machine count too).",
             "",
             f"![latency vs throughput]({run['backend']}/{run['profile']}"
             "_latency_vs_throughput.png)",

@@ -133,7 +133,8 @@ def test_payload_mix_covers_every_golden_crop_and_variant() -> None:
     assert len(faces) == len(GOLDENS) * len(FACE_VARIANTS)
     assert {p.content_type for p in payloads} == {"image/jpeg", "image/png"}
     for payload in faces:
-        assert len(payload.expected.golden or ()) == N_LANDMARKS
+        assert payload.expected.golden is not None
+        assert len(payload.expected.golden) == N_LANDMARKS
         magic = payload.data[:4]
         assert (
             magic == b"\x89PNG" if payload.content_type == "image/png" else magic[:2] == b"\xff\xd8"
