@@ -12,7 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from converter.driver import convert
 from converter.errors import ConversionError
-from converter.source import MODELS, fetch_tflite
+from converter.models import SPECS
+from converter.source import fetch_tflite
 from converter.summary import summarize, tflite_parameters
 from converter.tflite_model import read_tflite
 
@@ -38,8 +39,10 @@ def build(args: argparse.Namespace) -> int:
         task = progress.add_task("ops", total=len(model.operators))
         onnx_model = convert(
             model,
+            SPECS[args.model],
             fp16=args.fp16,
             native_prelu=args.native_prelu,
+            sampler=args.sampler,
             on_op=lambda _: progress.advance(task),
         )
     output = Path(args.output)
@@ -66,9 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     build_cmd = commands.add_parser("build", help="fetch, convert, check and write the ONNX model")
     build_cmd.add_argument("--output", required=True)
-    build_cmd.add_argument(
-        "--model", choices=sorted(MODELS), default="face_landmark_with_attention"
-    )
+    build_cmd.add_argument("--model", choices=sorted(SPECS), default="face_landmark_with_attention")
     build_cmd.add_argument("--tflite", help="use this .tflite instead of the wheel's")
     build_cmd.add_argument("--cache", default=str(DEFAULT_CACHE), help="wheel/model cache folder")
     build_cmd.add_argument("--fp16", action="store_true", help="float16 weights/activations (GPU)")

@@ -5,82 +5,39 @@ Output names, shapes and meaning are documented in ``converter/README.md``.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import onnx
-from onnx import TensorProto, helper
 
 from converter import refinement
 from converter.context import ConversionContext
 from converter.errors import ConversionError
+from converter.outputs import NamedOutput, emit_named, emit_outputs, value_infos
 
-# contract name -> (TFLite output tensor, per-item shape)
-TFLITE_OUTPUTS: dict[str, tuple[str, tuple[int, ...]]] = {
-    "mesh": ("output_mesh_identity", (468, 3)),
-    "lips": ("output_lips", (80, 2)),
-    "left_eye": ("output_left_eye", (71, 2)),
-    "right_eye": ("output_right_eye", (71, 2)),
-    "left_iris": ("output_left_iris", (5, 2)),
-    "right_iris": ("output_right_iris", (5, 2)),
+# Outputs taken straight from TFLite tensors (see README's contract table).
+TFLITE_OUTPUTS: dict[str, NamedOutput] = {
+    "mesh": NamedOutput("output_mesh_identity", (468, 3)),
+    "lips": NamedOutput("output_lips", (80, 2)),
+    "left_eye": NamedOutput("output_left_eye", (71, 2)),
+    "right_eye": NamedOutput("output_right_eye", (71, 2)),
+    "left_iris": NamedOutput("output_left_iris", (5, 2)),
+    "right_iris": NamedOutput("output_right_iris", (5, 2)),
 }
-FACE_FLAG_TENSOR = "conv_faceflag"
+FACE_SCORE = NamedOutput("conv_faceflag", (), sigmoid=True)
 REGION_ORDER = ("lips", "left_eye", "right_eye")
 
 OUTPUT_SHAPES: dict[str, tuple[int, ...]] = {
     "landmarks": (478, 3),
-    **{name: shape for name, (_, shape) in TFLITE_OUTPUTS.items()},
+    **{name: spec.shape for name, spec in TFLITE_OUTPUTS.items()},
     "region_transforms": (3, 4, 4),
     "face_score": (),
 }
 
 
-def _float32_flat(ctx: ConversionContext, index: int) -> str:
-    """A TFLite output tensor as float32, ready for a Reshape ([N,1,1,K] and [N,K,1,1] flatten
-    identically)."""
-    value = ctx.value(index)
-    shape = ctx.tensor(index).shape
-    unit = len(shape) == 4 and shape[1:3] == (1, 1)
-    name = value.name if (value.layout == "TFLITE" or unit) else ctx.as_tflite(index)
-    if value.dtype != np.float32:
-        name = ctx.cast(name, np.dtype(np.float32), "out")
-    return name
-
-
-def _emit(
-    ctx: ConversionContext, op_type: str, inputs: list[str], output: str, **attrs: Any
-) -> None:
-    ctx.nodes.append(helper.make_node(op_type, inputs, [output], name=output, **attrs))
-
-
 def assemble_outputs(ctx: ConversionContext) -> list[onnx.ValueInfoProto]:
-    """Emit the contract outputs; returns their value infos (batch dimension ``N``)."""
-    by_name = {ctx.tensor(i).name: i for i in ctx.model.outputs}
-    missing = [t for t, _ in TFLITE_OUTPUTS.values() if t not in by_name]
-    if missing or FACE_FLAG_TENSOR not in by_name:
-        raise ConversionError(f"TFLite model lacks outputs {missing or [FACE_FLAG_TENSOR]}")
-
-    for name, (tensor, shape) in TFLITE_OUTPUTS.items():
-        _emit(
-            ctx,
-            "Reshape",
-            [_float32_flat(ctx, by_name[tensor]), ctx.int64s([0, *shape], name)],
-            name,
-        )
-    logit = ctx.node(
-        "Reshape",
-        [_float32_flat(ctx, by_name[FACE_FLAG_TENSOR]), ctx.int64s([-1], "faceflag")],
-        "faceflag_logit",
-    )
-    _emit(ctx, "Sigmoid", [logit], "face_score")
-
+    """Emit the attention model's contract outputs; returns their value infos (batch ``N``)."""
+    emit_outputs(ctx, {**TFLITE_OUTPUTS, "face_score": FACE_SCORE})
     _emit_region_transforms(ctx)
     _emit_landmarks(ctx)
-
-    return [
-        helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", *shape])
-        for name, shape in OUTPUT_SHAPES.items()
-    ]
+    return value_infos(OUTPUT_SHAPES)
 
 
 def _emit_region_transforms(ctx: ConversionContext) -> None:
@@ -101,7 +58,7 @@ def _emit_region_transforms(ctx: ConversionContext) -> None:
         raise ConversionError(f"expected region matrices {REGION_ORDER}, found {sorted(matrices)}")
     axis = ctx.int64s([1], "region_axis")
     stacked = [ctx.node("Unsqueeze", [matrices[r], axis], f"{r}_transform") for r in REGION_ORDER]
-    _emit(ctx, "Concat", stacked, "region_transforms", axis=1)
+    emit_named(ctx, "Concat", stacked, "region_transforms", axis=1)
 
 
 def _emit_landmarks(ctx: ConversionContext) -> None:
@@ -136,4 +93,4 @@ def _emit_landmarks(ctx: ConversionContext) -> None:
             ctx.node("Gather", [mean, ctx.int64s([0] * len(iris), "iris_z")], "iris_z", axis=1)
         )
     z = ctx.node("Concat", depths, "refined_z", axis=1)
-    _emit(ctx, "Concat", [xy, z], "landmarks", axis=2)
+    emit_named(ctx, "Concat", [xy, z], "landmarks", axis=2)

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 
 import converter.handlers  # noqa: F401  (registers every handler)
 from converter.context import NHWC_TO_NCHW, ConversionContext
-from converter.contract import assemble_outputs
+from converter.models import SPECS, ModelSpec
 from converter.registry import lookup
 from converter.tflite_model import Operator, TFLiteModel
 
@@ -21,14 +21,14 @@ INPUT_NAME = "image"
 
 def convert(
     model: TFLiteModel,
+    spec: ModelSpec = SPECS["face_landmark_with_attention"],
     *,
     fp16: bool = False,
     native_prelu: bool = False,
     sampler: str = "gather",
-    graph_name: str = "facemesh",
     on_op: Callable[[Operator], None] | None = None,
 ) -> onnx.ModelProto:
-    """Convert the attention face-landmark model; ``on_op`` is called after each op (progress)."""
+    """Convert ``model`` as described by ``spec``; ``on_op`` is called after each op."""
     compute = np.dtype(np.float16 if fp16 else np.float32)
     ctx = ConversionContext(
         model, compute_dtype=compute, native_prelu=native_prelu, sampler=sampler
@@ -38,13 +38,16 @@ def convert(
     source = model.tensor(model.inputs[0])
     _, height, width, channels = source.shape
 
-    # uint8 NHWC -> NCHW once, then [0, 255] -> [0, 1] like MediaPipe's ImageToTensor.
+    # uint8 NHWC -> NCHW once, then [0, 255] -> the model's float range (ImageToTensor).
     nchw = ctx.node("Transpose", [INPUT_NAME], "image_nchw", perm=list(NHWC_TO_NCHW))
+    low, high = spec.input_range
     scaled = ctx.node(
         "Mul",
-        [ctx.cast(nchw, compute, "image"), ctx.const(1.0 / 255.0, "scale", dtype=compute)],
+        [ctx.cast(nchw, compute, "image"), ctx.const((high - low) / 255.0, "scale", dtype=compute)],
         "image_scaled",
     )
+    if low != 0.0:
+        scaled = ctx.node("Add", [scaled, ctx.const(low, "offset", dtype=compute)], "image_offset")
     ctx.set_value(model.inputs[0], scaled, "NCHW", compute)
 
     for op in model.operators:
@@ -52,10 +55,10 @@ def convert(
         if on_op is not None:
             on_op(op)
 
-    outputs = assemble_outputs(ctx)
+    outputs = spec.assemble(ctx)
     graph = helper.make_graph(
         ctx.nodes,
-        graph_name,
+        spec.name,
         [
             helper.make_tensor_value_info(
                 INPUT_NAME, TensorProto.UINT8, ["N", height, width, channels]

@@ -44,3 +44,10 @@ def prelu(ctx: ConversionContext, op: Operator) -> None:
         slope = alpha
     result = _emit(ctx, source.name, slope, output.name)
     ctx.set_value(op.outputs[0], result, source.layout, source.dtype)
+
+
+@register("RELU")
+def relu(ctx: ConversionContext, op: Operator) -> None:
+    source = ctx.value(op.inputs[0])
+    result = ctx.node("Relu", [source.name], ctx.tensor(op.outputs[0]).name)
+    ctx.set_value(op.outputs[0], result, source.layout, source.dtype)

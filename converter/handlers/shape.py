@@ -7,6 +7,7 @@ import tflite
 
 from converter.context import NHWC_TO_NCHW, ConversionContext
 from converter.errors import UnsupportedOpError
+from converter.handlers.common import fused_activation
 from converter.registry import register
 from converter.tflite_model import Operator
 
@@ -78,3 +79,21 @@ def strided_slice(ctx: ConversionContext, op: Operator) -> None:
         name,
     )
     ctx.set_value(op.outputs[0], result, "TFLITE", source.dtype)
+
+
+@register("CONCATENATION")
+def concatenation(ctx: ConversionContext, op: Operator) -> None:
+    options = op.builtin_options(tflite.ConcatenationOptions)
+    output = ctx.tensor(op.outputs[0])
+    rank = len(output.shape)
+    axis = options.Axis() % rank
+    if axis == 0:
+        raise UnsupportedOpError("CONCATENATION", "concatenating along the batch axis")
+    values = [ctx.value(i) for i in op.inputs]
+    use_nchw = rank == 4 and all(v.layout == "NCHW" for v in values)
+    inputs = [ctx.as_nchw(i) if use_nchw else ctx.as_tflite(i) for i in op.inputs]
+    result = ctx.node(
+        "Concat", inputs, output.name, axis=NHWC_TO_NCHW.index(axis) if use_nchw else axis
+    )
+    result = fused_activation(ctx, result, options.FusedActivationFunction(), output.name)
+    ctx.set_value(op.outputs[0], result, "NCHW" if use_nchw else "TFLITE", values[0].dtype)

@@ -1,0 +1,75 @@
+"""The models this converter builds: source file, input range and named outputs of each.
+
+Every converted graph takes ``image``: uint8 ``[N, H, W, 3]`` RGB and maps it in-graph to the
+float range MediaPipe's ImageToTensorCalculator feeds that model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import onnx
+
+from converter.context import ConversionContext
+from converter.contract import assemble_outputs
+from converter.outputs import NamedOutput, emit_outputs, value_infos
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    input_range: tuple[float, float]  # pixel 0 -> low, 255 -> high
+    assemble: Callable[[ConversionContext], list[onnx.ValueInfoProto]]
+
+
+def named_outputs(
+    outputs: dict[str, NamedOutput],
+) -> Callable[[ConversionContext], list[onnx.ValueInfoProto]]:
+    def assemble(ctx: ConversionContext) -> list[onnx.ValueInfoProto]:
+        emit_outputs(ctx, outputs)
+        return value_infos({name: spec.shape for name, spec in outputs.items()})
+
+    return assemble
+
+
+SPECS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        # The fused Attention Mesh: the service's model (contract in README.md).
+        ModelSpec("face_landmark_with_attention", (0.0, 1.0), assemble_outputs),
+        # The pre-attention cascade's 468-point mesh model.
+        ModelSpec(
+            "face_landmark",
+            (0.0, 1.0),
+            named_outputs(
+                {
+                    "mesh": NamedOutput("conv2d_21", (468, 3)),
+                    "face_score": NamedOutput("conv2d_31", (), sigmoid=True),
+                }
+            ),
+        ),
+        # The cascade's per-eye model on a 64x64 eye crop.
+        ModelSpec(
+            "iris_landmark",
+            (0.0, 1.0),
+            named_outputs(
+                {
+                    "eye_contour": NamedOutput("output_eyes_contours_and_brows", (71, 3)),
+                    "iris": NamedOutput("output_iris", (5, 3)),
+                }
+            ),
+        ),
+        # BlazeFace short-range detector on a 128x128 frame, raw anchor regressions/logits.
+        ModelSpec(
+            "face_detection_short_range",
+            (-1.0, 1.0),
+            named_outputs(
+                {
+                    "regressors": NamedOutput("regressors", (896, 16)),
+                    "classificators": NamedOutput("classificators", (896, 1)),
+                }
+            ),
+        ),
+    )
+}
