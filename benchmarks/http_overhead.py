@@ -3,7 +3,11 @@
 1. Raw model: the embedded ONNX Runtime backend (same class and settings as the server) runs
    the same batch of preprocessed 192x192 crops sequentially.
 2. Gateway: ``python -m service`` is started on a free local port; ``--concurrency`` clients
-   post the same crops as PNG multipart batches to ``/v1/crops`` back to back.
+   post the same crops (JPEG by default, as client apps send them; ``--format png`` for the
+   stored PNGs) as multipart batches to ``/v1/crops`` back to back; then one client alone.
+
+The phases alternate for ``--rounds`` rounds so that background load on a shared machine
+affects both sides alike.
 
 Printed and written to ``--report`` (JSON): per-request latency percentiles and images/s for
 both, and the overhead ratios ``raw images/s / HTTP images/s`` (concurrent clients) and
@@ -11,7 +15,7 @@ both, and the overhead ratios ``raw images/s / HTTP images/s`` (concurrent clien
 
 Run with the venv's Python from the repo root, after ``make model``::
 
-    .venv/bin/python -m benchmarks.http_overhead --batch 8 --concurrency 4 --requests 80
+    .venv/bin/python -m benchmarks.http_overhead --batch 8 --concurrency 4 --format jpeg
 
 Client and server share the machine's cores; the client keeps its work small (pre-encoded
 bodies, full JSON validation of one response per client, status checks for the rest).
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import platform
@@ -28,11 +33,14 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -55,30 +63,30 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def load_payloads(batch: int) -> list[bytes]:
-    files = sorted(p for p in CROPS.glob("*.png") if "_rot" not in p.name)
-    return [files[i % len(files)].read_bytes() for i in range(batch)]
+@dataclass
+class Round:
+    latencies: list[float]
+    wall_s: float
+    images: int
 
 
-def bench_raw(payloads: list[bytes], iterations: int, warmup: int, threads: int) -> dict[str, Any]:
-    backend = OnnxRuntimeBackend(MODEL, device="cpu", intra_op_threads=threads)
-    images = np.stack(
-        [preprocess(decode_image(p, min_side=32, max_pixels=16_000_000))[0] for p in payloads]
-    )
-    for _ in range(warmup):
-        backend.infer(images)
+def raw_round(backend: OnnxRuntimeBackend, images: np.ndarray, iterations: int) -> Round:
+    """Sequential model calls on the preprocessed batch (what the server's model stage does)."""
     latencies = []
     start = time.perf_counter()
     for _ in range(iterations):
         t0 = time.perf_counter()
         backend.infer(images)
         latencies.append(time.perf_counter() - t0)
-    wall = time.perf_counter() - start
-    backend.close()
+    return Round(latencies, time.perf_counter() - start, len(images) * iterations)
+
+
+def summarise(rounds: list[Round]) -> dict[str, Any]:
+    latencies = [x for r in rounds for x in r.latencies]
     return {
         **percentiles(latencies),
-        "calls": iterations,
-        "images_per_s": len(payloads) * iterations / wall,
+        "calls": len(latencies),
+        "images_per_s": sum(r.images for r in rounds) / sum(r.wall_s for r in rounds),
     }
 
 
@@ -121,9 +129,9 @@ def check_body(body: dict[str, Any], batch: int) -> None:
         raise RuntimeError(f"unexpected response body: {str(body)[:200]}")
 
 
-async def bench_http(
+async def http_round(
     base_url: str, payloads: list[bytes], requests: int, concurrency: int, warmup: int
-) -> dict[str, Any]:
+) -> Round:
     files = [("image", (f"{i}.png", data, "image/png")) for i, data in enumerate(payloads)]
     # Encode the multipart body once; every request sends the same bytes.
     template = httpx.Request("POST", f"{base_url}/v1/crops", files=files)
@@ -156,22 +164,52 @@ async def bench_http(
         start = time.perf_counter()
         await asyncio.gather(*(client_loop(client, True) for _ in range(concurrency)))
         wall = time.perf_counter() - start
-    return {
-        **percentiles(latencies),
-        "requests": requests,
-        "concurrency": concurrency,
-        "images_per_s": len(payloads) * requests / wall,
-        "body_bytes": len(body),
-    }
+    return Round(latencies, wall, len(payloads) * requests)
+
+
+def load_payloads(batch: int, fmt: str) -> list[bytes]:
+    """``batch`` distinct upright crops, as stored (PNG) or re-encoded as JPEG quality 90."""
+    files = sorted(p for p in CROPS.glob("*.png") if "_rot" not in p.name)
+    payloads = []
+    for i in range(batch):
+        data = files[i % len(files)].read_bytes()
+        if fmt == "jpeg":
+            buffer = io.BytesIO()
+            Image.open(io.BytesIO(data)).convert("RGB").save(buffer, "JPEG", quality=90)
+            data = buffer.getvalue()
+        payloads.append(data)
+    return payloads
+
+
+def server_stage_means(base_url: str) -> dict[str, float]:
+    """Mean ms per request of each server stage (and of the whole HTTP exchange), from the
+    server's own Prometheus histograms, warm-up requests included."""
+    text = httpx.get(f"{base_url}/metrics/", timeout=30).text
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = sample.labels.get("stage") or (
+                "http" if sample.labels.get("endpoint") == "/v1/crops" else None
+            )
+            if key is None or not family.name.endswith("_seconds"):
+                continue
+            if sample.name.endswith("_sum"):
+                sums[key] = sample.value
+            elif sample.name.endswith("_count"):
+                counts[key] = sample.value
+    return {k: 1000 * sums[k] / counts[k] for k in sums if counts.get(k)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=8, help="crops per /v1/crops request")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent HTTP clients")
-    parser.add_argument("--requests", type=int, default=80, help="timed HTTP requests")
-    parser.add_argument("--iterations", type=int, default=40, help="timed raw model calls")
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--format", choices=["jpeg", "png"], default="jpeg", help="crop encoding")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating raw/HTTP rounds")
+    parser.add_argument("--requests", type=int, default=16, help="HTTP requests per round")
+    parser.add_argument("--iterations", type=int, default=16, help="raw model calls per round")
+    parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads")
     parser.add_argument(
         "--report", type=Path, default=REPO / "benchmarks/reports/http_overhead.json"
@@ -180,30 +218,49 @@ def main() -> None:
     if not MODEL.is_file():
         raise SystemExit(f"{MODEL} missing: run `make model` first")
 
-    payloads = load_payloads(args.batch)
-    raw = bench_raw(payloads, args.iterations, args.warmup, args.threads)
+    payloads = load_payloads(args.batch, args.format)
+    # Same backend class and settings as the server's (Settings defaults, CPU).
+    backend = OnnxRuntimeBackend(MODEL, device="cpu", intra_op_threads=args.threads)
+    images = np.stack(
+        [preprocess(decode_image(p, min_side=32, max_pixels=16_000_000))[0] for p in payloads]
+    )
+    raw_round(backend, images, args.warmup)
     port = free_port()
     server = start_server(port, args.threads)
+    base_url = f"http://127.0.0.1:{port}"
+    raw: list[Round] = []
+    concurrent: list[Round] = []
+    single: list[Round] = []
     try:
-        base_url = f"http://127.0.0.1:{port}"
-        concurrent = asyncio.run(
-            bench_http(base_url, payloads, args.requests, args.concurrency, args.warmup)
-        )
-        single = asyncio.run(
-            bench_http(base_url, payloads, max(args.requests // 2, 10), 1, args.warmup)
-        )
+        # Alternate the phases so that background load on a shared machine hits all alike.
+        for _ in range(args.rounds):
+            raw.append(raw_round(backend, images, args.iterations))
+            concurrent.append(
+                asyncio.run(
+                    http_round(base_url, payloads, args.requests, args.concurrency, args.warmup)
+                )
+            )
+            single.append(
+                asyncio.run(http_round(base_url, payloads, args.requests // 2, 1, args.warmup))
+            )
+        stages = server_stage_means(base_url)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
-    throughput_ratio = raw["images_per_s"] / concurrent["images_per_s"]
-    latency_ratio = single["p50_ms"] / raw["p50_ms"]
+    raw_s, conc_s, single_s = summarise(raw), summarise(concurrent), summarise(single)
+    throughput_ratio = raw_s["images_per_s"] / conc_s["images_per_s"]
+    latency_ratio = single_s["p50_ms"] / raw_s["p50_ms"]
     report = {
         "batch": args.batch,
+        "format": args.format,
+        "concurrency": args.concurrency,
+        "rounds": args.rounds,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "raw_model": raw,
-        "http_concurrent": concurrent,
-        "http_single_client": single,
+        "raw_model": raw_s,
+        "http_concurrent": conc_s,
+        "http_single_client": single_s,
+        "server_stage_mean_ms": stages,
         "overhead_ratio_throughput": throughput_ratio,
         "overhead_ratio_latency_p50": latency_ratio,
         "target": 1.3,
@@ -211,23 +268,21 @@ def main() -> None:
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"batch {args.batch} crops, {os.cpu_count()} CPUs")
+    print(f"batch {args.batch} {args.format} crops, {os.cpu_count()} CPUs, {args.rounds} rounds")
+    for label, summary in (
+        ("raw model      ", raw_s),
+        (f"HTTP x{args.concurrency} clients", conc_s),
+        ("HTTP x1 client ", single_s),
+    ):
+        print(
+            f"{label}: p50 {summary['p50_ms']:7.1f} ms  p90 {summary['p90_ms']:7.1f} ms  "
+            f"{summary['images_per_s']:7.1f} images/s  ({summary['calls']} calls)"
+        )
+    print(f"overhead ratio, throughput (raw / HTTP x{args.concurrency}): {throughput_ratio:.3f}")
     print(
-        f"raw model       : p50 {raw['p50_ms']:7.1f} ms/call  {raw['images_per_s']:7.1f} images/s"
+        "server stage means (ms/request): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
     )
-    print(
-        f"HTTP x{args.concurrency} clients : p50 {concurrent['p50_ms']:7.1f} ms/req   "
-        f"p99 {concurrent['p99_ms']:7.1f} ms  {concurrent['images_per_s']:7.1f} images/s"
-    )
-    print(
-        f"HTTP x1 client  : p50 {single['p50_ms']:7.1f} ms/req   "
-        f"p99 {single['p99_ms']:7.1f} ms  {single['images_per_s']:7.1f} images/s"
-    )
-    print(
-        f"overhead ratio (raw images/s / HTTP images/s, x{args.concurrency}): "
-        f"{throughput_ratio:.3f}"
-    )
-    print(f"overhead ratio (HTTP p50 / raw p50, one client)        : {latency_ratio:.3f}")
+    print(f"overhead ratio, latency p50 (HTTP x1 / raw): {latency_ratio:.3f}")
     print(f"target <= 1.3; report: {args.report}")
 
 

@@ -41,11 +41,13 @@ def timed(stage: str) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class PreparedBatch:
-    """uint8 [N, 192, 192, 3] model input and one ``CropTransform`` per crop."""
+class PreparedCrop:
+    """One decoded crop: uint8 [192, 192, 3], its ``CropTransform`` and stage durations."""
 
-    images: np.ndarray
-    transforms: list[CropTransform]
+    crop: np.ndarray
+    transform: CropTransform
+    decode_s: float
+    preprocess_s: float
 
 
 class FaceMeshPipeline:
@@ -58,27 +60,23 @@ class FaceMeshPipeline:
             max_workers=settings.inference_concurrency, thread_name_prefix="inference"
         )
 
-    def prepare(self, payloads: Sequence[bytes]) -> PreparedBatch:
-        """Decode and preprocess every payload (blocking). Errors name the failing image."""
-        decoded: list[np.ndarray] = []
-        with timed("decode"):
-            for index, payload in enumerate(payloads):
-                try:
-                    decoded.append(
-                        decode_image(
-                            payload,
-                            min_side=self._settings.min_image_side,
-                            max_pixels=self._settings.max_image_pixels,
-                        )
-                    )
-                except InvalidImage as exc:
-                    if len(payloads) > 1:
-                        exc.message = f"image {index}: {exc.message}"
-                    raise
-        with timed("preprocess"):
-            crops, transforms = zip(*(preprocess(image) for image in decoded), strict=True)
-            batch = np.stack(crops)
-        return PreparedBatch(batch, list(transforms))
+    def prepare(self, payload: bytes, index: int, count: int) -> PreparedCrop:
+        """Decode and preprocess one payload (blocking; Pillow releases the GIL, so a batch's
+        images are prepared in parallel). Errors in a batch name the failing image."""
+        start = time.perf_counter()
+        try:
+            image = decode_image(
+                payload,
+                min_side=self._settings.min_image_side,
+                max_pixels=self._settings.max_image_pixels,
+            )
+        except InvalidImage as exc:
+            if count > 1:
+                exc.message = f"image {index}: {exc.message}"
+            raise
+        decoded = time.perf_counter()
+        crop, transform = preprocess(image)
+        return PreparedCrop(crop, transform, decoded - start, time.perf_counter() - decoded)
 
     def _infer(self, images: np.ndarray) -> ModelOutputs:
         with timed("inference"):
@@ -88,13 +86,31 @@ class FaceMeshPipeline:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def run(self, payloads: Sequence[bytes]) -> list[FaceResult]:
-        """All stages for one request; one model call for the whole batch."""
+        """All stages for one request; one model call for the whole batch.
+
+        ``decode`` and ``preprocess`` observations are summed over the request's images (they
+        run in parallel, so they can exceed the request's wall time); the others are wall time.
+        """
         start = time.perf_counter()
-        prepared = await run_in_threadpool(self.prepare, payloads)
-        metrics.BATCH_SIZE.observe(len(payloads))
-        outputs = await self._off_loop(lambda: self._infer(prepared.images))
+        count = len(payloads)
+        try:
+            prepared = await asyncio.gather(
+                *(run_in_threadpool(self.prepare, p, i, count) for i, p in enumerate(payloads))
+            )
+        except InvalidImage:
+            metrics.STAGE_SECONDS.labels(stage="decode").observe(time.perf_counter() - start)
+            raise
+        metrics.STAGE_SECONDS.labels(stage="decode").observe(sum(p.decode_s for p in prepared))
+        metrics.STAGE_SECONDS.labels(stage="preprocess").observe(
+            sum(p.preprocess_s for p in prepared)
+        )
+        metrics.BATCH_SIZE.observe(count)
+        batch = np.stack([p.crop for p in prepared])
+        outputs = await self._off_loop(lambda: self._infer(batch))
         with timed("postprocess"):
-            results = postprocess(outputs, prepared.transforms, self._settings.score_threshold)
+            results = postprocess(
+                outputs, [p.transform for p in prepared], self._settings.score_threshold
+            )
         for result in results:
             outcome = "face" if result.landmarks is not None else "below_threshold"
             metrics.CROPS.labels(outcome=outcome).inc()

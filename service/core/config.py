@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(
         0, ge=0, description="onnxruntime intra-op threads (0: onnxruntime's default)."
     )
+    intra_op_spinning: bool = Field(
+        False,
+        description="Let onnxruntime's threads spin-wait between ops: slightly lower model "
+        "latency, but burns CPU that decoding and HTTP handling need.",
+    )
     inference_concurrency: int = Field(
         1, ge=1, le=64, description="Model calls allowed to run at once in one process."
     )

@@ -21,6 +21,7 @@ def create_backend(settings: Settings) -> InferenceBackend:
             settings.model_path,
             device=settings.device,
             intra_op_threads=settings.intra_op_threads,
+            intra_op_spinning=settings.intra_op_spinning,
         )
         backend.warm_up()
         return backend

@@ -38,7 +38,12 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(
-        self, model_path: Path, *, device: str = "auto", intra_op_threads: int = 0
+        self,
+        model_path: Path,
+        *,
+        device: str = "auto",
+        intra_op_threads: int = 0,
+        intra_op_spinning: bool = False,
     ) -> None:
         if not model_path.is_file():
             raise BackendUnavailable(
@@ -48,6 +53,9 @@ class OnnxRuntimeBackend:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if intra_op_spinning else "0"
+        )
         options.log_severity_level = 3
         providers = select_providers(device, ort.get_available_providers())
         try:

@@ -66,9 +66,9 @@ def _environment_reads(source: str, name: str) -> list[str]:
     }
     reads = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
-            if id(node) not in stores:
-                reads.append(f"{name}:{node.lineno}")
+        is_env = isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv")
+        if is_env and id(node) not in stores:
+            reads.append(f"{name}:{node.lineno}")
     return reads
 
 
