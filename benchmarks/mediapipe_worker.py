@@ -3,7 +3,8 @@
 Runs inside the oracle virtualenv (mediapipe==0.10.21, numpy<2), never in the service's.
 Protocol on stdin/stdout, one line each, so the caller can interleave MediaPipe rounds with
 its own and both see the same machine load: it prints "ready" once loaded; each "round" line
-runs every crop once and answers a JSON list of per-crop milliseconds; "quit" ends. Each crop
+runs every crop once and answers JSON {"wall": [...], "cpu": [...]}: per-crop wall and process
+CPU milliseconds (CPU time counts MediaPipe's worker threads too); "quit" ends. Each crop
 is processed with a full-image ROI, the way the goldens were made, so the time covers
 MediaPipe's ImageToTensor,
 TFLite/XNNPACK inference and landmark post-processing for one 192x192 crop.
@@ -52,14 +53,15 @@ def main() -> None:
     for line in sys.stdin:
         if line.strip() != "round":
             break
-        times = []
+        wall, cpu = [], []
         for crop in crops:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             result = solution.process({"image": crop, "roi": roi})
-            times.append((time.perf_counter() - start) * 1e3)
+            wall.append((time.perf_counter() - start) * 1e3)
+            cpu.append((time.process_time() - start_cpu) * 1e3)
             if result.landmarks is not None and len(result.landmarks.landmark) != 478:
                 raise SystemExit("unexpected landmark count")
-        print(json.dumps(times), flush=True)
+        print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
 
 
 if __name__ == "__main__":
