@@ -34,11 +34,13 @@ import json
 import os
 import platform
 import resource
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -522,13 +524,17 @@ def triton_server(args: argparse.Namespace, backend: str, out: Path) -> Iterator
         return
     from tests.triton.triton_local import LocalTriton
 
-    server = LocalTriton(out / "tritonserver")
-    print(f"[{backend}] starting a local tritonserver (nvidia-pytriton)", flush=True)
-    server.start()
-    try:
-        yield server.grpc_url
-    finally:
-        server.stop()
+    # Its working files (model copy, backend binaries) stay out of the report; its log is kept.
+    with tempfile.TemporaryDirectory(prefix="loadtest-triton-") as workdir:
+        server = LocalTriton(Path(workdir))
+        print(f"[{backend}] starting a local tritonserver (nvidia-pytriton)", flush=True)
+        try:
+            server.start()
+            yield server.grpc_url
+        finally:
+            server.stop()
+            if server.log_path.exists():
+                shutil.copy(server.log_path, out / "tritonserver.log")
 
 
 def main(argv: list[str] | None = None) -> int:
