@@ -9,6 +9,8 @@ import numpy as np
 import tflite
 from flatbuffers import flexbuffers
 
+from converter.errors import ConversionError
+
 _TFLITE_DTYPES: dict[int, np.dtype[Any]] = {
     tflite.TensorType.FLOAT32: np.dtype(np.float32),
     tflite.TensorType.FLOAT16: np.dtype(np.float16),
@@ -99,9 +101,13 @@ def _buffer_array(
 
 def read_tflite(raw: bytes) -> TFLiteModel:
     """Parse the flatbuffer bytes of a single-subgraph TFLite model."""
-    model = tflite.Model.GetRootAsModel(raw, 0)
-    if model.SubgraphsLength() != 1:
-        raise ValueError(f"expected one subgraph, found {model.SubgraphsLength()}")
+    try:
+        model = tflite.Model.GetRootAsModel(raw, 0)
+        subgraphs = model.SubgraphsLength()
+    except Exception as error:  # the flatbuffer reader raises assorted low-level errors
+        raise ConversionError(f"not a TFLite flatbuffer: {error}") from error
+    if subgraphs != 1:
+        raise ConversionError(f"expected one TFLite subgraph, found {subgraphs}")
     graph = model.Subgraphs(0)
 
     tensors = []
@@ -110,7 +116,7 @@ def read_tflite(raw: bytes) -> TFLiteModel:
         shape = tuple(int(d) for d in entry.ShapeAsNumpy()) if entry.ShapeLength() else ()
         dtype = _TFLITE_DTYPES.get(entry.Type())
         if dtype is None:
-            raise ValueError(f"tensor {entry.Name()!r} has unsupported type {entry.Type()}")
+            raise ConversionError(f"tensor {entry.Name()!r} has unsupported type {entry.Type()}")
         data = _buffer_array(model, entry.Buffer(), raw, shape, dtype)
         tensors.append(Tensor(index, entry.Name().decode(), shape, dtype, data))
 
