@@ -82,3 +82,21 @@ def test_both_samplers_and_prelu_forms_agree(attention_tflite: TFLiteModel) -> N
     for other in results[1:]:
         for got, expected in zip(other, results[0], strict=True):
             np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def test_fp16_build_stores_half_weights_and_stays_close(attention_tflite: TFLiteModel) -> None:
+    """--fp16 (for GPUs): float16 weights, float32 contract outputs, sub-pixel agreement."""
+    half = convert(attention_tflite, fp16=True)
+    weight_types = {t.data_type for t in half.graph.initializer if t.dims and len(t.dims) == 4}
+    assert weight_types == {onnx.TensorProto.FLOAT16}
+    assert {o.type.tensor_type.elem_type for o in half.graph.output} == {onnx.TensorProto.FLOAT}
+    images = np.stack([load_rgb(p) for p in sorted((DATA / "crops").glob("*face0.png"))[:6]])
+    results = []
+    for model in (half, convert(attention_tflite)):
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        results.append(session.run(["landmarks"], {"image": images})[0])
+    error = np.abs(results[0] - results[1])
+    print(f"\nfp16 vs fp32 landmarks: mean {error.mean():.4f} px, max {error.max():.4f} px")
+    assert error.mean() < 0.05 and error.max() < 0.5
