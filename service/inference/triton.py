@@ -4,9 +4,10 @@ Transport
     gRPC (default) or HTTP/REST (``Settings.triton_protocol``), tensors as raw binary in both
     (gRPC ``raw_input_contents``; HTTP binary-data extension), never JSON lists.
 Connection reuse
-    One client per calling thread, kept for the backend's lifetime: Triton's Python clients are
+    One client per calling thread, kept while its connection works: Triton's Python clients are
     not thread-safe, and the pipeline calls ``infer`` from a small fixed thread pool. Each gRPC
-    client keeps one HTTP/2 channel open; each HTTP client a keep-alive connection.
+    client keeps one HTTP/2 channel open; each HTTP client a keep-alive connection. A client
+    whose connection failed is replaced on that thread's next call.
 Timeouts
     Every call has a deadline (``timeout_s`` for inference, at most ``READY_TIMEOUT_S`` for
     readiness), so a hung Triton costs a request its timeout, never a hang.
@@ -18,9 +19,10 @@ Retries
     answered with (a retry would get the same answer).
 Failures
     Anything that stops a call raises ``BackendUnavailable`` (the gateway answers 503 with
-    ``Retry-After``). Nothing is cached across failures: gRPC channels reconnect by themselves
-    (reconnect backoff capped at ``MAX_RECONNECT_BACKOFF_MS``) and a failed HTTP client is
-    replaced, so the gateway recovers when Triton returns, without a restart.
+    ``Retry-After``). Nothing is cached across failures: a client whose connection failed is
+    replaced (and a gRPC channel's own reconnect backoff is capped at
+    ``MAX_RECONNECT_BACKOFF_MS``), so the gateway recovers when Triton returns, without a
+    restart.
 Readiness
     ``is_ready`` is Triton's own model readiness for ``model_name``/``model_version``. The first
     time Triton answers, the model's metadata is checked once against the model contract
@@ -29,6 +31,7 @@ Readiness
 
 from __future__ import annotations
 
+import http.client
 import logging
 import threading
 import time
@@ -117,6 +120,8 @@ class _GrpcTransport:
             if status in _GRPC_TIMEOUT:
                 raise _Failed("timed out") from exc
             raise _Failed(f"{status}: {exc.message()}") from exc
+        except Exception as exc:  # any other client-library failure is still "no answer"
+            raise _Failed(f"{type(exc).__name__}: {exc}") from exc
 
     def infer(self, images: np.ndarray, timeout_s: float) -> dict[str, np.ndarray]:
         image = self._grpc.InferInput(MODEL_INPUT_NAME, list(images.shape), "UINT8")
@@ -191,8 +196,12 @@ class _HttpTransport:
             raise _Failed(f"HTTP {exc.status()}: {exc.message()}") from exc
         except TimeoutError as exc:  # socket.timeout: Triton accepted but did not answer
             raise _Failed("timed out") from exc
-        except OSError as exc:  # refused, reset, broken pipe, name resolution
+        except (OSError, http.client.HTTPException) as exc:
+            # refused, reset, broken pipe, name resolution; or the connection closed before a
+            # response (geventhttpclient's HTTPConnectionClosed): Triton went away.
             raise _Unreachable(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # any other client-library failure is still "no answer"
+            raise _Failed(f"{type(exc).__name__}: {exc}") from exc
 
     def infer(self, images: np.ndarray, timeout_s: float) -> dict[str, np.ndarray]:
         image = self._http.InferInput(MODEL_INPUT_NAME, list(images.shape), "UINT8")
@@ -306,10 +315,9 @@ class TritonBackend:
         return transport
 
     def _discard_transport(self) -> None:
-        """Drop this thread's HTTP client after a connection failure (it may hold a dead
-        socket). gRPC channels reconnect by themselves and are kept."""
-        if self.protocol != "http":
-            return
+        """Drop this thread's client after a connection failure: an HTTP client may hold a
+        dead socket, and a gRPC channel in reconnect backoff fails calls without trying. The
+        next call opens a fresh connection, so a restarted Triton is used at once."""
         transport: _Transport | None = getattr(self._local, "transport", None)
         self._local.transport = None
         if transport is not None:
@@ -319,7 +327,7 @@ class TritonBackend:
             try:
                 transport.close()
             except Exception:  # closing a broken client must not mask the real error
-                logger.debug("closing a failed Triton HTTP client", exc_info=True)
+                logger.debug("closing a failed Triton client", exc_info=True)
 
     def _with_retries(self, call: Any, deadline: float, what: str) -> Any:
         attempt = 0

@@ -24,6 +24,9 @@ CROPS_DIR = Path(__file__).resolve().parents[1] / "data" / "crops"
 # Triton sees concurrent requests to batch (the embedded default of 1 would serialise them).
 GATEWAY_CONCURRENCY = 16
 
+# Triton vs embedded backend: both run the same ONNX file with ONNX Runtime.
+TOLERANCE_PX = 1e-3
+
 
 def _start(workdir: Path, model_path: Path) -> LocalTriton:
     server = LocalTriton(workdir, model_path)
@@ -85,3 +88,22 @@ def crop_paths() -> list[Path]:
 def crop_batch(crop_paths: list[Path]) -> np.ndarray:
     """Every shared crop as uint8 [N, 192, 192, 3] RGB."""
     return np.stack([np.asarray(Image.open(path).convert("RGB")) for path in crop_paths])
+
+
+def assert_same_json(got: Any, want: Any, path: str = "") -> None:
+    """Equal structure; numbers within ``TOLERANCE_PX`` (coordinates are image pixels)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), path
+        for key in want:
+            assert_same_json(got[key], want[key], f"{path}.{key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), path
+        if want and all(isinstance(v, (int, float)) for v in want):
+            np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE_PX, err_msg=path)
+        else:
+            for index, (g, w) in enumerate(zip(got, want, strict=True)):
+                assert_same_json(g, w, f"{path}[{index}]")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, abs=TOLERANCE_PX), path
+    else:
+        assert got == want, path

@@ -18,11 +18,10 @@ import pytest
 from service.inference.base import MODEL_OUTPUTS, ModelOutputs
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
 from service.inference.triton import TritonBackend
+from tests.triton.conftest import TOLERANCE_PX, assert_same_json
 from tests.triton.triton_local import LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
-
-TOLERANCE_PX = 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -79,25 +78,6 @@ def faces(response: httpx.Response) -> list[dict[str, Any]]:
     body = response.json()
     items: list[dict[str, Any]] = body["faces"]
     return items
-
-
-def assert_same_json(got: Any, want: Any, path: str = "") -> None:
-    """Equal structure; numbers within ``TOLERANCE_PX`` (coordinates are image pixels)."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and got.keys() == want.keys(), path
-        for key in want:
-            assert_same_json(got[key], want[key], f"{path}.{key}")
-    elif isinstance(want, list):
-        assert isinstance(got, list) and len(got) == len(want), path
-        if want and all(isinstance(v, (int, float)) for v in want):
-            np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE_PX, err_msg=path)
-        else:
-            for index, (g, w) in enumerate(zip(got, want, strict=True)):
-                assert_same_json(g, w, f"{path}[{index}]")
-    elif isinstance(want, float):
-        assert got == pytest.approx(want, abs=TOLERANCE_PX), path
-    else:
-        assert got == want, path
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
