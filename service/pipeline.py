@@ -24,7 +24,7 @@ from service import metrics
 from service.core.config import Settings
 from service.core.errors import InvalidImage
 from service.inference.base import InferenceBackend, ModelOutputs
-from service.processing.decode import decode_image
+from service.processing.decode import decode_image, load_codecs
 from service.processing.postprocess import FaceResult, postprocess
 from service.processing.preprocess import CropTransform, preprocess
 
@@ -59,6 +59,7 @@ class FaceMeshPipeline:
         self._executor = ThreadPoolExecutor(
             max_workers=settings.inference_concurrency, thread_name_prefix="inference"
         )
+        load_codecs()
 
     def prepare(self, payload: bytes, index: int, count: int) -> PreparedCrop:
         """Decode and preprocess one payload (blocking; Pillow releases the GIL, so a batch's
