@@ -112,9 +112,26 @@ def build(directory: Path) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[
                 resources[_key(doc)] = doc
     for generator in kustomization.get("configMapGenerator", []):
         literals = dict(item.split("=", 1) for item in generator.get("literals", []))
+        files = {
+            name: directory / path
+            for name, _, path in (item.partition("=") for item in generator.get("files", []))
+        }
+        for path in files.values():
+            assert path.resolve().is_relative_to(directory.resolve()), path
+            assert path.exists(), path
+        key = ("ConfigMap", generator["name"])
         if generator.get("behavior", "create") == "create":
-            assert not config, "configMapGenerator created twice"
-        config.update(literals)
+            assert key not in resources, f"ConfigMap {generator['name']} generated twice"
+        data = dict(resources.get(key, {}).get("data", {}))
+        data.update(literals)
+        data.update({name: path.read_text() for name, path in files.items()})
+        resources[key] = {
+            "kind": "ConfigMap",
+            "metadata": {"name": generator["name"]},
+            "data": data,
+        }
+        if generator["name"] == "facemesh-gateway-config":
+            config.update(literals)
     for patch in kustomization.get("patches", []):
         doc = (
             yaml.safe_load(patch["patch"])
@@ -240,9 +257,16 @@ def test_real_kustomize_renders_the_overlay(overlay: Path) -> None:
     rendered = subprocess.run(
         ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, check=True
     ).stdout
-    kinds = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(rendered) if d}
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    # Generated ConfigMaps carry a content-hash suffix.
+    kinds = {
+        (d["kind"], re.sub(r"-[a-z0-9]{10}$", "", d["metadata"]["name"]))
+        if d["kind"] == "ConfigMap"
+        else (d["kind"], d["metadata"]["name"])
+        for d in docs
+    }
     expected, _ = build(overlay)
-    assert set(expected) <= kinds | {("ConfigMap", "facemesh-gateway-config")}
+    assert set(expected) == kinds
 
 
 # --- deployments, services, probes, ports ---------------------------------------------------
@@ -291,6 +315,33 @@ def test_gateway_probes_and_port_match_the_service() -> None:
     assert {"/readyz", "/healthz", "/metrics"} <= paths
     _, config = build(K8S / "overlays" / "gpu")
     assert int(config["FACEMESH_PORT"]) == ports["http"]
+
+
+def test_triton_serves_the_repository_config_and_the_gateway_image_model() -> None:
+    resources, _ = build(K8S / "overlays" / "gpu")
+    config_map = resources[("ConfigMap", "facemesh-triton-model-config")]
+    production = (ROOT / "model_repository" / "facemesh" / "config.pbtxt").read_text()
+    assert config_map["data"]["config.pbtxt"] == production, (
+        "deploy/k8s/base/facemesh-config.pbtxt differs from model_repository/facemesh/config.pbtxt"
+    )
+    pod = resources[("Deployment", TRITON)]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["model-config"]["configMap"]["name"] == "facemesh-triton-model-config"
+    (init,) = pod["initContainers"]
+    assert init["image"] == "facemesh-gateway"
+    script = " ".join(init["command"])
+    # The path the Dockerfile puts the model at, and Triton's repository layout.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "/app/model_repository/facemesh/1/model.onnx" in dockerfile
+    assert "/app/model_repository/facemesh/1/model.onnx" in script
+    assert "/models/facemesh/1/model.onnx" in script
+    assert "/models/facemesh/config.pbtxt" in script
+    (triton,) = containers(resources[("Deployment", TRITON)])
+    assert "--model-repository=/models" in triton["args"]
+    # The image's user (Dockerfile) is the one the manifests run as.
+    assert "--uid 10001" in dockerfile
+    gateway_pod = resources[("Deployment", GATEWAY)]["spec"]["template"]["spec"]
+    assert gateway_pod["securityContext"]["runAsUser"] == 10001
 
 
 def test_triton_url_points_at_the_triton_service_grpc_port() -> None:
