@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 MODEL := model_repository/facemesh/1/model.onnx
+DETECTOR := model_repository/face_detector/1/model.onnx
 CONVERTER_SOURCES := $(shell find converter -name '*.py' -o -name '*.json' 2>/dev/null)
 PYTEST_ARGS ?=
 
@@ -39,7 +40,11 @@ triton-venv: $(TRITON_VENV)/.done
 $(MODEL): $(VENV)/.runtime $(CONVERTER_SOURCES)
 	$(PY) -m converter build --output $(MODEL)
 
-model: $(MODEL)
+# The short-range face detector for /v1/frame and tracking (same wheel, same converter).
+$(DETECTOR): $(VENV)/.runtime $(CONVERTER_SOURCES)
+	$(PY) -m converter build --model face_detection_short_range --output $(DETECTOR)
+
+model: $(MODEL) $(DETECTOR)
 
 serve: model
 	$(PY) -m service

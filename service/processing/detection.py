@@ -1,0 +1,192 @@
+"""Face detection post-processing for MediaPipe's short-range detector, in NumPy.
+
+Every step follows MediaPipe's ``FaceDetectionShortRangeCpu`` graph (0.10.x):
+
+1. **Letterbox** (``ImageToTensorCalculator``, ``keep_aspect_ratio: true``,
+   ``border_mode: BORDER_ZERO``): the whole frame, padded to a centred square of side
+   max(W, H), is warped bilinearly onto 128x128; padding is black (-1 after the model's
+   in-graph scaling to [-1, 1]).
+2. **Anchors** (``SsdAnchorsCalculator``): 4 layers, strides 8, 16, 16, 16, one aspect ratio
+   plus one interpolated scale per layer, ``fixed_anchor_size`` (w = h = 1); layers with the
+   same stride share one grid. 16x16x2 + 8x8x6 = 896 anchors, centres ``(x + 0.5) / fw``.
+3. **Decoding** (``TensorsToDetectionsCalculator``, ``reverse_output_order``): raw values are
+   x, y, w, h then six (x, y) keypoints, all divided by 128 and offset by the anchor centre.
+   Score = sigmoid(clip(logit, ±100)); a box is kept when score >= 0.5 and its width and
+   height are not negative.
+4. **Weighted NMS** (``NonMaxSuppressionCalculator``, ``WEIGHTED``, IoU, threshold 0.3):
+   repeatedly take the best remaining detection, gather every remaining one whose IoU with it
+   is > 0.3 (itself included), and replace its box and keypoints by the score-weighted mean
+   of that cluster; its score stays the best one.
+5. **Projection** (``DetectionProjectionCalculator``): letterbox-normalised coordinates back
+   to frame pixels.
+
+Keypoints, in MediaPipe's order: 0 left eye, 1 right eye, 2 nose tip, 3 mouth centre,
+4 left eye tragion, 5 right eye tragion ("left"/"right" as MediaPipe names them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from service.processing.warp import RotatedRect, crop_to_frame, warp_rect
+
+DETECTOR_INPUT_SIZE = 128
+NUM_BOXES = 896
+NUM_COORDS = 16
+NUM_KEYPOINTS = 6
+_STRIDES = (8, 16, 16, 16)
+_SCALE = 128.0  # x_scale = y_scale = w_scale = h_scale
+_SCORE_CLIP = 100.0
+MIN_SCORE = 0.5
+NMS_IOU_THRESHOLD = 0.3
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face detection in frame pixels.
+
+    box:       float64 [4] xmin, ymin, width, height
+    keypoints: float64 [6, 2] x, y
+    score:     detector confidence, sigmoid of the logit (0..1)
+    """
+
+    box: np.ndarray
+    keypoints: np.ndarray
+    score: float
+
+
+@lru_cache(maxsize=1)
+def ssd_anchors() -> np.ndarray:
+    """float32 [896, 2] anchor centres (x, y), normalised to the 128x128 input."""
+    centres: list[np.ndarray] = []
+    layer = 0
+    while layer < len(_STRIDES):
+        stride = _STRIDES[layer]
+        same = layer
+        while same < len(_STRIDES) and _STRIDES[same] == stride:
+            same += 1
+        # Each merged layer contributes its aspect ratio (1.0) and its interpolated scale.
+        per_cell = 2 * (same - layer)
+        size = int(np.ceil(DETECTOR_INPUT_SIZE / stride))
+        ys, xs = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+        grid = np.stack([(xs + 0.5) / size, (ys + 0.5) / size], axis=-1).reshape(-1, 2)
+        centres.append(np.repeat(grid, per_cell, axis=0))
+        layer = same
+    anchors = np.concatenate(centres).astype(np.float32)
+    assert anchors.shape == (NUM_BOXES, 2)
+    return anchors
+
+
+def letterbox_rect(width: int, height: int) -> RotatedRect:
+    """The full frame padded to a centred square (the detector's ROI)."""
+    side = float(max(width, height))
+    return RotatedRect(width / 2.0, height / 2.0, side, side, 0.0)
+
+
+def letterbox(image: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3] frame -> uint8 [128, 128, 3] detector input (zero padding)."""
+    height, width = image.shape[:2]
+    size = DETECTOR_INPUT_SIZE
+    return warp_rect(image, letterbox_rect(width, height), size, size, border="zero")
+
+
+def decode(
+    regressors: np.ndarray, classificators: np.ndarray, min_score: float = MIN_SCORE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw outputs of one image -> kept (boxes, keypoints, scores), letterbox-normalised.
+
+    regressors float32 [896, 16], classificators float32 [896, 1] (logits) ->
+    boxes float32 [K, 4] (xmin, ymin, xmax, ymax), keypoints float32 [K, 6, 2],
+    scores float32 [K], in anchor order.
+    """
+    raw = np.asarray(regressors, dtype=np.float32).reshape(NUM_BOXES, NUM_COORDS)
+    logits = np.asarray(classificators, dtype=np.float32).reshape(NUM_BOXES)
+    anchors = ssd_anchors()
+    centre = raw[:, 0:2] / np.float32(_SCALE) + anchors
+    size = raw[:, 2:4] / np.float32(_SCALE)
+    boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+    keypoints = raw[:, 4:].reshape(NUM_BOXES, NUM_KEYPOINTS, 2) / np.float32(_SCALE)
+    keypoints = keypoints + anchors[:, None, :]
+    clipped = np.clip(logits.astype(np.float64), -_SCORE_CLIP, _SCORE_CLIP)
+    scores = (1.0 / (1.0 + np.exp(-clipped))).astype(np.float32)
+    keep = (scores >= min_score) & (size[:, 0] >= 0) & (size[:, 1] >= 0)
+    return boxes[keep], keypoints[keep], scores[keep]
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of float [4] ``box`` with float [K, 4] ``boxes`` (xmin, ymin, xmax, ymax)."""
+    ix = np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0])
+    iy = np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1])
+    intersection = np.where((ix > 0) & (iy > 0), ix * iy, 0.0)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - intersection
+    return np.where(union > 0, intersection / np.where(union > 0, union, 1.0), 0.0)
+
+
+def weighted_nms(
+    boxes: np.ndarray,
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    iou_threshold: float = NMS_IOU_THRESHOLD,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MediaPipe's WEIGHTED non-max suppression; outputs in decreasing score order.
+
+    boxes float [K, 4] (xmin, ymin, xmax, ymax), keypoints float [K, P, 2], scores float [K]
+    -> the same three arrays for the retained (blended) detections.
+    """
+    order = np.argsort(-scores, kind="stable")
+    remaining = order
+    out_boxes: list[np.ndarray] = []
+    out_keypoints: list[np.ndarray] = []
+    out_scores: list[float] = []
+    while remaining.size:
+        best = remaining[0]
+        overlap = _iou(boxes[best].astype(np.float64), boxes[remaining].astype(np.float64))
+        cluster = remaining[overlap > iou_threshold]
+        if cluster.size:
+            weights = scores[cluster].astype(np.float64)
+            total = weights.sum()
+            out_boxes.append((boxes[cluster] * weights[:, None]).sum(axis=0) / total)
+            out_keypoints.append((keypoints[cluster] * weights[:, None, None]).sum(axis=0) / total)
+        else:  # a degenerate (zero-area) best box overlaps nothing, not even itself
+            out_boxes.append(boxes[best].astype(np.float64))
+            out_keypoints.append(keypoints[best].astype(np.float64))
+        out_scores.append(float(scores[best]))
+        rest = remaining[overlap <= iou_threshold]
+        if rest.size == remaining.size:
+            break
+        remaining = rest
+    if not out_scores:
+        return np.zeros((0, 4)), np.zeros((0, *keypoints.shape[1:])), np.zeros(0)
+    return np.stack(out_boxes), np.stack(out_keypoints), np.asarray(out_scores)
+
+
+def postprocess_detections(
+    regressors: np.ndarray,
+    classificators: np.ndarray,
+    width: int,
+    height: int,
+    min_score: float = MIN_SCORE,
+) -> list[Detection]:
+    """One image's raw detector outputs -> ``Detection`` list in frame pixels, best first."""
+    boxes, keypoints, scores = weighted_nms(*decode(regressors, classificators, min_score))
+    to_frame = crop_to_frame(letterbox_rect(width, height), 1, 1)
+    linear, offset = to_frame[:2, :2], to_frame[:2, 2]
+    detections: list[Detection] = []
+    for box, points, score in zip(boxes, keypoints, scores, strict=True):
+        # Rotation is 0, so projecting the two corners gives the axis-aligned box.
+        top_left = linear @ box[:2] + offset
+        bottom_right = linear @ box[2:] + offset
+        frame_points = points @ linear.T + offset
+        detections.append(
+            Detection(
+                box=np.concatenate([top_left, bottom_right - top_left]),
+                keypoints=frame_points,
+                score=float(score),
+            )
+        )
+    return detections
