@@ -32,6 +32,7 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,14 +71,26 @@ class Round:
     images: int
 
 
-def raw_round(backend: OnnxRuntimeBackend, images: np.ndarray, iterations: int) -> Round:
-    """Sequential model calls on the preprocessed batch (what the server's model stage does)."""
-    latencies = []
+def raw_round(
+    backend: OnnxRuntimeBackend, images: np.ndarray, iterations: int, parallel: int = 1
+) -> Round:
+    """Model calls on the preprocessed batch from ``parallel`` threads (as the server's
+    inference executor with ``FACEMESH_INFERENCE_CONCURRENCY=parallel`` makes them)."""
+    latencies: list[float] = []
+
+    def worker(calls: int) -> None:
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            backend.infer(images)
+            latencies.append(time.perf_counter() - t0)
+
+    shares = [iterations // parallel + (i < iterations % parallel) for i in range(parallel)]
+    threads = [threading.Thread(target=worker, args=(n,)) for n in shares]
     start = time.perf_counter()
-    for _ in range(iterations):
-        t0 = time.perf_counter()
-        backend.infer(images)
-        latencies.append(time.perf_counter() - t0)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return Round(latencies, time.perf_counter() - start, len(images) * iterations)
 
 
@@ -96,7 +109,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(port: int, threads: int) -> subprocess.Popen[bytes]:
+def start_server(port: int, threads: int, concurrency: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "FACEMESH_HOST": "127.0.0.1",
@@ -105,6 +118,7 @@ def start_server(port: int, threads: int) -> subprocess.Popen[bytes]:
         "FACEMESH_ACCESS_LOG": "false",
         "FACEMESH_DEVICE": "cpu",
         "FACEMESH_INTRA_OP_THREADS": str(threads),
+        "FACEMESH_INFERENCE_CONCURRENCY": str(concurrency),
     }
     process = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO, env=env)
     deadline = time.monotonic() + 120
@@ -212,6 +226,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads")
     parser.add_argument(
+        "--inference-concurrency",
+        type=int,
+        default=1,
+        help="model calls at once, in the server and in the raw baseline",
+    )
+    parser.add_argument(
         "--report", type=Path, default=REPO / "benchmarks/reports/http_overhead.json"
     )
     args = parser.parse_args()
@@ -226,7 +246,7 @@ def main() -> None:
     )
     raw_round(backend, images, args.warmup)
     port = free_port()
-    server = start_server(port, args.threads)
+    server = start_server(port, args.threads, args.inference_concurrency)
     base_url = f"http://127.0.0.1:{port}"
     raw: list[Round] = []
     concurrent: list[Round] = []
@@ -234,7 +254,7 @@ def main() -> None:
     try:
         # Alternate the phases so that background load on a shared machine hits all alike.
         for _ in range(args.rounds):
-            raw.append(raw_round(backend, images, args.iterations))
+            raw.append(raw_round(backend, images, args.iterations, args.inference_concurrency))
             concurrent.append(
                 asyncio.run(
                     http_round(base_url, payloads, args.requests, args.concurrency, args.warmup)
@@ -255,6 +275,8 @@ def main() -> None:
         "batch": args.batch,
         "format": args.format,
         "concurrency": args.concurrency,
+        "intra_op_threads": args.threads,
+        "inference_concurrency": args.inference_concurrency,
         "rounds": args.rounds,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "raw_model": raw_s,
@@ -268,7 +290,11 @@ def main() -> None:
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"batch {args.batch} {args.format} crops, {os.cpu_count()} CPUs, {args.rounds} rounds")
+    print(
+        f"batch {args.batch} {args.format} crops, {os.cpu_count()} CPUs, {args.rounds} rounds, "
+        f"intra-op threads {args.threads or 'default'}, "
+        f"inference concurrency {args.inference_concurrency}"
+    )
     for label, summary in (
         ("raw model      ", raw_s),
         (f"HTTP x{args.concurrency} clients", conc_s),

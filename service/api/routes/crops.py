@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.responses import Response
 
 from service.api import schemas
 from service.api.deps import PipelineDep, SettingsDep
@@ -55,9 +56,7 @@ def _model_info(settings: SettingsDep, pipeline: PipelineDep) -> schemas.ModelIn
     openapi_extra=_body_doc(multiple=False),
     summary="Landmarks for one face crop (raw image body or multipart field `image`).",
 )
-async def crop(
-    request: Request, settings: SettingsDep, pipeline: PipelineDep
-) -> schemas.FacesResponse:
+async def crop(request: Request, settings: SettingsDep, pipeline: PipelineDep) -> Response:
     payloads = await read_images(request, max_body_bytes=settings.max_body_bytes, max_images=1)
     results = await pipeline.run(payloads)
     return faces_response(results, _model_info(settings, pipeline))
@@ -70,9 +69,7 @@ async def crop(
     openapi_extra=_body_doc(multiple=True),
     summary="Landmarks for several face crops (multipart fields `image`), one model call.",
 )
-async def crops(
-    request: Request, settings: SettingsDep, pipeline: PipelineDep
-) -> schemas.FacesResponse:
+async def crops(request: Request, settings: SettingsDep, pipeline: PipelineDep) -> Response:
     payloads = await read_images(
         request, max_body_bytes=settings.max_body_bytes, max_images=settings.max_batch_images
     )

@@ -11,6 +11,8 @@ import pytest
 from imagekit import crop_array, crop_bytes, encode, goldens, png16_grey
 from PIL import Image
 
+from service.api import schemas
+
 GOLDEN_CROPS = sorted(goldens())
 NONFACE = "../nonfaces/coffee"
 
@@ -40,6 +42,21 @@ def test_crop_matches_mediapipe_goldens(
     assert error[:, :2].mean() <= 0.05
     assert error[:, :2].max() <= 0.5
     assert error[:, 2].mean() <= 0.1
+
+
+def test_responses_validate_against_the_documented_schema(gateway: Any) -> None:
+    files = [
+        ("image", ("face.png", crop_bytes("lenna_face0"), "image/png")),
+        ("image", ("cup.png", crop_bytes(NONFACE), "image/png")),
+    ]
+    response = gateway.client().post("/v1/crops", files=files)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    parsed = schemas.FacesResponse.model_validate_json(response.content)
+    assert parsed.faces[0].landmarks is not None and len(parsed.faces[0].landmarks) == 478
+    assert parsed.faces[1].landmarks is None and parsed.faces[1].regions is None
+    # Nothing outside the schema either.
+    assert parsed.model_dump(mode="json") == response.json()
 
 
 def test_response_shape(gateway: Any) -> None:

@@ -58,6 +58,8 @@ def test_openapi_documents_the_api(test_client: TestClient) -> None:
         crop["requestBody"]["content"]
     )
     assert {"200", "413", "415", "422", "503"} <= set(crop["responses"])
+    ok_schema = crop["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok_schema == {"$ref": "#/components/schemas/FacesResponse"}
     assert test_client.get("/docs").status_code == 200
 
 
