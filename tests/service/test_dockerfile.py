@@ -112,38 +112,48 @@ def test_copied_sources_exist_and_are_in_the_build_context() -> None:
                 assert not _ignored(f"{source}/__init__.py", patterns), source
 
 
-def _runtime_requirements() -> set[str]:
+def _requirement(line: str) -> tuple[str, set[str]]:
+    """``"uvicorn[standard]==1 ; x"`` -> ``("uvicorn", {"standard"})``."""
+    match = re.match(r"\s*([A-Za-z0-9_.-]+)\s*(?:\[([^\]]*)\])?", line)
+    if not match:
+        return "", set()
+    extras = {e.strip() for e in (match.group(2) or "").split(",") if e.strip()}
+    return match.group(1).lower().replace("_", "-"), extras
+
+
+def _runtime_requirements() -> dict[str, set[str]]:
+    """Runtime image's requirement names -> requested extras."""
     (run,) = [rest for keyword, rest in instructions() if keyword == "RUN" and "grep -vE" in rest]
     excluded = re.search(r"'\^\((.+?)\)==", run)
     assert excluded
     dropped = set(excluded.group(1).split("|"))
-    names = set()
+    names: dict[str, set[str]] = {}
     for line in (REPO / "requirements.txt").read_text().splitlines():
-        name = re.split(r"[=<>\[ ;#]", line.strip(), maxsplit=1)[0]
+        name, extras = _requirement(line.split("#")[0])
         if name and name not in dropped:
-            names.add(name.lower().replace("_", "-"))
+            names[name] = extras
     return names
 
 
-def _closure(names: set[str]) -> set[str]:
-    seen: set[str] = set()
-    todo = list(names)
+def _closure(requirements: dict[str, set[str]]) -> set[str]:
+    """Every distribution installed by ``requirements`` (dependencies and requested extras)."""
+    seen: dict[str, set[str]] = {}
+    todo = list(requirements.items())
     while todo:
-        name = todo.pop()
-        if name in seen:
+        name, extras = todo.pop()
+        if name in seen and extras <= seen[name]:
             continue
-        seen.add(name)
+        seen[name] = seen.get(name, set()) | extras
         try:
             requires = metadata.requires(name) or []
         except metadata.PackageNotFoundError:
             continue
         for requirement in requires:
-            if "extra ==" in requirement and "standard" not in requirement:
+            marker = re.search(r"extra\s*==\s*[\"']([^\"']+)[\"']", requirement)
+            if marker and marker.group(1) not in seen[name]:
                 continue
-            todo.append(
-                re.split(r"[=<>\[ ;(!~]", requirement, maxsplit=1)[0].lower().replace("_", "-")
-            )
-    return seen
+            todo.append(_requirement(requirement.split(";")[0]))
+    return set(seen)
 
 
 @pytest.mark.parametrize("module_file", sorted((REPO / "service").rglob("*.py")), ids=str)
