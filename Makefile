@@ -46,10 +46,17 @@ $(DETECTOR): $(VENV)/.runtime $(CONVERTER_SOURCES)
 
 model: $(MODEL) $(DETECTOR)
 
-serve: model
+# gRPC stubs for the tracking stream, generated into service/tracking/ (git-ignored).
+PROTO_STUBS := service/tracking/tracking_pb2.py
+$(PROTO_STUBS): service/tracking/tracking.proto $(VENV)/.runtime
+	$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. $<
+
+proto: $(PROTO_STUBS)
+
+serve: model proto
 	$(PY) -m service
 
-lint: dev-venv
+lint: dev-venv proto
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy service converter

@@ -17,6 +17,7 @@ from service.core.error_handlers import install_error_handlers
 from service.inference.base import InferenceBackend
 from service.inference.factory import create_backend
 from service.pipeline import FaceMeshPipeline
+from service.tracking.lifecycle import start_frames, stop_frames
 
 API_VERSION = "1.0.0"
 
@@ -34,9 +35,11 @@ def create_app(
         )
         pipeline = FaceMeshPipeline(chosen, settings)
         app.state.pipeline = pipeline
+        await start_frames(app, settings, chosen)
         try:
             yield
         finally:
+            await stop_frames(app)
             pipeline.close()
             metrics.mark_process_dead(os.getpid(), settings.prometheus_multiproc_dir)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.routes import crops, health
+from service.api.routes import crops, frames, health
 
 api_router = APIRouter()
 api_router.include_router(crops.router)
 api_router.include_router(health.router)
+api_router.include_router(frames.router)

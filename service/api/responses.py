@@ -17,6 +17,7 @@ from pydantic_core import to_json
 from starlette.responses import Response
 
 from service.api import schemas
+from service.frames import FrameFace, FrameResult
 from service.processing.postprocess import IRIS_REGIONS, TRANSFORM_REGIONS, FaceResult
 
 # 0.001 px is far below the model's accuracy and keeps the JSON short.
@@ -57,3 +58,40 @@ def faces_response(results: Sequence[FaceResult], model: schemas.ModelInfo) -> R
     """The ``schemas.FacesResponse`` JSON response for ``results``."""
     body = {"model": model.model_dump(), "faces": [face_body(r) for r in results]}
     return Response(to_json(body), media_type="application/json")
+
+
+def frame_face_body(face: FrameFace) -> dict[str, Any]:
+    """One ``schemas.FrameFace``: the crop endpoints' face plus its detection and ROI."""
+    body = face_body(face.result)
+    detection = face.detection
+    body["detection"] = (
+        None
+        if detection is None
+        else {
+            "box": _rounded(detection.box, COORD_DECIMALS),
+            "score": detection.score,
+            "keypoints": _rounded(detection.keypoints, COORD_DECIMALS),
+        }
+    )
+    roi = face.roi
+    body["roi"] = {
+        "center": _rounded(np.array([roi.center_x, roi.center_y]), COORD_DECIMALS),
+        "size": round(roi.width, COORD_DECIMALS),
+        "rotation": round(roi.rotation, AFFINE_DECIMALS),
+    }
+    return body
+
+
+def frame_body(frame: FrameResult, model: schemas.ModelInfo) -> dict[str, Any]:
+    """``schemas.FrameResponse`` as plain JSON-able data (HTTP and WebSocket)."""
+    return {
+        "model": model.model_dump(),
+        "image": {"width": frame.width, "height": frame.height},
+        "faces": [frame_face_body(face) for face in frame.faces],
+        "detector_ran": frame.detector_ran,
+    }
+
+
+def frame_response(frame: FrameResult, model: schemas.ModelInfo) -> Response:
+    """The ``schemas.FrameResponse`` JSON response for one frame."""
+    return Response(to_json(frame_body(frame, model)), media_type="application/json")

@@ -65,3 +65,36 @@ class FacesResponse(BaseModel):
 
 class HealthResponse(BaseModel):
     status: str
+
+
+class FrameDetection(BaseModel):
+    box: tuple[float, float, float, float] = Field(
+        description="Detector box [xmin, ymin, width, height] in posted-image pixels."
+    )
+    score: float = Field(description="Detector confidence (0..1).")
+    keypoints: list[Point2] = Field(
+        description="6 x [x, y]: left eye, right eye, nose tip, mouth, left and right tragion."
+    )
+
+
+class FrameRoi(BaseModel):
+    center: Point2 = Field(description="ROI centre in posted-image pixels.")
+    size: float = Field(description="Side of the square ROI in pixels.")
+    rotation: float = Field(description="ROI rotation in radians (clockwise on screen).")
+
+
+class FrameFace(Face):
+    detection: FrameDetection | None = Field(
+        description="The detection this face was found from; null when it was tracked from "
+        "the previous frame's landmarks."
+    )
+    roi: FrameRoi = Field(description="The rotated square the landmark model saw.")
+
+
+class FrameResponse(BaseModel):
+    model: ModelInfo
+    image: ImageSize
+    faces: list[FrameFace] = Field(
+        description="Every face found (at most max_faces); empty when there is none."
+    )
+    detector_ran: bool = Field(description="Whether the face detector ran on this frame.")

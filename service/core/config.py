@@ -81,6 +81,38 @@ class Settings(BaseSettings):
     min_image_side: int = Field(32, ge=1, description="Smallest accepted width or height.")
     max_batch_images: int = Field(16, ge=1, le=256, description="Most images in /v1/crops.")
 
+    # --- frames and tracking (/v1/frame, gRPC and WebSocket streams) -----------------------
+    detector_model_name: str = Field(
+        "face_detector", description="Face detector model name on Triton (triton backend)."
+    )
+    detector_model_path: Path = Field(
+        REPO_ROOT / "model_repository" / "face_detector" / "1" / "model.onnx",
+        description="Face detector ONNX file for the onnxruntime backend.",
+    )
+    max_faces: int = Field(
+        16, ge=1, le=64, description="Most faces per frame; a request's max_faces is capped here."
+    )
+    detection_score_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Detector confidence needed to look for a face."
+    )
+    tracking_max_sessions: int = Field(
+        64, ge=1, le=100_000, description="Tracking sessions (streams) open at once per process."
+    )
+    tracking_session_ttl_s: float = Field(
+        60.0, gt=0, description="A tracking session idle this long expires."
+    )
+    tracking_max_faces: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Default faces tracked per session (the detector runs "
+        "while fewer are tracked).",
+    )
+    grpc_enabled: bool = Field(False, description="Serve the gRPC tracking stream.")
+    grpc_port: int = Field(
+        50051, ge=0, le=65535, description="gRPC port (0 picks a free one), same host as HTTP."
+    )
+
     # --- metrics ------------------------------------------------------------------------
     prometheus_multiproc_dir: Path | None = Field(
         None,

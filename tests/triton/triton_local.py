@@ -143,6 +143,9 @@ class LocalTriton:
         self.metrics_port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "tritonserver.log"
+        # The Python backend's /dev/shm regions survive a SIGKILL; a prefix of our own lets
+        # stop() remove exactly this server's.
+        self.shm_prefix = f"facemesh_test_{os.getpid()}_{id(self):x}_"
 
     @property
     def grpc_url(self) -> str:
@@ -209,6 +212,7 @@ class LocalTriton:
             "--exit-timeout-secs=5",
             "--log-verbose=0",
             "--backend-config=python,shm-default-byte-size=16777216",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
         ]
 
     def _env(self) -> dict[str, str]:
@@ -285,16 +289,20 @@ class LocalTriton:
 
     def stop(self) -> None:
         """Graceful shutdown, escalating to SIGKILL."""
-        if self.process is None or self.process.poll() is not None:
-            self._signal_group(signal.SIGKILL)  # reap stubs left by a killed server
-            return
-        self._signal_group(signal.SIGCONT)
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self._signal_group(signal.SIGKILL)
+        if self.process is not None and self.process.poll() is None:
+            self._signal_group(signal.SIGCONT)
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._signal_group(signal.SIGKILL)  # stubs left behind by a killed server
+        self._remove_shm()
+
+    def _remove_shm(self) -> None:
+        for region in Path("/dev/shm").glob(f"{self.shm_prefix}*"):
+            with contextlib.suppress(OSError):
+                region.unlink()
 
     def restart(self, timeout_s: float = 180.0) -> None:
         self.stop()

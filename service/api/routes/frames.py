@@ -1,0 +1,110 @@
+"""``POST /v1/frame`` (every face of a whole frame) and ``/v1/track`` (WebSocket tracking)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from starlette.responses import Response
+
+from service.api import schemas
+from service.api.deps import SettingsDep
+from service.api.responses import frame_body, frame_response
+from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
+from service.core.config import Settings
+from service.core.errors import BackendUnavailable, InvalidImage
+from service.frames import FramePipeline
+from service.tracking.sessions import SessionExpired, SessionStore, TooManySessions
+from service.tracking.tracker import track_frame
+
+router = APIRouter(prefix="/v1", tags=["frames"])
+
+# WebSocket close codes: 1008 policy (bad request), 1011 server error, 1013 try again later.
+_WS_TRY_AGAIN = 1013
+_WS_POLICY = 1008
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": schemas.ErrorResponse, "description": description}
+    for status, description in {
+        413: "Body or image pixel count over the limit (`body_too_large`, `image_too_large`).",
+        415: "Unsupported Content-Type (`unsupported_media_type`).",
+        422: "Unusable input (`empty_body`, `not_an_image`, `corrupt_image`, `image_too_small`, "
+        "`validation_error`, ...).",
+        503: "Landmark model or face detector unavailable (`backend_unavailable`).",
+    }.items()
+}
+
+MaxFaces = Annotated[
+    int | None,
+    Query(ge=1, description="Most faces to return (capped at FACEMESH_MAX_FACES)."),
+]
+
+
+def _frames(request: Request | WebSocket) -> FramePipeline:
+    return cast(FramePipeline, request.app.state.frames)
+
+
+def _model_info(settings: SettingsDep, frames: FramePipeline) -> schemas.ModelInfo:
+    return schemas.ModelInfo(
+        name=settings.model_name, version=settings.model_version, backend=frames.mesh.name
+    )
+
+
+@router.post(
+    "/frame",
+    response_model=schemas.FrameResponse,
+    responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}}
+                for t in sorted(IMAGE_MEDIA_TYPES)
+            },
+        }
+    },
+    summary="Every face in a whole frame: detector, ROIs, landmarks in frame pixels.",
+)
+async def frame(request: Request, settings: SettingsDep, max_faces: MaxFaces = None) -> Response:
+    (payload,) = await read_images(request, max_body_bytes=settings.max_body_bytes, max_images=1)
+    frames = _frames(request)
+    limit = min(max_faces or settings.max_faces, settings.max_faces)
+    result = await frames.run(payload, limit)
+    return frame_response(result, _model_info(settings, frames))
+
+
+@router.websocket("/track")
+async def track(websocket: WebSocket, max_faces: MaxFaces = None) -> None:
+    """Tracking session for browsers: send each frame as one binary message (JPEG/PNG/WebP),
+    receive one JSON text message per frame (``FrameResponse``, in order). Errors for one
+    frame come back as ``{"error": {"code", "message"}}`` and the session goes on."""
+    app_settings = cast(Settings, websocket.app.state.settings)
+    frames = _frames(websocket)
+    store = cast(SessionStore, websocket.app.state.sessions)
+    limit = min(max_faces or app_settings.tracking_max_faces, app_settings.max_faces)
+    await websocket.accept()
+    try:
+        session = store.open(limit)
+    except TooManySessions as exc:
+        await websocket.close(code=_WS_TRY_AGAIN, reason=exc.message[:120])
+        return
+    model = _model_info(app_settings, frames)
+    try:
+        while True:
+            payload = await websocket.receive_bytes()
+            try:
+                result = await track_frame(frames, store, session.session_id, payload)
+            except InvalidImage as exc:
+                await websocket.send_json({"error": {"code": exc.code, "message": exc.message}})
+                continue
+            except SessionExpired as exc:
+                await websocket.close(code=_WS_POLICY, reason=exc.message[:120])
+                return
+            except BackendUnavailable as exc:
+                await websocket.close(code=_WS_TRY_AGAIN, reason=exc.message[:120])
+                return
+            await websocket.send_json(frame_body(result, model))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        store.close(session.session_id)

@@ -1,0 +1,153 @@
+"""Whole frames: detector -> ROIs -> one landmark-model call for every face -> frame pixels.
+
+The same code serves single frames (``POST /v1/frame``, static mode: no state) and video
+tracking sessions (a ``TrackState`` carried from frame to frame), exactly as MediaPipe's
+``FaceLandmarkFrontCpu`` graph does it:
+
+1. ROIs from the previous frame's landmarks (tracking only).
+2. The detector runs only while fewer faces are tracked than ``max_faces``
+   (``NormalizedRectVectorHasMinSizeCalculator``); its detections (best first, at most
+   ``max_faces``) become ROIs.
+3. Detection ROIs and tracked ROIs are merged (``AssociationNormRectCalculator``, IoU > 0.5:
+   the tracked ROI wins), at most ``max_faces``.
+4. Every ROI is warped to 192x192 and the batch goes through the landmark model once; faces
+   whose face score is below ``score_threshold`` are dropped (MediaPipe emits no landmarks for
+   them); the survivors' landmarks give the next frame's ROIs.
+
+Blocking work (decode, warps, both models) runs off the event loop: decoding in Starlette's
+threadpool, the rest in an executor sized by ``Settings.inference_concurrency``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from service.core.config import Settings
+from service.core.errors import BackendUnavailable
+from service.inference.base import MODEL_INPUT_SIZE, InferenceBackend
+from service.inference.detector import DetectorBackend
+from service.processing.decode import decode_image
+from service.processing.detection import Detection, letterbox, postprocess_detections
+from service.processing.postprocess import FaceResult
+from service.processing.roi import associate, project_face, roi_from_detection, roi_from_landmarks
+from service.processing.warp import RotatedRect, warp_rect
+
+
+@dataclass
+class TrackState:
+    """What a tracking session carries between frames: the ROIs (frame pixels) computed from
+    the previous frame's landmarks. Empty means "nothing tracked": the detector runs."""
+
+    rois: list[RotatedRect] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FrameFace:
+    """One face found in a frame: the landmark result (frame pixels), the ROI it was cut
+    from, and the detection behind that ROI (None when the ROI came from tracking)."""
+
+    result: FaceResult
+    roi: RotatedRect
+    detection: Detection | None
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Every face of one frame, in ROI order (detections best first, then tracked faces)."""
+
+    width: int
+    height: int
+    faces: list[FrameFace]
+    detector_ran: bool
+
+
+class FramePipeline:
+    """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in."""
+
+    def __init__(
+        self, mesh: InferenceBackend, detector: DetectorBackend | None, settings: Settings
+    ) -> None:
+        self.mesh = mesh
+        self.detector = detector
+        self._settings = settings
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.inference_concurrency, thread_name_prefix="frames"
+        )
+
+    def decode(self, payload: bytes) -> np.ndarray:
+        """Image bytes -> uint8 [H, W, 3] RGB, with the gateway's size limits."""
+        return decode_image(
+            payload,
+            min_side=self._settings.min_image_side,
+            max_pixels=self._settings.max_image_pixels,
+        )
+
+    def detect(self, image: np.ndarray, max_faces: int) -> list[Detection]:
+        """The detector's faces in ``image`` (frame pixels), best first, at most ``max_faces``."""
+        if self.detector is None:
+            raise BackendUnavailable("the face detector is not loaded (build it: make model)")
+        height, width = image.shape[:2]
+        regressors, classificators = self.detector.detect(letterbox(image)[None])
+        detections = postprocess_detections(
+            regressors[0],
+            classificators[0],
+            width,
+            height,
+            self._settings.detection_score_threshold,
+        )
+        return detections[:max_faces]
+
+    def process(
+        self, image: np.ndarray, max_faces: int, state: TrackState | None = None
+    ) -> FrameResult:
+        """All faces of uint8 [H, W, 3] ``image`` (blocking). With ``state``, tracked ROIs are
+        used and ``state`` is updated for the next frame."""
+        height, width = image.shape[:2]
+        tracked = list(state.rois) if state is not None else []
+        detections: list[Detection] = []
+        detector_ran = len(tracked) < max_faces
+        if detector_ran:
+            detections = self.detect(image, max_faces)
+        rois = associate(
+            [
+                [(roi_from_detection(d), i) for i, d in enumerate(detections)],
+                [(roi, -1) for roi in tracked],
+            ],
+            width,
+            height,
+        )[:max_faces]
+        faces: list[FrameFace] = []
+        if rois:
+            size = MODEL_INPUT_SIZE
+            crops = np.stack([warp_rect(image, roi, size, size, "replicate") for roi, _ in rois])
+            outputs = self.mesh.infer(crops)
+            for index, (roi, tag) in enumerate(rois):
+                result = project_face(outputs, index, roi, width, height)
+                if not result.score >= self._settings.score_threshold:  # also catches NaN
+                    continue
+                faces.append(FrameFace(result, roi, detections[tag] if tag >= 0 else None))
+        if state is not None:
+            state.rois = [
+                roi_from_landmarks(face.result.landmarks)
+                for face in faces
+                if face.result.landmarks is not None
+            ]
+        return FrameResult(width, height, faces, detector_ran)
+
+    async def run(
+        self, payload: bytes, max_faces: int, state: TrackState | None = None
+    ) -> FrameResult:
+        """Decode (threadpool) then ``process`` (inference executor) one encoded frame."""
+        image = await run_in_threadpool(self.decode, payload)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.process, image, max_faces, state)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        if self.detector is not None:
+            self.detector.close()

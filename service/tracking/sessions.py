@@ -1,0 +1,91 @@
+"""Tracking sessions: one per stream, bounded in number, expiring when idle, isolated.
+
+Each session owns its own ``TrackState`` (the previous frame's ROIs) and an ``asyncio.Lock``,
+so one stream's frames are processed strictly in order and never see another stream's state.
+``open`` first drops expired sessions, then refuses (``TooManySessions``, 503) when the store
+is full. ``get`` refuses an expired or closed session (``SessionExpired``). The clock is
+injectable for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from service.core.errors import BackendUnavailable, ServiceError
+from service.frames import TrackState
+
+
+class TooManySessions(BackendUnavailable):
+    """Every tracking-session slot of this process is taken (transient: 503)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"all {limit} tracking sessions are in use", code="too_many_sessions")
+
+
+class SessionExpired(ServiceError):  # noqa: N818 (like the other service errors)
+    """A session was idle longer than its time-to-live (or closed) and is gone."""
+
+    def __init__(self, session_id: int) -> None:
+        super().__init__("session_expired", f"tracking session {session_id} expired")
+
+
+@dataclass
+class TrackingSession:
+    """One stream's tracking state. ``frames`` and ``detector_runs`` count its history."""
+
+    session_id: int
+    max_faces: int
+    last_used: float
+    state: TrackState = field(default_factory=TrackState)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    frames: int = 0
+    detector_runs: int = 0
+
+
+class SessionStore:
+    """At most ``max_sessions`` sessions; a session unused for ``ttl_s`` seconds expires."""
+
+    def __init__(
+        self, max_sessions: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_sessions = max_sessions
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._sessions: dict[int, TrackingSession] = {}
+        self._ids = itertools.count(1)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def expire(self) -> int:
+        """Drop every session idle for longer than the TTL; returns how many."""
+        now = self._clock()
+        stale = [sid for sid, s in self._sessions.items() if now - s.last_used > self.ttl_s]
+        for sid in stale:
+            del self._sessions[sid]
+        return len(stale)
+
+    def open(self, max_faces: int) -> TrackingSession:
+        """A new empty session tracking up to ``max_faces`` faces."""
+        self.expire()
+        if len(self._sessions) >= self.max_sessions:
+            raise TooManySessions(self.max_sessions)
+        session = TrackingSession(next(self._ids), max_faces, self._clock())
+        self._sessions[session.session_id] = session
+        return session
+
+    def get(self, session_id: int) -> TrackingSession:
+        """The live session ``session_id`` (its idle clock restarts), or ``SessionExpired``."""
+        session = self._sessions.get(session_id)
+        if session is None or self._clock() - session.last_used > self.ttl_s:
+            self._sessions.pop(session_id, None)
+            raise SessionExpired(session_id)
+        session.last_used = self._clock()
+        return session
+
+    def close(self, session_id: int) -> None:
+        self._sessions.pop(session_id, None)
