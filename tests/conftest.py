@@ -50,11 +50,15 @@ class LiveServer:
     log_path: Path
     _clients: list[httpx.Client] = field(default_factory=list)
 
-    def client(self, **kwargs: object) -> httpx.Client:
-        """An httpx client bound to this server (closed at session end)."""
-        client = httpx.Client(base_url=self.base_url, timeout=60.0, **kwargs)  # type: ignore[arg-type]
-        self._clients.append(client)
-        return client
+    def client(self) -> httpx.Client:
+        """The shared keep-alive httpx client for this server (closed at session end)."""
+        if not self._clients or self._clients[0].is_closed:
+            self._clients.insert(0, self.new_client())
+        return self._clients[0]
+
+    def new_client(self, **kwargs: object) -> httpx.Client:
+        """A fresh httpx client (own connections) bound to this server; the caller closes it."""
+        return httpx.Client(base_url=self.base_url, timeout=60.0, **kwargs)  # type: ignore[arg-type]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

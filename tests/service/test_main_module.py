@@ -33,12 +33,12 @@ def test_two_workers_serve_and_metrics_aggregate_across_them(
     requests = 6
     for _ in range(requests):
         # New connection each time so the kernel spreads requests over both workers.
-        with server.client() as client:
+        with server.new_client() as client:
             response = client.post(
                 "/v1/crop", content=crop_bytes("lenna_face0"), headers={"Content-Type": "image/png"}
             )
             assert response.status_code == 200
-    with server.client() as client:
+    with server.new_client() as client:
         text = client.get("/metrics", follow_redirects=True).text
     # Multiprocess collector, not a per-worker registry (which would carry process_* series),
     # so whichever worker answers the scrape reports every worker's requests.
