@@ -10,7 +10,7 @@ DETECTOR := model_repository/face_detector/1/model.onnx
 CONVERTER_SOURCES := $(shell find converter -name '*.py' -o -name '*.json' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: venv dev-venv triton-venv model serve test lint format bench clean
+.PHONY: venv dev-venv triton-venv model cascade-models serve test lint format bench paper clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,19 @@ $(MODEL): $(VENV)/.runtime $(CONVERTER_SOURCES)
 $(DETECTOR): $(VENV)/.runtime $(CONVERTER_SOURCES)
 	$(PY) -m converter build --model face_detection_short_range --output $(DETECTOR)
 
-model: $(MODEL) $(DETECTOR)
+# The pre-attention cascade (FACEMESH_MODEL=cascade, ?model=cascade, benchmarks/paper_tables.py):
+# the 468-point mesh model and the per-eye iris model from the same wheel.
+CASCADE_MESH := model_repository/face_landmark_cascade/1/model.onnx
+CASCADE_IRIS := model_repository/iris_landmark/1/model.onnx
+$(CASCADE_MESH): $(VENV)/.runtime $(CONVERTER_SOURCES)
+	$(PY) -m converter build --model face_landmark --output $(CASCADE_MESH)
+
+$(CASCADE_IRIS): $(VENV)/.runtime $(CONVERTER_SOURCES)
+	$(PY) -m converter build --model iris_landmark --output $(CASCADE_IRIS)
+
+cascade-models: $(CASCADE_MESH) $(CASCADE_IRIS)
+
+model: $(MODEL) $(DETECTOR) cascade-models
 
 # gRPC stubs for the tracking stream, generated into service/tracking/ (git-ignored).
 PROTO_STUBS := service/tracking/tracking_pb2.py
@@ -69,6 +81,11 @@ format: dev-venv
 test: model lint triton-venv
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+
+# The paper's Table 1 / Table 2 analogs: docs/paper_tables.md + PNGs (needs the oracle
+# virtualenv for MediaPipe's timing; benchmarks/oracle_env.py creates it under .cache/).
+paper: model dev-venv
+	$(PY) -m benchmarks.paper_tables
 
 clean:
 	rm -rf $(VENV) $(TRITON_VENV) .cache model_repository/*/[0-9]*/model.onnx

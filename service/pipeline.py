@@ -53,8 +53,11 @@ class PreparedCrop:
 class FaceMeshPipeline:
     """Stateless apart from the backend and its executor; shared by all requests."""
 
-    def __init__(self, backend: InferenceBackend, settings: Settings) -> None:
+    def __init__(
+        self, backend: InferenceBackend, settings: Settings, model: str = "attention"
+    ) -> None:
         self.backend = backend
+        self.model = model  # "attention" or "cascade": the pipeline ``backend`` runs
         self._settings = settings
         self._executor = ThreadPoolExecutor(
             max_workers=settings.inference_concurrency, thread_name_prefix="inference"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated, Literal, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from service.core.config import Settings
 from service.pipeline import FaceMeshPipeline
@@ -15,9 +16,27 @@ def get_app_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
-def get_pipeline(request: Request) -> FaceMeshPipeline:
-    """The pipeline created by the app's lifespan."""
-    return cast(FaceMeshPipeline, request.app.state.pipeline)
+def get_pipeline(
+    request: Request,
+    model: Annotated[
+        Literal["attention", "cascade"] | None,
+        Query(
+            description="Pipeline: `attention` (fused Attention Mesh) or `cascade` (468-point "
+            "mesh + iris model per eye); default `FACEMESH_MODEL`. Only the pipelines loaded "
+            "at start-up (`FACEMESH_MODEL`, `FACEMESH_MODELS`) can be chosen.",
+        ),
+    ] = None,
+) -> FaceMeshPipeline:
+    """The pipeline the request asks for (``?model=``), else the default one."""
+    if model is None:
+        return cast(FaceMeshPipeline, request.app.state.pipeline)
+    pipelines = cast(dict[str, FaceMeshPipeline], request.app.state.pipelines)
+    if model not in pipelines:
+        message = f"pipeline {model!r} is not loaded; loaded: {', '.join(pipelines)}"
+        raise RequestValidationError(
+            [{"loc": ("query", "model"), "msg": message, "type": "value_error"}]
+        )
+    return pipelines[model]
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -26,6 +26,11 @@ class ModelInfo(BaseModel):
     name: str
     version: str
     backend: str = Field(description="Inference backend that ran the model.")
+    pipeline: str = Field(
+        "attention",
+        description="`attention` (the fused Attention Mesh) or `cascade` (468-point mesh, then "
+        "the iris model per eye; its lips region is the mesh's own lips points).",
+    )
 
 
 class Region(BaseModel):

@@ -45,6 +45,24 @@ class Settings(BaseSettings):
         REPO_ROOT / "model_repository" / "facemesh" / "1" / "model.onnx",
         description="ONNX file for the onnxruntime backend.",
     )
+    model: Literal["attention", "cascade"] = Field(
+        "attention",
+        description="Pipeline a request gets without `?model=`: the fused Attention Mesh, or "
+        "the pre-attention cascade (468-point mesh, then the iris model once per eye).",
+    )
+    models: str = Field(
+        "",
+        description="Comma-separated further pipelines loaded at start-up and selectable per "
+        "request with `?model=` (e.g. `cascade`). The cascade runs on embedded ONNX Runtime.",
+    )
+    cascade_mesh_path: Path = Field(
+        REPO_ROOT / "model_repository" / "face_landmark_cascade" / "1" / "model.onnx",
+        description="The cascade's 468-point mesh ONNX file (`make cascade-models`).",
+    )
+    cascade_iris_path: Path = Field(
+        REPO_ROOT / "model_repository" / "iris_landmark" / "1" / "model.onnx",
+        description="The cascade's per-eye iris ONNX file (`make cascade-models`).",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="onnxruntime device: auto uses CUDA when onnxruntime-gpu sees a GPU."
     )
@@ -121,6 +139,19 @@ class Settings(BaseSettings):
         ),
         description="prometheus_client multiprocess directory; set automatically when workers > 1.",
     )
+
+    @property
+    def loaded_models(self) -> tuple[str, ...]:
+        """``model`` first, then the other pipelines named in ``models``, without repeats."""
+        names = [self.model, *(m.strip() for m in self.models.split(",") if m.strip())]
+        return tuple(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _check_models(self) -> Settings:
+        unknown = set(self.loaded_models) - {"attention", "cascade"}
+        if unknown:
+            raise ValueError(f"models: unknown pipelines {sorted(unknown)}")
+        return self
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:

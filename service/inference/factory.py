@@ -28,3 +28,13 @@ def create_backend(settings: Settings) -> InferenceBackend:
     triton = importlib.import_module("service.inference.triton")
     created: InferenceBackend = triton.from_settings(settings)
     return created
+
+
+def create_pipeline_backend(settings: Settings, model: str) -> InferenceBackend:
+    """The backend for one pipeline: ``create_backend`` for ``attention``; for ``cascade``
+    the mesh + iris models on embedded ONNX Runtime (``service.inference.cascade``)."""
+    if model == "cascade":
+        from service.inference.cascade import create_cascade_backend
+
+        return create_cascade_backend(settings)
+    return create_backend(settings)

@@ -116,3 +116,21 @@ def test_backend_started_before_triton_recovers_when_it_appears(
     finally:
         backend.close()
         server.stop()
+
+
+@pytest.mark.triton
+@pytest.mark.slow
+def test_model_config_name_selects_configs_subfolder(
+    tmp_path: Path, model_path: Path, crop_batch: np.ndarray
+) -> None:
+    """docker-compose.cpu.yml's mechanism on a real tritonserver: with config.pbtxt unloadable
+    here (onnxruntime backend), ``--model-config-name`` loads ``configs/<name>.pbtxt``."""
+    server = LocalTriton(tmp_path / "triton", model_path, config_name="cpu")
+    server.start()
+    try:
+        backend = TritonBackend(server.grpc_url)
+        assert backend.is_ready()
+        assert backend.infer(crop_batch[:1]).batch_size == 1
+        backend.close()
+    finally:
+        server.stop()

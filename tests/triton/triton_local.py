@@ -132,8 +132,10 @@ class LocalTriton:
         max_queue_delay_us: int | None = None,
         threads: int = 0,
         triton_venv: Path = TRITON_VENV,
+        config_name: str | None = None,
     ) -> None:
         self.workdir = workdir
+        self.config_name = config_name
         self.triton_venv = triton_venv
         self.onnx_path = onnx_path.resolve()
         self.max_queue_delay_us = max_queue_delay_us
@@ -186,7 +188,16 @@ class LocalTriton:
         config = local_model_config(
             max_queue_delay_us=self.max_queue_delay_us, threads=self.threads
         )
-        (model_dir / "config.pbtxt").write_text(text_format.MessageToString(config))
+        text = text_format.MessageToString(config)
+        if self.config_name is None:
+            (model_dir / "config.pbtxt").write_text(text)
+        else:
+            # As docker-compose.cpu.yml deploys it: the production config.pbtxt (whose
+            # onnxruntime backend this Triton lacks) plus configs/<name>.pbtxt, selected by
+            # --model-config-name.
+            shutil.copy2(PRODUCTION_CONFIG, model_dir / "config.pbtxt")
+            (model_dir / "configs").mkdir(exist_ok=True)
+            (model_dir / "configs" / f"{self.config_name}.pbtxt").write_text(text)
         shutil.copy2(PYTHON_MODEL, version_dir / "model.py")
         link = version_dir / "model.onnx"
         if link.is_symlink() or link.exists():
@@ -195,8 +206,10 @@ class LocalTriton:
         return server, repository
 
     def _command(self, server: Path, repository: Path) -> list[str]:
+        selected = [] if self.config_name is None else [f"--model-config-name={self.config_name}"]
         return [
             str(server / "bin" / "tritonserver"),
+            *selected,
             f"--model-repository={repository}",
             f"--backend-directory={self.workdir / 'backends'}",
             f"--http-port={self.http_port}",

@@ -45,7 +45,10 @@ def _body_doc(multiple: bool) -> dict[str, Any]:
 
 def _model_info(settings: SettingsDep, pipeline: PipelineDep) -> schemas.ModelInfo:
     return schemas.ModelInfo(
-        name=settings.model_name, version=settings.model_version, backend=pipeline.backend.name
+        name=settings.model_name,
+        version=settings.model_version,
+        backend=pipeline.backend.name,
+        pipeline=pipeline.model,
     )
 
 
