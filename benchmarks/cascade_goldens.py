@@ -1,6 +1,6 @@
 """Goldens for the cascade pipeline: MediaPipe's own non-attention pipeline on the shared crops.
 
-    .venv/bin/python -m benchmarks.cascade_goldens      # writes tests/data/crops_cascade_goldens.json
+    .venv/bin/python -m benchmarks.cascade_goldens   # -> tests/data/crops_cascade_goldens.json
 
 Runs ``benchmarks/mediapipe_cascade.py`` in the oracle virtualenv (mediapipe==0.10.21, created
 under .cache/ on first use) over every crop in tests/data/crops, then applies MediaPipe's
@@ -70,7 +70,8 @@ def main() -> None:
         items.append(item)
     OUTPUT.write_text(json.dumps(items, separators=(",", ":")) + "\n")
     missing = [i["file"] for i in items if i["landmarks"] is None]
-    print(f"{len(items)} crops, {len(items) - len(missing)} with a face -> {OUTPUT.relative_to(REPO)}")
+    found = len(items) - len(missing)
+    print(f"{len(items)} crops, {found} with a face -> {OUTPUT.relative_to(REPO)}")
     if missing:
         print("no face (score <= 0.5):", ", ".join(map(str, missing)))
 

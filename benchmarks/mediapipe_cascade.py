@@ -226,7 +226,9 @@ class Cascade:
             crop_roi = roi
             source = image
             if flip:  # crop the mirrored image with the mirrored ROI = the mirrored crop
-                mirrored = np.ascontiguousarray(cv2.flip(image, 1)) if mirrored is None else mirrored
+                mirrored = (
+                    np.ascontiguousarray(cv2.flip(image, 1)) if mirrored is None else mirrored
+                )
                 source = mirrored
                 crop_roi = rect_pb2.NormalizedRect()
                 crop_roi.CopyFrom(roi)
