@@ -13,12 +13,17 @@ from service.core.logging import configure_logging
 
 def main() -> None:
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     common = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
-        "access_log": settings.access_log,
+        # Logging is ours (text or JSON, with request IDs); the access log is written by
+        # service.api.request_id, so uvicorn's own is off.
+        "log_config": None,
+        "access_log": False,
+        # SIGTERM: stop accepting, finish in-flight requests (at most this long), then exit.
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
     }
     if settings.workers == 1:
         from service.main import create_app

@@ -1,12 +1,15 @@
-"""Assembles the routers; nothing else."""
+"""Assembles the routers; nothing else. The /v1 routes sit behind the API-key check and the
+admission queue (``service.api.guards``); health routes do not."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from service.api.routes import crops, frames, health
+from service.api.guards import admission_slot, require_api_key
+from service.api.routes import crops, health
 
 api_router = APIRouter()
-api_router.include_router(crops.router)
+api_router.include_router(
+    crops.router, dependencies=[Depends(require_api_key), Depends(admission_slot)]
+)
 api_router.include_router(health.router)
-api_router.include_router(frames.router)

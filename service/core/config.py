@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,15 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    access_log: bool = Field(True, description="uvicorn access log on/off.")
+    access_log: bool = Field(True, description="Access log (one line per request) on/off.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text or as one JSON object each (with request_id)."
+    )
+    shutdown_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="On SIGTERM, longest wait for in-flight requests to finish before exit.",
+    )
 
     # --- model / backend ----------------------------------------------------------------
     backend: Literal["onnxruntime", "triton"] = Field(
@@ -44,24 +52,6 @@ class Settings(BaseSettings):
     model_path: Path = Field(
         REPO_ROOT / "model_repository" / "facemesh" / "1" / "model.onnx",
         description="ONNX file for the onnxruntime backend.",
-    )
-    model: Literal["attention", "cascade"] = Field(
-        "attention",
-        description="Pipeline a request gets without `?model=`: the fused Attention Mesh, or "
-        "the pre-attention cascade (468-point mesh, then the iris model once per eye).",
-    )
-    models: str = Field(
-        "",
-        description="Comma-separated further pipelines loaded at start-up and selectable per "
-        "request with `?model=` (e.g. `cascade`). The cascade runs on embedded ONNX Runtime.",
-    )
-    cascade_mesh_path: Path = Field(
-        REPO_ROOT / "model_repository" / "face_landmark_cascade" / "1" / "model.onnx",
-        description="The cascade's 468-point mesh ONNX file (`make cascade-models`).",
-    )
-    cascade_iris_path: Path = Field(
-        REPO_ROOT / "model_repository" / "iris_landmark" / "1" / "model.onnx",
-        description="The cascade's per-eye iris ONNX file (`make cascade-models`).",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="onnxruntime device: auto uses CUDA when onnxruntime-gpu sees a GPU."
@@ -99,36 +89,25 @@ class Settings(BaseSettings):
     min_image_side: int = Field(32, ge=1, description="Smallest accepted width or height.")
     max_batch_images: int = Field(16, ge=1, le=256, description="Most images in /v1/crops.")
 
-    # --- frames and tracking (/v1/frame, gRPC and WebSocket streams) -----------------------
-    detector_model_name: str = Field(
-        "face_detector", description="Face detector model name on Triton (triton backend)."
+    # --- overload (per process; see service/core/admission.py) ------------------------------
+    max_in_flight: int = Field(
+        32, ge=1, le=4096, description="/v1 requests processed at once per process."
     )
-    detector_model_path: Path = Field(
-        REPO_ROOT / "model_repository" / "face_detector" / "1" / "model.onnx",
-        description="Face detector ONNX file for the onnxruntime backend.",
+    max_queue: int = Field(
+        64, ge=0, le=65536, description="/v1 requests waiting for a slot; past it: 503 overloaded."
     )
-    max_faces: int = Field(
-        16, ge=1, le=64, description="Most faces per frame; a request's max_faces is capped here."
+    queue_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for a slot before 503 overloaded."
     )
-    detection_score_threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="Detector confidence needed to look for a face."
+
+    # --- access ---------------------------------------------------------------------------
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (),
+        description="Comma-separated API keys; empty: no authentication. When set, every /v1 "
+        "route needs one (X-API-Key or Authorization: Bearer).",
     )
-    tracking_max_sessions: int = Field(
-        64, ge=1, le=100_000, description="Tracking sessions (streams) open at once per process."
-    )
-    tracking_session_ttl_s: float = Field(
-        60.0, gt=0, description="A tracking session idle this long expires."
-    )
-    tracking_max_faces: int = Field(
-        1,
-        ge=1,
-        le=64,
-        description="Default faces tracked per session (the detector runs "
-        "while fewer are tracked).",
-    )
-    grpc_enabled: bool = Field(False, description="Serve the gRPC tracking stream.")
-    grpc_port: int = Field(
-        50051, ge=0, le=65535, description="gRPC port (0 picks a free one), same host as HTTP."
+    cors_allow_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated origins allowed by CORS (`*` for any); empty: no CORS."
     )
 
     # --- metrics ------------------------------------------------------------------------
@@ -140,18 +119,12 @@ class Settings(BaseSettings):
         description="prometheus_client multiprocess directory; set automatically when workers > 1.",
     )
 
-    @property
-    def loaded_models(self) -> tuple[str, ...]:
-        """``model`` first, then the other pipelines named in ``models``, without repeats."""
-        names = [self.model, *(m.strip() for m in self.models.split(",") if m.strip())]
-        return tuple(dict.fromkeys(names))
-
-    @model_validator(mode="after")
-    def _check_models(self) -> Settings:
-        unknown = set(self.loaded_models) - {"attention", "cascade"}
-        if unknown:
-            raise ValueError(f"models: unknown pipelines {sorted(unknown)}")
-        return self
+    @field_validator("api_keys", "cors_allow_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:

@@ -9,7 +9,8 @@ PayloadTooLarge            413     body_too_large, image_too_large
 UnsupportedMediaType       415     unsupported_media_type
 InvalidImage               422     empty_body, not_an_image, corrupt_image, ...
 NoFaceFound                404     no_face
-BackendUnavailable         503     backend_unavailable
+BackendUnavailable         503     backend_unavailable, overloaded (+ Retry-After)
+Unauthorized               401     unauthorized (+ WWW-Authenticate)
 RequestValidationError     422     validation_error
 HTTPException (Starlette)  as is   not_found, method_not_allowed, http_error
 anything else              500     internal_error (logged with traceback)
@@ -32,6 +33,7 @@ from service.core.errors import (
     NoFaceFound,
     PayloadTooLarge,
     ServiceError,
+    Unauthorized,
     UnsupportedMediaType,
 )
 
@@ -44,6 +46,7 @@ STATUS_BY_TYPE: tuple[tuple[type[ServiceError], int], ...] = (
     (InvalidImage, 422),
     (NoFaceFound, 404),
     (BackendUnavailable, 503),
+    (Unauthorized, 401),
 )
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
@@ -73,6 +76,8 @@ async def _service_error(_: Request, exc: Exception) -> JSONResponse:
     response = error_response(status, exc.code, exc.message)
     if status == 503:  # BackendUnavailable: transient, tell clients when to try again
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
     return response
 
 

@@ -40,6 +40,20 @@ class BackendUnavailable(ServiceError):  # noqa: N818
         super().__init__(code, message)
 
 
+class Overloaded(BackendUnavailable):
+    """Too many requests in flight and queued (``service.core.admission``): 503, retry later."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="overloaded")
+
+
+class Unauthorized(ServiceError):  # noqa: N818 (same family of names as above)
+    """A /v1 request without a valid API key while API keys are configured."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("unauthorized", message)
+
+
 # Every code a client can receive in ``error.code``; metrics pre-create one series per code.
 ERROR_CODES: tuple[str, ...] = (
     "empty_body",
@@ -55,6 +69,8 @@ ERROR_CODES: tuple[str, ...] = (
     "unsupported_image_mode",
     "no_face",
     "backend_unavailable",
+    "overloaded",
+    "unauthorized",
     "validation_error",
     "not_found",
     "method_not_allowed",

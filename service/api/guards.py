@@ -1,0 +1,80 @@
+"""Router-level dependencies for the ``/v1`` endpoints: API key, then admission.
+
+``service.api.main`` attaches both to the ``/v1`` router (``/healthz``, ``/readyz``,
+``/metrics`` and the docs stay open and are never queued). Both raise typed errors
+(``Unauthorized``, ``Overloaded``) that ``service.core.error_handlers`` maps to 401 / 503.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from typing import cast
+
+from fastapi import Request
+
+from service.core.admission import AdmissionController
+from service.core.config import Settings
+from service.core.errors import Unauthorized
+
+API_KEY_HEADER = "x-api-key"
+
+
+def _presented_key(request: Request) -> str | None:
+    key = request.headers.get(API_KEY_HEADER)
+    if key is not None:
+        return key
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return credentials.strip()
+    return None
+
+
+def keys_match(presented: str, configured: tuple[str, ...]) -> bool:
+    """Whether ``presented`` is one of ``configured``, in constant time: every configured key
+    is compared (``hmac.compare_digest``) whatever matched, so timing reveals neither the key
+    nor which one matched."""
+    candidate = presented.encode()
+    matched = False
+    for key in configured:
+        matched |= hmac.compare_digest(candidate, key.encode())
+    return matched
+
+
+async def require_api_key(request: Request) -> None:
+    """No-op unless ``FACEMESH_API_KEYS`` is set; then ``X-API-Key: <key>`` or
+    ``Authorization: Bearer <key>`` must carry one of the keys."""
+    settings = cast(Settings, request.app.state.settings)
+    configured = tuple(key.get_secret_value() for key in settings.api_keys)
+    if not configured:
+        return
+    presented = _presented_key(request)
+    if presented is None:
+        raise Unauthorized("missing API key (X-API-Key header or Authorization: Bearer)")
+    if not keys_match(presented, configured):
+        raise Unauthorized("invalid API key")
+
+
+async def admission_slot(request: Request) -> AsyncIterator[None]:
+    """Hold one of the process's in-flight slots for the whole request (see
+    ``service.core.admission``). A rejected request's body is drained unread (bounded by
+    ``FACEMESH_MAX_BODY_BYTES``, nothing kept) so the client, still uploading, receives the
+    503 instead of a reset connection."""
+    admission = cast(AdmissionController, request.app.state.admission)
+    try:
+        await admission.acquire()
+    except Exception:
+        await _drain(request, cast(Settings, request.app.state.settings).max_body_bytes)
+        raise
+    try:
+        yield
+    finally:
+        admission.release()
+
+
+async def _drain(request: Request, limit: int) -> None:
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            break

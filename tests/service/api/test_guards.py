@@ -1,0 +1,130 @@
+"""API keys (off by default; on: /v1 needs one, health and metrics do not), request IDs,
+CORS, JSON logs, through the real app."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from imagekit import crop_bytes
+
+from service.api.guards import keys_match
+from service.api.request_id import choose_request_id
+from service.core.config import Settings
+from service.core.structured_logging import JsonFormatter, RequestIdFilter, request_id
+from service.main import create_app
+
+CROP = crop_bytes("dlib_2008_001009_face0")
+PNG = {"Content-Type": "image/png"}
+
+
+@pytest.fixture(scope="module")
+def keyed_client(model_path: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        model_path=model_path,
+        api_keys="k-one,k-two",  # type: ignore[arg-type]
+        cors_allow_origins="https://app.example",  # type: ignore[arg-type]
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_api_keys_are_off_by_default(test_client: TestClient) -> None:
+    assert Settings().api_keys == ()
+    response = test_client.post("/v1/crop", content=CROP, headers=PNG)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": "k-one"}],
+    ids=["missing", "wrong-header", "wrong-bearer", "no-scheme"],
+)
+def test_v1_needs_a_valid_key(keyed_client: TestClient, headers: dict[str, str]) -> None:
+    for path in ("/v1/crop", "/v1/crops"):
+        response = keyed_client.post(path, content=CROP, headers={**PNG, **headers})
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["code"] == "unauthorized"
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "headers", [{"X-API-Key": "k-one"}, {"Authorization": "Bearer k-two"}], ids=["header", "bearer"]
+)
+def test_a_valid_key_is_served(keyed_client: TestClient, headers: dict[str, str]) -> None:
+    response = keyed_client.post("/v1/crop", content=CROP, headers={**PNG, **headers})
+    assert response.status_code == 200, response.text
+    assert response.json()["faces"][0]["landmarks"] is not None
+
+
+def test_health_metrics_and_docs_need_no_key(keyed_client: TestClient) -> None:
+    for path in ("/healthz", "/readyz", "/metrics/", "/openapi.json"):
+        assert keyed_client.get(path).status_code == 200, path
+
+
+def test_keys_compare_against_every_key() -> None:
+    assert keys_match("b", ("a", "b", "c"))
+    assert not keys_match("", ("a",))
+    assert not keys_match("a", ())
+    assert not keys_match("ab", ("a", "b"))
+
+
+def test_secret_keys_do_not_leak_in_repr() -> None:
+    settings = Settings(api_keys="s3cret")  # type: ignore[arg-type]
+    assert "s3cret" not in repr(settings)
+    assert settings.api_keys[0].get_secret_value() == "s3cret"
+
+
+def test_cors_preflight_allows_the_configured_origin_only(keyed_client: TestClient) -> None:
+    preflight = {"Access-Control-Request-Method": "POST"}
+    allowed = keyed_client.options(
+        "/v1/crop", headers={"Origin": "https://app.example", **preflight}
+    )
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    denied = keyed_client.options(
+        "/v1/crop", headers={"Origin": "https://evil.example", **preflight}
+    )
+    assert "access-control-allow-origin" not in denied.headers
+
+
+def test_no_cors_headers_by_default(test_client: TestClient) -> None:
+    response = test_client.get("/healthz", headers={"Origin": "https://app.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_every_response_carries_a_request_id(test_client: TestClient) -> None:
+    generated = test_client.get("/healthz").headers["X-Request-ID"]
+    assert len(generated) == 32
+    assert test_client.get("/healthz").headers["X-Request-ID"] != generated
+    echoed = test_client.get("/healthz", headers={"X-Request-ID": "client-abc.1"})
+    assert echoed.headers["X-Request-ID"] == "client-abc.1"
+    error = test_client.post("/v1/crop", content=b"", headers={**PNG, "X-Request-ID": "req-42"})
+    assert error.status_code == 422 and error.headers["X-Request-ID"] == "req-42"
+
+
+def test_unsafe_request_ids_are_replaced() -> None:
+    assert choose_request_id("ok-id_1.2:3") == "ok-id_1.2:3"
+    for bad in ("", "a" * 129, "has space", "new\nline", 'quote"', None):
+        replaced = choose_request_id(bad)
+        assert replaced != bad and len(replaced) == 32
+
+
+def test_json_log_lines_carry_the_request_id() -> None:
+    record = logging.LogRecord(
+        "service.access", logging.INFO, __file__, 1, "POST %s", ("/x",), None
+    )
+    record.status = 200
+    token = request_id.set("rid-7")
+    try:
+        RequestIdFilter().filter(record)
+    finally:
+        request_id.reset(token)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "POST /x"
+    assert line["request_id"] == "rid-7"
+    assert line["status"] == 200
+    assert line["level"] == "INFO" and line["logger"] == "service.access"
