@@ -1,4 +1,8 @@
-"""Typed dependency aliases that keep route signatures short."""
+"""Typed dependency aliases that keep route signatures short.
+
+The dependencies are ``async def``: they only read app state, and FastAPI would run plain
+``def`` dependencies in the threadpool (a thread hop per dependency per request).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,12 @@ from service.core.config import Settings
 from service.pipeline import FaceMeshPipeline
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The ``Settings`` the app was built with (``create_app(settings)``)."""
     return cast(Settings, request.app.state.settings)
 
 
-def get_pipeline(
+async def get_pipeline(
     request: Request,
     model: Annotated[
         Literal["attention", "cascade"] | None,
