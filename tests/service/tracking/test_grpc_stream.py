@@ -1,0 +1,72 @@
+"""The gRPC tracking stream against a real ``python -m service`` and a real grpcio client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.conftest import free_port
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+DETECTOR = Path(__file__).resolve().parents[3] / "model_repository/face_detector/1/model.onnx"
+
+
+@pytest.fixture(scope="module")
+def grpc_target(model_path: Path, live_server: Callable[[Mapping[str, str]], Any]) -> str:
+    if not DETECTOR.is_file():
+        pytest.skip(f"{DETECTOR} missing: run `make model`")
+    port = free_port()
+    live_server(
+        {
+            "FACEMESH_GRPC_ENABLED": "true",
+            "FACEMESH_GRPC_PORT": str(port),
+            "FACEMESH_TRACKING_MAX_SESSIONS": "1",
+        }
+    )
+    return f"127.0.0.1:{port}"
+
+
+def _frames(payloads: list[bytes]) -> Iterator[Any]:
+    from service.tracking import tracking_pb2
+
+    for payload in payloads:
+        yield tracking_pb2.Frame(image=payload, max_faces=1)
+
+
+@pytest.mark.slow
+def test_stream_answers_every_frame_in_order(grpc_target: str) -> None:
+    from service.tracking import tracking_pb2_grpc
+
+    face = (DATA / "frames" / "lenna.png").read_bytes()
+    payloads = [face, face, b"not an image", face, face]
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = tracking_pb2_grpc.FaceTrackingStub(channel)
+        results = list(stub.Track(_frames(payloads), timeout=120))
+    assert [r.frame_index for r in results] == [0, 1, 2, 3, 4]
+    assert results[2].error.code == "not_an_image" and not results[2].faces
+    ok = [r for r in results if not r.error.code]
+    assert [r.detector_ran for r in ok] == [True, False, False, False]
+    for result in ok:
+        (face_result,) = result.faces
+        assert (result.width, result.height) == (512, 512)
+        assert len(face_result.landmarks) == 478 * 3 and len(face_result.lips_affine) == 6
+    assert ok[0].faces[0].HasField("detection") and not ok[1].faces[0].HasField("detection")
+
+
+@pytest.mark.slow
+def test_sessions_are_bounded(grpc_target: str) -> None:
+    from service.tracking import tracking_pb2, tracking_pb2_grpc
+
+    face = (DATA / "frames" / "lenna.png").read_bytes()
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = tracking_pb2_grpc.FaceTrackingStub(channel)
+        first = stub.Track(iter([tracking_pb2.Frame(image=face)] * 50), timeout=120)
+        next(first)  # the first stream holds the only session slot
+        with pytest.raises(grpc.RpcError) as refused:
+            list(stub.Track(iter([tracking_pb2.Frame(image=face)]), timeout=60))
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        first.cancel()
