@@ -20,25 +20,39 @@ from service.core.config import Settings, get_settings
 from service.core.error_handlers import install_error_handlers
 from service.core.logging import configure_logging
 from service.inference.base import InferenceBackend
-from service.inference.factory import create_backend
+from service.inference.factory import create_pipeline_backend
 from service.pipeline import FaceMeshPipeline
+from service.tracking.lifecycle import start_frames, stop_frames
 
 API_VERSION = "1.0.0"
 
 
 def create_app(
-    settings: Settings | None = None, backend: InferenceBackend | None = None
+    settings: Settings | None = None,
+    backend: InferenceBackend | None = None,
+    extra_backends: dict[str, InferenceBackend] | None = None,
 ) -> FastAPI:
-    """The gateway app. ``backend`` overrides the one ``settings.backend`` would build."""
+    """The gateway app. ``backend`` overrides the one ``settings.backend`` would build for the
+    default pipeline (``settings.model``); ``extra_backends`` (pipeline name -> backend) those
+    of the further pipelines in ``settings.models``."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         chosen = (
-            backend if backend is not None else await run_in_threadpool(create_backend, settings)
+            backend
+            if backend is not None
+            else await run_in_threadpool(create_pipeline_backend, settings, settings.model)
         )
-        pipeline = FaceMeshPipeline(chosen, settings)
+        pipeline = FaceMeshPipeline(chosen, settings, settings.model)
         app.state.pipeline = pipeline
+        app.state.pipelines = {settings.model: pipeline}
+        for name in settings.loaded_models[1:]:  # selectable per request with ?model=
+            extra = (extra_backends or {}).get(name)
+            if extra is None:
+                extra = await run_in_threadpool(create_pipeline_backend, settings, name)
+            app.state.pipelines[name] = FaceMeshPipeline(extra, settings, name)
+        await start_frames(app, settings, chosen)
         # Created here, inside the serving event loop (asyncio primitives bind to one loop).
         app.state.admission = AdmissionController(
             settings.max_in_flight, settings.max_queue, settings.queue_timeout_s
@@ -46,7 +60,9 @@ def create_app(
         try:
             yield
         finally:
-            pipeline.close()
+            await stop_frames(app)
+            for each in app.state.pipelines.values():
+                each.close()
             metrics.mark_process_dead(os.getpid(), settings.prometheus_multiproc_dir)
 
     app = FastAPI(

@@ -6,10 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from service.api.guards import admission_slot, require_api_key
-from service.api.routes import crops, health
+from service.api.routes import crops, frames, health
 
 api_router = APIRouter()
 api_router.include_router(
     crops.router, dependencies=[Depends(require_api_key), Depends(admission_slot)]
 )
 api_router.include_router(health.router)
+api_router.include_router(frames.router)

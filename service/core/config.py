@@ -53,6 +53,24 @@ class Settings(BaseSettings):
         REPO_ROOT / "model_repository" / "facemesh" / "1" / "model.onnx",
         description="ONNX file for the onnxruntime backend.",
     )
+    model: Literal["attention", "cascade"] = Field(
+        "attention",
+        description="Pipeline a request gets without `?model=`: the fused Attention Mesh, or "
+        "the pre-attention cascade (468-point mesh, then the iris model once per eye).",
+    )
+    models: str = Field(
+        "",
+        description="Comma-separated further pipelines loaded at start-up and selectable per "
+        "request with `?model=` (e.g. `cascade`). The cascade runs on embedded ONNX Runtime.",
+    )
+    cascade_mesh_path: Path = Field(
+        REPO_ROOT / "model_repository" / "face_landmark_cascade" / "1" / "model.onnx",
+        description="The cascade's 468-point mesh ONNX file (`make cascade-models`).",
+    )
+    cascade_iris_path: Path = Field(
+        REPO_ROOT / "model_repository" / "iris_landmark" / "1" / "model.onnx",
+        description="The cascade's per-eye iris ONNX file (`make cascade-models`).",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="onnxruntime device: auto uses CUDA when onnxruntime-gpu sees a GPU."
     )
@@ -89,6 +107,38 @@ class Settings(BaseSettings):
     min_image_side: int = Field(32, ge=1, description="Smallest accepted width or height.")
     max_batch_images: int = Field(16, ge=1, le=256, description="Most images in /v1/crops.")
 
+    # --- frames and tracking (/v1/frame, gRPC and WebSocket streams) -----------------------
+    detector_model_name: str = Field(
+        "face_detector", description="Face detector model name on Triton (triton backend)."
+    )
+    detector_model_path: Path = Field(
+        REPO_ROOT / "model_repository" / "face_detector" / "1" / "model.onnx",
+        description="Face detector ONNX file for the onnxruntime backend.",
+    )
+    max_faces: int = Field(
+        16, ge=1, le=64, description="Most faces per frame; a request's max_faces is capped here."
+    )
+    detection_score_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Detector confidence needed to look for a face."
+    )
+    tracking_max_sessions: int = Field(
+        64, ge=1, le=100_000, description="Tracking sessions (streams) open at once per process."
+    )
+    tracking_session_ttl_s: float = Field(
+        60.0, gt=0, description="A tracking session idle this long expires."
+    )
+    tracking_max_faces: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Default faces tracked per session (the detector runs "
+        "while fewer are tracked).",
+    )
+    grpc_enabled: bool = Field(False, description="Serve the gRPC tracking stream.")
+    grpc_port: int = Field(
+        50051, ge=0, le=65535, description="gRPC port (0 picks a free one), same host as HTTP."
+    )
+
     # --- overload (per process; see service/core/admission.py) ------------------------------
     max_in_flight: int = Field(
         32, ge=1, le=4096, description="/v1 requests processed at once per process."
@@ -118,6 +168,19 @@ class Settings(BaseSettings):
         ),
         description="prometheus_client multiprocess directory; set automatically when workers > 1.",
     )
+
+    @property
+    def loaded_models(self) -> tuple[str, ...]:
+        """``model`` first, then the other pipelines named in ``models``, without repeats."""
+        names = [self.model, *(m.strip() for m in self.models.split(",") if m.strip())]
+        return tuple(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _check_models(self) -> Settings:
+        unknown = set(self.loaded_models) - {"attention", "cascade"}
+        if unknown:
+            raise ValueError(f"models: unknown pipelines {sorted(unknown)}")
+        return self
 
     @field_validator("api_keys", "cors_allow_origins", mode="before")
     @classmethod
