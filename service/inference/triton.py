@@ -339,6 +339,8 @@ class TritonBackend:
                 return call(self._transport(), remaining)
             except _Unreachable as exc:
                 self._discard_transport()
+                # Triton went away: when it is back it may serve another model; check again.
+                self._contract_checked = False
                 if attempt >= self.retries or deadline - time.monotonic() <= _RETRY_PAUSE_S:
                     raise BackendUnavailable(
                         f"Triton at {self.url} unreachable ({what}): {exc}"
@@ -373,9 +375,14 @@ class TritonBackend:
     def infer(self, images: np.ndarray) -> ModelOutputs:
         """uint8 [N, 192, 192, 3] RGB -> ``ModelOutputs``; ``BackendUnavailable`` on failure."""
         size = MODEL_INPUT_SIZE
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (size, size, 3):
+        if (
+            images.dtype != np.uint8
+            or images.ndim != 4
+            or images.shape[1:] != (size, size, 3)
+            or images.shape[0] < 1
+        ):
             raise ValueError(
-                f"want uint8 [N, {size}, {size}, 3], got {images.dtype} {images.shape}"
+                f"want uint8 [N>=1, {size}, {size}, 3], got {images.dtype} {images.shape}"
             )
         deadline = time.monotonic() + self.timeout_s
         self._ensure_contract(deadline)

@@ -79,6 +79,10 @@ def test_wrong_input_is_a_caller_bug(protocol: str) -> None:
     backend = TritonBackend("127.0.0.1:1", protocol=protocol)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="uint8"):
         backend.infer(np.zeros((1, 192, 192, 3), np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        backend.infer(np.zeros((0, 192, 192, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        backend.infer(np.zeros((1, 96, 96, 3), np.uint8))
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
