@@ -117,20 +117,30 @@ def eye_rois(mesh: np.ndarray) -> EyeRois:
 
 def _bilinear_replicate(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """Sample uint8 [H, W, 3] at float index-space positions ``xs``, ``ys`` (any shape S) with
-    bilinear weights and replicated borders -> float64 [*S, 3]."""
+    bilinear weights and replicated borders -> float32 [*S, 3]."""
     height, width = image.shape[:2]
     x0 = np.floor(xs)
     y0 = np.floor(ys)
-    fx = (xs - x0)[..., None]
-    fy = (ys - y0)[..., None]
+    fx = (xs - x0).astype(np.float32)[..., None]
+    fy = (ys - y0).astype(np.float32)[..., None]
     x0i = x0.astype(np.int64)
     y0i = y0.astype(np.int64)
     xa, xb = np.clip(x0i, 0, width - 1), np.clip(x0i + 1, 0, width - 1)
     ya, yb = np.clip(y0i, 0, height - 1), np.clip(y0i + 1, 0, height - 1)
-    pixels = image.astype(np.float64)
-    top = pixels[ya, xa] * (1.0 - fx) + pixels[ya, xb] * fx
-    bottom = pixels[yb, xa] * (1.0 - fx) + pixels[yb, xb] * fx
-    return np.asarray(top * (1.0 - fy) + bottom * fy)
+    flat = image.reshape(-1, image.shape[2]).astype(np.float32)
+    top_a, top_b = flat[ya * width + xa], flat[ya * width + xb]
+    bottom_a, bottom_b = flat[yb * width + xa], flat[yb * width + xb]
+    top = top_a * (1.0 - fx) + top_b * fx
+    bottom = bottom_a * (1.0 - fx) + bottom_b * fx
+    return np.asarray(top * (1.0 - fy) + bottom * fy, dtype=np.float32)
+
+
+# Pixel-centre coordinates of the 64x64 crop, homogeneous: [64, 64, 3] (x, y, 1), crop pixels.
+_CENTRES = np.arange(EYE_CROP_SIZE, dtype=np.float64) + 0.5
+_CROP_GRID = np.stack(
+    [*np.meshgrid(_CENTRES, _CENTRES, indexing="xy"), np.ones((EYE_CROP_SIZE, EYE_CROP_SIZE))],
+    axis=-1,
+)
 
 
 def crop_eyes(images: np.ndarray, rois: EyeRois) -> np.ndarray:
@@ -139,18 +149,12 @@ def crop_eyes(images: np.ndarray, rois: EyeRois) -> np.ndarray:
     count = images.shape[0]
     if rois.side.shape != (count, 2):
         raise ValueError(f"{rois.side.shape[0]} ROIs for {count} images")
-    centres = (np.arange(EYE_CROP_SIZE, dtype=np.float64) + 0.5) / EYE_CROP_SIZE
-    grid = np.stack(np.meshgrid(centres, centres, indexing="xy"), axis=-1)  # [64, 64, 2] (x, y)
-    homogeneous = np.concatenate([grid * EYE_CROP_SIZE, np.ones((*grid.shape[:2], 1))], axis=-1)
-    affines = rois.crop_to_px192()  # [N, 2, 2, 3] crop px -> px192
+    # [N, 2, 64, 64, 2] sampling positions in px192 (pixel-edge) -> index space (- 0.5)
+    positions = np.einsum("hwk,nejk->nehwj", _CROP_GRID, rois.crop_to_px192()) - 0.5
     crops = np.empty((count, 2, EYE_CROP_SIZE, EYE_CROP_SIZE, 3), dtype=np.uint8)
     for i in range(count):
-        for eye in range(2):
-            positions = homogeneous @ affines[i, eye].T  # [64, 64, 2] px192, pixel-edge
-            sampled = _bilinear_replicate(
-                images[i], positions[..., 0] - 0.5, positions[..., 1] - 0.5
-            )
-            crops[i, eye] = np.clip(np.rint(sampled), 0, 255).astype(np.uint8)
+        sampled = _bilinear_replicate(images[i], positions[i, ..., 0], positions[i, ..., 1])
+        crops[i] = np.clip(np.rint(sampled), 0, 255).astype(np.uint8)
     return crops.reshape(count * 2, EYE_CROP_SIZE, EYE_CROP_SIZE, 3)
 
 
