@@ -322,7 +322,8 @@ def test_triton_serves_the_repository_config_and_the_gateway_image_model() -> No
     config_map = resources[("ConfigMap", "facemesh-triton-model-config")]
     production = (ROOT / "model_repository" / "facemesh" / "config.pbtxt").read_text()
     assert config_map["data"]["config.pbtxt"] == production, (
-        "deploy/k8s/base/facemesh-config.pbtxt differs from model_repository/facemesh/config.pbtxt"
+        "deploy/k8s/base/facemesh-config.pbtxt is out of date: "
+        "cp model_repository/facemesh/config.pbtxt deploy/k8s/base/facemesh-config.pbtxt"
     )
     pod = resources[("Deployment", TRITON)]["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
