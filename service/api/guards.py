@@ -1,8 +1,10 @@
 """Router-level dependencies for the ``/v1`` endpoints: API key, then admission.
 
-``service.api.main`` attaches both to the ``/v1`` router (``/healthz``, ``/readyz``,
-``/metrics`` and the docs stay open and are never queued). Both raise typed errors
+``service.api.main`` attaches both to the ``/v1`` routers (``/healthz``, ``/readyz``,
+``/metrics`` and the docs stay open and are never queued). On HTTP both raise typed errors
 (``Unauthorized``, ``Overloaded``) that ``service.core.error_handlers`` maps to 401 / 503.
+WebSockets (``/v1/track``): a missing or wrong key closes the handshake with 1008 (policy
+violation); sessions are not admitted here, they are bounded by ``tracking_max_sessions``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import hmac
 from collections.abc import AsyncIterator
 from typing import cast
 
-from fastapi import Request
+from fastapi import Request, WebSocketException, status
+from starlette.requests import HTTPConnection
 
 from service.core.admission import AdmissionController
 from service.core.config import Settings
@@ -20,7 +23,7 @@ from service.core.errors import Unauthorized
 API_KEY_HEADER = "x-api-key"
 
 
-def _presented_key(request: Request) -> str | None:
+def _presented_key(request: HTTPConnection) -> str | None:
     key = request.headers.get(API_KEY_HEADER)
     if key is not None:
         return key
@@ -41,25 +44,35 @@ def keys_match(presented: str, configured: tuple[str, ...]) -> bool:
     return matched
 
 
-async def require_api_key(request: Request) -> None:
+async def require_api_key(connection: HTTPConnection) -> None:
     """No-op unless ``FACEMESH_API_KEYS`` is set; then ``X-API-Key: <key>`` or
     ``Authorization: Bearer <key>`` must carry one of the keys."""
-    settings = cast(Settings, request.app.state.settings)
+    settings = cast(Settings, connection.app.state.settings)
     configured = tuple(key.get_secret_value() for key in settings.api_keys)
     if not configured:
         return
-    presented = _presented_key(request)
-    if presented is None:
-        raise Unauthorized("missing API key (X-API-Key header or Authorization: Bearer)")
-    if not keys_match(presented, configured):
-        raise Unauthorized("invalid API key")
+    presented = _presented_key(connection)
+    if presented is not None and keys_match(presented, configured):
+        return
+    message = (
+        "missing API key (X-API-Key header or Authorization: Bearer)"
+        if presented is None
+        else "invalid API key"
+    )
+    if connection.scope["type"] == "websocket":
+        raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason=message)
+    raise Unauthorized(message)
 
 
-async def admission_slot(request: Request) -> AsyncIterator[None]:
-    """Hold one of the process's in-flight slots for the whole request (see
+async def admission_slot(connection: HTTPConnection) -> AsyncIterator[None]:
+    """Hold one of the process's in-flight slots for the whole HTTP request (see
     ``service.core.admission``). A rejected request's body is drained unread (bounded by
     ``FACEMESH_MAX_BODY_BYTES``, nothing kept) so the client, still uploading, receives the
-    503 instead of a reset connection."""
+    503 instead of a reset connection. WebSocket sessions pass through."""
+    if not isinstance(connection, Request):
+        yield
+        return
+    request = connection
     admission = cast(AdmissionController, request.app.state.admission)
     try:
         await admission.acquire()

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends
 from service.api.guards import admission_slot, require_api_key
 from service.api.routes import crops, frames, health
 
+V1_GUARDS = [Depends(require_api_key), Depends(admission_slot)]
+
 api_router = APIRouter()
-api_router.include_router(
-    crops.router, dependencies=[Depends(require_api_key), Depends(admission_slot)]
-)
+api_router.include_router(crops.router, dependencies=V1_GUARDS)
 api_router.include_router(health.router)
-api_router.include_router(frames.router)
+api_router.include_router(frames.router, dependencies=V1_GUARDS)

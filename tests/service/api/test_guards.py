@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from imagekit import crop_bytes
+from starlette.websockets import WebSocketDisconnect
 
 from service.api.guards import keys_match
 from service.api.request_id import choose_request_id
@@ -59,6 +60,15 @@ def test_a_valid_key_is_served(keyed_client: TestClient, headers: dict[str, str]
     response = keyed_client.post("/v1/crop", content=CROP, headers={**PNG, **headers})
     assert response.status_code == 200, response.text
     assert response.json()["faces"][0]["landmarks"] is not None
+
+
+def test_frames_need_a_key_too(keyed_client: TestClient) -> None:
+    response = keyed_client.post("/v1/frame", content=CROP, headers=PNG)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+    with pytest.raises(WebSocketDisconnect) as closed, keyed_client.websocket_connect("/v1/track"):
+        pass
+    assert closed.value.code == 1008
 
 
 def test_health_metrics_and_docs_need_no_key(keyed_client: TestClient) -> None:
