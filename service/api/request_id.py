@@ -46,7 +46,10 @@ class RequestIdMiddleware:
                 presented = value.decode("latin-1")
                 break
         rid = choose_request_id(presented)
-        token = request_id.set(rid)
+        # Not reset afterwards on purpose: uvicorn runs each request in its own task (its own
+        # context copy), and Starlette's outermost ServerErrorMiddleware logs a crash after
+        # this middleware has returned; the record should still carry the ID.
+        request_id.set(rid)
         status = 500
         start = time.perf_counter()
 
@@ -77,4 +80,3 @@ class RequestIdMiddleware:
                         "client": client[0] if client else None,
                     },
                 )
-            request_id.reset(token)
