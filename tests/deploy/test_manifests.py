@@ -345,6 +345,23 @@ def test_triton_serves_the_repository_config_and_the_gateway_image_model() -> No
     assert gateway_pod["securityContext"]["runAsUser"] == 10001
 
 
+def test_termination_grace_covers_prestop_and_drain() -> None:
+    """SIGKILL must not come before the gateway has drained: grace > preStop + drain."""
+    resources, config = build(K8S / "overlays" / "gpu")
+    pod = resources[("Deployment", GATEWAY)]["spec"]["template"]["spec"]
+    (gateway,) = pod["containers"]
+    command = gateway["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep"
+    drain = float(config.get("FACEMESH_SHUTDOWN_TIMEOUT_S", Settings().shutdown_timeout_s))
+    assert pod["terminationGracePeriodSeconds"] > float(command[1]) + drain
+    # The HPA's in-flight target is below the point where the pod starts shedding load.
+    hpa = resources[("HorizontalPodAutoscaler", GATEWAY)]["spec"]
+    pods_metric = next(m for m in hpa["metrics"] if m["type"] == "Pods")
+    target = float(pods_metric["pods"]["target"]["averageValue"])
+    max_in_flight = int(config.get("FACEMESH_MAX_IN_FLIGHT", Settings().max_in_flight))
+    assert target < max_in_flight
+
+
 def test_triton_url_points_at_the_triton_service_grpc_port() -> None:
     resources, config = build(K8S / "overlays" / "gpu")
     host, port = config["FACEMESH_TRITON_URL"].rsplit(":", 1)
