@@ -566,3 +566,11 @@ def test_metric_name_parser() -> None:
         "/ sum by (endpoint, status) (rate(bar_total[5m])) > 0.01 and absent(up == 1)"
     )
     assert metric_names(expr) == {"foo_bucket", "bar_total", "up"}
+
+
+def test_compose_and_kubernetes_run_the_same_images() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    compose_images = {s["image"] for s in compose["services"].values() if "image" in s}
+    kustomization = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())
+    k8s_images = {f"{i['newName']}:{i['newTag']}" for i in kustomization["images"]}
+    assert k8s_images <= compose_images, k8s_images - compose_images
