@@ -16,10 +16,20 @@ COPY requirements.txt ./
 RUN python -m venv /opt/build-venv \
     && /opt/build-venv/bin/pip install -r requirements.txt
 COPY converter/ converter/
-# Downloads the mediapipe wheel, checks the .tflite's sha256 and converts (as `make model`).
-RUN /opt/build-venv/bin/python -m converter build --output /src/model.onnx
-# The runtime does not need the converter's own dependencies.
-RUN grep -vE '^(onnx|tflite|flatbuffers|rich)==' requirements.txt > requirements-runtime.txt \
+# Downloads the mediapipe wheel once, checks each .tflite's sha256 and converts, as `make model`
+# does: the attention mesh, the face detector (/v1/frame, tracking) and the cascade models.
+RUN set -e; build() { /opt/build-venv/bin/python -m converter build "$@"; }; \
+    build --output model_repository/facemesh/1/model.onnx; \
+    build --model face_detection_short_range --output model_repository/face_detector/1/model.onnx; \
+    build --model face_landmark --output model_repository/face_landmark_cascade/1/model.onnx; \
+    build --model iris_landmark --output model_repository/iris_landmark/1/model.onnx
+# gRPC stubs for the tracking stream (git-ignored, as `make proto`).
+COPY service/tracking/tracking.proto service/tracking/tracking.proto
+RUN /opt/build-venv/bin/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. \
+    service/tracking/tracking.proto
+# The runtime does not need the converter's or the stub generator's own dependencies.
+RUN grep -vE '^(onnx|tflite|flatbuffers|rich|grpcio-tools)==' requirements.txt \
+        > requirements-runtime.txt \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install -r requirements-runtime.txt
 
@@ -30,13 +40,19 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     FACEMESH_HOST=0.0.0.0 \
     FACEMESH_PORT=8000 \
-    FACEMESH_MODEL_PATH=/app/model_repository/facemesh/1/model.onnx
+    FACEMESH_MODEL_PATH=/app/model_repository/facemesh/1/model.onnx \
+    FACEMESH_DETECTOR_MODEL_PATH=/app/model_repository/face_detector/1/model.onnx \
+    FACEMESH_CASCADE_MESH_PATH=/app/model_repository/face_landmark_cascade/1/model.onnx \
+    FACEMESH_CASCADE_IRIS_PATH=/app/model_repository/iris_landmark/1/model.onnx
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build /src/model.onnx /app/model_repository/facemesh/1/model.onnx
+# Model files only (Triton's config.pbtxt files stay out of the gateway image).
+COPY --from=build /src/model_repository/ /app/model_repository/
 COPY service/ /app/service/
+COPY --from=build /src/service/tracking/tracking_pb2.py /src/service/tracking/tracking_pb2_grpc.py \
+    /app/service/tracking/
 USER 10001:10001
 EXPOSE 8000
 # Ready = model loaded and answering (503 otherwise); urlopen raises on any non-2xx.

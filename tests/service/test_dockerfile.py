@@ -173,3 +173,26 @@ def test_runtime_image_installs_what_the_service_imports(module_file: Path) -> N
                 continue
             dists = {d.lower().replace("_", "-") for d in owners.get(top, [])}
             assert dists & installed, f"{module_file.name} imports {top} ({dists}), not installed"
+
+
+def test_image_builds_every_model_file_the_settings_point_at() -> None:
+    from service.core.config import REPO_ROOT, Settings
+
+    dockerfile = DOCKERFILE.read_text()
+    model_files = [
+        field.default.relative_to(REPO_ROOT)
+        for field in Settings.model_fields.values()
+        if isinstance(field.default, Path) and field.default.suffix == ".onnx"
+    ]
+    assert model_files
+    for relative in model_files:
+        assert f"--output {relative}" in dockerfile, relative
+        assert f"/app/{relative}" in dockerfile, relative  # and the setting points at it
+
+
+def test_grpc_stubs_are_generated_in_the_build_not_copied_from_the_context() -> None:
+    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip()]
+    assert _ignored("service/tracking/tracking_pb2.py", patterns)
+    assert _ignored("service/tracking/tracking_pb2_grpc.py", patterns)
+    assert not _ignored("service/tracking/tracking.proto", patterns)
+    assert "grpc_tools.protoc" in DOCKERFILE.read_text()
