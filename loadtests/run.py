@@ -59,7 +59,11 @@ PROFILES = {
     "crop": ("crop.py", "/v1/crop"),
     "batch": ("batch.py", "/v1/crops"),
     "frame": ("frame.py", "/v1/frame"),
+    "burst": ("burst.py", "/v1/crops"),
 }
+# Gateway settings a profile needs unless --env overrides them: the burst profile runs
+# against low admission limits so that it overloads the gateway on purpose.
+PROFILE_ENV = {"burst": {"FACEMESH_MAX_IN_FLIGHT": "2", "FACEMESH_MAX_QUEUE": "4"}}
 BACKENDS = ("onnxruntime", "triton")
 LOOPBACK = "127.0.0.1"
 # Hard ceilings, whatever the command line says.
@@ -116,6 +120,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in args.profiles:
         if name not in PROFILES:
             parser.error(f"unknown profile {name!r}")
+    if "burst" in args.profiles and len(args.profiles) > 1:
+        parser.error("the burst profile runs alone (it starts the gateway with low limits)")
     for name in args.backends:
         if name not in BACKENDS:
             parser.error(f"unknown backend {name!r}")
@@ -347,6 +353,7 @@ def read_requests(path: Path) -> list[dict[str, Any]]:
     with open(path, newline="") as handle:
         return [
             {
+                "name": row["name"],
                 "start": float(row["start"]),
                 "response_ms": float(row["response_ms"]),
                 "items": int(row["items"]),
@@ -508,6 +515,9 @@ def machine_info() -> dict[str, Any]:
 
 def gateway_env(args: argparse.Namespace, backend: str, triton_url: str) -> dict[str, str]:
     env = dict(item.split("=", 1) for item in args.env)
+    for profile in args.profiles:
+        for key, value in PROFILE_ENV.get(profile, {}).items():
+            env.setdefault(key, value)
     if backend == "triton" and triton_url:
         env.setdefault("FACEMESH_TRITON_URL", triton_url)
         env.setdefault("FACEMESH_TRITON_PROTOCOL", "grpc")
@@ -680,6 +690,17 @@ def summarise(
         "p95_ms": round(percentile(ok, 95), 2) if ok else None,
         "p99_ms": round(percentile(ok, 99), 2) if ok else None,
         "mean_ms": round(statistics.fmean(ok), 2) if ok else None,
+        "by_name": {
+            name: {
+                "requests": len(group),
+                "failures": sum(not r["success"] for r in group),
+                "p50_ms": round(percentile([r["response_ms"] for r in group], 50), 2),
+                "p95_ms": round(percentile([r["response_ms"] for r in group], 95), 2),
+                "max_ms": round(max(r["response_ms"] for r in group), 2),
+            }
+            for name in sorted({r["name"] for r in rows})
+            for group in [[r for r in rows if r["name"] == name]]
+        },
         "failure_reasons": failures[:20],
         "stages": [asdict(s) for s in per_stage],
     }
@@ -733,6 +754,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 f"| {s['users']} | {s['requests']} | {s['failures']} | {s['requests_per_s']} "
                 f"| {s['items_per_s']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} |"
             )
+        if len(run.get("by_name", {})) > 1:
+            lines += ["", "| request name | requests | failed | p50 ms | p95 ms | max ms |"]
+            lines.append("|---|---:|---:|---:|---:|---:|")
+            for name, info in run["by_name"].items():
+                lines.append(
+                    f"| `{name}` | {info['requests']} | {info['failures']} | {info['p50_ms']} "
+                    f"| {info['p95_ms']} | {info['max_ms']} |"
+                )
+            lines.append("")
         cpu = run.get("cpu", {})
         lines += [
             "",
