@@ -79,6 +79,11 @@ def stacks() -> dict[str, dict[str, Any]]:
     return {"gpu": base, "cpu": merge(base, load(CPU))}
 
 
+def settings_of(environment: dict[str, str]) -> Settings:
+    """The gateway's Settings as the compose environment sets them."""
+    return Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in environment.items()})
+
+
 def flag(command: list[str], name: str) -> str | None:
     values = [arg.split("=", 1)[1] for arg in command if arg.startswith(f"{name}=")]
     return values[-1] if values else None
@@ -119,6 +124,13 @@ def test_triton_serves_the_model_repository(stack: str, stacks: dict[str, dict[s
     else:
         assert config_name is None  # config.pbtxt, KIND_GPU
     assert flag(command, "--strict-readiness") == "true"
+    # Explicit model control: exactly the models the gateway calls, each with a config.
+    assert flag(command, "--model-control-mode") == "explicit"
+    loaded = {arg.split("=", 1)[1] for arg in command if arg.startswith("--load-model=")}
+    gateway = settings_of(stacks[stack]["services"]["gateway"]["environment"])
+    assert loaded == {gateway.model_name, gateway.detector_model_name}
+    for model in loaded:
+        assert (ROOT / mounts[repository] / model / "config.pbtxt").is_file(), model
 
 
 @pytest.mark.parametrize("stack", ["gpu", "cpu"])
@@ -129,7 +141,7 @@ def test_gateway_points_at_triton(stack: str, stacks: dict[str, dict[str, Any]])
         name for name in env if name.removeprefix(ENV_PREFIX).lower() not in Settings.model_fields
     }
     assert unknown == set(), "not Settings fields"
-    settings = Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items()})
+    settings = settings_of(env)
     assert settings.backend == "triton"
     host, port = settings.triton_url.split(":")
     assert host in services

@@ -6,6 +6,7 @@ silently reshapes); these tests catch it in CI without a GPU or the onnxruntime 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
@@ -16,9 +17,41 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from service.core.config import Settings
 from service.inference.base import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS
+from service.inference.detector import DETECTOR_INPUT_NAME, DETECTOR_OUTPUTS
+from service.processing.detection import DETECTOR_INPUT_SIZE
 from tests.triton.triton_local import PRODUCTION_CONFIG, local_model_config
 
-CPU_CONFIG = PRODUCTION_CONFIG.parent / "configs" / "cpu.pbtxt"
+REPOSITORY = PRODUCTION_CONFIG.parents[1]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What the gateway sends and expects, per model Triton serves."""
+
+    input_name: str
+    input_dims: tuple[int, ...]
+    outputs: dict[str, tuple[int, ...]]
+
+
+CONTRACTS = {
+    "facemesh": Contract(
+        MODEL_INPUT_NAME, (MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3), dict(MODEL_OUTPUTS)
+    ),
+    "face_detector": Contract(
+        DETECTOR_INPUT_NAME, (DETECTOR_INPUT_SIZE, DETECTOR_INPUT_SIZE, 3), dict(DETECTOR_OUTPUTS)
+    ),
+}
+# (model, config file) for every config Triton may load: config.pbtxt and configs/*.pbtxt.
+CONFIGS = [
+    (model, path)
+    for model in CONTRACTS
+    for path in [
+        REPOSITORY / model / "config.pbtxt",
+        *(REPOSITORY / model / "configs").glob("*.pbtxt"),
+    ]
+]
+CONFIG_IDS = [f"{model}/{path.relative_to(REPOSITORY / model)}" for model, path in CONFIGS]
+
 
 ONNX_TO_TRITON = {
     TensorProto.UINT8: mc.TYPE_UINT8,
@@ -75,57 +108,70 @@ def mismatches(config: mc.ModelConfig, model: onnx.ModelProto) -> list[str]:
     return problems
 
 
-@pytest.fixture(scope="module")
-def onnx_model(model_path: Path) -> onnx.ModelProto:
-    return onnx.load(str(model_path), load_external_data=False)
+def onnx_for(model: str) -> onnx.ModelProto:
+    path = REPOSITORY / model / "1" / "model.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} missing: run `make model` (make test does)")
+    return onnx.load(str(path), load_external_data=False)
 
 
-@pytest.mark.parametrize("path", [PRODUCTION_CONFIG, CPU_CONFIG], ids=["gpu", "cpu"])
-def test_config_matches_the_onnx_file(path: Path, onnx_model: onnx.ModelProto) -> None:
-    assert mismatches(parse(path), onnx_model) == []
+def test_every_served_model_has_a_contract() -> None:
+    served = {path.parent.name for path in REPOSITORY.glob("*/config.pbtxt")}
+    assert served == set(CONTRACTS)
 
 
-@pytest.mark.parametrize("path", [PRODUCTION_CONFIG, CPU_CONFIG], ids=["gpu", "cpu"])
-def test_config_matches_the_model_contract(path: Path) -> None:
-    config = parse(path)
-    assert config.name == "facemesh"
+@pytest.mark.parametrize(("model", "path"), CONFIGS, ids=CONFIG_IDS)
+def test_config_matches_the_onnx_file(model: str, path: Path) -> None:
+    assert mismatches(parse(path), onnx_for(model)) == []
+
+
+@pytest.mark.parametrize(("model", "path"), CONFIGS, ids=CONFIG_IDS)
+def test_config_matches_the_gateway_contract(model: str, path: Path) -> None:
+    contract, config = CONTRACTS[model], parse(path)
+    assert config.name == model
     assert config.backend == "onnxruntime"
-    assert [(t.name, t.data_type, list(t.dims)) for t in config.input] == [
-        (MODEL_INPUT_NAME, mc.TYPE_UINT8, [MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3])
+    assert [(t.name, t.data_type, tuple(t.dims)) for t in config.input] == [
+        (contract.input_name, mc.TYPE_UINT8, contract.input_dims)
     ]
     for tensor in config.output:
         assert tensor.data_type == mc.TYPE_FP32
         model_side = (
             tuple(tensor.reshape.shape) if tensor.HasField("reshape") else tuple(tensor.dims)
         )
-        assert model_side == MODEL_OUTPUTS[tensor.name], tensor.name
-    assert [t.name for t in config.output] == list(MODEL_OUTPUTS)
-    # The gateway may send its largest batch in one request.
-    assert config.max_batch_size >= Settings().max_batch_images
+        assert model_side == contract.outputs[tensor.name], tensor.name
+    assert [t.name for t in config.output] == list(contract.outputs)
+    assert config.max_batch_size >= 1
     assert config.HasField("dynamic_batching")
 
 
-@pytest.mark.parametrize("path", [PRODUCTION_CONFIG, CPU_CONFIG], ids=["gpu", "cpu"])
-def test_warmup_requests_fit_the_input(path: Path) -> None:
+def test_facemesh_takes_the_largest_gateway_batch() -> None:
+    assert parse(PRODUCTION_CONFIG).max_batch_size >= Settings().max_batch_images
+
+
+@pytest.mark.parametrize(("model", "path"), CONFIGS, ids=CONFIG_IDS)
+def test_warmup_requests_fit_the_input(model: str, path: Path) -> None:
     config = parse(path)
     assert config.model_warmup, "warm-up keeps the first client request off the cold path"
     for warmup in config.model_warmup:
         assert 1 <= warmup.batch_size <= config.max_batch_size
-        assert list(warmup.inputs) == [MODEL_INPUT_NAME]
-        data = warmup.inputs[MODEL_INPUT_NAME]
+        assert list(warmup.inputs) == [config.input[0].name]
+        data = warmup.inputs[config.input[0].name]
         assert data.data_type == config.input[0].data_type
         assert list(data.dims) == list(config.input[0].dims)
 
 
-def test_instance_kinds() -> None:
-    assert {g.kind for g in parse(PRODUCTION_CONFIG).instance_group} == {
-        mc.ModelInstanceGroup.KIND_GPU
-    }
-    assert {g.kind for g in parse(CPU_CONFIG).instance_group} == {mc.ModelInstanceGroup.KIND_CPU}
+@pytest.mark.parametrize("model", list(CONTRACTS))
+def test_instance_kinds(model: str) -> None:
+    gpu = parse(REPOSITORY / model / "config.pbtxt")
+    cpu = parse(REPOSITORY / model / "configs" / "cpu.pbtxt")
+    assert {g.kind for g in gpu.instance_group} == {mc.ModelInstanceGroup.KIND_GPU}
+    assert {g.kind for g in cpu.instance_group} == {mc.ModelInstanceGroup.KIND_CPU}
 
 
-def test_cpu_config_differs_only_in_placement() -> None:
-    gpu, cpu = parse(PRODUCTION_CONFIG), parse(CPU_CONFIG)
+@pytest.mark.parametrize("model", list(CONTRACTS))
+def test_cpu_config_differs_only_in_placement(model: str) -> None:
+    gpu = parse(REPOSITORY / model / "config.pbtxt")
+    cpu = parse(REPOSITORY / model / "configs" / "cpu.pbtxt")
     for config in (gpu, cpu):
         config.ClearField("instance_group")
         config.ClearField("parameters")
