@@ -13,6 +13,11 @@ tracking sessions (a ``TrackState`` carried from frame to frame), exactly as Med
 4. Every ROI is warped to 192x192 and the batch goes through the landmark model once; faces
    whose face score is below ``score_threshold`` are dropped (MediaPipe emits no landmarks for
    them); the survivors' landmarks give the next frame's ROIs.
+5. Rotation search (opt-in, not MediaPipe): when the detector ran and step 4 left no face,
+   the detector runs once more on the frame turned by 90, 180 and 270 degrees (one call,
+   batch of 3), the turn with the best detection wins, and its detections, mapped back to
+   the frame, go through step 4 again. Their eye keypoints carry the turn into the ROI's
+   rotation, so the landmark model sees an upright face cut from the original frame.
 
 Blocking work (decode, warps, both models) runs off the event loop: decoding in Starlette's
 threadpool, the rest in an executor sized by ``Settings.inference_concurrency``.
@@ -32,7 +37,12 @@ from service.core.errors import BackendUnavailable
 from service.inference.base import MODEL_INPUT_SIZE, InferenceBackend
 from service.inference.detector import DetectorBackend
 from service.processing.decode import decode_image
-from service.processing.detection import Detection, letterbox, postprocess_detections
+from service.processing.detection import (
+    Detection,
+    letterbox,
+    postprocess_detections,
+    turned_letterboxes,
+)
 from service.processing.postprocess import FaceResult
 from service.processing.roi import associate, project_face, roi_from_detection, roi_from_landmarks
 from service.processing.warp import RotatedRect, warp_rect
@@ -87,12 +97,15 @@ class FramePipeline:
             max_pixels=self._settings.max_image_pixels,
         )
 
-    def detect(self, image: np.ndarray, max_faces: int) -> list[Detection]:
-        """The detector's faces in ``image`` (frame pixels), best first, at most ``max_faces``."""
+    def _detector(self) -> DetectorBackend:
         if self.detector is None:
             raise BackendUnavailable("the face detector is not loaded (build it: make model)")
+        return self.detector
+
+    def detect(self, image: np.ndarray, max_faces: int) -> list[Detection]:
+        """The detector's faces in ``image`` (frame pixels), best first, at most ``max_faces``."""
         height, width = image.shape[:2]
-        regressors, classificators = self.detector.detect(letterbox(image)[None])
+        regressors, classificators = self._detector().detect(letterbox(image)[None])
         detections = postprocess_detections(
             regressors[0],
             classificators[0],
@@ -102,17 +115,37 @@ class FramePipeline:
         )
         return detections[:max_faces]
 
-    def process(
-        self, image: np.ndarray, max_faces: int, state: TrackState | None = None
-    ) -> FrameResult:
-        """All faces of uint8 [H, W, 3] ``image`` (blocking). With ``state``, tracked ROIs are
-        used and ``state`` is updated for the next frame."""
+    def detect_turned(self, image: np.ndarray, max_faces: int) -> list[Detection]:
+        """The rotation search: the detector on ``image`` turned by 90, 180 and 270 degrees
+        (one call, batch of 3). Returns the detections (frame pixels, best first, at most
+        ``max_faces``) of the turn whose best detection scores highest; [] when none."""
         height, width = image.shape[:2]
-        tracked = list(state.rois) if state is not None else []
-        detections: list[Detection] = []
-        detector_ran = len(tracked) < max_faces
-        if detector_ran:
-            detections = self.detect(image, max_faces)
+        regressors, classificators = self._detector().detect(turned_letterboxes(image))
+        threshold = self._settings.detection_score_threshold
+        found = [
+            each
+            for each in (
+                postprocess_detections(
+                    regressors[k - 1], classificators[k - 1], width, height, threshold, k
+                )
+                for k in (1, 2, 3)
+            )
+            if each
+        ]
+        if not found:
+            return []
+        return max(found, key=lambda each: each[0].score)[:max_faces]
+
+    def _landmarks(
+        self,
+        image: np.ndarray,
+        detections: list[Detection],
+        tracked: list[RotatedRect],
+        max_faces: int,
+    ) -> list[FrameFace]:
+        """ROIs from ``detections`` merged with ``tracked`` -> one landmark-model call -> the
+        faces whose score reaches the threshold."""
+        height, width = image.shape[:2]
         rois = associate(
             [
                 [(roi_from_detection(d), i) for i, d in enumerate(detections)],
@@ -131,6 +164,36 @@ class FramePipeline:
                 if not result.score >= self._settings.score_threshold:  # also catches NaN
                     continue
                 faces.append(FrameFace(result, roi, detections[tag] if tag >= 0 else None))
+        return faces
+
+    def process(
+        self,
+        image: np.ndarray,
+        max_faces: int,
+        state: TrackState | None = None,
+        rotation_search: bool | None = None,
+    ) -> FrameResult:
+        """All faces of uint8 [H, W, 3] ``image`` (blocking). With ``state``, tracked ROIs are
+        used and ``state`` is updated for the next frame.
+
+        ``rotation_search`` (None: ``Settings.detection_rotation_search``): when the detector
+        ran and the frame still has no face (no detection, or none the landmark model
+        accepts), ``detect_turned`` searches the turned frame and its detections get one more
+        landmark-model call; their ROIs are cut from the original frame."""
+        if rotation_search is None:
+            rotation_search = self._settings.detection_rotation_search
+        height, width = image.shape[:2]
+        tracked = list(state.rois) if state is not None else []
+        detections: list[Detection] = []
+        detector_ran = len(tracked) < max_faces
+        if detector_ran:
+            detections = self.detect(image, max_faces)
+        faces = self._landmarks(image, detections, tracked, max_faces)
+        if not faces and detector_ran and rotation_search:
+            turned = self.detect_turned(image, max_faces)
+            if turned:
+                # Tracked ROIs, if any, were just rejected: only the turned detections remain.
+                faces = self._landmarks(image, turned, [], max_faces)
         if state is not None:
             state.rois = [
                 roi_from_landmarks(face.result.landmarks)
@@ -140,12 +203,18 @@ class FramePipeline:
         return FrameResult(width, height, faces, detector_ran)
 
     async def run(
-        self, payload: bytes, max_faces: int, state: TrackState | None = None
+        self,
+        payload: bytes,
+        max_faces: int,
+        state: TrackState | None = None,
+        rotation_search: bool | None = None,
     ) -> FrameResult:
         """Decode (threadpool) then ``process`` (inference executor) one encoded frame."""
         image = await run_in_threadpool(self.decode, payload)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.process, image, max_faces, state)
+        return await loop.run_in_executor(
+            self._executor, self.process, image, max_faces, state, rotation_search
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

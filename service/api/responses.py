@@ -71,6 +71,7 @@ def frame_face_body(face: FrameFace) -> dict[str, Any]:
             "box": _rounded(detection.box, COORD_DECIMALS),
             "score": detection.score,
             "keypoints": _rounded(detection.keypoints, COORD_DECIMALS),
+            "quarter_turns": detection.quarter_turns,
         }
     )
     roi = face.roi

@@ -80,6 +80,13 @@ class FrameDetection(BaseModel):
     keypoints: list[Point2] = Field(
         description="6 x [x, y]: left eye, right eye, nose tip, mouth, left and right tragion."
     )
+    quarter_turns: int = Field(
+        0,
+        ge=0,
+        le=3,
+        description="0, or k when the rotation search found this face on the frame turned "
+        "counter-clockwise by k x 90 degrees (box and keypoints are in the posted frame).",
+    )
 
 
 class FrameRoi(BaseModel):

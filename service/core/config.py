@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     detection_score_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Detector confidence needed to look for a face."
     )
+    detection_rotation_search: bool = Field(
+        False,
+        description="When the detector finds no face, search the frame again turned by 90, "
+        "180 and 270 degrees (finds upside-down faces; not MediaPipe's behaviour).",
+    )
     tracking_max_sessions: int = Field(
         64, ge=1, le=100_000, description="Tracking sessions (streams) open at once per process."
     )

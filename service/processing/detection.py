@@ -20,6 +20,14 @@ Every step follows MediaPipe's ``FaceDetectionShortRangeCpu`` graph (0.10.x):
 5. **Projection** (``DetectionProjectionCalculator``): letterbox-normalised coordinates back
    to frame pixels.
 
+Beyond MediaPipe (opt-in, ``Settings.detection_rotation_search``): the detector was trained
+on upright faces and finds none upside down. ``turned_letterboxes`` gives the detector input
+of the frame turned by 90, 180 and 270 degrees (the letterbox of ``np.rot90(frame, k)``,
+pixel for pixel), and ``postprocess_detections(...,
+quarter_turns=k)`` maps detections found there back to the unturned frame
+(``unturn_normalized``); the eye keypoints then give the ROI its rotation, so the landmark
+model still sees an upright face cut from the original frame.
+
 Keypoints, in MediaPipe's order: 0 left eye, 1 right eye, 2 nose tip, 3 mouth centre,
 4 left eye tragion, 5 right eye tragion ("left"/"right" as MediaPipe names them).
 """
@@ -29,9 +37,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
-from service.processing.warp import RotatedRect, crop_to_frame, warp_rect
+from service.processing.warp import RotatedRect, crop_to_frame, warp_matrix, warp_rect
 
 DETECTOR_INPUT_SIZE = 128
 NUM_BOXES = 896
@@ -48,14 +57,18 @@ NMS_IOU_THRESHOLD = 0.3
 class Detection:
     """One face detection in frame pixels.
 
-    box:       float64 [4] xmin, ymin, width, height
-    keypoints: float64 [6, 2] x, y
-    score:     detector confidence, sigmoid of the logit (0..1)
+    box:           float64 [4] xmin, ymin, width, height
+    keypoints:     float64 [6, 2] x, y
+    score:         detector confidence, sigmoid of the logit (0..1)
+    quarter_turns: 0 normally; k = 1..3 when the rotation search found it on the frame turned
+                   counter-clockwise by k * 90 degrees (box and keypoints are still in the
+                   unturned frame's pixels)
     """
 
     box: np.ndarray
     keypoints: np.ndarray
     score: float
+    quarter_turns: int = 0
 
 
 @lru_cache(maxsize=1)
@@ -91,6 +104,52 @@ def letterbox(image: np.ndarray) -> np.ndarray:
     height, width = image.shape[:2]
     size = DETECTOR_INPUT_SIZE
     return warp_rect(image, letterbox_rect(width, height), size, size, border="zero")
+
+
+def _quarter_turn_indices(width: int, height: int) -> np.ndarray:
+    """float64 [3, 3]: pixel indices (column, row) of a ``width`` x ``height`` image -> their
+    indices in ``np.rot90(image, 1)`` (a counter-clockwise quarter turn)."""
+    return np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, width - 1.0], [0.0, 0.0, 1.0]])
+
+
+def turned_letterboxes(image: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3] frame -> uint8 [3, 128, 128, 3]: exactly ``letterbox(np.rot90(image,
+    k))`` for k = 1, 2, 3 (counter-clockwise quarter turns), without copying the turned
+    frames: the exact index permutation of each turn is folded into the letterbox warp."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"want uint8 [H, W, 3], got {image.dtype} {image.shape}")
+    height, width = image.shape[:2]
+    size = DETECTOR_INPUT_SIZE
+    to_turned = np.eye(3)
+    turned_w, turned_h = width, height
+    tensors = []
+    for _ in range(3):
+        to_turned = _quarter_turn_indices(turned_w, turned_h) @ to_turned
+        turned_w, turned_h = turned_h, turned_w
+        matrix = warp_matrix(letterbox_rect(turned_w, turned_h), size, size) @ to_turned
+        tensors.append(
+            cv2.warpPerspective(
+                image,
+                matrix,
+                (size, size),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(0, 0, 0),
+            )
+        )
+    return np.ascontiguousarray(np.stack(tensors), dtype=np.uint8)
+
+
+def unturn_normalized(points: np.ndarray, quarter_turns: int) -> np.ndarray:
+    """float [..., 2] (x, y) in the unit square of an input turned counter-clockwise by
+    ``quarter_turns`` * 90 degrees -> the same points in the unturned input's unit square.
+
+    ``np.rot90`` by one quarter turn maps (x, y) to (y, 1 - x) (pixel-edge coordinates), so
+    undoing it maps (x', y') to (1 - y', x')."""
+    out = np.asarray(points, dtype=np.float64)
+    for _ in range(quarter_turns % 4):
+        out = np.stack([1.0 - out[..., 1], out[..., 0]], axis=-1)
+    return out
 
 
 def decode(
@@ -171,9 +230,18 @@ def postprocess_detections(
     width: int,
     height: int,
     min_score: float = MIN_SCORE,
+    quarter_turns: int = 0,
 ) -> list[Detection]:
-    """One image's raw detector outputs -> ``Detection`` list in frame pixels, best first."""
+    """One image's raw detector outputs -> ``Detection`` list in frame pixels, best first.
+
+    ``quarter_turns`` = k when the outputs are for the letterbox turned counter-clockwise by
+    k * 90 degrees (``turned_letterboxes``); results are mapped back to the unturned frame."""
     boxes, keypoints, scores = weighted_nms(*decode(regressors, classificators, min_score))
+    if quarter_turns % 4:
+        # A quarter turn keeps boxes axis-aligned: turn both corners back, re-order them.
+        corners = unturn_normalized(boxes.reshape(-1, 2, 2), quarter_turns)
+        boxes = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+        keypoints = unturn_normalized(keypoints, quarter_turns)
     to_frame = crop_to_frame(letterbox_rect(width, height), 1, 1)
     linear, offset = to_frame[:2, :2], to_frame[:2, 2]
     detections: list[Detection] = []
@@ -187,6 +255,7 @@ def postprocess_detections(
                 box=np.concatenate([top_left, bottom_right - top_left]),
                 keypoints=frame_points,
                 score=float(score),
+                quarter_turns=quarter_turns % 4,
             )
         )
     return detections

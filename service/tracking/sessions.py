@@ -40,6 +40,7 @@ class TrackingSession:
     session_id: int
     max_faces: int
     last_used: float
+    rotation_search: bool | None = None  # None: Settings.detection_rotation_search
     state: TrackState = field(default_factory=TrackState)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     frames: int = 0
@@ -69,12 +70,13 @@ class SessionStore:
             del self._sessions[sid]
         return len(stale)
 
-    def open(self, max_faces: int) -> TrackingSession:
-        """A new empty session tracking up to ``max_faces`` faces."""
+    def open(self, max_faces: int, rotation_search: bool | None = None) -> TrackingSession:
+        """A new empty session tracking up to ``max_faces`` faces; ``rotation_search`` as in
+        ``FramePipeline.process`` (None: the setting)."""
         self.expire()
         if len(self._sessions) >= self.max_sessions:
             raise TooManySessions(self.max_sessions)
-        session = TrackingSession(next(self._ids), max_faces, self._clock())
+        session = TrackingSession(next(self._ids), max_faces, self._clock(), rotation_search)
         self._sessions[session.session_id] = session
         return session
 

@@ -13,7 +13,9 @@ async def track_frame(
     in arrival order. Raises ``SessionExpired``, ``InvalidImage`` or ``BackendUnavailable``."""
     session = store.get(session_id)
     async with session.lock:
-        result = await frames.run(payload, session.max_faces, session.state)
+        result = await frames.run(
+            payload, session.max_faces, session.state, session.rotation_search
+        )
         session.frames += 1
         session.detector_runs += int(result.detector_ran)
     return result

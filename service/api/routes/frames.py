@@ -38,6 +38,14 @@ MaxFaces = Annotated[
     int | None,
     Query(ge=1, description="Most faces to return (capped at FACEMESH_MAX_FACES)."),
 ]
+RotationSearch = Annotated[
+    bool | None,
+    Query(
+        description="When the detector finds no face, search the frame again turned by 90, "
+        "180 and 270 degrees (finds upside-down faces; MediaPipe does not). Default: "
+        "FACEMESH_DETECTION_ROTATION_SEARCH."
+    ),
+]
 
 
 def _frames(request: Request | WebSocket) -> FramePipeline:
@@ -65,16 +73,23 @@ def _model_info(settings: SettingsDep, frames: FramePipeline) -> schemas.ModelIn
     },
     summary="Every face in a whole frame: detector, ROIs, landmarks in frame pixels.",
 )
-async def frame(request: Request, settings: SettingsDep, max_faces: MaxFaces = None) -> Response:
+async def frame(
+    request: Request,
+    settings: SettingsDep,
+    max_faces: MaxFaces = None,
+    rotation_search: RotationSearch = None,
+) -> Response:
     (payload,) = await read_images(request, max_body_bytes=settings.max_body_bytes, max_images=1)
     frames = _frames(request)
     limit = min(max_faces or settings.max_faces, settings.max_faces)
-    result = await frames.run(payload, limit)
+    result = await frames.run(payload, limit, rotation_search=rotation_search)
     return frame_response(result, _model_info(settings, frames))
 
 
 @router.websocket("/track")
-async def track(websocket: WebSocket, max_faces: MaxFaces = None) -> None:
+async def track(
+    websocket: WebSocket, max_faces: MaxFaces = None, rotation_search: RotationSearch = None
+) -> None:
     """Tracking session for browsers: send each frame as one binary message (JPEG/PNG/WebP),
     receive one JSON text message per frame (``FrameResponse``, in order). Errors for one
     frame come back as ``{"error": {"code", "message"}}`` and the session goes on."""
@@ -84,7 +99,7 @@ async def track(websocket: WebSocket, max_faces: MaxFaces = None) -> None:
     limit = min(max_faces or app_settings.tracking_max_faces, app_settings.max_faces)
     await websocket.accept()
     try:
-        session = store.open(limit)
+        session = store.open(limit, rotation_search)
     except TooManySessions as exc:
         await websocket.close(code=_WS_TRY_AGAIN, reason=exc.message[:120])
         return

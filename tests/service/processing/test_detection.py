@@ -13,6 +13,8 @@ from service.processing.detection import (
     letterbox_rect,
     postprocess_detections,
     ssd_anchors,
+    turned_letterboxes,
+    unturn_normalized,
     weighted_nms,
 )
 
@@ -119,3 +121,49 @@ def test_postprocess_projects_the_letterbox_back_to_frame_pixels() -> None:
     # Square side 400 centred on (200, 100): box x 0..400, y 100 -/+ 100 -> 0..200.
     np.testing.assert_allclose(detection.box, [0.0, 0.0, 400.0, 200.0], atol=1e-3)
     np.testing.assert_allclose(detection.keypoints[0], [200.0, 100.0], atol=1e-3)
+
+
+@pytest.mark.parametrize(("width", "height"), [(200, 100), (90, 160), (128, 128)])
+def test_turned_letterboxes_are_the_letterboxes_of_the_turned_frame(
+    width: int, height: int
+) -> None:
+    """What the detector would see on the turned frame, pixel for pixel, without turning it."""
+    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    turned = turned_letterboxes(image)
+    assert turned.shape == (3, DETECTOR_INPUT_SIZE, DETECTOR_INPUT_SIZE, 3)
+    for k in (1, 2, 3):
+        want = letterbox(np.ascontiguousarray(np.rot90(image, k)))
+        np.testing.assert_array_equal(turned[k - 1], want, err_msg=str(k))
+
+
+def test_unturn_normalized_inverts_np_rot90() -> None:
+    # A pixel's centre in a 4x4 image, followed through np.rot90 and back.
+    image = np.zeros((4, 4), dtype=np.uint8)
+    image[1, 3] = 1  # row 1, column 3: centre (3.5, 1.5) / 4
+    centre = np.array([3.5, 1.5]) / 4
+    for k in range(4):
+        row, col = np.argwhere(np.rot90(image, k))[0]
+        turned = np.array([col + 0.5, row + 0.5]) / 4
+        np.testing.assert_allclose(unturn_normalized(turned, k), centre)
+
+
+def test_postprocess_maps_a_turned_detection_back_to_the_frame() -> None:
+    """A box found on the half-turned input of a 400x200 frame: mapped back through the
+    turn, then out of the letterbox; eye keypoints swap sides (the face is upside down)."""
+    index = 512 + 6 * (3 * 8 + 3)  # anchor centre (3.5/8, 3.5/8)
+    anchor = ssd_anchors()[index]
+    # Box centre (0.25, 0.5) of the turned input, 0.25 x 0.125; eyes left then right.
+    offset = (np.array([0.25, 0.5]) - anchor) * 128
+    eyes = (np.array([[0.2, 0.5], [0.3, 0.5]]) - anchor) * 128
+    values = [*offset, 32.0, 16.0, *eyes.ravel()]
+    regressors, logits = _raw({index: (values, 3.0)})
+    (upright,) = postprocess_detections(regressors, logits, 400, 200)
+    (found,) = postprocess_detections(regressors, logits, 400, 200, quarter_turns=2)
+    assert upright.quarter_turns == 0 and found.quarter_turns == 2
+    # Turned back: centre (0.75, 0.5) of the square; side 400 on a frame 200 high.
+    np.testing.assert_allclose(found.box, [300 - 50, 100 - 25, 100, 50], atol=1e-3)
+    np.testing.assert_allclose(found.keypoints[:2], [[320, 100], [280, 100]], atol=1e-3)
+    (quarter,) = postprocess_detections(regressors, logits, 400, 200, quarter_turns=1)
+    # One quarter turn: (x', y') -> (1 - y', x'): centre (0.5, 0.25) of the square, i.e.
+    # (200, 0) in the frame; width and height swap.
+    np.testing.assert_allclose(quarter.box, [200 - 25, 0 - 50, 50, 100], atol=1e-3)
