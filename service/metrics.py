@@ -29,9 +29,20 @@ from prometheus_client import (
 from service.core.errors import ERROR_CODES
 
 STAGES: tuple[str, ...] = ("decode", "preprocess", "inference", "postprocess", "total")
-ENDPOINTS: tuple[str, ...] = ("/v1/crop", "/v1/crops", "/healthz", "/readyz", "other")
+ENDPOINTS: tuple[str, ...] = (
+    "/v1/crop",
+    "/v1/crops",
+    "/v1/frame",
+    "/v1/track",
+    "/healthz",
+    "/readyz",
+    "other",
+)
 OUTCOMES: tuple[str, ...] = ("face", "below_threshold")
 _PRECREATED_STATUSES: tuple[str, ...] = ("200", "404", "413", "415", "422", "500", "503")
+# The WebSocket /v1/track counts handshakes: 101 accepted, 403 refused (e.g. no API key).
+WEBSOCKET_ENDPOINTS: tuple[str, ...] = ("/v1/track",)
+_WEBSOCKET_STATUSES: tuple[str, ...] = ("101", "403")
 
 # Milliseconds to seconds: a CPU model call on a batch is 5 ms to 1 s.
 STAGE_BUCKETS_S: tuple[float, ...] = (
@@ -84,7 +95,8 @@ for _stage in STAGES:
 for _endpoint in ENDPOINTS:
     REQUEST_SECONDS.labels(endpoint=_endpoint)
     IN_FLIGHT.labels(endpoint=_endpoint)
-    for _status in _PRECREATED_STATUSES:
+    statuses = _WEBSOCKET_STATUSES if _endpoint in WEBSOCKET_ENDPOINTS else _PRECREATED_STATUSES
+    for _status in statuses:
         REQUESTS.labels(endpoint=_endpoint, status=_status)
 for _code in ERROR_CODES:
     ERRORS.labels(code=_code)

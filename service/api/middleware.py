@@ -1,5 +1,9 @@
 """Pure ASGI middleware recording per-endpoint request metrics (count by status, latency,
-in-flight). Pure ASGI so it sees error responses produced by the exception handlers."""
+in-flight). Pure ASGI so it sees error responses produced by the exception handlers.
+
+WebSocket sessions (``/v1/track``) are counted by handshake outcome (101 accepted, 403
+refused before acceptance) and are in flight while open; their duration is not observed
+(a session lasts minutes, the latency histogram is for requests)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,9 @@ class RequestMetricsMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -35,4 +42,22 @@ class RequestMetricsMiddleware:
         finally:
             in_flight.dec()
             metrics.REQUEST_SECONDS.labels(endpoint=endpoint).observe(time.perf_counter() - start)
+            metrics.REQUESTS.labels(endpoint=endpoint, status=status).inc()
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = metrics.endpoint_label(scope["path"])
+        status = "403"  # closed (or crashed) before the handshake was accepted
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "websocket.accept":
+                status = "101"
+            await send(message)
+
+        in_flight = metrics.IN_FLIGHT.labels(endpoint=endpoint)
+        in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            in_flight.dec()
             metrics.REQUESTS.labels(endpoint=endpoint, status=status).inc()

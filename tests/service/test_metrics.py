@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 from imagekit import crop_bytes
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.sync.client import connect
 
 from service import metrics
 
@@ -45,6 +47,8 @@ def test_metric_names_are_namespaced_with_units() -> None:
 
 def test_endpoint_label_is_bounded() -> None:
     assert metrics.endpoint_label("/v1/crop") == "/v1/crop"
+    assert metrics.endpoint_label("/v1/frame") == "/v1/frame"
+    assert metrics.endpoint_label("/v1/track") == "/v1/track"
     assert metrics.endpoint_label("/v1/crop/../../etc") == "other"
     assert metrics.endpoint_label("/metrics/") == "other"
 
@@ -84,3 +88,41 @@ def test_histograms_and_counters_move_after_requests(gateway: Any) -> None:
     assert delta("facemesh_crops_total", outcome="face") == 4
     assert delta("facemesh_http_request_duration_seconds_count", endpoint="/v1/crop") == 2
     assert after[("facemesh_http_requests_in_flight", (("endpoint", "/v1/crop"),))] == 0
+
+
+FRAMES = Path(__file__).resolve().parents[1] / "data" / "frames"
+
+
+def test_frame_and_track_endpoints_have_their_own_series(gateway: Any) -> None:
+    """/v1/frame and the /v1/track WebSocket are labelled by endpoint (series pre-created at
+    0), not lumped into ``other``; a WebSocket session counts as 101 once it ends."""
+    client = gateway.client()
+    before = scrape(client)
+    requests = "facemesh_http_requests_total"
+    for endpoint, status in (("/v1/frame", "200"), ("/v1/frame", "422"), ("/v1/track", "101")):
+        assert (requests, (("endpoint", endpoint), ("status", status))) in before
+    frame = (FRAMES / "lenna.png").read_bytes()
+    headers = {"Content-Type": "image/png"}
+    assert client.post("/v1/frame", content=frame, headers=headers).status_code == 200
+    assert client.post("/v1/frame", content=b"nope", headers=headers).status_code == 422
+    ws_url = gateway.base_url.replace("http://", "ws://") + "/v1/track"
+    with connect(ws_url, max_size=None) as session:
+        session.send(frame)
+        assert '"faces"' in str(session.recv(timeout=60))
+    after = scrape(client)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before.get(key, 0.0)
+
+    assert delta(requests, endpoint="/v1/frame", status="200") == 1
+    assert delta(requests, endpoint="/v1/frame", status="422") == 1
+    assert delta("facemesh_http_request_duration_seconds_count", endpoint="/v1/frame") == 2
+    assert delta("facemesh_errors_total", code="not_an_image") == 1
+    # The session is counted when it ends (the server may see the close a moment later).
+    for _ in range(50):
+        if delta(requests, endpoint="/v1/track", status="101") == 1:
+            break
+        after = scrape(client)
+    assert delta(requests, endpoint="/v1/track", status="101") == 1
+    assert after[("facemesh_http_requests_in_flight", (("endpoint", "/v1/track"),))] == 0
