@@ -4,7 +4,8 @@ The wheel ships the server binary and its Python backend but not the onnxruntime
 the local repository serves ``python_model/model.py``, which runs the same ``model.onnx`` with
 ONNX Runtime inside Triton. Its ``config.pbtxt`` is derived from the production one
 (``model_repository/facemesh/config.pbtxt``): same name, tensors, dtypes, dims, batch size and
-dynamic batching; only the backend and the instance kind (CPU) change.
+dynamic batching; only the backend and the instance kind (CPU) change. The face detector
+(``face_detector``) is served the same way when its ``model.onnx`` has been built.
 
 Used by the Triton tests' fixtures and by ``benchmarks/triton_vs_embedded.py``.
 """
@@ -36,6 +37,9 @@ MODEL_ONNX = ROOT / "model_repository" / "facemesh" / "1" / "model.onnx"
 TRITON_VENV = ROOT / ".venv-triton"
 PYTHON_MODEL = Path(__file__).resolve().parent / "python_model" / "model.py"
 MODEL_NAME = "facemesh"
+# Also served when its model.onnx has been built: the gateway's detector for /v1/frame.
+DETECTOR_NAME = "face_detector"
+REPOSITORY = ROOT / "model_repository"
 
 
 class LocalTritonUnavailableError(RuntimeError):
@@ -136,6 +140,11 @@ class LocalTriton:
     ) -> None:
         self.workdir = workdir
         self.config_name = config_name
+        detector = REPOSITORY / DETECTOR_NAME / "1" / "model.onnx"
+        # model name -> ONNX file; the detector only where it has been built.
+        self.models = {MODEL_NAME: onnx_path.resolve()}
+        if detector.is_file():
+            self.models[DETECTOR_NAME] = detector.resolve()
         self.triton_venv = triton_venv
         self.onnx_path = onnx_path.resolve()
         self.max_queue_delay_us = max_queue_delay_us
@@ -182,11 +191,18 @@ class LocalTriton:
                 )
             shutil.copy2(stub, python_backend / stub.name)
         repository = self.workdir / "repository"
-        model_dir = repository / MODEL_NAME
+        for model, onnx_file in self.models.items():
+            self._model_layout(repository, model, onnx_file)
+        return server, repository
+
+    def _model_layout(self, repository: Path, model: str, onnx_file: Path) -> None:
+        model_dir = repository / model
         version_dir = model_dir / "1"
         version_dir.mkdir(parents=True, exist_ok=True)
         config = local_model_config(
-            max_queue_delay_us=self.max_queue_delay_us, threads=self.threads
+            REPOSITORY / model / "config.pbtxt",
+            max_queue_delay_us=self.max_queue_delay_us,
+            threads=self.threads,
         )
         text = text_format.MessageToString(config)
         if self.config_name is None:
@@ -195,15 +211,14 @@ class LocalTriton:
             # As docker-compose.cpu.yml deploys it: the production config.pbtxt (whose
             # onnxruntime backend this Triton lacks) plus configs/<name>.pbtxt, selected by
             # --model-config-name.
-            shutil.copy2(PRODUCTION_CONFIG, model_dir / "config.pbtxt")
+            shutil.copy2(REPOSITORY / model / "config.pbtxt", model_dir / "config.pbtxt")
             (model_dir / "configs").mkdir(exist_ok=True)
             (model_dir / "configs" / f"{self.config_name}.pbtxt").write_text(text)
         shutil.copy2(PYTHON_MODEL, version_dir / "model.py")
         link = version_dir / "model.onnx"
         if link.is_symlink() or link.exists():
             link.unlink()
-        link.symlink_to(self.onnx_path)
-        return server, repository
+        link.symlink_to(onnx_file)
 
     def _command(self, server: Path, repository: Path) -> list[str]:
         selected = [] if self.config_name is None else [f"--model-config-name={self.config_name}"]
@@ -259,7 +274,7 @@ class LocalTriton:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"tritonserver exited:\n{self.log_tail()}")
-            if self.model_ready():
+            if all(self.model_ready(model) for model in self.models):
                 return
             time.sleep(0.2)
         self.stop()
@@ -275,13 +290,13 @@ class LocalTriton:
         except OSError:
             return 0, b""
 
-    def model_ready(self) -> bool:
-        status, _ = self._get(f"/v2/models/{MODEL_NAME}/ready")
+    def model_ready(self, model: str = MODEL_NAME) -> bool:
+        status, _ = self._get(f"/v2/models/{model}/ready")
         return status == 200
 
-    def statistics(self) -> dict[str, Any]:
-        """Triton's own per-model statistics (``/v2/models/facemesh/stats``)."""
-        status, body = self._get(f"/v2/models/{MODEL_NAME}/stats", timeout_s=10.0)
+    def statistics(self, model: str = MODEL_NAME) -> dict[str, Any]:
+        """Triton's own per-model statistics (``/v2/models/<model>/stats``)."""
+        status, body = self._get(f"/v2/models/{model}/stats", timeout_s=10.0)
         if status != 200:
             raise RuntimeError(f"statistics request failed with HTTP {status}")
         stats: dict[str, Any] = json.loads(body)["model_stats"][0]

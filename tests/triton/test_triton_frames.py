@@ -1,0 +1,73 @@
+"""The face detector on Triton (``model_repository/face_detector``) and ``/v1/frame`` through a
+gateway on the Triton backend give the embedded backend's results (same ONNX files)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.inference.detector import OnnxRuntimeDetector, TritonDetector
+from service.processing.detection import DETECTOR_INPUT_SIZE
+from tests.triton.conftest import TOLERANCE_PX, assert_same_json
+from tests.triton.triton_local import DETECTOR_NAME, REPOSITORY, LocalTriton
+
+pytestmark = [pytest.mark.triton, pytest.mark.slow]
+
+FRAMES = sorted((Path(__file__).resolve().parents[1] / "data" / "frames").glob("*"))
+
+
+@pytest.fixture(scope="module")
+def detector_served(triton: LocalTriton) -> LocalTriton:
+    if DETECTOR_NAME not in triton.models:
+        pytest.skip(f"{REPOSITORY / DETECTOR_NAME}/1/model.onnx missing: run `make model`")
+    return triton
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_detector_outputs_equal_embedded(protocol: str, detector_served: LocalTriton) -> None:
+    size = DETECTOR_INPUT_SIZE
+    frames = np.stack(
+        [
+            np.asarray(Image.open(path).convert("RGB").resize((size, size), Image.BILINEAR))
+            for path in FRAMES
+        ]
+    )
+    url = detector_served.grpc_url if protocol == "grpc" else detector_served.http_url
+    remote = TritonDetector(
+        url, protocol=protocol, model_name=DETECTOR_NAME, model_version="1", timeout_s=60.0
+    )
+    embedded = OnnxRuntimeDetector(REPOSITORY / DETECTOR_NAME / "1" / "model.onnx", device="cpu")
+    try:
+        for index in range(len(frames)):
+            got = remote.detect(frames[index : index + 1])
+            want = embedded.detect(frames[index : index + 1])
+            for name, a, b in zip(("regressors", "classificators"), got, want, strict=True):
+                np.testing.assert_allclose(a, b, rtol=0, atol=TOLERANCE_PX, err_msg=name)
+    finally:
+        remote.close()
+        embedded.close()
+
+
+def test_frame_endpoint_equals_embedded(
+    detector_served: LocalTriton,
+    triton_gateway: Callable[[str], Any],
+    live_server: Callable[[dict[str, str]], Any],
+) -> None:
+    via_triton = triton_gateway("grpc").client()
+    embedded = live_server({}).client()
+    for path in FRAMES:
+        content_type = "image/png" if path.suffix == ".png" else "image/jpeg"
+        headers = {"content-type": content_type}
+        got = via_triton.post("/v1/frame", content=path.read_bytes(), headers=headers)
+        want = embedded.post("/v1/frame", content=path.read_bytes(), headers=headers)
+        assert got.status_code == want.status_code == 200, (path.name, got.text)
+        got_body, want_body = got.json(), want.json()
+        assert got_body["model"]["backend"] == "triton"
+        for body in (got_body, want_body):
+            body.pop("model")
+        assert_same_json(got_body, want_body, path.name)
