@@ -22,6 +22,10 @@ PIL_MAX_IMAGE_PIXELS = 89_478_485
 
 ENV_PREFIX = "FACEMESH_"
 
+# With the Triton backend the gateway must keep several calls in flight for Triton's dynamic
+# batcher to form batches; one call at a time would serialise every request.
+TRITON_INFERENCE_CONCURRENCY = 16
+
 
 class Settings(BaseSettings):
     """Gateway configuration (see the settings table in README.md)."""
@@ -83,7 +87,12 @@ class Settings(BaseSettings):
         "latency, but burns CPU that decoding and HTTP handling need.",
     )
     inference_concurrency: int = Field(
-        1, ge=1, le=64, description="Model calls allowed to run at once in one process."
+        1,
+        ge=1,
+        le=64,
+        description="Model calls allowed to run at once in one process (default 1 for "
+        f"onnxruntime, {TRITON_INFERENCE_CONCURRENCY} for triton so its dynamic batcher has "
+        "calls to batch).",
     )
     triton_url: str = Field("localhost:8001", description="Triton endpoint (triton backend).")
     triton_protocol: Literal["grpc", "http"] = Field("grpc", description="Triton client protocol.")
@@ -106,6 +115,27 @@ class Settings(BaseSettings):
     )
     min_image_side: int = Field(32, ge=1, description="Smallest accepted width or height.")
     max_batch_images: int = Field(16, ge=1, le=256, description="Most images in /v1/crops.")
+
+    # --- overload (per process; see service/core/admission.py) ------------------------------
+    max_in_flight: int = Field(
+        32, ge=1, le=4096, description="/v1 requests processed at once per process."
+    )
+    max_queue: int = Field(
+        64, ge=0, le=65536, description="/v1 requests waiting for a slot; past it: 503 overloaded."
+    )
+    queue_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for a slot before 503 overloaded."
+    )
+
+    # --- access ---------------------------------------------------------------------------
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (),
+        description="Comma-separated API keys; empty: no authentication. When set, every /v1 "
+        "route needs one (X-API-Key or Authorization: Bearer).",
+    )
+    cors_allow_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated origins allowed by CORS (`*` for any); empty: no CORS."
+    )
 
     # --- frames and tracking (/v1/frame, gRPC and WebSocket streams) -----------------------
     detector_model_name: str = Field(
@@ -144,27 +174,6 @@ class Settings(BaseSettings):
         50051, ge=0, le=65535, description="gRPC port (0 picks a free one), same host as HTTP."
     )
 
-    # --- overload (per process; see service/core/admission.py) ------------------------------
-    max_in_flight: int = Field(
-        32, ge=1, le=4096, description="/v1 requests processed at once per process."
-    )
-    max_queue: int = Field(
-        64, ge=0, le=65536, description="/v1 requests waiting for a slot; past it: 503 overloaded."
-    )
-    queue_timeout_s: float = Field(
-        10.0, gt=0, description="Longest wait for a slot before 503 overloaded."
-    )
-
-    # --- access ---------------------------------------------------------------------------
-    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
-        (),
-        description="Comma-separated API keys; empty: no authentication. When set, every /v1 "
-        "route needs one (X-API-Key or Authorization: Bearer).",
-    )
-    cors_allow_origins: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), description="Comma-separated origins allowed by CORS (`*` for any); empty: no CORS."
-    )
-
     # --- metrics ------------------------------------------------------------------------
     prometheus_multiproc_dir: Path | None = Field(
         None,
@@ -173,6 +182,24 @@ class Settings(BaseSettings):
         ),
         description="prometheus_client multiprocess directory; set automatically when workers > 1.",
     )
+
+    @field_validator("api_keys", "cors_allow_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_default_concurrency(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and data.get("backend") == "triton"
+            and data.get("inference_concurrency") is None
+        ):
+            return {**data, "inference_concurrency": TRITON_INFERENCE_CONCURRENCY}
+        return data
 
     @property
     def loaded_models(self) -> tuple[str, ...]:
@@ -186,13 +213,6 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"models: unknown pipelines {sorted(unknown)}")
         return self
-
-    @field_validator("api_keys", "cors_allow_origins", mode="before")
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(item.strip() for item in value.split(",") if item.strip())
-        return value
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:

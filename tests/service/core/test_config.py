@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.core.config import PIL_MAX_IMAGE_PIXELS, Settings
+from service.core.config import PIL_MAX_IMAGE_PIXELS, TRITON_INFERENCE_CONCURRENCY, Settings
 
 SERVICE = Path(__file__).resolve().parents[3] / "service"
 
@@ -87,3 +87,16 @@ def test_environment_read_detector_detects() -> None:
     assert _environment_reads("import os\nx = os.environ['X']\n", "r") == ["r:2"]
     assert _environment_reads("import os\nx = os.getenv('X')\n", "g") == ["g:2"]
     assert _environment_reads("import os\nx = os.environ.get('X')\n", "e") == ["e:2"]
+
+
+def test_triton_backend_defaults_to_several_calls_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Triton can only batch calls the gateway keeps in flight at once."""
+    monkeypatch.setenv("FACEMESH_BACKEND", "triton")
+    assert Settings().inference_concurrency == TRITON_INFERENCE_CONCURRENCY > 1
+    monkeypatch.setenv("FACEMESH_INFERENCE_CONCURRENCY", "3")
+    assert Settings().inference_concurrency == 3
+    monkeypatch.delenv("FACEMESH_BACKEND")
+    monkeypatch.delenv("FACEMESH_INFERENCE_CONCURRENCY")
+    assert Settings().inference_concurrency == 1
