@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import onnxruntime as ort
 
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, ModelOutputs
-from service.inference.onnxruntime_backend import select_providers
+from service.inference.onnxruntime_backend import load_session
 from service.processing.cascade import assemble_outputs, crop_eyes, eye_rois
 
 logger = logging.getLogger(__name__)
@@ -51,20 +50,12 @@ class OrtRunner:
         device: str = "auto",
         intra_op_threads: int = 0,
     ) -> None:
-        if not model_path.is_file():
-            raise BackendUnavailable(
-                f"model file {model_path} not found (build it with `make cascade-models`)"
-            )
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        providers = select_providers(device, ort.get_available_providers())
-        try:
-            self._session = ort.InferenceSession(str(model_path), options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own unrelated exception types
-            raise BackendUnavailable(f"cannot load {model_path}: {exc}") from exc
+        self._session = load_session(
+            model_path,
+            device=device,
+            intra_op_threads=intra_op_threads,
+            build_hint="make cascade-models",
+        )
         inputs = {i.name: i.type for i in self._session.get_inputs()}
         if inputs.get(MODEL_INPUT_NAME) != "tensor(uint8)":
             raise BackendUnavailable(f"{model_path} has no uint8 input {MODEL_INPUT_NAME!r}")

@@ -32,6 +32,35 @@ def select_providers(device: str, available: list[str]) -> list[str]:
     return [_CUDA, _CPU] if _CUDA in available else [_CPU]
 
 
+def load_session(
+    model_path: Path,
+    *,
+    device: str = "auto",
+    intra_op_threads: int = 0,
+    intra_op_spinning: bool = False,
+    build_hint: str = "make model",
+) -> ort.InferenceSession:
+    """An ``InferenceSession`` for ``model_path`` with the service's threading options; any
+    failure to find or load the file is ``BackendUnavailable``."""
+    if not model_path.is_file():
+        raise BackendUnavailable(
+            f"model file {model_path} not found (build it with `{build_hint}`)"
+        )
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry(
+        "session.intra_op.allow_spinning", "1" if intra_op_spinning else "0"
+    )
+    options.log_severity_level = 3
+    providers = select_providers(device, ort.get_available_providers())
+    try:
+        return ort.InferenceSession(str(model_path), options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own unrelated exception types
+        raise BackendUnavailable(f"cannot load {model_path}: {exc}") from exc
+
+
 class OnnxRuntimeBackend:
     """``InferenceBackend`` running ``model_path`` with ONNX Runtime."""
 
@@ -45,23 +74,12 @@ class OnnxRuntimeBackend:
         intra_op_threads: int = 0,
         intra_op_spinning: bool = False,
     ) -> None:
-        if not model_path.is_file():
-            raise BackendUnavailable(
-                f"model file {model_path} not found (build it with `make model`)"
-            )
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry(
-            "session.intra_op.allow_spinning", "1" if intra_op_spinning else "0"
+        self._session = load_session(
+            model_path,
+            device=device,
+            intra_op_threads=intra_op_threads,
+            intra_op_spinning=intra_op_spinning,
         )
-        options.log_severity_level = 3
-        providers = select_providers(device, ort.get_available_providers())
-        try:
-            self._session = ort.InferenceSession(str(model_path), options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own unrelated exception types
-            raise BackendUnavailable(f"cannot load {model_path}: {exc}") from exc
         self._check_signature()
         self.providers: list[str] = list(self._session.get_providers())
         self._output_names = [o.name for o in self._session.get_outputs()]
