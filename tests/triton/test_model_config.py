@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from google.protobuf import text_format
@@ -18,7 +19,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from service.core.config import Settings
 from service.inference.base import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS
 from service.inference.detector import DETECTOR_INPUT_NAME, DETECTOR_OUTPUTS
-from service.processing.detection import DETECTOR_INPUT_SIZE
+from service.processing.detection import DETECTOR_INPUT_SIZE, turned_letterboxes
 from tests.triton.triton_local import PRODUCTION_CONFIG, local_model_config
 
 REPOSITORY = PRODUCTION_CONFIG.parents[1]
@@ -146,6 +147,14 @@ def test_config_matches_the_gateway_contract(model: str, path: Path) -> None:
 
 def test_facemesh_takes_the_largest_gateway_batch() -> None:
     assert parse(PRODUCTION_CONFIG).max_batch_size >= Settings().max_batch_images
+
+
+def test_face_detector_takes_the_rotation_search_batch() -> None:
+    """The rotation search sends the three turned frames in one detector call."""
+    turned = turned_letterboxes(np.zeros((64, 48, 3), dtype=np.uint8))
+    for model, path in CONFIGS:
+        if model == "face_detector":
+            assert parse(path).max_batch_size >= len(turned), path
 
 
 @pytest.mark.parametrize(("model", "path"), CONFIGS, ids=CONFIG_IDS)

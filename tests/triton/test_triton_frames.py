@@ -3,6 +3,7 @@ gateway on the Triton backend give the embedded backend's results (same ONNX fil
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,29 @@ def test_frame_endpoint_equals_embedded(
         for body in (got_body, want_body):
             body.pop("model")
         assert_same_json(got_body, want_body, path.name)
+
+
+def test_rotation_search_through_triton_equals_embedded(
+    detector_served: LocalTriton,
+    triton_gateway: Callable[[str], Any],
+    live_server: Callable[[dict[str, str]], Any],
+) -> None:
+    """The rotation search's one detector call with batch 3 (the turned frames) goes through
+    Triton too (``face_detector``'s max_batch_size covers it) and finds the same face."""
+    upright = Image.open(FRAMES[0].parent / "grace_hopper.jpg").convert("RGB")
+    buffer = io.BytesIO()
+    upright.rotate(180).save(buffer, format="PNG")
+    body, headers = buffer.getvalue(), {"content-type": "image/png"}
+    via_triton = triton_gateway("grpc").client()
+    embedded = live_server({}).client()
+    url = "/v1/frame?rotation_search=true"
+    got, want = (
+        via_triton.post(url, content=body, headers=headers),
+        embedded.post(url, content=body, headers=headers),
+    )
+    assert got.status_code == want.status_code == 200, got.text
+    got_body, want_body = got.json(), want.json()
+    assert [f["detection"]["quarter_turns"] for f in got_body["faces"]] == [2]
+    for each in (got_body, want_body):
+        each.pop("model")
+    assert_same_json(got_body, want_body, "grace_hopper upside down")
