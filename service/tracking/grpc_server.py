@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import numpy as np
 
+from service.api.guards import API_KEY_HEADER, keys_match
 from service.core.errors import BackendUnavailable, InvalidImage
 from service.frames import FramePipeline, FrameResult
 from service.tracking import tracking_pb2, tracking_pb2_grpc
@@ -63,6 +64,7 @@ def result_message(index: int, frame: FrameResult) -> tracking_pb2.FrameResult:
                     height=float(box[3]),
                     score=face.detection.score,
                     keypoints=_floats(face.detection.keypoints),
+                    quarter_turns=face.detection.quarter_turns,
                 )
             )
     return message
@@ -78,25 +80,47 @@ class FaceTrackingService:
         store: SessionStore,
         default_max_faces: int,
         max_faces_limit: int,
+        api_keys: tuple[str, ...] = (),
     ) -> None:
         self._frames = frames
         self._store = store
         self._default_max_faces = default_max_faces
         self._limit = max_faces_limit
+        self._api_keys = api_keys
+
+    def _authorized(self, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+        """None when the call may go on, else why not (``FACEMESH_API_KEYS``, as on HTTP)."""
+        if not self._api_keys:
+            return None
+        metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()}
+        presented = metadata.get(API_KEY_HEADER)
+        if presented is None:
+            scheme, _, credentials = str(metadata.get("authorization", "")).partition(" ")
+            if scheme.lower() == "bearer" and credentials:
+                presented = credentials.strip()
+        if presented is None:
+            return "missing API key (x-api-key or authorization: Bearer metadata)"
+        if not keys_match(str(presented), self._api_keys):
+            return "invalid API key"
+        return None
 
     async def Track(  # noqa: N802 (name fixed by the proto)
         self,
         request_iterator: AsyncIterator[tracking_pb2.Frame],
         context: grpc.aio.ServicerContext[tracking_pb2.Frame, tracking_pb2.FrameResult],
     ) -> AsyncIterator[tracking_pb2.FrameResult]:
+        refused = self._authorized(context)
+        if refused is not None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, refused)
         session_id: int | None = None
         try:
             index = 0
             async for frame in request_iterator:
                 if session_id is None:
                     wanted = frame.max_faces or self._default_max_faces
+                    search = frame.rotation_search if frame.HasField("rotation_search") else None
                     try:
-                        session_id = self._store.open(min(wanted, self._limit)).session_id
+                        session_id = self._store.open(min(wanted, self._limit), search).session_id
                     except TooManySessions as exc:
                         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message)
                 try:

@@ -45,7 +45,11 @@ async def start_frames(
         from service.tracking.grpc_server import FaceTrackingService, start_grpc_server
 
         service = FaceTrackingService(
-            app.state.frames, app.state.sessions, settings.tracking_max_faces, settings.max_faces
+            app.state.frames,
+            app.state.sessions,
+            settings.tracking_max_faces,
+            settings.max_faces,
+            api_keys=tuple(key.get_secret_value() for key in settings.api_keys),
         )
         app.state.grpc_server, app.state.grpc_port = await start_grpc_server(
             service, settings.host, settings.grpc_port

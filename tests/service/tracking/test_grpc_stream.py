@@ -70,3 +70,69 @@ def test_sessions_are_bounded(grpc_target: str) -> None:
             list(stub.Track(iter([tracking_pb2.Frame(image=face)]), timeout=60))
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         first.cancel()
+
+
+@pytest.fixture(scope="module")
+def keyed_grpc_target(model_path: Path, live_server: Callable[[Mapping[str, str]], Any]) -> str:
+    """A gateway with API keys set: the gRPC stream needs one, as the /v1 routes do."""
+    if not DETECTOR.is_file():
+        pytest.skip(f"{DETECTOR} missing: run `make model`")
+    port = free_port()
+    live_server(
+        {
+            "FACEMESH_GRPC_ENABLED": "true",
+            "FACEMESH_GRPC_PORT": str(port),
+            "FACEMESH_API_KEYS": "k1,k2",
+        }
+    )
+    return f"127.0.0.1:{port}"
+
+
+@pytest.mark.slow
+def test_api_keys_guard_the_stream(keyed_grpc_target: str) -> None:
+    from service.tracking import tracking_pb2, tracking_pb2_grpc
+
+    face = (DATA / "frames" / "lenna.png").read_bytes()
+    with grpc.insecure_channel(keyed_grpc_target) as channel:
+        stub = tracking_pb2_grpc.FaceTrackingStub(channel)
+        for metadata in ((), (("x-api-key", "wrong"),), (("authorization", "Basic k1"),)):
+            with pytest.raises(grpc.RpcError) as refused:
+                list(stub.Track(iter([tracking_pb2.Frame(image=face)]), metadata=metadata))
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, metadata
+        for metadata in ((("x-api-key", "k2"),), (("authorization", "Bearer k1"),)):
+            (result,) = stub.Track(
+                iter([tracking_pb2.Frame(image=face)]), metadata=metadata, timeout=120
+            )
+            assert len(result.faces) == 1, metadata
+
+
+@pytest.mark.slow
+def test_rotation_search_is_chosen_per_stream(keyed_grpc_target: str) -> None:
+    """``Frame.rotation_search`` on the first frame: unset keeps the server default (off:
+    no face upside down, as MediaPipe); true finds it on the half-turned frame."""
+    import io
+
+    from PIL import Image
+
+    from service.tracking import tracking_pb2, tracking_pb2_grpc
+
+    buffer = io.BytesIO()
+    Image.open(DATA / "frames" / "grace_hopper.jpg").rotate(180).save(buffer, format="PNG")
+    upside_down = buffer.getvalue()
+    metadata = (("x-api-key", "k1"),)
+    with grpc.insecure_channel(keyed_grpc_target) as channel:
+        stub = tracking_pb2_grpc.FaceTrackingStub(channel)
+        (default,) = stub.Track(
+            iter([tracking_pb2.Frame(image=upside_down)]), metadata=metadata, timeout=120
+        )
+        assert list(default.faces) == []
+        searched = list(
+            stub.Track(
+                iter([tracking_pb2.Frame(image=upside_down, rotation_search=True)] * 2),
+                metadata=metadata,
+                timeout=120,
+            )
+        )
+    assert searched[0].faces[0].detection.quarter_turns == 2
+    # Frame 2 is tracked from frame 1's landmarks: no detection, same upright face.
+    assert not searched[1].detector_ran and len(searched[1].faces) == 1
