@@ -486,6 +486,15 @@ def machine_info() -> dict[str, Any]:
             text=True,
             check=True,
         ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if dirty:
+            commit += "+uncommitted-changes"
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     gpu = "none"
@@ -739,14 +748,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
         if "stages" not in run:
             lines += [f"## {run.get('backend')} / {run.get('profile', '-')}", "", str(run), ""]
             continue
+        unit = "frames" if run["profile"] == "frame" else "crops"
         lines += [
             f"## {run['backend']} backend, {run['profile']}",
             "",
-            f"{run['requests']} requests, {run['failures']} failed, {run['items_ok']} crops "
+            f"{run['requests']} requests, {run['failures']} failed, {run['items_ok']} {unit} "
             f"answered and checked; latency p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms, "
             f"p99 {run['p99_ms']} ms.",
             "",
-            "| users | requests | failed | req/s | crops/s | p50 ms | p95 ms | p99 ms |",
+            f"| users | requests | failed | req/s | {unit}/s | p50 ms | p95 ms | p99 ms |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for s in run["stages"]:
