@@ -317,26 +317,34 @@ def test_gateway_probes_and_port_match_the_service() -> None:
     assert int(config["FACEMESH_PORT"]) == ports["http"]
 
 
-def test_triton_serves_the_repository_config_and_the_gateway_image_model() -> None:
+TRITON_MODELS = ("facemesh", "face_detector")  # what the triton backend asks Triton for
+
+
+def test_triton_serves_the_repository_configs_and_the_gateway_image_models() -> None:
     resources, _ = build(K8S / "overlays" / "gpu")
     config_map = resources[("ConfigMap", "facemesh-triton-model-config")]
-    production = (ROOT / "model_repository" / "facemesh" / "config.pbtxt").read_text()
-    assert config_map["data"]["config.pbtxt"] == production, (
-        "deploy/k8s/base/facemesh-config.pbtxt is out of date: "
-        "cp model_repository/facemesh/config.pbtxt deploy/k8s/base/facemesh-config.pbtxt"
-    )
     pod = resources[("Deployment", TRITON)]["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["model-config"]["configMap"]["name"] == "facemesh-triton-model-config"
     (init,) = pod["initContainers"]
     assert init["image"] == "facemesh-gateway"
     script = " ".join(init["command"])
-    # The path the Dockerfile puts the model at, and Triton's repository layout.
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "/app/model_repository/facemesh/1/model.onnx" in dockerfile
-    assert "/app/model_repository/facemesh/1/model.onnx" in script
-    assert "/models/facemesh/1/model.onnx" in script
-    assert "/models/facemesh/config.pbtxt" in script
+    # Every model Triton must serve for the gateway's Triton backend is laid out.
+    settings = Settings()
+    assert {settings.model_name, settings.detector_model_name} == set(TRITON_MODELS)
+    for model in TRITON_MODELS:
+        production = (ROOT / "model_repository" / model / "config.pbtxt").read_text()
+        copy_name = f"deploy/k8s/base/{model}-config.pbtxt"
+        assert config_map["data"][f"{model}.pbtxt"] == production, (
+            f"{copy_name} is out of date: cp model_repository/{model}/config.pbtxt {copy_name}"
+        )
+        # The Dockerfile builds the model where the init container copies it from.
+        assert f"model_repository/{model}/1/model.onnx" in dockerfile
+    assert "for m in facemesh face_detector" in script
+    assert "/app/model_repository/$m/1/model.onnx /models/$m/1/model.onnx" in script
+    assert "/model-config/$m.pbtxt /models/$m/config.pbtxt" in script
+    assert "COPY --from=build /src/model_repository/ /app/model_repository/" in dockerfile
     (triton,) = containers(resources[("Deployment", TRITON)])
     assert "--model-repository=/models" in triton["args"]
     # The image's user (Dockerfile) is the one the manifests run as.
@@ -574,3 +582,24 @@ def test_compose_and_kubernetes_run_the_same_images() -> None:
     kustomization = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())
     k8s_images = {f"{i['newName']}:{i['newTag']}" for i in kustomization["images"]}
     assert k8s_images <= compose_images, k8s_images - compose_images
+
+
+def test_triton_init_script_lays_out_the_repository(tmp_path: Path) -> None:
+    """Run the init container's shell script against a fake image filesystem."""
+    resources, _ = build(K8S / "overlays" / "gpu")
+    (init,) = resources[("Deployment", TRITON)]["spec"]["template"]["spec"]["initContainers"]
+    shell, flag, script = init["command"]
+    for model in TRITON_MODELS:
+        (tmp_path / "app" / "model_repository" / model / "1").mkdir(parents=True)
+        (tmp_path / "app" / "model_repository" / model / "1" / "model.onnx").write_text(model)
+        (tmp_path / "model-config").mkdir(exist_ok=True)
+        (tmp_path / "model-config" / f"{model}.pbtxt").write_text(f"name: {model}")
+    for path in ("/app/", "/model-config/", "/models/"):
+        script = script.replace(path, f"{tmp_path}{path}")
+    subprocess.run([shell, flag, script], check=True)
+    for model in TRITON_MODELS:
+        assert (tmp_path / "models" / model / "1" / "model.onnx").read_text() == model
+        assert (tmp_path / "models" / model / "config.pbtxt").read_text() == f"name: {model}"
+    # A missing model fails the init container (and so the pod), not Triton later.
+    (tmp_path / "app" / "model_repository" / "face_detector" / "1" / "model.onnx").unlink()
+    assert subprocess.run([shell, flag, script], capture_output=True).returncode != 0
