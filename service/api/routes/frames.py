@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from service.api import schemas
 from service.api.deps import SettingsDep
-from service.api.responses import frame_body, frame_response
+from service.api.responses import encode, frame_body, frame_response
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable, InvalidImage
@@ -118,7 +118,7 @@ async def track(
             except BackendUnavailable as exc:
                 await websocket.close(code=_WS_TRY_AGAIN, reason=exc.message[:120])
                 return
-            await websocket.send_json(frame_body(result, model))
+            await websocket.send_text(encode(frame_body(result, model)).decode())
     except WebSocketDisconnect:
         pass
     finally:
