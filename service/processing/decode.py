@@ -70,12 +70,13 @@ def decode_image(data: bytes, *, min_side: int, max_pixels: int) -> np.ndarray:
             )
         try:
             image.load()
-            oriented = ImageOps.exif_transpose(image)
+            # In place: no copy of the (usual) image that has no orientation to apply.
+            ImageOps.exif_transpose(image, in_place=True)
         except _DECODE_ERRORS as exc:
             raise InvalidImage(
                 "corrupt_image", f"the image data is truncated or corrupt: {exc}"
             ) from exc
-        return to_rgb_array(oriented)
+        return to_rgb_array(image)
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:
