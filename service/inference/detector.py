@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-import onnxruntime as ort
 
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.onnxruntime_backend import select_providers
+from service.inference.onnxruntime_backend import load_session
 from service.processing.detection import DETECTOR_INPUT_SIZE, NUM_BOXES, NUM_COORDS
 
 logger = logging.getLogger(__name__)
@@ -69,21 +68,7 @@ class OnnxRuntimeDetector:
     name = "onnxruntime"
 
     def __init__(self, model_path: Path, *, device: str = "auto", intra_op_threads: int = 0):
-        if not model_path.is_file():
-            raise BackendUnavailable(
-                f"detector model {model_path} not found (build it with `make model`)"
-            )
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        providers = select_providers(device, ort.get_available_providers())
-        try:
-            self._session = ort.InferenceSession(str(model_path), options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own unrelated exception types
-            raise BackendUnavailable(f"cannot load {model_path}: {exc}") from exc
+        self._session = load_session(model_path, device=device, intra_op_threads=intra_op_threads)
         names = {o.name for o in self._session.get_outputs()}
         if set(DETECTOR_OUTPUTS) - names:
             raise BackendUnavailable(f"{model_path} lacks outputs {sorted(DETECTOR_OUTPUTS)}")

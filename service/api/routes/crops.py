@@ -14,16 +14,15 @@ from service.api.uploads import IMAGE_FIELD, IMAGE_MEDIA_TYPES, read_images
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": schemas.ErrorResponse, "description": description}
-    for status, description in {
+_ERRORS = schemas.error_responses(
+    {
         413: "Body or image pixel count over the limit (`body_too_large`, `image_too_large`).",
         415: "Unsupported Content-Type (`unsupported_media_type`).",
         422: "Unusable input (`empty_body`, `not_an_image`, `corrupt_image`, `image_too_small`, "
         "`too_many_images`, `missing_image`, `invalid_multipart`, `unsupported_image_mode`).",
         503: "Inference backend unavailable (`backend_unavailable`).",
-    }.items()
-}
+    }
+)
 
 
 def _body_doc(multiple: bool) -> dict[str, Any]:

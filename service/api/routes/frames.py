@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from starlette.responses import Response
@@ -23,16 +23,15 @@ router = APIRouter(prefix="/v1", tags=["frames"])
 _WS_TRY_AGAIN = 1013
 _WS_POLICY = 1008
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": schemas.ErrorResponse, "description": description}
-    for status, description in {
+_ERRORS = schemas.error_responses(
+    {
         413: "Body or image pixel count over the limit (`body_too_large`, `image_too_large`).",
         415: "Unsupported Content-Type (`unsupported_media_type`).",
         422: "Unusable input (`empty_body`, `not_an_image`, `corrupt_image`, `image_too_small`, "
         "`validation_error`, ...).",
         503: "Landmark model or face detector unavailable (`backend_unavailable`).",
-    }.items()
-}
+    }
+)
 
 MaxFaces = Annotated[
     int | None,
