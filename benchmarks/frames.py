@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from benchmarks.oracle_env import REPO, oracle_python
+from benchmarks.oracle_env import REPO, OracleWorker
 from service.core.config import Settings
 from service.frames import FramePipeline, TrackState
 from service.inference.detector import OnnxRuntimeDetector
@@ -80,50 +79,21 @@ def synthetic_video(frames: int) -> list[np.ndarray]:
     return video
 
 
-class MediaPipeFaceMesh:
-    """MediaPipe FaceMesh in the oracle virtualenv, driven one round at a time."""
-
-    def __init__(self, sets: dict[str, list[np.ndarray]], workdir: Path) -> None:
-        paths: dict[str, list[str]] = {}
-        for name, frames in sets.items():
-            paths[name] = []
-            for index, frame in enumerate(frames):
-                path = workdir / f"{name}_{index:04d}.png"  # lossless: the same pixels
-                cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-                paths[name].append(str(path))
-        spec = workdir / "spec.json"
-        spec.write_text(json.dumps({"sets": paths, "max_faces": MAX_FACES}))
-        self.process = subprocess.Popen(
-            [
-                str(oracle_python()),
-                str(REPO / "benchmarks" / "mediapipe_facemesh_worker.py"),
-                str(spec),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "GLOG_minloglevel": "2"},  # MediaPipe's start-up warnings
-        )
-        if self._readline() != "ready":
-            raise RuntimeError("MediaPipe FaceMesh worker failed to start")
-
-    def _readline(self) -> str:
-        assert self.process.stdout is not None
-        return self.process.stdout.readline().strip()
-
-    def round(self, mode: str, name: str) -> dict[str, list[float]]:
-        """One pass over set ``name``: {"wall", "cpu" (ms), "faces"} per frame."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(f"{mode} {name}\n")
-        self.process.stdin.flush()
-        times: dict[str, list[float]] = json.loads(self._readline())
-        return times
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write("quit\n")
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
+def start_mediapipe(sets: dict[str, list[np.ndarray]], workdir: Path) -> OracleWorker:
+    """MediaPipe FaceMesh in the oracle virtualenv; "<mode> <set>" runs one timed round and
+    answers {"wall", "cpu" (ms), "faces"} per frame."""
+    paths: dict[str, list[str]] = {}
+    for name, frames in sets.items():
+        paths[name] = []
+        for index, frame in enumerate(frames):
+            path = workdir / f"{name}_{index:04d}.png"  # lossless: the same pixels
+            cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            paths[name].append(str(path))
+    spec = workdir / "spec.json"
+    spec.write_text(json.dumps({"sets": paths, "max_faces": MAX_FACES}))
+    return OracleWorker(
+        [str(REPO / "benchmarks" / "mediapipe_facemesh_worker.py"), str(spec)], timeout_s=60
+    )
 
 
 def our_round(
@@ -188,13 +158,13 @@ def main() -> None:
             our_round(pipeline, mode, sets[name][:3], MAX_FACES[name])
     rounds: dict[tuple[str, str, str], list[dict[str, list[float]]]] = {run: [] for run in RUNS}
     with tempfile.TemporaryDirectory() as workdir:
-        mediapipe = MediaPipeFaceMesh(sets, Path(workdir))
+        mediapipe = start_mediapipe(sets, Path(workdir))
         try:
             for index in range(args.rounds):  # interleaved: same load for every contender
                 for run in RUNS:
                     who, mode, name = run
                     if who == "mediapipe":
-                        rounds[run].append(mediapipe.round(mode, name))
+                        rounds[run].append(mediapipe.ask(f"{mode} {name}"))
                     else:
                         rounds[run].append(our_round(pipeline, mode, sets[name], MAX_FACES[name]))
                 print(f"  round {index + 1}/{args.rounds} done", flush=True)

@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from collections import defaultdict
@@ -27,7 +26,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from benchmarks.oracle_env import REPO, oracle_python
+from benchmarks.oracle_env import REPO, OracleWorker
 
 MODEL = REPO / "model_repository" / "facemesh" / "1" / "model.onnx"
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
@@ -57,39 +56,6 @@ def timed_calls(
         if cpu is not None:
             cpu.append((time.process_time() - start_cpu) * 1e3)
     return times
-
-
-class MediaPipeWorker:
-    """MediaPipe's FaceLandmarkCpu in the oracle virtualenv, driven one round at a time."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                str(oracle_python()),
-                str(REPO / "benchmarks" / "mediapipe_worker.py"),
-                *map(str, CROPS),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None and self.process.stdin is not None
-        if self.process.stdout.readline().strip() != "ready":
-            raise RuntimeError("MediaPipe worker failed to start")
-
-    def round(self) -> dict[str, list[float]]:
-        """One pass over the crops: {"wall": [...], "cpu": [...]} milliseconds."""
-        assert self.process.stdout is not None and self.process.stdin is not None
-        self.process.stdin.write("round\n")
-        self.process.stdin.flush()
-        times: dict[str, list[float]] = json.loads(self.process.stdout.readline())
-        return times
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write("quit\n")
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
 
 
 def op_profile(images: np.ndarray) -> list[tuple[str, float]]:
@@ -127,12 +93,13 @@ def main() -> None:
     sessions = {threads: session(threads) for threads in (1, 2)}
     for sess in sessions.values():
         timed_calls(sess, singles[:5])  # warm-up
-    worker = MediaPipeWorker()
+    # MediaPipe's FaceLandmarkCpu; each "round" answers {"wall": [...], "cpu": [...]} ms.
+    worker = OracleWorker([str(REPO / "benchmarks" / "mediapipe_worker.py"), *map(str, CROPS)])
     latency: dict[str, list[float]] = {"mediapipe": [], "ort_t1_b1": [], "ort_t2_b1": []}
     cpu: dict[str, list[float]] = {key: [] for key in latency}
     try:
         for _ in range(args.rounds):  # interleaved: same load for every contender
-            mp_round = worker.round()
+            mp_round = worker.ask("round")
             latency["mediapipe"] += mp_round["wall"]
             cpu["mediapipe"] += mp_round["cpu"]
             for threads in (1, 2):

@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -40,7 +39,7 @@ import onnx
 import onnxruntime as ort
 from PIL import Image
 
-from benchmarks.oracle_env import REPO, oracle_python
+from benchmarks.oracle_env import REPO, OracleWorker
 from converter.source import fetch_tflite
 from converter.summary import summarize, tflite_parameters
 from converter.tflite_model import read_tflite
@@ -129,35 +128,11 @@ class Pipelines:
 # --- Table 1 --------------------------------------------------------------------------------
 
 
-class MediaPipeTimer:
-    """A MediaPipe worker in the oracle virtualenv answering one timed round per request."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.process = subprocess.Popen(
-            [str(oracle_python()), *argv, *map(str, CROPS)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        while (line := self.process.stdout.readline().strip()) != "ready":
-            if not line and self.process.poll() is not None:
-                raise RuntimeError(f"MediaPipe worker {argv[0]} failed to start")
-
-    def round(self) -> list[float]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write("round\n")
-        self.process.stdin.flush()
-        answer = json.loads(self.process.stdout.readline())
-        times: list[float] = answer["wall"] if isinstance(answer, dict) else answer
-        return times
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write("quit\n")
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
+def mediapipe_round(worker: OracleWorker) -> list[float]:
+    """One timed pass of a MediaPipe worker over the crops: per-crop wall milliseconds."""
+    answer = worker.ask("round")
+    times: list[float] = answer["wall"] if isinstance(answer, dict) else answer
+    return times
 
 
 def timed(fn: Callable[[np.ndarray], object], inputs: list[np.ndarray]) -> list[float]:
@@ -202,12 +177,15 @@ def table1(pipes: Pipelines, images: np.ndarray, rounds: int, mediapipe: bool) -
         timed(fn, inputs[:5])  # warm-up
     glue_ms: list[float] = []
     latency: dict[str, list[float]] = {key: [] for key in contenders}
-    workers: dict[str, MediaPipeTimer] = {}
+    workers: dict[str, OracleWorker] = {}
     if mediapipe:
+        crops = [str(p) for p in CROPS]
         workers = {
-            "mediapipe_attention": MediaPipeTimer([str(REPO / "benchmarks/mediapipe_worker.py")]),
-            "mediapipe_cascade": MediaPipeTimer(
-                [str(REPO / "benchmarks/mediapipe_cascade.py"), "timing"]
+            "mediapipe_attention": OracleWorker(
+                [str(REPO / "benchmarks/mediapipe_worker.py"), *crops]
+            ),
+            "mediapipe_cascade": OracleWorker(
+                [str(REPO / "benchmarks/mediapipe_cascade.py"), "timing", *crops]
             ),
         }
         latency.update({key: [] for key in workers})
@@ -216,7 +194,7 @@ def table1(pipes: Pipelines, images: np.ndarray, rounds: int, mediapipe: bool) -
             for key, (fn, inputs) in contenders.items():
                 latency[key] += timed(fn, inputs)
             for key, worker in workers.items():
-                latency[key] += worker.round()
+                latency[key] += mediapipe_round(worker)
             for image in singles:
                 glue(image)
     finally:
