@@ -5,6 +5,9 @@
 (``Unauthorized``, ``Overloaded``) that ``service.core.error_handlers`` maps to 401 / 503.
 WebSockets (``/v1/track``): a missing or wrong key closes the handshake with 1008 (policy
 violation); sessions are not admitted here, they are bounded by ``tracking_max_sessions``.
+Browsers cannot set headers on a WebSocket, so there the key may also come as a subprotocol
+``apikey.<key>`` next to ``facemesh.v1`` (``new WebSocket(url, ["facemesh.v1",
+"apikey." + key])``); the server selects ``facemesh.v1``, never echoing the key.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from service.core.config import Settings
 from service.core.errors import Unauthorized
 
 API_KEY_HEADER = "x-api-key"
+WEBSOCKET_SUBPROTOCOL = "facemesh.v1"
+API_KEY_SUBPROTOCOL_PREFIX = "apikey."
 
 
 def _presented_key(request: HTTPConnection) -> str | None:
@@ -30,6 +35,11 @@ def _presented_key(request: HTTPConnection) -> str | None:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials:
         return credentials.strip()
+    if request.scope["type"] == "websocket":
+        protocols: list[str] = request.scope.get("subprotocols", [])
+        for protocol in protocols:
+            if protocol.startswith(API_KEY_SUBPROTOCOL_PREFIX):
+                return protocol.removeprefix(API_KEY_SUBPROTOCOL_PREFIX)
     return None
 
 
@@ -55,7 +65,8 @@ async def require_api_key(connection: HTTPConnection) -> None:
     if presented is not None and keys_match(presented, configured):
         return
     message = (
-        "missing API key (X-API-Key header or Authorization: Bearer)"
+        "missing API key (X-API-Key header, Authorization: Bearer, or on a WebSocket the "
+        "subprotocol apikey.<key>)"
         if presented is None
         else "invalid API key"
     )

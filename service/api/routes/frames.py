@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from service.api import schemas
 from service.api.deps import SettingsDep
+from service.api.guards import WEBSOCKET_SUBPROTOCOL
 from service.api.responses import encode, frame_body, frame_response
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
 from service.core.config import Settings
@@ -90,13 +91,16 @@ async def track(
     websocket: WebSocket, max_faces: MaxFaces = None, rotation_search: RotationSearch = None
 ) -> None:
     """Tracking session for browsers: send each frame as one binary message (JPEG/PNG/WebP),
-    receive one JSON text message per frame (``FrameResponse``, in order). Errors for one
-    frame come back as ``{"error": {"code", "message"}}`` and the session goes on."""
+    receive one JSON text message per frame (``FrameResponse``, in order). Subprotocol
+    ``facemesh.v1`` (offer ``apikey.<key>`` beside it to authenticate from a browser). Errors
+    for one frame come back as ``{"error": {"code", "message"}}`` and the session goes on."""
     app_settings = cast(Settings, websocket.app.state.settings)
     frames = _frames(websocket)
     store = cast(SessionStore, websocket.app.state.sessions)
     limit = min(max_faces or app_settings.tracking_max_faces, app_settings.max_faces)
-    await websocket.accept()
+    # A browser that offered subprotocols (e.g. to carry its API key) needs one selected.
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(subprotocol=WEBSOCKET_SUBPROTOCOL if offered else None)
     try:
         session = store.open(limit, rotation_search)
     except TooManySessions as exc:

@@ -71,6 +71,23 @@ def test_frames_need_a_key_too(keyed_client: TestClient) -> None:
     assert closed.value.code == 1008
 
 
+def test_browser_websocket_authenticates_with_a_subprotocol(keyed_client: TestClient) -> None:
+    """Browsers cannot set headers on a WebSocket: the key may ride as apikey.<key>, and the
+    server selects facemesh.v1 (never echoing the key)."""
+    with keyed_client.websocket_connect(
+        "/v1/track", subprotocols=["facemesh.v1", "apikey.k-two"]
+    ) as ws:
+        assert ws.accepted_subprotocol == "facemesh.v1"
+        ws.send_bytes(CROP)
+        assert "faces" in ws.receive_json()
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        keyed_client.websocket_connect("/v1/track", subprotocols=["facemesh.v1", "apikey.nope"]),
+    ):
+        pass
+    assert closed.value.code == 1008
+
+
 def test_health_metrics_and_docs_need_no_key(keyed_client: TestClient) -> None:
     for path in ("/healthz", "/readyz", "/metrics/", "/openapi.json"):
         assert keyed_client.get(path).status_code == 200, path
