@@ -30,6 +30,21 @@ MODEL_OUTPUTS: dict[str, tuple[int, ...]] = {
 }
 
 
+def check_image_batch(images: np.ndarray, size: int = MODEL_INPUT_SIZE, min_batch: int = 0) -> None:
+    """Raise ``ValueError`` unless ``images`` is uint8 [N, size, size, 3] with N >= min_batch
+    (a programming error upstream, not a client error: preprocess always produces this)."""
+    if (
+        images.dtype != np.uint8
+        or images.ndim != 4
+        or images.shape[1:] != (size, size, 3)
+        or images.shape[0] < min_batch
+    ):
+        batch = f"N>={min_batch}" if min_batch else "N"
+        raise ValueError(
+            f"want uint8 [{batch}, {size}, {size}, 3], got {images.dtype} {images.shape}"
+        )
+
+
 @dataclass(frozen=True)
 class ModelOutputs:
     """Raw model outputs for a batch of N crops, in px192 units (see converter README).

@@ -22,7 +22,12 @@ import numpy as np
 
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, ModelOutputs
+from service.inference.base import (
+    MODEL_INPUT_NAME,
+    MODEL_INPUT_SIZE,
+    ModelOutputs,
+    check_image_batch,
+)
 from service.inference.onnxruntime_backend import load_session
 from service.processing.cascade import assemble_outputs, crop_eyes, eye_rois
 
@@ -90,11 +95,7 @@ class CascadeBackend:
 
     def infer(self, images: np.ndarray) -> ModelOutputs:
         """uint8 [N, 192, 192, 3] RGB -> ``ModelOutputs`` in px192 (blocking)."""
-        size = MODEL_INPUT_SIZE
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (size, size, 3):
-            raise ValueError(
-                f"want uint8 [N, {size}, {size}, 3], got {images.dtype} {images.shape}"
-            )
+        check_image_batch(images)
         try:
             mesh = self._mesh.run(images)
             rois = eye_rois(mesh["mesh"])

@@ -17,6 +17,7 @@ import numpy as np
 
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
+from service.inference.base import check_image_batch
 from service.inference.onnxruntime_backend import load_session
 from service.processing.detection import DETECTOR_INPUT_SIZE, NUM_BOXES, NUM_COORDS
 
@@ -41,12 +42,6 @@ class DetectorBackend(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def check_input(images: np.ndarray) -> None:
-    size = DETECTOR_INPUT_SIZE
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (size, size, 3):
-        raise ValueError(f"want uint8 [N, {size}, {size}, 3], got {images.dtype} {images.shape}")
 
 
 def check_outputs(named: dict[str, Any], batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +69,7 @@ class OnnxRuntimeDetector:
             raise BackendUnavailable(f"{model_path} lacks outputs {sorted(DETECTOR_OUTPUTS)}")
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        check_input(images)
+        check_image_batch(images, DETECTOR_INPUT_SIZE)
         try:
             arrays = self._session.run(list(DETECTOR_OUTPUTS), {DETECTOR_INPUT_NAME: images})
         except Exception as exc:
@@ -110,7 +105,7 @@ class TritonDetector:
         return self._client
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        check_input(images)
+        check_image_batch(images, DETECTOR_INPUT_SIZE)
         try:
             client = self._connect()
             module = self._module

@@ -13,7 +13,13 @@ import numpy as np
 import onnxruntime as ort
 
 from service.core.errors import BackendUnavailable
-from service.inference.base import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS, ModelOutputs
+from service.inference.base import (
+    MODEL_INPUT_NAME,
+    MODEL_INPUT_SIZE,
+    MODEL_OUTPUTS,
+    ModelOutputs,
+    check_image_batch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,11 +102,7 @@ class OnnxRuntimeBackend:
 
     def infer(self, images: np.ndarray) -> ModelOutputs:
         """uint8 [N, 192, 192, 3] RGB -> ``ModelOutputs`` (blocking)."""
-        size = MODEL_INPUT_SIZE
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (size, size, 3):
-            raise ValueError(
-                f"want uint8 [N, {size}, {size}, 3], got {images.dtype} {images.shape}"
-            )
+        check_image_batch(images)
         try:
             arrays = self._session.run(self._output_names, {MODEL_INPUT_NAME: images})
         except Exception as exc:

@@ -41,7 +41,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from service.core.errors import BackendUnavailable
-from service.inference.base import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS, ModelOutputs
+from service.inference.base import (
+    MODEL_INPUT_NAME,
+    MODEL_INPUT_SIZE,
+    MODEL_OUTPUTS,
+    ModelOutputs,
+    check_image_batch,
+)
 
 if TYPE_CHECKING:
     from service.core.config import Settings
@@ -374,16 +380,7 @@ class TritonBackend:
 
     def infer(self, images: np.ndarray) -> ModelOutputs:
         """uint8 [N, 192, 192, 3] RGB -> ``ModelOutputs``; ``BackendUnavailable`` on failure."""
-        size = MODEL_INPUT_SIZE
-        if (
-            images.dtype != np.uint8
-            or images.ndim != 4
-            or images.shape[1:] != (size, size, 3)
-            or images.shape[0] < 1
-        ):
-            raise ValueError(
-                f"want uint8 [N>=1, {size}, {size}, 3], got {images.dtype} {images.shape}"
-            )
+        check_image_batch(images, min_batch=1)
         deadline = time.monotonic() + self.timeout_s
         self._ensure_contract(deadline)
         # Requests larger than the config's max_batch_size are sent in chunks, in order.

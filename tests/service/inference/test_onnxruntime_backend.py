@@ -9,7 +9,7 @@ import pytest
 from imagekit import crop_array
 
 from service.core.errors import BackendUnavailable
-from service.inference.base import MODEL_OUTPUTS, InferenceBackend
+from service.inference.base import MODEL_OUTPUTS, InferenceBackend, check_image_batch
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend, select_providers
 
 
@@ -86,3 +86,18 @@ def test_provider_selection() -> None:
     assert select_providers("cpu", with_cuda) == cpu_only
     with pytest.raises(BackendUnavailable):
         select_providers("cuda", cpu_only)
+
+
+@pytest.mark.parametrize(
+    ("images", "min_batch"),
+    [
+        (np.zeros((1, 192, 192, 3), np.float32), 0),  # not uint8
+        (np.zeros((192, 192, 3), np.uint8), 0),  # no batch axis
+        (np.zeros((1, 128, 128, 3), np.uint8), 0),  # wrong size
+        (np.zeros((0, 192, 192, 3), np.uint8), 1),  # empty where a batch is required
+    ],
+)
+def test_check_image_batch_rejects_wrong_batches(images: np.ndarray, min_batch: int) -> None:
+    with pytest.raises(ValueError, match="want uint8"):
+        check_image_batch(images, min_batch=min_batch)
+    check_image_batch(np.zeros((2, 192, 192, 3), np.uint8), min_batch=min_batch)
