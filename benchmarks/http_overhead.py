@@ -33,9 +33,8 @@ import io
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ sys.path.insert(0, str(REPO))
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 from service.processing.decode import decode_image  # noqa: E402
 from service.processing.preprocess import preprocess  # noqa: E402
+from tests.live_server import start_server  # noqa: E402
 
 CROPS = REPO / "tests" / "data" / "crops"
 MODEL = REPO / "model_repository" / "facemesh" / "1" / "model.onnx"
@@ -115,38 +115,6 @@ def summarise(rounds: list[Round]) -> dict[str, Any]:
         "images_per_s": sum(r.images for r in rounds) / sum(r.wall_s for r in rounds),
         "cpu_ms_per_image": 1000 * sum(r.cpu_s for r in rounds) / sum(r.images for r in rounds),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(port: int, threads: int, concurrency: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "FACEMESH_HOST": "127.0.0.1",
-        "FACEMESH_PORT": str(port),
-        "FACEMESH_LOG_LEVEL": "warning",
-        "FACEMESH_ACCESS_LOG": "false",
-        "FACEMESH_DEVICE": "cpu",
-        "FACEMESH_INTRA_OP_THREADS": str(threads),
-        "FACEMESH_INFERENCE_CONCURRENCY": str(concurrency),
-    }
-    process = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("server exited during start-up")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server not ready within 120 s")
 
 
 def check_body(body: dict[str, Any], batch: int) -> None:
@@ -266,9 +234,15 @@ def main() -> None:
         [preprocess(decode_image(p, min_side=32, max_pixels=16_000_000))[0] for p in payloads]
     )
     raw_round(backend, images, args.warmup)
-    port = free_port()
-    server = start_server(port, args.threads, args.inference_concurrency)
-    base_url = f"http://127.0.0.1:{port}"
+    server = start_server(
+        {
+            "FACEMESH_DEVICE": "cpu",
+            "FACEMESH_INTRA_OP_THREADS": str(args.threads),
+            "FACEMESH_INFERENCE_CONCURRENCY": str(args.inference_concurrency),
+        },
+        Path(tempfile.mkdtemp(prefix="http-overhead-")),
+    )
+    base_url = server.base_url
     raw: list[Round] = []
     concurrent: list[Round] = []
     single: list[Round] = []
@@ -284,19 +258,20 @@ def main() -> None:
                         args.requests,
                         args.concurrency,
                         args.warmup,
-                        server.pid,
+                        server.process.pid,
                     )
                 )
             )
             single.append(
                 asyncio.run(
-                    http_round(base_url, payloads, args.requests // 2, 1, args.warmup, server.pid)
+                    http_round(
+                        base_url, payloads, args.requests // 2, 1, args.warmup, server.process.pid
+                    )
                 )
             )
         stages = server_stage_means(base_url)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
     raw_s, conc_s, single_s = summarise(raw), summarise(concurrent), summarise(single)
     throughput_ratio = raw_s["images_per_s"] / conc_s["images_per_s"]

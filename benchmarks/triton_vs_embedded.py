@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +45,8 @@ sys.path.insert(0, str(REPO))
 
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 from service.inference.triton import TritonBackend  # noqa: E402
-from tests.triton.triton_local import MODEL_ONNX, LocalTriton, free_port  # noqa: E402
+from tests.live_server import LiveServer, start_server  # noqa: E402
+from tests.triton.triton_local import MODEL_ONNX, LocalTriton  # noqa: E402
 
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
 REPORT = REPO / "benchmarks" / "reports" / "triton_vs_embedded.json"
@@ -101,33 +101,6 @@ def merge_rounds(rounds: list[dict[str, float]]) -> dict[str, float]:
     } | {"calls": sum(int(r["calls"]) for r in rounds), "rounds": len(rounds)}
 
 
-def start_gateway(settings: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "FACEMESH_HOST": "127.0.0.1",
-        "FACEMESH_PORT": str(port),
-        "FACEMESH_LOG_LEVEL": "warning",
-        "FACEMESH_ACCESS_LOG": "false",
-        **settings,
-    }
-    log = (log_dir / f"gateway-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"gateway {settings} did not become ready (log in {log_dir})")
-
-
 def batch_stats(server: LocalTriton) -> tuple[int, int]:
     stats = server.statistics()
     return int(stats["inference_count"]), int(stats["execution_count"])
@@ -149,7 +122,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="triton-bench-"))
     triton = LocalTriton(workdir / "triton")
     triton.start()
-    processes: list[subprocess.Popen[bytes]] = []
+    gateways: list[LiveServer] = []
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "gpu": None},
         "triton": "tritonserver 2.51 (nvidia-pytriton 0.7.0), Python backend + ONNX Runtime CPU",
@@ -173,17 +146,19 @@ def main() -> None:
                 )
         report["backend_level"] = {k: merge_rounds(v) for k, v in backend_rounds.items()}
 
-        gateway_proc, embedded_url = start_gateway({}, workdir)
-        processes.append(gateway_proc)
-        gateway_proc, triton_url = start_gateway(
-            {
-                "FACEMESH_BACKEND": "triton",
-                "FACEMESH_TRITON_URL": triton.grpc_url,
-                "FACEMESH_INFERENCE_CONCURRENCY": str(TRITON_CONCURRENCY),
-            },
-            workdir,
+        gateways.append(start_server({}, workdir))
+        embedded_url = gateways[-1].base_url
+        gateways.append(
+            start_server(
+                {
+                    "FACEMESH_BACKEND": "triton",
+                    "FACEMESH_TRITON_URL": triton.grpc_url,
+                    "FACEMESH_INFERENCE_CONCURRENCY": str(TRITON_CONCURRENCY),
+                },
+                workdir,
+            )
         )
-        processes.append(gateway_proc)
+        triton_url = gateways[-1].base_url
         local = threading.local()
 
         def post_to(url: str) -> Callable[[int], None]:
@@ -229,9 +204,8 @@ def main() -> None:
         report["queue_delay_sweep_backend_level"] = sweep
         remote.close()
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=30)
+        for gateway in gateways:
+            gateway.stop()
         triton.stop()
 
     for level in ("backend_level", "end_to_end"):
