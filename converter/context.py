@@ -72,13 +72,6 @@ class ConversionContext:
         self.nodes.append(helper.make_node(op_type, inputs, [output], name=output, **attrs))
         return output
 
-    def node_multi(
-        self, op_type: str, inputs: list[str], hint: str, count: int, **attrs: Any
-    ) -> list[str]:
-        outputs = [self.fresh(f"{hint}_{i}") for i in range(count)]
-        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=outputs[0], **attrs))
-        return outputs
-
     def const(
         self, array: np.ndarray | float | int | list[Any], hint: str, dtype: Any = None
     ) -> str:

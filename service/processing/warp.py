@@ -38,13 +38,6 @@ class RotatedRect:
     height: float
     rotation: float = 0.0
 
-    def as_array(self) -> np.ndarray:
-        """float64 [5]: cx, cy, w, h, rotation."""
-        return np.array(
-            [self.center_x, self.center_y, self.width, self.height, self.rotation],
-            dtype=np.float64,
-        )
-
 
 def corners(rect: RotatedRect) -> np.ndarray:
     """float32 [4, 2] corners in OpenCV ``boxPoints`` order (bottom-left, top-left, top-right,
