@@ -8,10 +8,13 @@ Triton backend produce directly comparable results.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from service.core.errors import BackendUnavailable
 
 MODEL_INPUT_NAME = "image"
 MODEL_INPUT_SIZE = 192
@@ -43,6 +46,22 @@ def check_image_batch(images: np.ndarray, size: int = MODEL_INPUT_SIZE, min_batc
         raise ValueError(
             f"want uint8 [{batch}, {size}, {size}, 3], got {images.dtype} {images.shape}"
         )
+
+
+def checked_outputs(
+    named: Mapping[str, Any], expected: Mapping[str, tuple[int, ...]], batch: int, model: str
+) -> dict[str, np.ndarray]:
+    """``expected``'s outputs as float32 [batch, *shape]; a missing or misshapen one means the
+    backend is not serving the model we expect: ``BackendUnavailable``."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, shape in expected.items():
+        if name not in named:
+            raise BackendUnavailable(f"{model} output {name!r} missing")
+        array = np.asarray(named[name], dtype=np.float32)
+        if array.shape != (batch, *shape):
+            raise BackendUnavailable(f"{model} output {name!r} has shape {array.shape}")
+        arrays[name] = array
+    return arrays
 
 
 @dataclass(frozen=True)

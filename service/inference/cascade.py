@@ -27,6 +27,7 @@ from service.inference.base import (
     MODEL_INPUT_SIZE,
     ModelOutputs,
     check_image_batch,
+    checked_outputs,
 )
 from service.inference.onnxruntime_backend import load_session
 from service.processing.cascade import assemble_outputs, crop_eyes, eye_rois
@@ -75,13 +76,8 @@ class OrtRunner:
             arrays = self._session.run(self._names, {MODEL_INPUT_NAME: images})
         except Exception as exc:
             raise BackendUnavailable(f"onnxruntime failed: {exc}") from exc
-        named = {
-            n: np.asarray(a, dtype=np.float32) for n, a in zip(self._names, arrays, strict=True)
-        }
-        for name, shape in self._shapes.items():
-            if named[name].shape != (images.shape[0], *shape):
-                raise BackendUnavailable(f"output {name!r} has shape {named[name].shape}")
-        return named
+        named = dict(zip(self._names, arrays, strict=True))
+        return checked_outputs(named, self._shapes, images.shape[0], "cascade model")
 
 
 class CascadeBackend:

@@ -17,7 +17,7 @@ import numpy as np
 
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import check_image_batch
+from service.inference.base import check_image_batch, checked_outputs
 from service.inference.onnxruntime_backend import load_session
 from service.processing.detection import DETECTOR_INPUT_SIZE, NUM_BOXES, NUM_COORDS
 
@@ -46,15 +46,8 @@ class DetectorBackend(Protocol):
 
 def check_outputs(named: dict[str, Any], batch: int) -> tuple[np.ndarray, np.ndarray]:
     """The two contract outputs as float32, shapes checked."""
-    arrays = []
-    for name, shape in DETECTOR_OUTPUTS.items():
-        if name not in named:
-            raise BackendUnavailable(f"detector output {name!r} missing")
-        array = np.asarray(named[name], dtype=np.float32)
-        if array.shape != (batch, *shape):
-            raise BackendUnavailable(f"detector output {name!r} has shape {array.shape}")
-        arrays.append(array)
-    return arrays[0], arrays[1]
+    arrays = checked_outputs(named, DETECTOR_OUTPUTS, batch, "detector")
+    return arrays["regressors"], arrays["classificators"]
 
 
 class OnnxRuntimeDetector:
