@@ -7,6 +7,7 @@ import tempfile
 
 import uvicorn
 
+from service.api.http_protocol import GuardedHttpToolsProtocol
 from service.core.config import get_settings
 from service.core.logging import configure_logging
 
@@ -24,6 +25,12 @@ def main() -> None:
         "access_log": False,
         # SIGTERM: stop accepting, finish in-flight requests (at most this long), then exit.
         "timeout_graceful_shutdown": settings.shutdown_timeout_s,
+        # Slow and hostile clients: header size/count limits (431) and a header timeout
+        # (service.api.http_protocol); idle keep-alive connections close; a WebSocket
+        # message (one tracking frame) is held to the body limit (larger: close 1009).
+        "http": GuardedHttpToolsProtocol,
+        "timeout_keep_alive": settings.keep_alive_timeout_s,
+        "ws_max_size": settings.max_body_bytes,
     }
     if settings.workers == 1:
         from service.main import create_app

@@ -39,7 +39,9 @@ ENDPOINTS: tuple[str, ...] = (
     "other",
 )
 OUTCOMES: tuple[str, ...] = ("face", "below_threshold")
-_PRECREATED_STATUSES: tuple[str, ...] = ("200", "404", "413", "415", "422", "500", "503")
+_PRECREATED_STATUSES: tuple[str, ...] = (
+    "200", "404", "408", "413", "415", "422", "499", "500", "503",
+)  # fmt: skip
 # The WebSocket /v1/track counts handshakes: 101 accepted, 403 refused (e.g. no API key).
 WEBSOCKET_ENDPOINTS: tuple[str, ...] = ("/v1/track",)
 _WEBSOCKET_STATUSES: tuple[str, ...] = ("101", "403")
@@ -84,6 +86,11 @@ ERRORS = Counter(
     "Error responses, by error code.",
     ["code"],
 )
+CLIENT_DISCONNECTS = Counter(
+    "facemesh_client_disconnects_total",
+    "Requests whose client went away before the body was read (not counted as errors).",
+    ["endpoint"],
+)
 CROPS = Counter(
     "facemesh_crops_total",
     "Crops answered, by whether the face score reached the threshold.",
@@ -95,6 +102,7 @@ for _stage in STAGES:
 for _endpoint in ENDPOINTS:
     REQUEST_SECONDS.labels(endpoint=_endpoint)
     IN_FLIGHT.labels(endpoint=_endpoint)
+    CLIENT_DISCONNECTS.labels(endpoint=_endpoint)
     statuses = _WEBSOCKET_STATUSES if _endpoint in WEBSOCKET_ENDPOINTS else _PRECREATED_STATUSES
     for _status in statuses:
         REQUESTS.labels(endpoint=_endpoint, status=_status)

@@ -1,8 +1,14 @@
-"""Router-level dependencies for the ``/v1`` endpoints: API key, then admission.
+"""Guards for the ``/v1`` endpoints: the API key (a router-level dependency), then admission.
 
-``service.api.main`` attaches both to the ``/v1`` routers (``/healthz``, ``/readyz``,
-``/metrics`` and the docs stay open and are never queued). On HTTP both raise typed errors
+``service.api.main`` attaches ``require_api_key`` to the ``/v1`` routers (``/healthz``,
+``/readyz``, ``/metrics`` and the docs stay open and are never queued). The routes enter
+``admitted`` once the request body is in. On HTTP both raise typed errors
 (``Unauthorized``, ``Overloaded``) that ``service.core.error_handlers`` maps to 401 / 503.
+
+One rule for repeated credentials, HTTP and gRPC alike: a request that carries the
+``x-api-key`` header (or ``authorization``) more than once is refused (401), whatever the
+values; which one a proxy or library would keep is not guessed. Between the sources the
+order is ``x-api-key``, then ``Authorization: Bearer``, then (WebSocket) the subprotocol.
 WebSockets (``/v1/track``): a missing or wrong key closes the handshake with 1008 (policy
 violation); sessions are not admitted here, they are bounded by ``tracking_max_sessions``.
 Browsers cannot set headers on a WebSocket, so there the key may also come as a subprotocol
@@ -13,7 +19,7 @@ Browsers cannot set headers on a WebSocket, so there the key may also come as a 
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import cast
 
 from fastapi import Request, WebSocketException, status
@@ -28,13 +34,33 @@ WEBSOCKET_SUBPROTOCOL = "facemesh.v1"
 API_KEY_SUBPROTOCOL_PREFIX = "apikey."
 
 
+class AmbiguousKey(ValueError):  # noqa: N818 (like the service errors)
+    """A credential header came more than once."""
+
+
+def presented_key(api_keys: list[str], authorizations: list[str]) -> str | None:
+    """The key from every value of the ``x-api-key`` and ``authorization`` headers (or gRPC
+    metadata): ``AmbiguousKey`` when either came more than once, else ``x-api-key`` first,
+    then a Bearer token, else None."""
+    if len(api_keys) > 1 or len(authorizations) > 1:
+        raise AmbiguousKey(
+            "send exactly one API key: the x-api-key or authorization header came more than once"
+        )
+    if api_keys:
+        return api_keys[0]
+    if authorizations:
+        scheme, _, credentials = authorizations[0].partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    return None
+
+
 def _presented_key(request: HTTPConnection) -> str | None:
-    key = request.headers.get(API_KEY_HEADER)
+    key = presented_key(
+        request.headers.getlist(API_KEY_HEADER), request.headers.getlist("authorization")
+    )
     if key is not None:
         return key
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials:
-        return credentials.strip()
     if request.scope["type"] == "websocket":
         protocols: list[str] = request.scope.get("subprotocols", [])
         for protocol in protocols:
@@ -61,44 +87,26 @@ async def require_api_key(connection: HTTPConnection) -> None:
     configured = tuple(key.get_secret_value() for key in settings.api_keys)
     if not configured:
         return
-    presented = _presented_key(connection)
-    if presented is not None and keys_match(presented, configured):
-        return
-    message = (
-        "missing API key (X-API-Key header, Authorization: Bearer, or on a WebSocket the "
-        "subprotocol apikey.<key>)"
-        if presented is None
-        else "invalid API key"
-    )
+    try:
+        presented = _presented_key(connection)
+    except AmbiguousKey as exc:
+        presented, message = "", str(exc)
+    else:
+        if presented is not None and keys_match(presented, configured):
+            return
+        message = (
+            "missing API key (X-API-Key header, Authorization: Bearer, or on a WebSocket the "
+            "subprotocol apikey.<key>)"
+            if presented is None
+            else "invalid API key"
+        )
     if connection.scope["type"] == "websocket":
         raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason=message)
     raise Unauthorized(message)
 
 
-async def admission_slot(connection: HTTPConnection) -> AsyncIterator[None]:
-    """Hold one of the process's in-flight slots for the whole HTTP request (see
-    ``service.core.admission``). A rejected request's body is drained unread (bounded by
-    ``FACEMESH_MAX_BODY_BYTES``, nothing kept) so the client, still uploading, receives the
-    503 instead of a reset connection. WebSocket sessions pass through."""
-    if not isinstance(connection, Request):
-        yield
-        return
-    request = connection
-    admission = cast(AdmissionController, request.app.state.admission)
-    try:
-        await admission.acquire()
-    except Exception:
-        await _drain(request, cast(Settings, request.app.state.settings).max_body_bytes)
-        raise
-    try:
-        yield
-    finally:
-        admission.release()
-
-
-async def _drain(request: Request, limit: int) -> None:
-    seen = 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > limit:
-            break
+def admitted(request: Request) -> AbstractAsyncContextManager[None]:
+    """One of the process's in-flight slots (``service.core.admission``), held while the
+    request is processed. Routes take it only after the body is read: a client that sends
+    headers and stalls holds a connection, never a slot (its read times out with 408)."""
+    return cast(AdmissionController, request.app.state.admission).slot()

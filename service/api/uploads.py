@@ -6,18 +6,33 @@ part type is one of those, ``application/octet-stream`` or absent. The actual fo
 sniffed from the bytes (``service.processing.decode``), never trusted from the header.
 
 The body size limit is enforced from ``Content-Length`` before reading and again while
-streaming, so an oversized body is never held in memory.
+streaming, so an oversized body is never held in memory. The body is read against two clocks
+(``body_idle_timeout_s`` between chunks, ``body_timeout_s`` for all of it): a stalled or
+trickling upload gets 408 ``body_timeout``. A client that disconnects mid-body raises
+``ClientDisconnected`` (logged at INFO, counted apart; never a 500). The routes take an
+admission slot only once the body is in (``service.api.guards.admitted``), so stalled uploads
+hold no slot.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 
 from fastapi import Request
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
-from service.core.errors import InvalidImage, PayloadTooLarge, UnsupportedMediaType
+from service.core.config import Settings
+from service.core.errors import (
+    ClientDisconnected,
+    InvalidImage,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 
 IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/webp"})
 PART_MEDIA_TYPES = IMAGE_MEDIA_TYPES | {"application/octet-stream", ""}
@@ -30,16 +45,38 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The whole body, or ``PayloadTooLarge`` as soon as it exceeds ``max_bytes``."""
+async def read_body(
+    request: Request, max_bytes: int, *, idle_timeout_s: float, total_timeout_s: float
+) -> bytes:
+    """The whole body, or ``PayloadTooLarge`` as soon as it exceeds ``max_bytes``,
+    ``RequestTimeout`` when a chunk takes longer than ``idle_timeout_s`` or the whole body
+    longer than ``total_timeout_s``, ``ClientDisconnected`` when the client goes away."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(
             "body_too_large", f"body is {declared} bytes, the limit is {max_bytes}"
         )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + total_timeout_s
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    while True:
+        wait = min(idle_timeout_s, deadline - loop.time())
+        try:
+            async with asyncio.timeout(max(wait, 0.0)):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise RequestTimeout(
+                f"request body not received in time (after {total} bytes; limits: "
+                f"{idle_timeout_s:g} s between chunks, {total_timeout_s:g} s in all)"
+            ) from None
+        except ClientDisconnect:
+            raise ClientDisconnected(
+                f"the client disconnected after sending {total} bytes of the body"
+            ) from None
         total += len(chunk)
         if total > max_bytes:
             raise PayloadTooLarge("body_too_large", f"body exceeds the limit of {max_bytes} bytes")
@@ -47,7 +84,22 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _check_complete(content_type: str, body: bytes) -> None:
+    """A multipart body must end with its closing delimiter (``--boundary--``): Starlette's
+    parser quietly returns the parts it saw in a cut-off body."""
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise InvalidImage("invalid_multipart", "multipart Content-Type without a boundary")
+    if b"--" + boundary + b"--" not in body:
+        raise InvalidImage(
+            "invalid_multipart", "malformed multipart body: it ends before the closing boundary"
+        )
+
+
 async def _parse_multipart(request: Request, body: bytes, max_images: int) -> list[bytes]:
+    _check_complete(request.headers.get("content-type", ""), body)
+
     async def stream() -> AsyncGenerator[bytes, None]:
         yield body
 
@@ -79,16 +131,16 @@ async def _parse_multipart(request: Request, body: bytes, max_images: int) -> li
     return payloads
 
 
-async def read_images(request: Request, *, max_body_bytes: int, max_images: int) -> list[bytes]:
+async def read_images(request: Request, settings: Settings, *, max_images: int) -> list[bytes]:
     """The posted image payloads (1..max_images), still encoded."""
     kind = media_type(request.headers.get("content-type"))
     if kind == MULTIPART:
-        body = await read_body(request, max_body_bytes)
+        body = await _read_body(request, settings)
         if not body:
             raise InvalidImage("empty_body", "the request body is empty")
         return await _parse_multipart(request, body, max_images)
     if kind in IMAGE_MEDIA_TYPES:
-        body = await read_body(request, max_body_bytes)
+        body = await _read_body(request, settings)
         if not body:
             raise InvalidImage("empty_body", "the request body is empty")
         return [body]
@@ -96,4 +148,13 @@ async def read_images(request: Request, *, max_body_bytes: int, max_images: int)
         "unsupported_media_type",
         f"Content-Type {kind or '(none)'!r} is not one of "
         f"{sorted(IMAGE_MEDIA_TYPES | {MULTIPART})}",
+    )
+
+
+async def _read_body(request: Request, settings: Settings) -> bytes:
+    return await read_body(
+        request,
+        settings.max_body_bytes,
+        idle_timeout_s=settings.body_idle_timeout_s,
+        total_timeout_s=settings.body_timeout_s,
     )

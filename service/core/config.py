@@ -115,6 +115,44 @@ class Settings(BaseSettings):
     )
     min_image_side: int = Field(32, ge=1, description="Smallest accepted width or height.")
     max_batch_images: int = Field(16, ge=1, le=256, description="Most images in /v1/crops.")
+    request_decode_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Most memory one request's images may take decoded (estimated from each "
+        "image header: pixels x bytes per pixel of its mode, plus the RGB copies); past it: "
+        "413 decode_budget_exceeded, before any pixel is decoded.",
+    )
+    decode_memory_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Process-wide budget of decoded-image memory: images wait for their share "
+        "(at most queue_timeout_s, then 503 overloaded); one image over it alone gets 413.",
+    )
+
+    # --- slow and hostile clients (service/api/http_protocol.py, service/api/uploads.py) ---
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="Largest request line + headers; past it: 431 and the connection closes.",
+    )
+    max_header_count: int = Field(
+        100, ge=8, le=10_000, description="Most request header fields; past it: 431."
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest time to receive a request's headers once the connection is idle "
+        "(slowloris); past it: 408 if some bytes came, else the connection just closes.",
+    )
+    body_idle_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for the next chunk of a request body; past it: 408."
+    )
+    body_timeout_s: float = Field(
+        60.0, gt=0, description="Longest time to receive a whole request body; past it: 408."
+    )
+    keep_alive_timeout_s: int = Field(
+        5, ge=1, le=600, description="An idle keep-alive connection closes after this long."
+    )
 
     # --- overload (per process; see service/core/admission.py) ------------------------------
     max_in_flight: int = Field(

@@ -8,6 +8,8 @@ exception                  status  codes
 PayloadTooLarge            413     body_too_large, image_too_large
 UnsupportedMediaType       415     unsupported_media_type
 InvalidImage               422     empty_body, not_an_image, corrupt_image, ...
+RequestTimeout             408     body_timeout (+ Connection: close; logged at INFO)
+ClientDisconnected         499     nobody reads it: logged at INFO, counted apart
 NoFaceFound                404     no_face
 BackendUnavailable         503     backend_unavailable, overloaded (+ Retry-After)
 Unauthorized               401     unauthorized (+ WWW-Authenticate)
@@ -25,13 +27,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from service import metrics
 from service.core.errors import (
     BackendUnavailable,
+    ClientDisconnected,
     InvalidImage,
     NoFaceFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceError,
     Unauthorized,
     UnsupportedMediaType,
@@ -44,6 +50,7 @@ STATUS_BY_TYPE: tuple[tuple[type[ServiceError], int], ...] = (
     (PayloadTooLarge, 413),
     (UnsupportedMediaType, 415),
     (InvalidImage, 422),
+    (RequestTimeout, 408),
     (NoFaceFound, 404),
     (BackendUnavailable, 503),
     (Unauthorized, 401),
@@ -68,12 +75,31 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+# nginx's "client closed request": only ever seen in our own metrics and logs.
+CLIENT_CLOSED_STATUS = 499
+
+
+async def _client_disconnected(request: Request, exc: Exception) -> Response:
+    """The client went away mid-request (e.g. dropped its upload): not a server error."""
+    message = exc.message if isinstance(exc, ClientDisconnected) else "client disconnected"
+    logger.info("%s on %s %s", message, request.method, request.url.path)
+    metrics.CLIENT_DISCONNECTS.labels(endpoint=metrics.endpoint_label(request.url.path)).inc()
+    return Response(status_code=CLIENT_CLOSED_STATUS)
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
+    if isinstance(exc, ClientDisconnected):
+        return await _client_disconnected(request, exc)
     status = status_for(exc)
     if status >= 500:
         logger.warning("%s: %s", exc.code, exc.message)
+    elif status == 408:
+        client = request.client.host if request.client else "-"
+        logger.info("%s from %s on %s: %s", exc.code, client, request.url.path, exc.message)
     response = error_response(status, exc.code, exc.message)
+    if status == 408:  # the rest of the body may still be on its way: do not reuse
+        response.headers["Connection"] = "close"
     if status == 503:  # BackendUnavailable: transient, tell clients when to try again
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
     if status == 401:
@@ -106,6 +132,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register every handler above on ``app``."""
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -28,6 +28,21 @@ class UnsupportedMediaType(InvalidImage):
     """The request's Content-Type (or a multipart part's) is not an accepted image type."""
 
 
+class RequestTimeout(ServiceError):  # noqa: N818
+    """The client sent the request body too slowly (stalled or trickling upload): 408."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("body_timeout", message)
+
+
+class ClientDisconnected(ServiceError):  # noqa: N818
+    """The client closed the connection before its request was read: nobody to answer. Not
+    an error of ours: logged at INFO and counted apart (``facemesh_client_disconnects_total``)."""
+
+    def __init__(self, message: str = "the client disconnected before the body was read") -> None:
+        super().__init__("client_disconnected", message)
+
+
 class NoFaceFound(ServiceError):  # noqa: N818
     """A request that needs a face got none (not raised by the crop endpoints, which report
     a below-threshold score with null landmarks instead)."""
@@ -67,6 +82,11 @@ ERROR_CODES: tuple[str, ...] = (
     "image_too_small",
     "image_too_large",
     "unsupported_image_mode",
+    "decode_budget_exceeded",
+    "body_timeout",
+    "header_timeout",
+    "headers_too_large",
+    "unsupported_message",
     "no_face",
     "backend_unavailable",
     "overloaded",

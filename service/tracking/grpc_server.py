@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from service.api.guards import API_KEY_HEADER, keys_match
+from service.api.guards import API_KEY_HEADER, AmbiguousKey, keys_match, presented_key
 from service.core.errors import BackendUnavailable, InvalidImage
 from service.frames import FramePipeline, FrameResult
 from service.tracking import tracking_pb2, tracking_pb2_grpc
@@ -92,12 +92,14 @@ class FaceTrackingService:
         """None when the call may go on, else why not (``FACEMESH_API_KEYS``, as on HTTP)."""
         if not self._api_keys:
             return None
-        metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()}
-        presented = metadata.get(API_KEY_HEADER)
-        if presented is None:
-            scheme, _, credentials = str(metadata.get("authorization", "")).partition(" ")
-            if scheme.lower() == "bearer" and credentials:
-                presented = credentials.strip()
+        metadata = [(key.lower(), str(value)) for key, value in context.invocation_metadata() or ()]
+        try:  # the HTTP rule: a repeated x-api-key / authorization is refused
+            presented = presented_key(
+                [value for key, value in metadata if key == API_KEY_HEADER],
+                [value for key, value in metadata if key == "authorization"],
+            )
+        except AmbiguousKey as exc:
+            return str(exc)
         if presented is None:
             return "missing API key (x-api-key or authorization: Bearer metadata)"
         if not keys_match(str(presented), self._api_keys):

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from service.api import schemas
 from service.api.deps import PipelineDep, SettingsDep
+from service.api.guards import admitted
 from service.api.responses import faces_response
 from service.api.uploads import IMAGE_FIELD, IMAGE_MEDIA_TYPES, read_images
 
@@ -16,11 +17,14 @@ router = APIRouter(prefix="/v1", tags=["faces"])
 
 _ERRORS = schemas.error_responses(
     {
-        413: "Body or image pixel count over the limit (`body_too_large`, `image_too_large`).",
+        408: "Request body not received in time (`body_timeout`).",
+        413: "Body, image pixel count or decoded size over the limit (`body_too_large`, "
+        "`image_too_large`, `decode_budget_exceeded`).",
         415: "Unsupported Content-Type (`unsupported_media_type`).",
         422: "Unusable input (`empty_body`, `not_an_image`, `corrupt_image`, `image_too_small`, "
         "`too_many_images`, `missing_image`, `invalid_multipart`, `unsupported_image_mode`).",
-        503: "Inference backend unavailable (`backend_unavailable`).",
+        503: "Inference backend unavailable or the server is busy (`backend_unavailable`, "
+        "`overloaded`; with Retry-After).",
     }
 )
 
@@ -59,8 +63,9 @@ def _model_info(settings: SettingsDep, pipeline: PipelineDep) -> schemas.ModelIn
     summary="Landmarks for one face crop (raw image body or multipart field `image`).",
 )
 async def crop(request: Request, settings: SettingsDep, pipeline: PipelineDep) -> Response:
-    payloads = await read_images(request, max_body_bytes=settings.max_body_bytes, max_images=1)
-    results = await pipeline.run(payloads)
+    payloads = await read_images(request, settings, max_images=1)
+    async with admitted(request):
+        results = await pipeline.run(payloads)
     return faces_response(results, _model_info(settings, pipeline))
 
 
@@ -72,8 +77,7 @@ async def crop(request: Request, settings: SettingsDep, pipeline: PipelineDep) -
     summary="Landmarks for several face crops (multipart fields `image`), one model call.",
 )
 async def crops(request: Request, settings: SettingsDep, pipeline: PipelineDep) -> Response:
-    payloads = await read_images(
-        request, max_body_bytes=settings.max_body_bytes, max_images=settings.max_batch_images
-    )
-    results = await pipeline.run(payloads)
+    payloads = await read_images(request, settings, max_images=settings.max_batch_images)
+    async with admitted(request):
+        results = await pipeline.run(payloads)
     return faces_response(results, _model_info(settings, pipeline))
