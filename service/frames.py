@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import MODEL_INPUT_SIZE, InferenceBackend
 from service.inference.detector import DetectorBackend
-from service.processing.decode import decode_image
+from service.pipeline import check_request_budget
+from service.processing.decode import decode_image, probe_image
 from service.processing.detection import (
     Detection,
     letterbox,
@@ -80,11 +82,17 @@ class FramePipeline:
     """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in."""
 
     def __init__(
-        self, mesh: InferenceBackend, detector: DetectorBackend | None, settings: Settings
+        self,
+        mesh: InferenceBackend,
+        detector: DetectorBackend | None,
+        settings: Settings,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self.mesh = mesh
         self.detector = detector
         self._settings = settings
+        # Decoded-frame memory (see service.pipeline): shared with the crop pipelines.
+        self.budget = budget or MemoryBudget(settings.decode_memory_bytes, settings.queue_timeout_s)
         self._executor = ThreadPoolExecutor(
             max_workers=settings.inference_concurrency, thread_name_prefix="frames"
         )
@@ -209,12 +217,21 @@ class FramePipeline:
         state: TrackState | None = None,
         rotation_search: bool | None = None,
     ) -> FrameResult:
-        """Decode (threadpool) then ``process`` (inference executor) one encoded frame."""
-        image = await run_in_threadpool(self.decode, payload)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, self.process, image, max_faces, state, rotation_search
+        """Decode (threadpool) then ``process`` (inference executor) one encoded frame, holding
+        the frame's decoded size from the memory budget meanwhile."""
+        cost = await run_in_threadpool(
+            probe_image,
+            payload,
+            min_side=self._settings.min_image_side,
+            max_pixels=self._settings.max_image_pixels,
         )
+        check_request_budget(cost, 1, self._settings.request_decode_bytes)
+        async with self.budget.hold(cost):
+            image = await run_in_threadpool(self.decode, payload)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._executor, self.process, image, max_faces, state, rotation_search
+            )
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

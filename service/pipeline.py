@@ -3,7 +3,11 @@
 Heavy stages run off the event loop: decode/preprocess in Starlette's threadpool, the model
 call in a dedicated executor sized by ``Settings.inference_concurrency`` (so concurrent CPU
 model calls do not oversubscribe the cores). Postprocess is a few hundred microseconds of
-NumPy and runs on the loop. Each stage is timed into
+NumPy and runs on the loop. Decoded memory is bounded: each image's decoded size is
+estimated from its header first (``probe_image``); a request over
+``FACEMESH_REQUEST_DECODE_BYTES`` gets 413 before any pixel is decoded, and each image holds
+its share of the process-wide ``MemoryBudget`` while its full-size pixels live (JPEG crops
+decode reduced, never below 2x the model input). Each stage is timed into
 ``facemesh_stage_duration_seconds``.
 """
 
@@ -21,14 +25,42 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from service import metrics
+from service.core.admission import MemoryBudget
 from service.core.config import Settings
-from service.core.errors import InvalidImage
-from service.inference.base import InferenceBackend, ModelOutputs
-from service.processing.decode import decode_image, load_codecs
+from service.core.errors import InvalidImage, PayloadTooLarge
+from service.inference.base import MODEL_INPUT_SIZE, InferenceBackend, ModelOutputs
+from service.processing.decode import decode, load_codecs, probe_image, release_memory
 from service.processing.postprocess import FaceResult, postprocess
 from service.processing.preprocess import CropTransform, preprocess
 
 T = TypeVar("T")
+
+# JPEG crops larger than this per side decode reduced (the model sees 192 px).
+SHRINK_TO = 2 * MODEL_INPUT_SIZE
+# After dropping a decoded image at least this large, hand freed heap back to the OS.
+RELEASE_AFTER_BYTES = 8 * 1024 * 1024
+
+
+@contextmanager
+def _named(index: int, count: int) -> Iterator[None]:
+    """In a batch, prefix an image's error message with its index."""
+    try:
+        yield
+    except InvalidImage as exc:
+        if count > 1:
+            exc.message = f"image {index}: {exc.message}"
+        raise
+
+
+def check_request_budget(total: int, count: int, limit: int) -> None:
+    """413 ``decode_budget_exceeded`` when a request's images would take more than ``limit``
+    bytes decoded (estimated from their headers)."""
+    if total > limit:
+        raise PayloadTooLarge(
+            "decode_budget_exceeded",
+            f"the {count} image(s) would take about {total} bytes decoded, the per-request "
+            f"limit is {limit} (send fewer or smaller images)",
+        )
 
 
 @contextmanager
@@ -54,9 +86,15 @@ class FaceMeshPipeline:
     """Stateless apart from the backend and its executor; shared by all requests."""
 
     def __init__(
-        self, backend: InferenceBackend, settings: Settings, model: str = "attention"
+        self,
+        backend: InferenceBackend,
+        settings: Settings,
+        model: str = "attention",
+        budget: MemoryBudget | None = None,
     ) -> None:
         self.backend = backend
+        # Process-wide when the app passes its own (shared with the other pipelines).
+        self.budget = budget or MemoryBudget(settings.decode_memory_bytes, settings.queue_timeout_s)
         self.model = model  # "attention" or "cascade": the pipeline ``backend`` runs
         self._settings = settings
         self._executor = ThreadPoolExecutor(
@@ -64,23 +102,40 @@ class FaceMeshPipeline:
         )
         load_codecs()
 
+    def probe(self, payload: bytes, index: int, count: int) -> int:
+        """Header checks and the estimated decoded bytes of one payload (blocking)."""
+        with _named(index, count):
+            return probe_image(
+                payload,
+                min_side=self._settings.min_image_side,
+                max_pixels=self._settings.max_image_pixels,
+                shrink_to=SHRINK_TO,
+            )
+
     def prepare(self, payload: bytes, index: int, count: int) -> PreparedCrop:
         """Decode and preprocess one payload (blocking; Pillow releases the GIL, so a batch's
         images are prepared in parallel). Errors in a batch name the failing image."""
         start = time.perf_counter()
-        try:
-            image = decode_image(
+        with _named(index, count):
+            decoded = decode(
                 payload,
                 min_side=self._settings.min_image_side,
                 max_pixels=self._settings.max_image_pixels,
+                shrink_to=SHRINK_TO,
             )
-        except InvalidImage as exc:
-            if count > 1:
-                exc.message = f"image {index}: {exc.message}"
-            raise
-        decoded = time.perf_counter()
-        crop, transform = preprocess(image)
-        return PreparedCrop(crop, transform, decoded - start, time.perf_counter() - decoded)
+        decoded_at = time.perf_counter()
+        crop, transform = preprocess(decoded.pixels)
+        transform = transform.onto(decoded.width, decoded.height)
+        if decoded.pixels.nbytes >= RELEASE_AFTER_BYTES:
+            del decoded
+            release_memory()
+        return PreparedCrop(crop, transform, decoded_at - start, time.perf_counter() - decoded_at)
+
+    async def _prepare_held(
+        self, payload: bytes, index: int, count: int, cost: int
+    ) -> PreparedCrop:
+        async with self.budget.hold(cost):
+            return await run_in_threadpool(self.prepare, payload, index, count)
 
     def _infer(self, images: np.ndarray) -> ModelOutputs:
         with timed("inference"):
@@ -98,8 +153,15 @@ class FaceMeshPipeline:
         start = time.perf_counter()
         count = len(payloads)
         try:
+            costs = await asyncio.gather(
+                *(run_in_threadpool(self.probe, p, i, count) for i, p in enumerate(payloads))
+            )
+            check_request_budget(sum(costs), count, self._settings.request_decode_bytes)
             prepared = await asyncio.gather(
-                *(run_in_threadpool(self.prepare, p, i, count) for i, p in enumerate(payloads))
+                *(
+                    self._prepare_held(p, i, count, cost)
+                    for i, (p, cost) in enumerate(zip(payloads, costs, strict=True))
+                )
             )
         except InvalidImage:
             metrics.STAGE_SECONDS.labels(stage="decode").observe(time.perf_counter() - start)

@@ -35,6 +35,20 @@ class CropTransform:
     offset_x: float
     offset_y: float
 
+    def onto(self, width: int, height: int) -> CropTransform:
+        """The same crop mapped onto a ``width`` x ``height`` image: the posted image, when the
+        crop was decoded at reduced size (JPEG DCT scaling)."""
+        if (width, height) == (self.width, self.height):
+            return self
+        return CropTransform(
+            width=width,
+            height=height,
+            scale_x=self.scale_x * width / self.width,
+            scale_y=self.scale_y * height / self.height,
+            offset_x=self.offset_x,
+            offset_y=self.offset_y,
+        )
+
     def matrix(self) -> np.ndarray:
         """float64 [3, 3] homogeneous matrix from px192 to posted-image pixels."""
         return np.array(

@@ -8,7 +8,13 @@ from imagekit import crop_array, crop_bytes, encode, png16_grey, png16_rgb, raw_
 from PIL import Image
 
 from service.core.errors import InvalidImage, PayloadTooLarge
-from service.processing.decode import decode_image, to_rgb_array
+from service.processing.decode import (
+    bytes_per_pixel,
+    decode,
+    decode_image,
+    probe_image,
+    to_rgb_array,
+)
 
 LIMITS = {"min_side": 32, "max_pixels": 1_000_000}
 CROP = "lenna_face0"
@@ -130,3 +136,39 @@ def test_modes_without_a_rule_are_rejected() -> None:
     with pytest.raises(InvalidImage) as excinfo:
         to_rgb_array(Image.new("F", (40, 40)))
     assert excinfo.value.code == "unsupported_image_mode"
+
+
+@pytest.mark.parametrize(
+    ("data", "per_pixel"),
+    [
+        (raw_png(100, 50, 16, 6, None), 14),  # 16-bit RGBA: Pillow holds 8-bit RGBA
+        (raw_png(100, 50, 8, 2, None), 10),  # RGB
+        (raw_png(100, 50, 8, 0, None), 11),  # L
+        (raw_png(100, 50, 16, 0, None), 24),  # 16-bit greyscale: wide integer arrays
+    ],
+    ids=["rgba16", "rgb8", "grey8", "grey16"],
+)
+def test_probe_estimates_decoded_bytes_from_the_header(data: bytes, per_pixel: int) -> None:
+    assert probe_image(data, **LIMITS) == 100 * 50 * per_pixel
+    assert bytes_per_pixel("RGB") == 10
+
+
+def test_probe_applies_the_header_checks() -> None:
+    with pytest.raises(PayloadTooLarge):
+        probe_image(raw_png(2000, 2000, 16, 6, None), **LIMITS)
+    with pytest.raises(InvalidImage, match="at least"):
+        probe_image(raw_png(10, 100, 8, 2, None), **LIMITS)
+
+
+def test_large_jpeg_decodes_reduced_but_reports_the_posted_size() -> None:
+    rgb = np.asarray(Image.fromarray(crop_array(CROP)).resize((800, 640)))
+    data = encode(rgb, "JPEG", quality=95)
+    full = decode(data, **LIMITS)
+    reduced = decode(data, **LIMITS, shrink_to=192)
+    assert full.pixels.shape == (640, 800, 3) and (full.width, full.height) == (800, 640)
+    assert reduced.pixels.shape == (320, 400, 3)  # 1/2: the largest scale keeping >= 192 px
+    assert (reduced.width, reduced.height) == (800, 640)
+    assert probe_image(data, **LIMITS, shrink_to=192) == 320 * 400 * bytes_per_pixel("RGB")
+    # PNG has no reduced decode.
+    png = decode(encode(rgb), **LIMITS, shrink_to=192)
+    assert png.pixels.shape == (640, 800, 3)

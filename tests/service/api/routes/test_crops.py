@@ -227,3 +227,24 @@ def test_jpeg_and_webp_are_served(gateway: Any, crop_goldens: dict[str, np.ndarr
         body = _post_raw(client, encode(rgb, fmt, quality=95), content_type)
         # Lossy re-encoding moves landmarks a little; still the same face.
         assert np.abs(_landmarks(body)[:, :2] - crop_goldens["lenna_face0"][:, :2]).mean() < 1.5
+
+
+def test_large_jpeg_crops_decode_reduced_and_answer_in_posted_pixels(
+    gateway: Any, crop_goldens: dict[str, np.ndarray]
+) -> None:
+    """A 1536 px JPEG crop (8x) is decoded at 1/4 scale (384 px, libjpeg DCT scaling) to
+    bound its memory; landmarks still come in the posted image's pixels, about 8x the
+    192 px goldens (the model sees a bilinear-upscaled, JPEG-compressed crop)."""
+    client = gateway.client()
+    for name in UPRIGHT_CROPS[:3]:
+        big = Image.fromarray(crop_array(name)).resize((1536, 1536), Image.Resampling.BILINEAR)
+        response = client.post(
+            "/v1/crop",
+            content=encode(big, "JPEG", quality=95),
+            headers={"Content-Type": "image/jpeg"},
+        )
+        assert response.status_code == 200, response.text
+        (face,) = response.json()["faces"]
+        assert face["image"] == {"width": 1536, "height": 1536}
+        error = np.abs(np.asarray(face["landmarks"]) - 8 * crop_goldens[name])
+        assert np.median(error[:, :2]) <= 8.0, name  # 1 px of the 192 crop

@@ -15,10 +15,12 @@ from imagekit import crop_array, crop_bytes, encode, raw_png
 MAX_BODY = 300_000
 MAX_PIXELS = 1_000_000
 MAX_BATCH = 3
+REQUEST_DECODE_BYTES = 8 * 1024 * 1024
 LIMITS = {
     "FACEMESH_MAX_BODY_BYTES": str(MAX_BODY),
     "FACEMESH_MAX_IMAGE_PIXELS": str(MAX_PIXELS),
     "FACEMESH_MAX_BATCH_IMAGES": str(MAX_BATCH),
+    "FACEMESH_REQUEST_DECODE_BYTES": str(REQUEST_DECODE_BYTES),
 }
 GOOD = crop_bytes("lenna_face0")
 TINY = encode(np.zeros((64, 64, 3), np.uint8))  # valid, small: keeps batches under MAX_BODY
@@ -55,6 +57,18 @@ def _chunks(total: int) -> Iterator[bytes]:
 
 def _jpeg() -> bytes:
     return encode(crop_array("lenna_face0"), "JPEG", quality=90)
+
+
+def _cut_off_multipart() -> Any:
+    """A two-image multipart body cut in the middle of its second part (no closing
+    boundary): Starlette's parser quietly returns the parts it saw."""
+    request = httpx.Request(
+        "POST", "http://x/v1/crops", files=[("image", png_part(GOOD)), ("image", png_part(GOOD))]
+    )
+    body = request.read()
+    cut = body[: len(body) - len(GOOD) // 2]
+    headers = {"Content-Type": request.headers["Content-Type"]}
+    return lambda client: client.post("/v1/crops", content=cut, headers=headers)
 
 
 def _noise_png(side: int) -> bytes:
@@ -111,6 +125,11 @@ BAD_INPUTS = {
         "not_an_image",
         message_contains="image 1:",
     ),
+    "cut-off-multipart": Bad(_cut_off_multipart(), 422, "invalid_multipart"),
+    # 1000x1000 16-bit RGBA: a few KB posted, 14 MB decoded (Pillow holds it as 8-bit RGBA).
+    "decoded-size-over-the-request-budget": Bad(
+        raw(raw_png(1000, 1000, 16, 6, None)), 413, "decode_budget_exceeded"
+    ),
     "wrong-method": Bad(lambda client: client.get("/v1/crop"), 405, "method_not_allowed"),
     "unknown-path": Bad(lambda client: client.post("/v1/nothing", content=GOOD), 404, "not_found"),
 }
@@ -152,6 +171,7 @@ INPUT_ERROR_CODES = {
     "corrupt_image",
     "image_too_small",
     "image_too_large",
+    "decode_budget_exceeded",
 }
 
 
