@@ -9,13 +9,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import metrics
 from service.api.main import api_router
 from service.api.middleware import RequestMetricsMiddleware
+from service.api.openapi import document_api_keys
 from service.api.request_id import HEADER as REQUEST_ID_HEADER
 from service.api.request_id import RequestIdMiddleware
-from service.core.admission import AdmissionController
+from service.core.admission import AdmissionController, MemoryBudget
 from service.core.config import Settings, get_settings
 from service.core.error_handlers import install_error_handlers
 from service.core.logging import configure_logging
@@ -44,14 +47,20 @@ def create_app(
             if backend is not None
             else await run_in_threadpool(create_pipeline_backend, settings, settings.model)
         )
-        pipeline = FaceMeshPipeline(chosen, settings, settings.model)
+        # One decoded-memory budget for the whole process (every pipeline, frames included).
+        app.state.decode_budget = MemoryBudget(
+            settings.decode_memory_bytes, settings.queue_timeout_s
+        )
+        pipeline = FaceMeshPipeline(chosen, settings, settings.model, app.state.decode_budget)
         app.state.pipeline = pipeline
         app.state.pipelines = {settings.model: pipeline}
         for name in settings.loaded_models[1:]:  # selectable per request with ?model=
             extra = (extra_backends or {}).get(name)
             if extra is None:
                 extra = await run_in_threadpool(create_pipeline_backend, settings, name)
-            app.state.pipelines[name] = FaceMeshPipeline(extra, settings, name)
+            app.state.pipelines[name] = FaceMeshPipeline(
+                extra, settings, name, app.state.decode_budget
+            )
         await start_frames(app, settings, chosen)
         # Created here, inside the serving event loop (asyncio primitives bind to one loop).
         app.state.admission = AdmissionController(
@@ -85,10 +94,29 @@ def create_app(
         )
     app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)  # outermost
     app.include_router(api_router)
-    app.mount("/metrics", make_metrics(settings))
+    if settings.api_keys:
+        document_api_keys(app)
+    exposition = make_metrics(settings)
+    # Served at /metrics itself (a mount alone answers /metrics with a 307 to /metrics/);
+    # /metrics/ keeps working for scrapers configured with the slash.
+    app.router.routes.append(
+        Route("/metrics", endpoint=_AsgiEndpoint(exposition), include_in_schema=False)
+    )
+    app.mount("/metrics", exposition)
     return app
 
 
-def make_metrics(settings: Settings) -> FastAPI:
-    """The prometheus_client ASGI app (typed as an ASGI app for ``mount``)."""
-    return metrics.make_metrics_app(settings.prometheus_multiproc_dir)  # type: ignore[return-value]
+class _AsgiEndpoint:
+    """Wraps an ASGI callable so that ``Route`` runs it as an app (it does that for any
+    endpoint that is not a plain function)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def make_metrics(settings: Settings) -> ASGIApp:
+    """The prometheus_client ASGI app."""
+    return metrics.make_metrics_app(settings.prometheus_multiproc_dir)

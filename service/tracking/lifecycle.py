@@ -8,6 +8,7 @@ routes answer 503 ``backend_unavailable`` until it is available.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import FastAPI
@@ -36,9 +37,16 @@ async def start_frames(
             detector = await run_in_threadpool(create_detector, settings)
         except BackendUnavailable as exc:
             logger.warning("face detector unavailable, /v1/frame will answer 503: %s", exc)
-    app.state.frames = FramePipeline(mesh, detector, settings)
+    app.state.frames = FramePipeline(
+        mesh, detector, settings, getattr(app.state, "decode_budget", None)
+    )
     app.state.sessions = SessionStore(
         settings.tracking_max_sessions, settings.tracking_session_ttl_s
+    )
+    # Idle sessions expire on a timer (a quarter of the TTL late at most), not only when
+    # their next frame or a new session comes.
+    app.state.session_expiry = asyncio.create_task(
+        app.state.sessions.expire_every(settings.tracking_session_ttl_s / 4)
     )
     app.state.grpc_server = None
     if settings.grpc_enabled:
@@ -58,6 +66,9 @@ async def start_frames(
 
 async def stop_frames(app: FastAPI, grace_s: float = 5.0) -> None:
     """Stop the gRPC server (letting streams finish for ``grace_s``), then the pipeline."""
+    expiry = getattr(app.state, "session_expiry", None)
+    if expiry is not None:
+        expiry.cancel()
     server = getattr(app.state, "grpc_server", None)
     if server is not None:
         await server.stop(grace_s)

@@ -2,9 +2,10 @@
 
 Each session owns its own ``TrackState`` (the previous frame's ROIs) and an ``asyncio.Lock``,
 so one stream's frames are processed strictly in order and never see another stream's state.
-``open`` first drops expired sessions, then refuses (``TooManySessions``, 503) when the store
-is full. ``get`` refuses an expired or closed session (``SessionExpired``). The clock is
-injectable for tests.
+``expire_every`` (started with the app) drops idle sessions on a timer, so their slots free
+up even when no frame arrives; ``open`` also drops expired sessions first, then refuses
+(``TooManySessions``, 503) when the store is full. ``get`` refuses an expired or closed
+session (``SessionExpired``). The clock is injectable for tests.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ class SessionStore:
         for sid in stale:
             del self._sessions[sid]
         return len(stale)
+
+    async def expire_every(self, interval_s: float) -> None:
+        """Drop expired sessions every ``interval_s`` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.expire()
 
     def open(self, max_faces: int, rotation_search: bool | None = None) -> TrackingSession:
         """A new empty session tracking up to ``max_faces`` faces; ``rotation_search`` as in

@@ -277,3 +277,16 @@ def test_v1_frame_rotation_search_query_parameter(frame_client: TestClient) -> N
     with frame_client.websocket_connect("/v1/track?rotation_search=true") as ws:
         ws.send_bytes(encoded.tobytes())
         assert [f["detection"]["quarter_turns"] for f in ws.receive_json()["faces"]] == [2]
+
+
+def test_v1_frame_reports_the_pipeline_it_ran(model_path: Path) -> None:
+    """/v1/frame runs the default pipeline's landmark model: with FACEMESH_MODEL=cascade it
+    must say ``cascade``, not ``attention``."""
+    if not DETECTOR_PATH.is_file() or not Settings().cascade_mesh_path.is_file():
+        pytest.skip("detector or cascade models missing: run `make model cascade-models`")
+    body = (DATA / "frames" / "lenna.png").read_bytes()
+    with TestClient(create_app(Settings(device="cpu", model="cascade"))) as client:
+        response = client.post("/v1/frame", content=body, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    assert response.json()["model"]["pipeline"] == "cascade"
+    assert len(response.json()["faces"]) == 1

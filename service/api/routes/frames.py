@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
@@ -9,11 +10,11 @@ from starlette.responses import Response
 
 from service.api import schemas
 from service.api.deps import SettingsDep
-from service.api.guards import WEBSOCKET_SUBPROTOCOL
+from service.api.guards import WEBSOCKET_SUBPROTOCOL, admitted
 from service.api.responses import encode, frame_body, frame_response
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
 from service.core.config import Settings
-from service.core.errors import BackendUnavailable, InvalidImage
+from service.core.errors import BackendUnavailable, InvalidImage, PayloadTooLarge, ServiceError
 from service.frames import FramePipeline
 from service.tracking.sessions import SessionExpired, SessionStore, TooManySessions
 from service.tracking.tracker import track_frame
@@ -26,11 +27,14 @@ _WS_POLICY = 1008
 
 _ERRORS = schemas.error_responses(
     {
-        413: "Body or image pixel count over the limit (`body_too_large`, `image_too_large`).",
+        408: "Request body not received in time (`body_timeout`).",
+        413: "Body, image pixel count or decoded size over the limit (`body_too_large`, "
+        "`image_too_large`, `decode_budget_exceeded`).",
         415: "Unsupported Content-Type (`unsupported_media_type`).",
         422: "Unusable input (`empty_body`, `not_an_image`, `corrupt_image`, `image_too_small`, "
         "`validation_error`, ...).",
-        503: "Landmark model or face detector unavailable (`backend_unavailable`).",
+        503: "Landmark model or face detector unavailable, or the server is busy "
+        "(`backend_unavailable`, `overloaded`; with Retry-After).",
     }
 )
 
@@ -53,8 +57,12 @@ def _frames(request: Request | WebSocket) -> FramePipeline:
 
 
 def _model_info(settings: SettingsDep, frames: FramePipeline) -> schemas.ModelInfo:
+    # The frame pipeline runs the default pipeline's landmark model (FACEMESH_MODEL).
     return schemas.ModelInfo(
-        name=settings.model_name, version=settings.model_version, backend=frames.mesh.name
+        name=settings.model_name,
+        version=settings.model_version,
+        backend=frames.mesh.name,
+        pipeline=settings.model,
     )
 
 
@@ -79,10 +87,11 @@ async def frame(
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
 ) -> Response:
-    (payload,) = await read_images(request, max_body_bytes=settings.max_body_bytes, max_images=1)
+    (payload,) = await read_images(request, settings, max_images=1)
     frames = _frames(request)
     limit = min(max_faces or settings.max_faces, settings.max_faces)
-    result = await frames.run(payload, limit, rotation_search=rotation_search)
+    async with admitted(request):
+        result = await frames.run(payload, limit, rotation_search=rotation_search)
     return frame_response(result, _model_info(settings, frames))
 
 
@@ -90,17 +99,21 @@ async def frame(
 async def track(
     websocket: WebSocket, max_faces: MaxFaces = None, rotation_search: RotationSearch = None
 ) -> None:
-    """Tracking session for browsers: send each frame as one binary message (JPEG/PNG/WebP),
-    receive one JSON text message per frame (``FrameResponse``, in order). Subprotocol
-    ``facemesh.v1`` (offer ``apikey.<key>`` beside it to authenticate from a browser). Errors
-    for one frame come back as ``{"error": {"code", "message"}}`` and the session goes on."""
+    """Tracking session for browsers: send each frame as one binary message (JPEG/PNG/WebP,
+    at most ``FACEMESH_MAX_BODY_BYTES``), receive one JSON text message per frame
+    (``FrameResponse``, in order). Subprotocol ``facemesh.v1``, selected only when the client
+    offers it (RFC 6455; offer ``apikey.<key>`` beside it to authenticate from a browser).
+    Errors for one frame (a bad image, a text message) come back as
+    ``{"error": {"code", "message"}}`` and the session goes on. A session idle for
+    ``FACEMESH_TRACKING_SESSION_TTL_S`` is closed (1008)."""
     app_settings = cast(Settings, websocket.app.state.settings)
     frames = _frames(websocket)
     store = cast(SessionStore, websocket.app.state.sessions)
     limit = min(max_faces or app_settings.tracking_max_faces, app_settings.max_faces)
-    # A browser that offered subprotocols (e.g. to carry its API key) needs one selected.
     offered = websocket.scope.get("subprotocols", [])
-    await websocket.accept(subprotocol=WEBSOCKET_SUBPROTOCOL if offered else None)
+    await websocket.accept(
+        subprotocol=WEBSOCKET_SUBPROTOCOL if WEBSOCKET_SUBPROTOCOL in offered else None
+    )
     try:
         session = store.open(limit, rotation_search)
     except TooManySessions as exc:
@@ -109,7 +122,20 @@ async def track(
     model = _model_info(app_settings, frames)
     try:
         while True:
-            payload = await websocket.receive_bytes()
+            try:
+                async with asyncio.timeout(app_settings.tracking_session_ttl_s):
+                    message = await websocket.receive()
+            except TimeoutError:
+                await websocket.close(code=_WS_POLICY, reason="tracking session expired (idle)")
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            payload = message.get("bytes")
+            error = _frame_error(payload, app_settings.max_body_bytes)
+            if error is not None:
+                await websocket.send_json({"error": {"code": error.code, "message": error.message}})
+                continue
+            assert payload is not None
             try:
                 result = await track_frame(frames, store, session.session_id, payload)
             except InvalidImage as exc:
@@ -126,3 +152,16 @@ async def track(
         pass
     finally:
         store.close(session.session_id)
+
+
+def _frame_error(payload: bytes | None, max_bytes: int) -> ServiceError | None:
+    """Why a WebSocket message cannot be a frame, or None."""
+    if payload is None:
+        return ServiceError(
+            "unsupported_message", "send each frame as one binary message (text is not a frame)"
+        )
+    if len(payload) > max_bytes:
+        return PayloadTooLarge(
+            "body_too_large", f"frame is {len(payload)} bytes, the limit is {max_bytes}"
+        )
+    return None

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from imagekit import crop_bytes
 from starlette.websockets import WebSocketDisconnect
 
-from service.api.guards import keys_match
+from service.api.guards import AmbiguousKey, keys_match, presented_key
 from service.api.request_id import choose_request_id
 from service.core.config import Settings
 from service.core.structured_logging import JsonFormatter, RequestIdFilter, request_id
@@ -89,8 +89,54 @@ def test_browser_websocket_authenticates_with_a_subprotocol(keyed_client: TestCl
 
 
 def test_health_metrics_and_docs_need_no_key(keyed_client: TestClient) -> None:
-    for path in ("/healthz", "/readyz", "/metrics/", "/openapi.json"):
-        assert keyed_client.get(path).status_code == 200, path
+    for path in ("/healthz", "/readyz", "/metrics", "/metrics/", "/openapi.json"):
+        assert keyed_client.get(path, follow_redirects=False).status_code == 200, path
+    assert "facemesh_http_requests_total" in keyed_client.get("/metrics").text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("x-api-key", "wrong"), ("x-api-key", "k-one")],
+        [("x-api-key", "k-one"), ("x-api-key", "wrong")],
+        [("x-api-key", "k-one"), ("x-api-key", "k-one")],
+        [("authorization", "Bearer k-one"), ("authorization", "Bearer nope")],
+    ],
+    ids=["wrong-first", "right-first", "same-twice", "two-bearers"],
+)
+def test_a_repeated_key_header_is_refused(
+    keyed_client: TestClient, headers: list[tuple[str, str]]
+) -> None:
+    """One rule, HTTP and gRPC alike: a credential header sent twice is refused, whatever
+    copy a proxy or library would have kept."""
+    response = keyed_client.post("/v1/crop", content=CROP, headers=[*PNG.items(), *headers])
+    assert response.status_code == 401, response.text
+    assert "exactly one" in response.json()["error"]["message"]
+
+
+def test_presented_key_rule() -> None:
+    assert presented_key(["a"], []) == "a"
+    assert presented_key([], ["Bearer b "]) == "b"
+    assert presented_key(["a"], ["Bearer b"]) == "a"
+    assert presented_key([], ["Basic b"]) is None
+    with pytest.raises(AmbiguousKey):
+        presented_key(["a", "a"], [])
+
+
+def test_openapi_documents_the_key_schemes_and_401(
+    keyed_client: TestClient, test_client: TestClient
+) -> None:
+    keyed = keyed_client.get("/openapi.json").json()
+    assert set(keyed["components"]["securitySchemes"]) == {"ApiKeyHeader", "BearerApiKey"}
+    assert keyed["components"]["securitySchemes"]["ApiKeyHeader"]["name"] == "X-API-Key"
+    for path in ("/v1/crop", "/v1/crops", "/v1/frame"):
+        operation = keyed["paths"][path]["post"]
+        assert "401" in operation["responses"], path
+        assert operation["security"] == [{"ApiKeyHeader": []}, {"BearerApiKey": []}]
+    assert "security" not in keyed["paths"]["/healthz"]["get"]
+    open_doc = test_client.get("/openapi.json").json()  # no keys configured: no scheme
+    assert "securitySchemes" not in open_doc.get("components", {})
+    assert "401" not in open_doc["paths"]["/v1/crop"]["post"]["responses"]
 
 
 def test_keys_compare_against_every_key() -> None:

@@ -95,7 +95,15 @@ def test_api_keys_guard_the_stream(keyed_grpc_target: str) -> None:
     face = (DATA / "frames" / "lenna.png").read_bytes()
     with grpc.insecure_channel(keyed_grpc_target) as channel:
         stub = tracking_pb2_grpc.FaceTrackingStub(channel)
-        for metadata in ((), (("x-api-key", "wrong"),), (("authorization", "Basic k1"),)):
+        refused_metadata = (
+            (),
+            (("x-api-key", "wrong"),),
+            (("authorization", "Basic k1"),),
+            # One rule with HTTP: a repeated key is refused, whichever copy is valid.
+            (("x-api-key", "wrong"), ("x-api-key", "k1")),
+            (("x-api-key", "k1"), ("x-api-key", "wrong")),
+        )
+        for metadata in refused_metadata:
             with pytest.raises(grpc.RpcError) as refused:
                 list(stub.Track(iter([tracking_pb2.Frame(image=face)]), metadata=metadata))
             assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, metadata

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from service.tracking.sessions import SessionExpired, SessionStore, TooManySessions
@@ -43,3 +45,25 @@ def test_sessions_do_not_share_state() -> None:
     a, b = store.open(1), store.open(2)
     assert a.state is not b.state and a.lock is not b.lock
     assert (a.max_faces, b.max_faces) == (1, 2)
+
+
+def test_idle_sessions_expire_on_a_timer_without_any_traffic() -> None:
+    """``expire_every`` frees the slots of idle sessions although no frame and no new
+    session arrives (the WebSocket route also closes its idle connection)."""
+
+    now = [0.0]
+    store = SessionStore(max_sessions=2, ttl_s=10.0, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        store.open(1)
+        store.open(1)
+        timer = asyncio.create_task(store.expire_every(0.01))
+        now[0] = 11.0  # both idle past the TTL
+        for _ in range(100):
+            if len(store) == 0:
+                break
+            await asyncio.sleep(0.01)
+        timer.cancel()
+        assert len(store) == 0
+
+    asyncio.run(scenario())

@@ -1,0 +1,85 @@
+"""``/v1/track`` (WebSocket) against a real server with a standard client (``websockets``):
+text messages, subprotocol negotiation (RFC 6455), the frame size limit, idle expiry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from imagekit import encode
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import TEST_DATA
+
+MAX_BODY = 600_000  # lenna.png is 475 KB
+TTL_S = 1.0
+TRACK = {
+    "FACEMESH_MAX_BODY_BYTES": str(MAX_BODY),
+    "FACEMESH_TRACKING_SESSION_TTL_S": str(TTL_S),
+    "FACEMESH_TRACKING_MAX_SESSIONS": "2",
+}
+FACE = (TEST_DATA / "frames" / "lenna.png").read_bytes()
+WAIT_S = 30.0  # upper bound on waiting for an answer, not a timing assertion
+
+
+@pytest.fixture(scope="module")
+def track_gateway(model_path: Any, live_server: Any) -> Any:
+    return live_server(TRACK)
+
+
+def _open(server: Any, **kwargs: Any) -> ClientConnection:
+    url = server.base_url.replace("http://", "ws://") + "/v1/track"
+    return connect(url, max_size=None, open_timeout=WAIT_S, **kwargs)
+
+
+def _frame(ws: ClientConnection, payload: bytes | str) -> Any:
+    ws.send(payload)
+    return json.loads(ws.recv(timeout=WAIT_S))
+
+
+def test_a_text_message_gets_an_error_and_the_session_goes_on(track_gateway: Any) -> None:
+    with _open(track_gateway) as ws:
+        error = _frame(ws, "hello")["error"]
+        assert error["code"] == "unsupported_message" and "binary" in error["message"]
+        assert len(_frame(ws, FACE)["faces"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("offered", "selected"),
+    [(None, None), (["facemesh.v1"], "facemesh.v1"), (["other.v2"], None)],
+    ids=["none", "facemesh", "other-only"],
+)
+def test_the_subprotocol_is_selected_only_when_offered(
+    track_gateway: Any, offered: list[str] | None, selected: str | None
+) -> None:
+    # websockets fails the handshake if the server selects a subprotocol it did not offer.
+    with _open(track_gateway, subprotocols=offered) as ws:
+        assert ws.subprotocol == selected
+        assert len(_frame(ws, FACE)["faces"]) == 1
+
+
+def test_frames_are_held_to_the_body_limit(track_gateway: Any) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, size=(600, 600, 3), dtype=np.uint8)
+    big = encode(noise)  # a valid PNG over MAX_BODY
+    assert len(big) > MAX_BODY
+    with _open(track_gateway) as ws:
+        ws.send(big)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT_S)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
+
+
+def test_an_idle_session_is_closed_on_a_timer(track_gateway: Any) -> None:
+    with _open(track_gateway) as ws:
+        assert len(_frame(ws, FACE)["faces"]) == 1
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT_S)  # nothing sent: the server closes after the TTL
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert "expired" in closed.value.rcvd.reason
+    # Both session slots are free again.
+    with _open(track_gateway) as first, _open(track_gateway) as second:
+        assert len(_frame(first, FACE)["faces"]) == 1
+        assert len(_frame(second, FACE)["faces"]) == 1
