@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MODEL := model_repository/facemesh/1/model.onnx
 DETECTOR := model_repository/face_detector/1/model.onnx
-CONVERTER_SOURCES := $(shell find converter -name '*.py' -o -name '*.json' 2>/dev/null)
+CONVERTER_SOURCES := $(shell find converter -name "*.py" -o -name "*.json" 2>/dev/null) service/contract.py
 PYTEST_ARGS ?=
 
 .PHONY: venv dev-venv triton-venv model cascade-models serve test lint format bench paper clean

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from service.contract import MODEL_INPUT_SIZE
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import MODEL_INPUT_SIZE, InferenceBackend
+from service.inference.base import InferenceBackend
 from service.inference.detector import DetectorBackend
 from service.processing.decode import decode_image
 from service.processing.detection import (

@@ -21,9 +21,10 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from service import metrics
+from service.contract import ModelOutputs
 from service.core.config import Settings
 from service.core.errors import InvalidImage
-from service.inference.base import InferenceBackend, ModelOutputs
+from service.inference.base import InferenceBackend
 from service.processing.decode import decode_image, load_codecs
 from service.processing.postprocess import FaceResult, postprocess
 from service.processing.preprocess import CropTransform, preprocess

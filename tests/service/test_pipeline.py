@@ -19,8 +19,8 @@ import pytest
 import uvicorn
 from imagekit import crop_bytes
 
+from service.contract import MODEL_OUTPUTS, ModelOutputs
 from service.core.config import Settings
-from service.inference.base import MODEL_OUTPUTS, ModelOutputs
 from service.main import create_app
 
 WAIT_S = 60.0  # deadlock guard, not a speed requirement

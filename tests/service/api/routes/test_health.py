@@ -8,9 +8,9 @@ import numpy as np
 from fastapi.testclient import TestClient
 from imagekit import crop_bytes
 
+from service.contract import ModelOutputs
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import ModelOutputs
 from service.main import create_app
 
 
