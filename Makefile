@@ -44,7 +44,7 @@ $(MODEL): $(VENV)/.runtime $(CONVERTER_SOURCES)
 $(DETECTOR): $(VENV)/.runtime $(CONVERTER_SOURCES)
 	$(PY) -m converter build --model face_detection_short_range --output $(DETECTOR)
 
-# The pre-attention cascade (FACEMESH_MODEL=cascade, ?model=cascade, benchmarks/paper_tables.py):
+# The pre-attention cascade (FACEMESH_PIPELINE=cascade, ?model=cascade, benchmarks/paper_tables.py):
 # the 468-point mesh model and the per-eye iris model from the same wheel.
 CASCADE_MESH := model_repository/face_landmark_cascade/1/model.onnx
 CASCADE_IRIS := model_repository/iris_landmark/1/model.onnx

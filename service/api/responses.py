@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from service.api import schemas
 from service.contract import IRIS_REGIONS, REGION_ORDER
-from service.frames import FrameFace, FrameResult
+from service.pipelines.frames import FrameFace, FrameResult
 from service.processing.postprocess import FaceResult
 
 # 0.001 px is far below the model's accuracy and keeps the JSON short.

@@ -123,8 +123,8 @@ def test_lips_box_is_the_attention_models_construction(model_path: Path) -> None
 
 @pytest.fixture(scope="module")
 def client(model_path: Path, backend: CascadeBackend) -> Iterator[TestClient]:
-    settings = Settings(model_path=model_path, device="cpu", models="cascade")
-    app = create_app(settings, extra_backends={"cascade": backend})
+    settings = Settings(model_path=model_path, device="cpu", extra_pipelines="cascade")
+    app = create_app(settings, backends={"cascade": backend})
     with TestClient(app) as test_client:
         yield test_client
 
@@ -158,13 +158,13 @@ def test_unknown_or_unloaded_pipeline_is_a_validation_error(
 
 
 def test_settings_list_loaded_pipelines() -> None:
-    assert Settings().loaded_models == ("attention",)
-    assert Settings(model="cascade", models="attention, cascade").loaded_models == (
+    assert Settings().loaded_pipelines == ("attention",)
+    assert Settings(pipeline="cascade", extra_pipelines="attention, cascade").loaded_pipelines == (
         "cascade",
         "attention",
     )
     with pytest.raises(ValueError, match="unknown pipelines"):
-        Settings(models="lips")
+        Settings(extra_pipelines="lips")
 
 
 def test_missing_model_file_is_unavailable(tmp_path: Path) -> None:

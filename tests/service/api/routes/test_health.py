@@ -36,7 +36,7 @@ def test_live_server_is_healthy_and_ready(gateway: Any) -> None:
 
 
 def test_down_backend_is_alive_but_not_ready_and_requests_get_503() -> None:
-    with TestClient(create_app(Settings(), backend=DownBackend())) as client:
+    with TestClient(create_app(Settings(), backends={"attention": DownBackend()})) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
         assert ready.status_code == 503

@@ -81,9 +81,14 @@ class FramePipeline:
     """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in."""
 
     def __init__(
-        self, mesh: InferenceBackend, detector: DetectorBackend | None, settings: Settings
+        self,
+        mesh: InferenceBackend,
+        detector: DetectorBackend | None,
+        settings: Settings,
+        pipeline: str = "attention",
     ) -> None:
         self.mesh = mesh
+        self.pipeline = pipeline  # "attention" or "cascade": the landmark pipeline ``mesh`` runs
         self.detector = detector
         self._settings = settings
         self._executor = ThreadPoolExecutor(

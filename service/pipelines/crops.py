@@ -51,14 +51,14 @@ class PreparedCrop:
     preprocess_s: float
 
 
-class FaceMeshPipeline:
+class CropPipeline:
     """Stateless apart from the backend and its executor; shared by all requests."""
 
     def __init__(
-        self, backend: InferenceBackend, settings: Settings, model: str = "attention"
+        self, backend: InferenceBackend, settings: Settings, name: str = "attention"
     ) -> None:
         self.backend = backend
-        self.model = model  # "attention" or "cascade": the pipeline ``backend`` runs
+        self.name = name  # "attention" or "cascade": the pipeline ``backend`` runs
         self._settings = settings
         self._executor = ThreadPoolExecutor(
             max_workers=settings.inference_concurrency, thread_name_prefix="inference"
