@@ -10,7 +10,7 @@ DETECTOR := model_repository/face_detector/1/model.onnx
 CONVERTER_SOURCES := $(shell find converter -name "*.py" -o -name "*.json" 2>/dev/null) service/contract.py
 PYTEST_ARGS ?=
 
-.PHONY: venv dev-venv triton-venv model cascade-models serve test lint format bench paper clean
+.PHONY: venv dev-venv triton-venv model cascade-models proto serve test lint format paper clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
