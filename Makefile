@@ -83,7 +83,7 @@ test: model lint triton-venv
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
 # The paper's Table 1 / Table 2 analogs: docs/paper_tables.md + PNGs (needs the oracle
-# virtualenv for MediaPipe's timing; benchmarks/oracle_env.py creates it under .cache/).
+# virtualenv for MediaPipe's timing; tools/oracle/oracle_env.py creates it under .cache/).
 paper: model dev-venv
 	$(PY) -m benchmarks.paper_tables
 
