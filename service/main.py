@@ -19,6 +19,7 @@ from service.core.admission import AdmissionController
 from service.core.config import Settings, get_settings
 from service.core.error_handlers import install_error_handlers
 from service.core.logging import configure_logging
+from service.demo import mount_demo
 from service.inference.base import InferenceBackend
 from service.inference.factory import create_pipeline_backend
 from service.pipeline import FaceMeshPipeline
@@ -86,6 +87,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)  # outermost
     app.include_router(api_router)
     app.mount("/metrics", make_metrics(settings))
+    mount_demo(app, settings)
     return app
 
 
