@@ -9,6 +9,7 @@ folder (their paths are printed; ``pytest -s`` shows them).
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,19 @@ def test_webcam_mode_streams_and_draws_the_mesh(
     page.wait_for_function("() => window.facemeshDemo.framesReceived >= 2")
     first = demo_page.state()["framesReceived"]
     page.wait_for_function(f"() => window.facemeshDemo.framesReceived >= {first + 3}")
+    # One frame in flight at most: sampled in the page, many times while streaming.
+    in_flight = page.evaluate(
+        """async () => {
+          const seen = new Set();
+          for (let i = 0; i < 50; i++) {
+            const s = window.facemeshDemo;
+            seen.add(s.framesSent - s.framesReceived);
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          return [...seen];
+        }"""
+    )
+    assert set(in_flight) <= {0, 1}, in_flight
 
     state = demo_page.state()
     response = state["lastResponse"]
@@ -179,6 +193,34 @@ def test_photo_mode_draws_every_face(server: Any, demo_page: DemoPage, tmp_path:
     _no_errors(demo_page)
 
 
+# Drops a File built from base64 bytes on the picture area, as a drag from the desktop does.
+DROP_FILE = """([b64, name, type]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, {type}));
+  return transfer;
+}"""
+
+
+def test_photo_mode_accepts_a_dropped_image(server: Any, demo_page: DemoPage) -> None:
+    page = demo_page.page
+    page.goto(f"{server.base_url}/demo/?mode=photo")
+    page.wait_for_function("() => window.facemeshDemo.meshLoaded")
+    photo = "takeo.png"
+    data = base64.b64encode((DATA / "frames" / photo).read_bytes()).decode()
+    transfer = page.evaluate_handle(DROP_FILE, [data, photo, "image/png"])
+    page.dispatch_event("#stage", "drop", {"dataTransfer": transfer})
+    page.wait_for_function("() => window.facemeshDemo.framesReceived >= 1")
+
+    response = demo_page.state()["lastResponse"]
+    (want,) = golden_faces(photo)
+    (got,) = _face_landmarks(response)
+    assert _error(got, want) <= LANDMARK_TOLERANCE
+    _check_overlay(demo_page, [want])
+    assert page.is_visible("#photo") and not page.is_visible("#drop-hint")
+    _no_errors(demo_page)
+
+
 def test_photo_mode_reports_server_errors(server: Any, demo_page: DemoPage, tmp_path: Path) -> None:
     page = demo_page.page
     page.goto(f"{server.base_url}/demo/?mode=photo")
@@ -196,7 +238,7 @@ def test_api_key_is_sent_in_both_modes(live_server: Any, demo_page: DemoPage) ->
     page.goto(f"{server.base_url}/demo/")
     page.click("#start")  # no key: the server closes the stream
     page.wait_for_function("() => window.facemeshDemo.errors.length > 0")
-    assert "closed" in demo_page.state()["errors"][0]
+    assert "API key" in demo_page.state()["errors"][0]
 
     page.fill("#api-key", "demo-key-1")
     page.click("#start")

@@ -27,6 +27,7 @@
   // For people (the stats line) and for automated tests (tests/demo/).
   const state = {
     mode: "webcam",
+    framesSent: 0, // webcam frames sent; at most one more than answered (backpressure)
     framesReceived: 0,
     lastResponse: null,
     errors: [],
@@ -265,7 +266,9 @@
     const url = apiUrl("v1/track", window.location.protocol === "https:" ? "wss:" : "ws:");
     const ws = new WebSocket(url, protocols); // throws SyntaxError on a key with odd characters
     ws.binaryType = "arraybuffer";
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       setStatus("streaming", true);
       sendFrame();
     };
@@ -281,7 +284,11 @@
     };
     ws.onclose = (event) => {
       if (socket !== ws) return; // closed by stopWebcam
-      reportError(`stream closed: ${event.code} ${event.reason || ""}`.trim());
+      reportError(
+        opened
+          ? `stream closed: ${event.code} ${event.reason || ""}`.trim()
+          : "stream closed: the server refused the WebSocket (API key missing or wrong?)",
+      );
       stopWebcam();
     };
     socket = ws;
@@ -309,6 +316,7 @@
     const data = await blob.arrayBuffer();
     sentAt = performance.now();
     socket.send(data);
+    state.framesSent += 1;
   }
 
   function stopWebcam() {
