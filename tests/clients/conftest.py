@@ -23,8 +23,10 @@ FRAMES = DATA / "frames"
 API_KEY = "client-test-key"
 
 # The "guarded" gateway: API key, one request in flight and no queue (so one held request
-# makes the next one a real 503 overloaded), one tracking session, 1 MB bodies.
+# makes the next one a real 503 overloaded), one tracking session, 1 MB bodies, and the
+# cascade pipeline next to the default one (``?model=cascade``).
 GUARDED_SETTINGS = {
+    "FACEMESH_EXTRA_PIPELINES": "cascade",
     "FACEMESH_API_KEYS": API_KEY,
     "FACEMESH_MAX_IN_FLIGHT": "1",
     "FACEMESH_MAX_QUEUE": "0",
@@ -50,6 +52,16 @@ def crop_goldens() -> dict[str, np.ndarray]:
     """Crop name -> MediaPipe float64 (478, 3) landmarks in 192x192 crop pixels."""
     items = json.loads((DATA / "crops_goldens.json").read_text())
     return {Path(item["file"]).stem: np.asarray(item["landmarks"]) * 192.0 for item in items}
+
+
+def cascade_goldens() -> dict[str, np.ndarray]:
+    """Crop name -> MediaPipe's non-attention cascade, (478, 3) in crop pixels."""
+    items = json.loads((DATA / "crops_cascade_goldens.json").read_text())
+    return {
+        Path(item["file"]).stem: np.asarray(item["landmarks"]) * 192.0
+        for item in items
+        if item["landmarks"] is not None
+    }
 
 
 def frame_goldens() -> dict[str, list[np.ndarray]]:

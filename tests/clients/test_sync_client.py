@@ -20,6 +20,7 @@ from tests.clients.conftest import (
     HeldSlot,
     assert_crop_matches_golden,
     assert_frame_matches_golden,
+    cascade_goldens,
     crop_goldens,
     frame_goldens,
     overloaded_count,
@@ -224,6 +225,20 @@ def test_request_errors_raise_their_class(client: Client) -> None:
         client.crops([])
     with pytest.raises(TypeError):
         client.crop(np.zeros((64, 64, 3), np.float32))
+
+
+def test_model_picks_the_cascade_pipeline(guarded_gateway: Any) -> None:
+    goldens = cascade_goldens()
+    names = ["lenna_face0", "takeo_face0", "dlib_2008_002506_face0_rot+30"]
+    with Client(guarded_gateway.base_url, api_key=API_KEY) as client:
+        result = client.crops([CROPS / f"{name}.png" for name in names], model="cascade")
+        default = client.crop(CROPS / "lenna_face0.png")
+    assert result.model.pipeline == "cascade" and default.model.pipeline == "attention"
+    for name, face in zip(names, result.faces, strict=True):
+        assert face.landmarks is not None
+        # The service's bounds for its cascade against MediaPipe's (test_cascade_backend.py).
+        xy = np.linalg.norm(face.landmarks[:, :2] - goldens[name][:, :2], axis=1)
+        assert xy.mean() <= 0.25 and xy.max() <= 1.5, (name, xy.mean(), xy.max())
 
 
 def test_body_too_large(guarded_gateway: Any) -> None:
