@@ -153,21 +153,31 @@ class InternalError(ServerError):
 
 
 class SessionClosed(FacemeshError):
-    """A tracking WebSocket was closed by the server mid-session (not an error body).
+    """The server ended a tracking session (not an error body for one frame).
 
     ``close_code`` is the WebSocket close code: 1013 (try again later: too many sessions, or
-    the backend failed), 1008 (the session expired), ...; ``retryable`` is true for 1013.
+    the backend failed), 1008 (the session expired), ...; on the gRPC stream ``grpc_status``
+    is the status name instead. ``retryable``: a new session may succeed later (1013,
+    ``RESOURCE_EXHAUSTED``, ``UNAVAILABLE``).
     """
 
     code = "session_closed"
 
-    def __init__(self, message: str, *, close_code: int | None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        close_code: int | None,
+        grpc_status: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.close_code = close_code
+        self.grpc_status = grpc_status
 
     @property
     def retryable(self) -> bool:
-        return self.close_code == 1013
+        return self.close_code == 1013 or self.grpc_status in ("RESOURCE_EXHAUSTED", "UNAVAILABLE")
 
 
 ERROR_CLASSES: dict[str, type[FacemeshError]] = {
