@@ -12,7 +12,7 @@ import pytest
 from facemesh_client import AsyncClient, FrameResult, errors
 from PIL import Image
 
-from tests.clients.conftest import (
+from tests.clients.helpers import (
     API_KEY,
     CROPS,
     FRAMES,

@@ -9,7 +9,7 @@ import pytest
 from facemesh_client.images import OCTET_STREAM, encode_png, sniff, to_upload
 from PIL import Image
 
-from tests.clients.conftest import CROPS, FRAMES
+from tests.clients.helpers import CROPS, FRAMES
 
 
 @pytest.mark.parametrize("shape", [(37, 53), (37, 53, 1), (37, 53, 3), (37, 53, 4)])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from facemesh_client import FacesResult, FrameResult
 
-from tests.clients.conftest import CROPS, FRAMES
+from tests.clients.helpers import CROPS, FRAMES
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from facemesh_client import Client, FrameResult, errors
 from facemesh_client.grpc_tracking import GrpcTracker, file_descriptor
 from google.protobuf import descriptor_pb2
 
-from tests.clients.conftest import (
+from tests.clients.helpers import (
     API_KEY,
     FRAMES,
     assert_frame_matches_golden,

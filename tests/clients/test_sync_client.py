@@ -4,6 +4,8 @@ the images and MediaPipe goldens of ``tests/data``."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 from facemesh_client import Client, FrameResult, errors
 from PIL import Image
 
-from tests.clients.conftest import (
+from tests.clients.helpers import (
     API_KEY,
     CROPS,
     DATA,
@@ -343,3 +345,34 @@ def test_buffer_inputs_from_pil(client: Client) -> None:
     Image.open(CROPS / "lenna_face0.png").save(buffer, format="WEBP", lossless=True)
     face = client.crop(memoryview(buffer.getvalue())).faces[0]
     assert_crop_matches_golden(face.landmarks, GOLDENS["lenna_face0"])
+
+
+def test_arrays_and_tracking_need_no_pillow(gateway: Any, tmp_path: Any) -> None:
+    # A fresh interpreter where importing PIL fails: PNG arrays, paths and tracking still
+    # work, and JPEG encoding says which extra to install.
+    array_path = tmp_path / "lenna_face0.npy"
+    np.save(array_path, _rgb("lenna_face0"))
+    script = f"""
+import sys
+sys.modules["PIL"] = None
+import numpy as np
+from facemesh_client import Client
+rgb = np.load({str(array_path)!r})
+with Client({gateway.base_url!r}) as client:
+    print(client.crop(rgb).faces[0].landmarks.shape)
+    print([len(r.faces) for r in client.track([{str(FRAMES / "lenna.png")!r}])])
+with Client({gateway.base_url!r}, image_format="jpeg") as client:
+    try:
+        client.crop(rgb)
+    except ImportError as exc:
+        print(exc)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "(478, 3)",
+        "[1]",
+        "encoding JPEG needs Pillow: pip install 'facemesh-client[pillow]'",
+    ]
