@@ -39,7 +39,6 @@ import onnx
 import onnxruntime as ort
 from PIL import Image
 
-from benchmarks.oracle_env import REPO, OracleWorker
 from converter.source import fetch_tflite
 from converter.summary import summarize, tflite_parameters
 from converter.tflite_model import read_tflite
@@ -48,6 +47,7 @@ from service.contract import CASCADE_MESH_OUTPUTS, IRIS_OUTPUTS
 from service.inference.cascade import CascadeBackend, OrtRunner
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
 from service.processing import iris_refinement
+from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
 
 DATA = REPO / "tests" / "data"
 DOCS = REPO / "docs"
@@ -183,11 +183,9 @@ def table1(pipes: Pipelines, images: np.ndarray, rounds: int, mediapipe: bool) -
     if mediapipe:
         crops = [str(p) for p in CROPS]
         workers = {
-            "mediapipe_attention": OracleWorker(
-                [str(REPO / "benchmarks/mediapipe_worker.py"), *crops]
-            ),
+            "mediapipe_attention": OracleWorker([str(WORKERS / "mediapipe_worker.py"), *crops]),
             "mediapipe_cascade": OracleWorker(
-                [str(REPO / "benchmarks/mediapipe_cascade.py"), "timing", *crops]
+                [str(WORKERS / "mediapipe_cascade.py"), "timing", *crops]
             ),
         }
         latency.update({key: [] for key in workers})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.clients.helpers import GUARDED_SETTINGS
-from tests.live_server import LiveServer
+from tools.servers.gateway import LiveServer
 
 
 @pytest.fixture(scope="session")

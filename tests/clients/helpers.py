@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from tests.live_server import LiveServer
+from tools.servers.gateway import LiveServer
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CROPS = DATA / "crops"

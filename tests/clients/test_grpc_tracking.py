@@ -20,7 +20,7 @@ from tests.clients.helpers import (
     assert_frame_matches_golden,
     frame_goldens,
 )
-from tests.live_server import LiveServer, free_port
+from tools.servers.gateway import LiveServer, free_port
 
 FRAME_GOLDENS = frame_goldens()
 

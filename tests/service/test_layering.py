@@ -1,6 +1,6 @@
 """The import graph of ``service/`` runs one way: no module imports from a higher floor.
 
-core, contract, metrics <- processing <- inference <- pipelines <- tracking <- api <- main
+core, contract, metrics <- processing <- inference <- pipelines <- tracking <- api, demo <- main
 (lifespan, main and __main__ assemble everything). Imports under ``TYPE_CHECKING`` count too.
 """
 
@@ -20,6 +20,7 @@ FLOORS: dict[str, int] = {
     "pipelines": 3,
     "tracking": 4,
     "api": 5,
+    "demo": 5,  # static files for /demo/ and their mount (an HTTP edge, like api)
     "lifespan": 6,
     "main": 6,
     "__main__": 6,

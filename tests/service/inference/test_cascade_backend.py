@@ -1,9 +1,9 @@
 """The cascade pipeline (mesh model -> eye crops -> iris model -> merge) against MediaPipe's own
 non-attention pipeline on the shared crops, and through the gateway.
 
-Goldens: ``tests/data/crops_cascade_goldens.json`` (``benchmarks/cascade_goldens.py``; the
+Goldens: ``tests/data/crops_cascade_goldens.json`` (``tools/oracle/cascade_goldens.py``; the
 oracle differences from MediaPipe's iris graph are documented in
-``benchmarks/mediapipe_cascade.py``). Tolerances, in px of the 192x192 crop:
+``tools/oracle/mediapipe_cascade.py``). Tolerances, in px of the 192x192 crop:
 
 * mesh (468, before the merge) and the eye ROIs: <= 0.01 px and 1e-4 rad (same model maths,
   same formulas);
