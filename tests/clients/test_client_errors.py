@@ -43,7 +43,9 @@ def test_every_code_of_the_readme_error_table_has_a_class() -> None:
         (500, "internal_error", errors.ServerError),
     ],
 )
-def test_error_bodies_map_to_their_class(status: int, code: str, family: type) -> None:
+def test_error_bodies_map_to_their_class(
+    status: int, code: str, family: type[errors.FacemeshError]
+) -> None:
     content = f'{{"error": {{"code": "{code}", "message": "m"}}}}'.encode()
     error = errors.error_from_response(status, content, {"x-request-id": "abc", "retry-after": "2"})
     assert type(error) is errors.ERROR_CLASSES[code] and isinstance(error, family)

@@ -66,4 +66,4 @@ def test_pil_images_in_other_modes_are_converted() -> None:
 )
 def test_rejected_inputs(image: object, error: type[Exception]) -> None:
     with pytest.raises(error):
-        to_upload(image)  # type: ignore[arg-type]
+        to_upload(image)

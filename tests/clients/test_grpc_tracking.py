@@ -119,7 +119,7 @@ def test_errors(grpc_gateway: tuple[str, LiveServer]) -> None:
         with pytest.raises(errors.SessionClosed) as raised:
             next(tracker.track([FRAMES / "lenna.png"]))
         assert raised.value.grpc_status == "RESOURCE_EXHAUSTED" and raised.value.retryable
-        first.close()  # type: ignore[attr-defined]  # cancels the stream: the slot frees
+        first.close()  # cancels the stream: the slot frees
         for _ in range(100):
             try:
                 (result,) = tracker.track([FRAMES / "takeo.png"])

@@ -179,7 +179,7 @@ def test_track_reads_frames_lazily_with_one_in_flight(client: Client) -> None:
     assert pulled == [0]
     next(session)
     assert pulled == [0, 1]
-    session.close()  # type: ignore[attr-defined]
+    session.close()
 
 
 def test_a_bad_frame_in_a_session(client: Client) -> None:
@@ -206,7 +206,9 @@ def test_a_bad_frame_in_a_session(client: Client) -> None:
     ],
     ids=["not_an_image", "empty_body", "corrupt_image", "image_too_small"],
 )
-def test_bad_images_raise_their_class(client: Client, image: Any, error: type, status: int) -> None:
+def test_bad_images_raise_their_class(
+    client: Client, image: Any, error: type[errors.FacemeshError], status: int
+) -> None:
     with pytest.raises(error) as raised:
         client.crop(image)
     exc = raised.value
@@ -284,7 +286,7 @@ def test_a_full_session_store_closes_the_websocket(guarded_gateway: Any) -> None
             next(client.track([FRAMES / "lenna.png"]))
         assert raised.value.close_code == 1013 and raised.value.retryable
         assert len(next(first).faces) == 1  # the first session is unaffected
-        first.close()  # type: ignore[attr-defined]
+        first.close()
 
 
 def test_overloaded_without_retries_raises_with_retry_after(guarded_gateway: Any) -> None:
@@ -334,7 +336,7 @@ def test_client_is_a_context_manager_with_one_pool(gateway: Any) -> None:
     with client:
         client.crop(CROPS / "lenna_face0.png")
         client.crop(CROPS / "lenna_face0.png")
-        pool = client._http._transport._pool  # type: ignore[attr-defined]
+        pool = client._http._transport._pool
         assert len(pool.connections) == 1  # keep-alive: both calls on one connection
     with pytest.raises(RuntimeError):
         client.crop(CROPS / "lenna_face0.png")
