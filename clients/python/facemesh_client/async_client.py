@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any, Literal, overload
 
 import httpx
@@ -132,7 +132,7 @@ class AsyncClient:
         params: Mapping[str, Any] | None = ...,
         return_errors: Literal[False] = ...,
         key_in_subprotocol: bool = ...,
-    ) -> AsyncIterator[FrameResult]: ...
+    ) -> AsyncGenerator[FrameResult, None]: ...
 
     @overload
     def track(
@@ -144,7 +144,7 @@ class AsyncClient:
         params: Mapping[str, Any] | None = ...,
         return_errors: Literal[True],
         key_in_subprotocol: bool = ...,
-    ) -> AsyncIterator[FrameResult | FacemeshError]: ...
+    ) -> AsyncGenerator[FrameResult | FacemeshError, None]: ...
 
     def track(
         self,
@@ -155,7 +155,7 @@ class AsyncClient:
         params: Mapping[str, Any] | None = None,
         return_errors: bool = False,
         key_in_subprotocol: bool = False,
-    ) -> AsyncIterator[FrameResult] | AsyncIterator[FrameResult | FacemeshError]:
+    ) -> AsyncGenerator[FrameResult, None] | AsyncGenerator[FrameResult | FacemeshError, None]:
         """A tracking session on ``WS /v1/track`` as an async iterator (see
         :meth:`Client.track`); ``frames`` may be a plain or an async iterable."""
         url = protocol.track_url(self.options, max_faces, rotation_search, params)
@@ -167,7 +167,7 @@ class AsyncClient:
         frames: Iterable[ImageInput] | AsyncIterable[ImageInput],
         return_errors: bool,
         key_in_subprotocol: bool,
-    ) -> AsyncIterator[FrameResult | FacemeshError]:
+    ) -> AsyncGenerator[FrameResult | FacemeshError, None]:
         try:
             websocket = await connect(
                 url,

@@ -4,7 +4,7 @@ tracking sessions over a WebSocket (``websockets``' sync client)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import Any, Literal, overload
 
 import httpx
@@ -134,7 +134,7 @@ class Client:
         params: Mapping[str, Any] | None = ...,
         return_errors: Literal[False] = ...,
         key_in_subprotocol: bool = ...,
-    ) -> Iterator[FrameResult]: ...
+    ) -> Generator[FrameResult, None, None]: ...
 
     @overload
     def track(
@@ -146,7 +146,7 @@ class Client:
         params: Mapping[str, Any] | None = ...,
         return_errors: Literal[True],
         key_in_subprotocol: bool = ...,
-    ) -> Iterator[FrameResult | FacemeshError]: ...
+    ) -> Generator[FrameResult | FacemeshError, None, None]: ...
 
     def track(
         self,
@@ -157,7 +157,7 @@ class Client:
         params: Mapping[str, Any] | None = None,
         return_errors: bool = False,
         key_in_subprotocol: bool = False,
-    ) -> Iterator[FrameResult] | Iterator[FrameResult | FacemeshError]:
+    ) -> Generator[FrameResult, None, None] | Generator[FrameResult | FacemeshError, None, None]:
         """A tracking session on ``WS /v1/track``: yields one :class:`FrameResult` per frame,
         in order, one frame in flight at a time (the next frame is read from ``frames`` only
         after the previous result arrived, so a live source is never queued up).
@@ -179,7 +179,7 @@ class Client:
         frames: Iterator[ImageInput],
         return_errors: bool,
         key_in_subprotocol: bool,
-    ) -> Iterator[FrameResult | FacemeshError]:
+    ) -> Generator[FrameResult | FacemeshError, None, None]:
         try:
             websocket = connect(
                 url,

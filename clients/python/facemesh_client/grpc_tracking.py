@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, Literal, overload
 
 import grpc
@@ -243,7 +243,7 @@ class GrpcTracker:
         *,
         rotation_search: bool | None = ...,
         return_errors: Literal[False] = ...,
-    ) -> Iterator[FrameResult]: ...
+    ) -> Generator[FrameResult, None, None]: ...
 
     @overload
     def track(
@@ -253,7 +253,7 @@ class GrpcTracker:
         *,
         rotation_search: bool | None = ...,
         return_errors: Literal[True],
-    ) -> Iterator[FrameResult | errors.FacemeshError]: ...
+    ) -> Generator[FrameResult | errors.FacemeshError, None, None]: ...
 
     def track(
         self,
@@ -262,7 +262,10 @@ class GrpcTracker:
         *,
         rotation_search: bool | None = None,
         return_errors: bool = False,
-    ) -> Iterator[FrameResult] | Iterator[FrameResult | errors.FacemeshError]:
+    ) -> (
+        Generator[FrameResult, None, None]
+        | Generator[FrameResult | errors.FacemeshError, None, None]
+    ):
         """One tracking stream, as :meth:`facemesh_client.Client.track`: one result per frame,
         in order, one frame in flight; ``return_errors`` yields a frame's error in its place
         instead of raising it (which ends the stream)."""
@@ -274,7 +277,7 @@ class GrpcTracker:
         max_faces: int | None,
         rotation_search: bool | None,
         return_errors: bool,
-    ) -> Iterator[FrameResult | errors.FacemeshError]:
+    ) -> Generator[FrameResult | errors.FacemeshError, None, None]:
         outbox: queue.Queue[Any] = queue.Queue(maxsize=1)
         done = threading.Event()
 
