@@ -100,7 +100,7 @@ def test_track_is_an_async_iterator(gateway: Any) -> None:
 
 
 def test_track_errors(gateway: Any, guarded_gateway: Any) -> None:
-    frames = [FRAMES / "takeo.png", b"junk", FRAMES / "takeo.png"]
+    frames: list[Any] = [FRAMES / "takeo.png", b"junk", FRAMES / "takeo.png"]
 
     async def lenient(client: AsyncClient) -> list[Any]:
         return [r async for r in client.track(frames, return_errors=True)]

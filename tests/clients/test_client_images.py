@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pytest
@@ -64,6 +65,6 @@ def test_pil_images_in_other_modes_are_converted() -> None:
         (12, TypeError),
     ],
 )
-def test_rejected_inputs(image: object, error: type[Exception]) -> None:
+def test_rejected_inputs(image: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
         to_upload(image)

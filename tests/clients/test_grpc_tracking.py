@@ -70,7 +70,7 @@ def test_message_description_matches_the_servers_proto() -> None:
 
 def test_results_equal_the_websockets(grpc_gateway: tuple[str, LiveServer]) -> None:
     target, server = grpc_gateway
-    frames = [FRAMES / "lenna.png"] * 3 + [b"junk", FRAMES / "dlib_2008_001322.jpg"]
+    frames: list[Any] = [FRAMES / "lenna.png"] * 3 + [b"junk", FRAMES / "dlib_2008_001322.jpg"]
     with GrpcTracker(target, api_key=API_KEY) as tracker:
         over_grpc = list(tracker.track(frames, max_faces=3, return_errors=True))
     with Client(server.base_url, api_key=API_KEY) as client:

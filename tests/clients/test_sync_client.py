@@ -7,7 +7,7 @@ import io
 import subprocess
 import sys
 import threading
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -183,7 +183,7 @@ def test_track_reads_frames_lazily_with_one_in_flight(client: Client) -> None:
 
 
 def test_a_bad_frame_in_a_session(client: Client) -> None:
-    frames = [FRAMES / "lenna.png", b"not an image", FRAMES / "lenna.png"]
+    frames: list[Any] = [FRAMES / "lenna.png", b"not an image", FRAMES / "lenna.png"]
     # Default: the frame's error is raised (with its code), ending the session.
     session = client.track(frames)
     next(session)
@@ -336,7 +336,7 @@ def test_client_is_a_context_manager_with_one_pool(gateway: Any) -> None:
     with client:
         client.crop(CROPS / "lenna_face0.png")
         client.crop(CROPS / "lenna_face0.png")
-        pool = client._http._transport._pool
+        pool = cast(Any, client._http)._transport._pool
         assert len(pool.connections) == 1  # keep-alive: both calls on one connection
     with pytest.raises(RuntimeError):
         client.crop(CROPS / "lenna_face0.png")
