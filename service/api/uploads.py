@@ -10,7 +10,7 @@ streaming, so an oversized body is never held in memory. The body is read agains
 (``body_idle_timeout_s`` between chunks, ``body_timeout_s`` for all of it): a stalled or
 trickling upload gets 408 ``body_timeout``. A client that disconnects mid-body raises
 ``ClientDisconnected`` (logged at INFO, counted apart; never a 500). The routes take an
-admission slot only once the body is in (``service.api.guards.admitted``), so stalled uploads
+admission slot only once the body is in (``service.api.deps.AdmissionDep``), so stalled uploads
 hold no slot.
 """
 

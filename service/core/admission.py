@@ -4,7 +4,7 @@ At most ``max_in_flight`` requests are processed at once in one process; up to `
 more wait (FIFO) for a slot, each at most ``queue_timeout_s``. A request that finds the queue
 full, or waits too long, gets ``Overloaded`` (503 with ``Retry-After``, mapped in
 ``service.core.error_handlers``) at once instead of adding latency and memory without bound.
-The routes ask for a slot once the request body is in (``service.api.guards.admitted``):
+The routes ask for a slot once the request body is in (``AdmissionController.slot``):
 a client that stalls mid-upload holds a connection, never a slot, and its read times out
 (408). A queued request holds its body (at most ``FACEMESH_MAX_BODY_BYTES``).
 
@@ -25,7 +25,7 @@ from service.core.errors import Overloaded, PayloadTooLarge
 
 
 class AdmissionController:
-    """Counts running and waiting requests; ``slot()`` admits one or raises ``Overloaded``."""
+    """Counts running and waiting requests; ``acquire()`` admits one or raises ``Overloaded``."""
 
     def __init__(self, max_in_flight: int, max_queue: int, queue_timeout_s: float) -> None:
         if max_in_flight < 1 or max_queue < 0 or queue_timeout_s <= 0:

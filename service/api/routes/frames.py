@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from starlette.responses import Response
 
 from service.api import schemas
-from service.api.deps import SettingsDep
-from service.api.guards import WEBSOCKET_SUBPROTOCOL, admitted
+from service.api.deps import AdmissionDep, FramePipelineDep, SessionsDep, SettingsDep
+from service.api.guards import WEBSOCKET_SUBPROTOCOL
 from service.api.responses import encode, frame_body, frame_response
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
-from service.core.config import Settings
-from service.core.errors import BackendUnavailable, InvalidImage, PayloadTooLarge, ServiceError
-from service.frames import FramePipeline
-from service.tracking.sessions import SessionExpired, SessionStore, TooManySessions
+from service.core.error_handlers import stream_ending
+from service.core.errors import InvalidImage, PayloadTooLarge, ServiceError
+from service.pipelines.frames import FramePipeline
 from service.tracking.tracker import track_frame
 
 router = APIRouter(prefix="/v1", tags=["frames"])
 
-# WebSocket close codes: 1008 policy (bad request), 1011 server error, 1013 try again later.
-_WS_TRY_AGAIN = 1013
+# An idle session ends like an expired one (service.core.error_handlers.STREAM_ENDINGS).
 _WS_POLICY = 1008
 
 _ERRORS = schemas.error_responses(
@@ -52,17 +50,12 @@ RotationSearch = Annotated[
 ]
 
 
-def _frames(request: Request | WebSocket) -> FramePipeline:
-    return cast(FramePipeline, request.app.state.frames)
-
-
 def _model_info(settings: SettingsDep, frames: FramePipeline) -> schemas.ModelInfo:
-    # The frame pipeline runs the default pipeline's landmark model (FACEMESH_MODEL).
     return schemas.ModelInfo(
         name=settings.model_name,
         version=settings.model_version,
         backend=frames.mesh.name,
-        pipeline=settings.model,
+        pipeline=frames.pipeline,
     )
 
 
@@ -84,20 +77,26 @@ def _model_info(settings: SettingsDep, frames: FramePipeline) -> schemas.ModelIn
 async def frame(
     request: Request,
     settings: SettingsDep,
+    frames: FramePipelineDep,
+    admission: AdmissionDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
 ) -> Response:
     (payload,) = await read_images(request, settings, max_images=1)
-    frames = _frames(request)
     limit = min(max_faces or settings.max_faces, settings.max_faces)
-    async with admitted(request):
+    async with admission.slot():  # only once the body is in
         result = await frames.run(payload, limit, rotation_search=rotation_search)
     return frame_response(result, _model_info(settings, frames))
 
 
 @router.websocket("/track")
 async def track(
-    websocket: WebSocket, max_faces: MaxFaces = None, rotation_search: RotationSearch = None
+    websocket: WebSocket,
+    app_settings: SettingsDep,
+    frames: FramePipelineDep,
+    store: SessionsDep,
+    max_faces: MaxFaces = None,
+    rotation_search: RotationSearch = None,
 ) -> None:
     """Tracking session for browsers: send each frame as one binary message (JPEG/PNG/WebP,
     at most ``FACEMESH_MAX_BODY_BYTES``), receive one JSON text message per frame
@@ -106,9 +105,6 @@ async def track(
     Errors for one frame (a bad image, a text message) come back as
     ``{"error": {"code", "message"}}`` and the session goes on. A session idle for
     ``FACEMESH_TRACKING_SESSION_TTL_S`` is closed (1008)."""
-    app_settings = cast(Settings, websocket.app.state.settings)
-    frames = _frames(websocket)
-    store = cast(SessionStore, websocket.app.state.sessions)
     limit = min(max_faces or app_settings.tracking_max_faces, app_settings.max_faces)
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(
@@ -116,8 +112,8 @@ async def track(
     )
     try:
         session = store.open(limit, rotation_search)
-    except TooManySessions as exc:
-        await websocket.close(code=_WS_TRY_AGAIN, reason=exc.message[:120])
+    except ServiceError as exc:
+        await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
         return
     model = _model_info(app_settings, frames)
     try:
@@ -141,11 +137,8 @@ async def track(
             except InvalidImage as exc:
                 await websocket.send_json({"error": {"code": exc.code, "message": exc.message}})
                 continue
-            except SessionExpired as exc:
-                await websocket.close(code=_WS_POLICY, reason=exc.message[:120])
-                return
-            except BackendUnavailable as exc:
-                await websocket.close(code=_WS_TRY_AGAIN, reason=exc.message[:120])
+            except ServiceError as exc:
+                await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
                 return
             await websocket.send_text(encode(frame_body(result, model)).decode())
     except WebSocketDisconnect:

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from service.tracking.sessions import SessionExpired, SessionStore, TooManySessions
+from service.core.errors import SessionExpired, TooManySessions
+from service.tracking.sessions import SessionStore
 
 
 class Clock:
