@@ -10,7 +10,9 @@ any of the app (API key included) runs. This subclass adds, per connection:
   response sent) the next request's headers must be complete within this time; if some of
   them came the answer is ``408`` ``header_timeout``, else the connection just closes.
 
-The body is not timed here (``service.api.uploads`` times it once a route reads it).
+A request the parser cannot read (bad request line, conflicting ``Content-Length`` and
+``Transfer-Encoding``, ...) gets ``400`` ``invalid_http_request`` as JSON, not uvicorn's
+plain text. The body is not timed here (``service.api.uploads`` times it once a route reads it).
 Rejections are logged at INFO and counted in the request and error metrics (endpoint
 ``other``: the path is not known yet). Limits come from ``get_settings()`` (the settings
 ``python -m service`` serves with, also in spawned workers).
@@ -31,7 +33,11 @@ from service.core.config import get_settings
 
 logger = logging.getLogger(__name__)
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {
+    400: b"Bad Request",
+    408: b"Request Timeout",
+    431: b"Request Header Fields Too Large",
+}
 
 
 class HeadersTooLarge(Exception):  # noqa: N818 (raised inside the parser's callbacks)
@@ -76,9 +82,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if isinstance(exc.__context__, HeadersTooLarge):
                 self._reject(431, "headers_too_large", str(exc.__context__))
                 return
-            msg = "Invalid HTTP request received."
-            self.logger.warning(msg)
-            self.send_400_response(msg)
+            self.send_400_response(f"invalid HTTP request: {exc}")
             return
         if self._awaiting_headers and self._received > self.max_header_bytes:
             # Still no end of headers: whatever the parser holds is over the limit.
@@ -119,6 +123,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if self.timeout_keep_alive_task is not None:  # idle now: the next request's clock
             self._arm_header_timer()
+
+    def send_400_response(self, msg: str) -> None:
+        """Unparsable HTTP (uvicorn answers plain text): the service's JSON error instead."""
+        self._reject(400, "invalid_http_request", msg)
 
     # --- helpers ---------------------------------------------------------------------------
     def _size_message(self) -> str:

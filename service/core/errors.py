@@ -96,6 +96,7 @@ ERROR_CODES: tuple[str, ...] = (
     "body_timeout",
     "header_timeout",
     "headers_too_large",
+    "invalid_http_request",
     "unsupported_message",
     "backend_unavailable",
     "overloaded",

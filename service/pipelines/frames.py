@@ -38,8 +38,8 @@ from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import InferenceBackend
 from service.inference.detector import DetectorBackend
-from service.pipelines.crops import check_request_budget
-from service.processing.decode import decode_image, probe_image
+from service.pipelines.crops import RELEASE_AFTER_BYTES, check_request_budget
+from service.processing.decode import decode_image, probe_image, release_memory
 from service.processing.detection import (
     Detection,
     letterbox,
@@ -232,9 +232,13 @@ class FramePipeline:
         async with self.budget.hold(cost):
             image = await run_in_threadpool(self.decode, payload)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
+            result = await loop.run_in_executor(
                 self._executor, self.process, image, max_faces, state, rotation_search
             )
+        if image.nbytes >= RELEASE_AFTER_BYTES:
+            del image
+            await run_in_threadpool(release_memory)
+        return result
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -140,6 +140,12 @@ class HeadersTooLarge(InvalidRequest):
     code = "headers_too_large"
 
 
+class InvalidHttpRequest(InvalidRequest):
+    """400: the server could not parse the HTTP request."""
+
+    code = "invalid_http_request"
+
+
 class UnsupportedMessage(InvalidRequest):
     """A tracking session got a text message: frames are binary messages."""
 
@@ -228,6 +234,7 @@ ERROR_CLASSES: dict[str, type[FacemeshError]] = {
         BodyTimeout,
         HeaderTimeout,
         HeadersTooLarge,
+        InvalidHttpRequest,
         UnsupportedMessage,
         NoFace,
         BackendUnavailable,

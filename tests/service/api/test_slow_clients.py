@@ -204,3 +204,21 @@ def test_good_requests_on_a_kept_alive_connection_still_work(slow_gateway: Any) 
         for _ in range(3):
             assert client.get("/healthz").status_code == 200
             time.sleep(TIMEOUT_S / 2)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /v1/crop HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,  # a TLS hello
+        b"GET / HTTP/9.9\r\n\r\n",
+    ],
+    ids=["content-length-and-chunked", "tls-on-plain-port", "bad-version"],
+)
+def test_unparsable_http_gets_a_json_400(slow_gateway: Any, request_bytes: bytes) -> None:
+    with _connection(slow_gateway) as sock:
+        sock.sendall(request_bytes)
+        status, raw = _read_response(sock)
+    assert status == 400, raw[:200]
+    assert b'"invalid_http_request"' in raw and b"application/json" in raw
