@@ -43,8 +43,9 @@ import onnxruntime as ort
 from benchmarks.oracle_env import REPO, OracleWorker
 from service.core.config import Settings
 from service.frames import FramePipeline, TrackState
-from service.inference.detector import OnnxRuntimeDetector
-from service.inference.onnxruntime_backend import OnnxRuntimeBackend
+from service.inference.detector import EmbeddedDetector
+from service.inference.embedded import EmbeddedBackend
+from service.inference.runtime import RuntimeOptions
 from service.processing.decode import decode_image
 
 MODEL = REPO / "model_repository" / "facemesh" / "1" / "model.onnx"
@@ -134,7 +135,10 @@ def summary(rounds: list[dict[str, list[float]]]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="our ONNX Runtime intra-op threads")
+    parser.add_argument("--threads", type=int, default=1, help="threads per model call (ours)")
+    parser.add_argument(
+        "--runtime", choices=("openvino", "onnxruntime"), default=Settings().runtime
+    )
     parser.add_argument("--video-frames", type=int, default=100)
     args = parser.parse_args()
 
@@ -147,11 +151,10 @@ def main() -> None:
         f"video: {len(sets['video'])} frames 512x512 (1 face); stills: {len(sets['stills'])} "
         f"golden frames; {args.rounds} rounds; ours on {args.threads} thread(s); {machine}"
     )
-    settings = Settings(device="cpu", intra_op_threads=args.threads)
+    settings = Settings(device="cpu", intra_op_threads=args.threads, runtime=args.runtime)
+    options = RuntimeOptions.from_settings(settings)
     pipeline = FramePipeline(
-        OnnxRuntimeBackend(MODEL, device="cpu", intra_op_threads=args.threads),
-        OnnxRuntimeDetector(DETECTOR, device="cpu", intra_op_threads=args.threads),
-        settings,
+        EmbeddedBackend.open(MODEL, options), EmbeddedDetector.open(DETECTOR, options), settings
     )
     for _, mode, name in RUNS:  # warm-up
         if name == "video":

@@ -19,14 +19,14 @@ tracking sessions (a ``TrackState`` carried from frame to frame), exactly as Med
    the frame, go through step 4 again. Their eye keypoints carry the turn into the ROI's
    rotation, so the landmark model sees an upright face cut from the original frame.
 
-Blocking work (decode, warps, both models) runs off the event loop: decoding in Starlette's
-threadpool, the rest in an executor sized by ``Settings.inference_concurrency``.
+Blocking work (decode, warps, both models) runs off the event loop in Starlette's threadpool;
+the two model calls go through each model's one ``ModelCaller`` (``service.inference.batcher``),
+so they are micro-batched with every other request's calls of the same model and run on that
+model's executor (``Settings.inference_concurrency`` calls at once, all endpoints together).
 """
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +34,8 @@ from starlette.concurrency import run_in_threadpool
 
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import MODEL_INPUT_SIZE, InferenceBackend
+from service.inference.base import MODEL_INPUT_SIZE, InferenceBackend, ModelOutputs
+from service.inference.batcher import ModelCaller, detector_caller, mesh_caller
 from service.inference.detector import DetectorBackend
 from service.processing.decode import decode_image
 from service.processing.detection import (
@@ -77,17 +78,32 @@ class FrameResult:
 
 
 class FramePipeline:
-    """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in."""
+    """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in.
+
+    ``mesh_calls`` / ``detector_calls`` are the models' shared ``ModelCaller``s (built in the
+    lifespan, closed there); without them the pipeline builds (and closes) its own."""
 
     def __init__(
-        self, mesh: InferenceBackend, detector: DetectorBackend | None, settings: Settings
+        self,
+        mesh: InferenceBackend,
+        detector: DetectorBackend | None,
+        settings: Settings,
+        mesh_calls: ModelCaller[ModelOutputs] | None = None,
+        detector_calls: ModelCaller[tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         self.mesh = mesh
         self.detector = detector
         self._settings = settings
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.inference_concurrency, thread_name_prefix="frames"
-        )
+        self._owned: list[ModelCaller[ModelOutputs] | ModelCaller[tuple[np.ndarray, np.ndarray]]]
+        self._owned = []
+        if mesh_calls is None:
+            mesh_calls = mesh_caller(mesh, settings)
+            self._owned.append(mesh_calls)
+        if detector_calls is None and detector is not None:
+            detector_calls = detector_caller(detector, settings)
+            self._owned.append(detector_calls)
+        self._mesh_calls = mesh_calls
+        self._detector_calls = detector_calls
 
     def decode(self, payload: bytes) -> np.ndarray:
         """Image bytes -> uint8 [H, W, 3] RGB, with the gateway's size limits."""
@@ -97,15 +113,15 @@ class FramePipeline:
             max_pixels=self._settings.max_image_pixels,
         )
 
-    def _detector(self) -> DetectorBackend:
-        if self.detector is None:
+    def _detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._detector_calls is None:
             raise BackendUnavailable("the face detector is not loaded (build it: make model)")
-        return self.detector
+        return self._detector_calls.infer_blocking(images)
 
     def detect(self, image: np.ndarray, max_faces: int) -> list[Detection]:
         """The detector's faces in ``image`` (frame pixels), best first, at most ``max_faces``."""
         height, width = image.shape[:2]
-        regressors, classificators = self._detector().detect(letterbox(image)[None])
+        regressors, classificators = self._detect(letterbox(image)[None])
         detections = postprocess_detections(
             regressors[0],
             classificators[0],
@@ -120,7 +136,7 @@ class FramePipeline:
         (one call, batch of 3). Returns the detections (frame pixels, best first, at most
         ``max_faces``) of the turn whose best detection scores highest; [] when none."""
         height, width = image.shape[:2]
-        regressors, classificators = self._detector().detect(turned_letterboxes(image))
+        regressors, classificators = self._detect(turned_letterboxes(image))
         threshold = self._settings.detection_score_threshold
         found = [
             each
@@ -158,7 +174,7 @@ class FramePipeline:
         if rois:
             size = MODEL_INPUT_SIZE
             crops = np.stack([warp_rect(image, roi, size, size, "replicate") for roi, _ in rois])
-            outputs = self.mesh.infer(crops)
+            outputs = self._mesh_calls.infer_blocking(crops)
             for index, (roi, tag) in enumerate(rois):
                 result = project_face(outputs, index, roi, width, height)
                 if not result.score >= self._settings.score_threshold:  # also catches NaN
@@ -209,14 +225,14 @@ class FramePipeline:
         state: TrackState | None = None,
         rotation_search: bool | None = None,
     ) -> FrameResult:
-        """Decode (threadpool) then ``process`` (inference executor) one encoded frame."""
+        """Decode then ``process`` one encoded frame (threadpool); its model calls join this
+        loop's micro-batches."""
         image = await run_in_threadpool(self.decode, payload)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, self.process, image, max_faces, state, rotation_search
-        )
+        self._mesh_calls.bind()
+        if self._detector_calls is not None:
+            self._detector_calls.bind()
+        return await run_in_threadpool(self.process, image, max_faces, state, rotation_search)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        if self.detector is not None:
-            self.detector.close()
+        for caller in self._owned:
+            caller.close()

@@ -19,7 +19,8 @@ from service.core.admission import AdmissionController
 from service.core.config import Settings, get_settings
 from service.core.error_handlers import install_error_handlers
 from service.core.logging import configure_logging
-from service.inference.base import InferenceBackend
+from service.inference.base import InferenceBackend, ModelOutputs
+from service.inference.batcher import ModelCaller, mesh_caller
 from service.inference.factory import create_pipeline_backend
 from service.pipeline import FaceMeshPipeline
 from service.tracking.lifecycle import start_frames, stop_frames
@@ -44,15 +45,20 @@ def create_app(
             if backend is not None
             else await run_in_threadpool(create_pipeline_backend, settings, settings.model)
         )
-        pipeline = FaceMeshPipeline(chosen, settings, settings.model)
+        # One micro-batching caller (and executor) per model, shared by every endpoint.
+        callers: dict[str, ModelCaller[ModelOutputs]] = {
+            settings.model: mesh_caller(chosen, settings, settings.model)
+        }
+        pipeline = FaceMeshPipeline(chosen, settings, settings.model, callers[settings.model])
         app.state.pipeline = pipeline
         app.state.pipelines = {settings.model: pipeline}
         for name in settings.loaded_models[1:]:  # selectable per request with ?model=
             extra = (extra_backends or {}).get(name)
             if extra is None:
                 extra = await run_in_threadpool(create_pipeline_backend, settings, name)
-            app.state.pipelines[name] = FaceMeshPipeline(extra, settings, name)
-        await start_frames(app, settings, chosen)
+            callers[name] = mesh_caller(extra, settings, name)
+            app.state.pipelines[name] = FaceMeshPipeline(extra, settings, name, callers[name])
+        await start_frames(app, settings, chosen, mesh_calls=callers[settings.model])
         # Created here, inside the serving event loop (asyncio primitives bind to one loop).
         app.state.admission = AdmissionController(
             settings.max_in_flight, settings.max_queue, settings.queue_timeout_s
@@ -63,6 +69,8 @@ def create_app(
             await stop_frames(app)
             for each in app.state.pipelines.values():
                 each.close()
+            for caller in callers.values():
+                await caller.aclose()
             metrics.mark_process_dead(os.getpid(), settings.prometheus_multiproc_dir)
 
     app = FastAPI(

@@ -1,21 +1,20 @@
 """Runs one request's crops through decode -> preprocess -> one model call -> postprocess.
 
 Heavy stages run off the event loop: decode/preprocess in Starlette's threadpool, the model
-call in a dedicated executor sized by ``Settings.inference_concurrency`` (so concurrent CPU
-model calls do not oversubscribe the cores). Postprocess is a few hundred microseconds of
-NumPy and runs on the loop. Each stage is timed into
-``facemesh_stage_duration_seconds``.
+call through the model's one ``ModelCaller`` (``service.inference.batcher``: micro-batched with
+concurrent requests of every endpoint, on the model's executor sized by
+``Settings.inference_concurrency``). Postprocess is a few hundred microseconds of NumPy and
+runs on the loop. Each stage is timed into ``facemesh_stage_duration_seconds`` (``inference``
+includes the wait for the batch).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -24,11 +23,10 @@ from service import metrics
 from service.core.config import Settings
 from service.core.errors import InvalidImage
 from service.inference.base import InferenceBackend, ModelOutputs
+from service.inference.batcher import ModelCaller, mesh_caller
 from service.processing.decode import decode_image, load_codecs
 from service.processing.postprocess import FaceResult, postprocess
 from service.processing.preprocess import CropTransform, preprocess
-
-T = TypeVar("T")
 
 
 @contextmanager
@@ -51,17 +49,23 @@ class PreparedCrop:
 
 
 class FaceMeshPipeline:
-    """Stateless apart from the backend and its executor; shared by all requests."""
+    """Stateless apart from the model's caller; shared by all requests.
+
+    ``caller`` is the model's shared ``ModelCaller`` (built in the lifespan, closed there);
+    without one, the pipeline builds (and closes) its own."""
 
     def __init__(
-        self, backend: InferenceBackend, settings: Settings, model: str = "attention"
+        self,
+        backend: InferenceBackend,
+        settings: Settings,
+        model: str = "attention",
+        caller: ModelCaller[ModelOutputs] | None = None,
     ) -> None:
         self.backend = backend
         self.model = model  # "attention" or "cascade": the pipeline ``backend`` runs
         self._settings = settings
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.inference_concurrency, thread_name_prefix="inference"
-        )
+        self._owns_caller = caller is None
+        self.caller = caller if caller is not None else mesh_caller(backend, settings, model)
         load_codecs()
 
     def prepare(self, payload: bytes, index: int, count: int) -> PreparedCrop:
@@ -81,13 +85,6 @@ class FaceMeshPipeline:
         decoded = time.perf_counter()
         crop, transform = preprocess(image)
         return PreparedCrop(crop, transform, decoded - start, time.perf_counter() - decoded)
-
-    def _infer(self, images: np.ndarray) -> ModelOutputs:
-        with timed("inference"):
-            return self.backend.infer(images)
-
-    async def _off_loop(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def run(self, payloads: Sequence[bytes]) -> list[FaceResult]:
         """All stages for one request; one model call for the whole batch.
@@ -110,7 +107,8 @@ class FaceMeshPipeline:
         )
         metrics.BATCH_SIZE.observe(count)
         batch = np.stack([p.crop for p in prepared])
-        outputs = await self._off_loop(lambda: self._infer(batch))
+        with timed("inference"):
+            outputs = await self.caller.infer(batch)
         with timed("postprocess"):
             results = postprocess(
                 outputs, [p.transform for p in prepared], self._settings.score_threshold
@@ -126,5 +124,5 @@ class FaceMeshPipeline:
         return await run_in_threadpool(self.backend.is_ready)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        self.backend.close()
+        if self._owns_caller:
+            self.caller.close()

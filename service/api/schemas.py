@@ -35,7 +35,9 @@ class ImageSize(BaseModel):
 class ModelInfo(BaseModel):
     name: str
     version: str
-    backend: str = Field(description="Inference backend that ran the model.")
+    backend: str = Field(
+        description="What ran the model: the embedded runtime (openvino, onnxruntime) or triton."
+    )
     pipeline: str = Field(
         "attention",
         description="`attention` (the fused Attention Mesh) or `cascade` (468-point mesh, then "

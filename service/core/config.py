@@ -75,16 +75,49 @@ class Settings(BaseSettings):
         REPO_ROOT / "model_repository" / "iris_landmark" / "1" / "model.onnx",
         description="The cascade's per-eye iris ONNX file (`make cascade-models`).",
     )
+    runtime: Literal["openvino", "onnxruntime"] = Field(
+        "openvino",
+        description="Embedded runtime for every in-process model (onnxruntime backend): "
+        "OpenVINO (CPU, static batch buckets, f32) or ONNX Runtime. device=cuda always runs "
+        "ONNX Runtime; OpenVINO falls back to it when missing or failing.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="onnxruntime device: auto uses CUDA when onnxruntime-gpu sees a GPU."
+        "auto", description="Embedded device: auto uses CUDA when onnxruntime-gpu sees a GPU."
     )
     intra_op_threads: int = Field(
-        0, ge=0, description="onnxruntime intra-op threads (0: onnxruntime's default)."
+        0,
+        ge=0,
+        description="Threads one embedded model call uses (OpenVINO INFERENCE_NUM_THREADS, "
+        "onnxruntime intra-op threads); 0: the runtime's default (every core).",
     )
     intra_op_spinning: bool = Field(
         False,
         description="Let onnxruntime's threads spin-wait between ops: slightly lower model "
         "latency, but burns CPU that decoding and HTTP handling need.",
+    )
+    openvino_batch_buckets: Annotated[tuple[int, ...], NoDecode] = Field(
+        (1, 2, 4, 8, 16),
+        description="Comma-separated static batch sizes OpenVINO compiles per model; a call "
+        "runs the smallest bucket that holds it (zero-padded), larger calls are split.",
+    )
+    openvino_eager_compile: bool = Field(
+        False,
+        description="Compile every OpenVINO bucket at start-up (else on first use; each "
+        "compiled bucket costs about 50 MB for the mesh model).",
+    )
+    batch_max_size: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="Micro-batching: most crops one model call takes from concurrent "
+        "requests (a single larger request still runs as one call).",
+    )
+    batch_max_delay_us: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="Micro-batching: longest time an idle model waits for more requests "
+        "before it runs what it has (requests that arrive while it is busy are batched anyway).",
     )
     inference_concurrency: int = Field(
         1,
@@ -183,11 +216,18 @@ class Settings(BaseSettings):
         description="prometheus_client multiprocess directory; set automatically when workers > 1.",
     )
 
-    @field_validator("api_keys", "cors_allow_origins", mode="before")
+    @field_validator("api_keys", "cors_allow_origins", "openvino_batch_buckets", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("openvino_batch_buckets")
+    @classmethod
+    def _check_buckets(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or list(value) != sorted(set(value)) or value[0] < 1 or value[-1] > 256:
+            raise ValueError("openvino_batch_buckets: ascending distinct sizes in 1..256")
         return value
 
     @model_validator(mode="before")

@@ -33,6 +33,23 @@ MODEL_OUTPUTS: dict[str, tuple[int, ...]] = {
 }
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """What one model looks like to every runtime and to Triton: one uint8 NHWC input of
+    ``input_size`` squared pixels named ``input_name``, and ``outputs`` (name -> float32 shape
+    without the batch dimension). ``label`` names it in errors; ``build_hint`` says how to
+    build its file."""
+
+    label: str
+    input_size: int
+    outputs: Mapping[str, tuple[int, ...]]
+    input_name: str = "image"
+    build_hint: str = "make model"
+
+
+ATTENTION_SPEC = ModelSpec("attention mesh", MODEL_INPUT_SIZE, MODEL_OUTPUTS, MODEL_INPUT_NAME)
+
+
 def check_image_batch(images: np.ndarray, size: int = MODEL_INPUT_SIZE, min_batch: int = 0) -> None:
     """Raise ``ValueError`` unless ``images`` is uint8 [N, size, size, 3] with N >= min_batch
     (a programming error upstream, not a client error: preprocess always produces this)."""

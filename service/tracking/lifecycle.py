@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.frames import FramePipeline
-from service.inference.base import InferenceBackend
+from service.inference.base import InferenceBackend, ModelOutputs
+from service.inference.batcher import ModelCaller, detector_caller
 from service.inference.detector import DetectorBackend, create_detector
 from service.tracking.sessions import SessionStore
 
@@ -28,15 +29,18 @@ async def start_frames(
     settings: Settings,
     mesh: InferenceBackend,
     detector: DetectorBackend | None = None,
+    mesh_calls: ModelCaller[ModelOutputs] | None = None,
 ) -> None:
     """Set ``app.state.frames``, ``app.state.sessions`` and, with ``grpc_enabled``,
-    ``app.state.grpc_server`` / ``app.state.grpc_port``."""
+    ``app.state.grpc_server`` / ``app.state.grpc_port``. ``mesh_calls``: the landmark
+    model's shared caller (the crops pipeline's); the detector gets its own here."""
     if detector is None:
         try:
             detector = await run_in_threadpool(create_detector, settings)
         except BackendUnavailable as exc:
             logger.warning("face detector unavailable, /v1/frame will answer 503: %s", exc)
-    app.state.frames = FramePipeline(mesh, detector, settings)
+    app.state.detector_calls = detector_caller(detector, settings) if detector is not None else None
+    app.state.frames = FramePipeline(mesh, detector, settings, mesh_calls, app.state.detector_calls)
     app.state.sessions = SessionStore(
         settings.tracking_max_sessions, settings.tracking_session_ttl_s
     )
@@ -64,3 +68,6 @@ async def stop_frames(app: FastAPI, grace_s: float = 5.0) -> None:
     frames = getattr(app.state, "frames", None)
     if frames is not None:
         await run_in_threadpool(frames.close)
+    detector_calls = getattr(app.state, "detector_calls", None)
+    if detector_calls is not None:
+        await detector_calls.aclose()

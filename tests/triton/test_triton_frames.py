@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.inference.detector import OnnxRuntimeDetector, TritonDetector
+from service.inference.detector import EmbeddedDetector, TritonDetector
+from service.inference.runtime import RuntimeOptions
 from service.processing.detection import DETECTOR_INPUT_SIZE
 from tests.triton.conftest import TOLERANCE_PX, assert_same_json
 from tests.triton.triton_local import DETECTOR_NAME, REPOSITORY, LocalTriton
@@ -42,7 +43,10 @@ def test_detector_outputs_equal_embedded(protocol: str, detector_served: LocalTr
     remote = TritonDetector(
         url, protocol=protocol, model_name=DETECTOR_NAME, model_version="1", timeout_s=60.0
     )
-    embedded = OnnxRuntimeDetector(REPOSITORY / DETECTOR_NAME / "1" / "model.onnx", device="cpu")
+    embedded = EmbeddedDetector.open(
+        REPOSITORY / DETECTOR_NAME / "1" / "model.onnx",
+        RuntimeOptions(runtime="onnxruntime", device="cpu"),
+    )
     try:
         for index in range(len(frames)):
             got = remote.detect(frames[index : index + 1])
