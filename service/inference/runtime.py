@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RuntimeName = Literal["openvino", "onnxruntime"]
-DEFAULT_BUCKETS: tuple[int, ...] = (1, 2, 4, 8, 16)
+DEFAULT_BUCKETS: tuple[int, ...] = (1, 4, 8)
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"

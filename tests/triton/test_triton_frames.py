@@ -15,7 +15,7 @@ from PIL import Image
 from service.inference.detector import EmbeddedDetector, TritonDetector
 from service.inference.runtime import RuntimeOptions
 from service.processing.detection import DETECTOR_INPUT_SIZE
-from tests.triton.conftest import TOLERANCE_PX, assert_same_json
+from tests.triton.conftest import SAME_RUNTIME, TOLERANCE_PX, assert_same_json
 from tests.triton.triton_local import DETECTOR_NAME, REPOSITORY, LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
@@ -64,7 +64,7 @@ def test_frame_endpoint_equals_embedded(
     live_server: Callable[[dict[str, str]], Any],
 ) -> None:
     via_triton = triton_gateway("grpc").client()
-    embedded = live_server({}).client()
+    embedded = live_server(SAME_RUNTIME).client()
     for path in FRAMES:
         content_type = "image/png" if path.suffix == ".png" else "image/jpeg"
         headers = {"content-type": content_type}
@@ -90,7 +90,7 @@ def test_rotation_search_through_triton_equals_embedded(
     upright.rotate(180).save(buffer, format="PNG")
     body, headers = buffer.getvalue(), {"content-type": "image/png"}
     via_triton = triton_gateway("grpc").client()
-    embedded = live_server({}).client()
+    embedded = live_server(SAME_RUNTIME).client()
     url = "/v1/frame?rotation_search=true"
     got, want = (
         via_triton.post(url, content=body, headers=headers),

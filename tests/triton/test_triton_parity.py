@@ -19,7 +19,7 @@ from service.inference.base import MODEL_OUTPUTS, ModelOutputs
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
 from service.inference.triton import TritonBackend
-from tests.triton.conftest import TOLERANCE_PX, assert_same_json
+from tests.triton.conftest import SAME_RUNTIME, TOLERANCE_PX, assert_same_json
 from tests.triton.triton_local import LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
@@ -91,7 +91,7 @@ def test_gateway_json_equals_embedded(
     """Same JSON from a gateway on Triton and one on the embedded backend: every crop alone,
     and all of them in /v1/crops batches."""
     via_triton = triton_gateway(protocol).client()
-    embedded_gateway = live_server({}).client()
+    embedded_gateway = live_server(SAME_RUNTIME).client()
     for path in crop_paths:
         body = path.read_bytes()
         headers = {"content-type": "image/png"}

@@ -1,0 +1,170 @@
+"""/v1/crop end to end: server CPU per image, img/s and p50/p99 at 1, 4 and 16 concurrent
+clients, beside MediaPipe's FaceLandmarkCpu in process on the same crops.
+
+    .venv/bin/python -m benchmarks.crop_e2e [--clients 1,4,16] [--seconds 10]
+        [--setting FACEMESH_RUNTIME=onnxruntime ...] [--report PATH]
+
+The gateway (``python -m service``, started by the live-server helper the tests use, default
+settings unless ``--setting``) answers closed-loop clients, each posting one 192x192 PNG crop
+(``tests/data/crops``, in turn) per request. For each client count: a warm-up, then
+``--seconds`` of requests; the server's CPU time is read from ``/proc/<pid>/stat`` (user +
+system, every thread of the process) before and after, so *server CPU per image* does not
+depend on what else the machine runs, unlike img/s and latencies. MediaPipe's CPU per crop
+comes from its own graph in process (the oracle worker ``benchmarks/mediapipe_worker.py``,
+decoded crops, graph included), one round of every crop before each client count so both see
+the same machine load. Prints the load average before and after, and the ratio server CPU per
+image / MediaPipe CPU per crop (target <= 1.3 at 16 clients); writes a JSON report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from benchmarks.oracle_env import REPO, OracleWorker
+from tests.live_server import LiveServer, start_server
+
+CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
+REPORT = REPO / "benchmarks" / "reports" / "crop_e2e.json"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (all its threads), from /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of stat(5)
+    return (utime + stime) / CLOCK_TICKS
+
+
+async def closed_loop(
+    base_url: str, bodies: list[bytes], clients: int, seconds: float
+) -> tuple[int, list[float], int]:
+    """``clients`` closed-loop clients for ``seconds``: (answers, latencies in ms, errors)."""
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"content-type": "image/png"}
+    async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as client:
+
+        async def one(index: int) -> None:
+            nonlocal errors
+            turn = index
+            while time.perf_counter() < stop:
+                body = bodies[turn % len(bodies)]
+                turn += clients
+                start = time.perf_counter()
+                response = await client.post("/v1/crop", content=body, headers=headers)
+                if response.status_code == 200:
+                    latencies.append((time.perf_counter() - start) * 1e3)
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(one(index) for index in range(clients)))
+    return len(latencies), latencies, errors
+
+
+def level(server: LiveServer, bodies: list[bytes], clients: int, seconds: float) -> dict:
+    """One client count: warm-up, then the measured window."""
+    asyncio.run(closed_loop(server.base_url, bodies, clients, min(1.0, seconds)))
+    pid = server.process.pid
+    cpu_before, wall_before = process_cpu_s(pid), time.perf_counter()
+    answered, latencies, errors = asyncio.run(
+        closed_loop(server.base_url, bodies, clients, seconds)
+    )
+    wall = time.perf_counter() - wall_before
+    cpu = process_cpu_s(pid) - cpu_before
+    return {
+        "clients": clients,
+        "images": answered,
+        "errors": errors,
+        "img_per_s": answered / wall,
+        "server_cpu_ms_per_image": cpu * 1e3 / max(answered, 1),
+        "server_cpu_cores": cpu / wall,
+        "p50_ms": float(np.percentile(latencies, 50)) if latencies else None,
+        "p99_ms": float(np.percentile(latencies, 99)) if latencies else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", default="1,4,16", help="comma-separated client counts")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window per count")
+    parser.add_argument(
+        "--setting", action="append", default=[], help="FACEMESH_NAME=value for the gateway"
+    )
+    parser.add_argument("--report", type=Path, default=REPORT, help="JSON report path")
+    args = parser.parse_args()
+    counts = [int(each) for each in args.clients.split(",")]
+    settings = dict(each.split("=", 1) for each in args.setting)
+    bodies = [path.read_bytes() for path in CROPS]
+
+    load_before = os.getloadavg()
+    print(f"load average before: {load_before}")
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs"
+    print(f"{len(bodies)} PNG crops 192x192; gateway settings {settings or 'defaults'}; {machine}")
+    worker = OracleWorker([str(REPO / "benchmarks" / "mediapipe_worker.py"), *map(str, CROPS)])
+    rows, mediapipe_cpu = [], []
+    try:
+        with tempfile.TemporaryDirectory() as log_dir:
+            server = start_server(settings, Path(log_dir))
+            try:
+                for clients in counts:
+                    mediapipe_cpu += worker.ask("round")["cpu"]  # same load as this level
+                    rows.append(level(server, bodies, clients, args.seconds))
+            finally:
+                server.stop()
+    finally:
+        worker.close()
+    load_after = os.getloadavg()
+
+    mp_mean = statistics.fmean(mediapipe_cpu)
+    mp_median = statistics.median(mediapipe_cpu)
+    print(
+        f"\nMediaPipe FaceLandmarkCpu in process: {mp_mean:.3f} ms CPU per crop (mean), "
+        f"{mp_median:.3f} ms (median), over {len(mediapipe_cpu)} crops\n"
+    )
+    print(
+        f"{'clients':>7s} {'img/s':>8s} {'CPU ms/img':>10s} {'x MediaPipe':>11s} "
+        f"{'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s}"
+    )
+    for row in rows:
+        row["server_cpu_over_mediapipe_cpu"] = row["server_cpu_ms_per_image"] / mp_mean
+        print(
+            f"{row['clients']:7d} {row['img_per_s']:8.1f} {row['server_cpu_ms_per_image']:10.3f} "
+            f"{row['server_cpu_over_mediapipe_cpu']:11.2f} {row['p50_ms'] or 0:8.2f} "
+            f"{row['p99_ms'] or 0:8.2f} {row['errors']:6d}"
+        )
+    print("(target at 16 clients: server CPU per image <= 1.3x MediaPipe's CPU per crop)")
+    print(f"load average after: {load_after}")
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "settings": settings,
+                "seconds_per_level": args.seconds,
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+                "mediapipe_cpu_ms_per_crop": {"mean": mp_mean, "median": mp_median},
+                "levels": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"report: {args.report}")
+
+
+if __name__ == "__main__":
+    main()
