@@ -10,7 +10,7 @@ settings unless ``--setting``) answers closed-loop clients, each posting one 192
 ``--seconds`` of requests; the server's CPU time is read from ``/proc/<pid>/stat`` (user +
 system, every thread of the process) before and after, so *server CPU per image* does not
 depend on what else the machine runs, unlike img/s and latencies. MediaPipe's CPU per crop
-comes from its own graph in process (the oracle worker ``benchmarks/mediapipe_worker.py``,
+comes from its own graph in process (the oracle worker ``tools/oracle/mediapipe_worker.py``,
 decoded crops, graph included), one round of every crop before each client count so both see
 the same machine load. Prints the load average before and after, and the ratio server CPU per
 image / MediaPipe CPU per crop (target <= 1.3 at 16 clients); writes a JSON report.
@@ -20,38 +20,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
-import numpy as np
 
-from benchmarks.oracle_env import REPO, OracleWorker
-from tests.live_server import LiveServer, start_server
+from benchmarks.harness import (
+    REPO,
+    REPORTS,
+    QuietCheck,
+    latency_summary,
+    process_cpu_s,
+    write_report,
+)
+from tools.oracle.oracle_env import WORKERS, OracleWorker
+from tools.servers.gateway import LiveServer, start_server
 
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
-REPORT = REPO / "benchmarks" / "reports" / "crop_e2e.json"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (all its threads), from /proc/<pid>/stat."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of stat(5)
-    return (utime + stime) / CLOCK_TICKS
+REPORT = REPORTS / "crop_e2e.json"
 
 
 async def closed_loop(
     base_url: str, bodies: list[bytes], clients: int, seconds: float
 ) -> tuple[int, list[float], int]:
-    """``clients`` closed-loop clients for ``seconds``: (answers, latencies in ms, errors)."""
-    latencies: list[float] = []
+    """``clients`` closed-loop clients for ``seconds``: (answers, latencies in s, errors)."""
+    latencies: list[float] = []  # seconds
     errors = 0
     stop = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -67,7 +63,7 @@ async def closed_loop(
                 start = time.perf_counter()
                 response = await client.post("/v1/crop", content=body, headers=headers)
                 if response.status_code == 200:
-                    latencies.append((time.perf_counter() - start) * 1e3)
+                    latencies.append(time.perf_counter() - start)
                 else:
                     errors += 1
 
@@ -75,7 +71,7 @@ async def closed_loop(
     return len(latencies), latencies, errors
 
 
-def level(server: LiveServer, bodies: list[bytes], clients: int, seconds: float) -> dict:
+def level(server: LiveServer, bodies: list[bytes], clients: int, seconds: float) -> dict[str, Any]:
     """One client count: warm-up, then the measured window."""
     asyncio.run(closed_loop(server.base_url, bodies, clients, min(1.0, seconds)))
     pid = server.process.pid
@@ -92,8 +88,7 @@ def level(server: LiveServer, bodies: list[bytes], clients: int, seconds: float)
         "img_per_s": answered / wall,
         "server_cpu_ms_per_image": cpu * 1e3 / max(answered, 1),
         "server_cpu_cores": cpu / wall,
-        "p50_ms": float(np.percentile(latencies, 50)) if latencies else None,
-        "p99_ms": float(np.percentile(latencies, 99)) if latencies else None,
+        **(latency_summary(latencies) if latencies else {}),
     }
 
 
@@ -110,11 +105,9 @@ def main() -> None:
     settings = dict(each.split("=", 1) for each in args.setting)
     bodies = [path.read_bytes() for path in CROPS]
 
-    load_before = os.getloadavg()
-    print(f"load average before: {load_before}")
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs"
-    print(f"{len(bodies)} PNG crops 192x192; gateway settings {settings or 'defaults'}; {machine}")
-    worker = OracleWorker([str(REPO / "benchmarks" / "mediapipe_worker.py"), *map(str, CROPS)])
+    quiet = QuietCheck().start()
+    print(f"{len(bodies)} PNG crops 192x192; gateway settings {settings or 'defaults'}")
+    worker = OracleWorker([str(WORKERS / "mediapipe_worker.py"), *map(str, CROPS)])
     rows, mediapipe_cpu = [], []
     try:
         with tempfile.TemporaryDirectory() as log_dir:
@@ -127,7 +120,7 @@ def main() -> None:
                 server.stop()
     finally:
         worker.close()
-    load_after = os.getloadavg()
+    quiet.stop()
 
     mp_mean = statistics.fmean(mediapipe_cpu)
     mp_median = statistics.median(mediapipe_cpu)
@@ -144,26 +137,19 @@ def main() -> None:
         print(
             f"{row['clients']:7d} {row['img_per_s']:8.1f} {row['server_cpu_ms_per_image']:10.3f} "
             f"{row['server_cpu_over_mediapipe_cpu']:11.2f} {row['p50_ms'] or 0:8.2f} "
-            f"{row['p99_ms'] or 0:8.2f} {row['errors']:6d}"
+            f"{row.get('p99_ms', 0):8.2f} {row['errors']:6d}"
         )
     print("(target at 16 clients: server CPU per image <= 1.3x MediaPipe's CPU per crop)")
-    print(f"load average after: {load_after}")
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(
-        json.dumps(
-            {
-                "machine": machine,
-                "settings": settings,
-                "seconds_per_level": args.seconds,
-                "load_average_before": load_before,
-                "load_average_after": load_after,
-                "mediapipe_cpu_ms_per_crop": {"mean": mp_mean, "median": mp_median},
-                "levels": rows,
-            },
-            indent=2,
-        )
+    write_report(
+        args.report,
+        {
+            "settings": settings,
+            "seconds_per_level": args.seconds,
+            "mediapipe_cpu_ms_per_crop": {"mean": mp_mean, "median": mp_median},
+            "levels": rows,
+        },
+        quiet,
     )
-    print(f"report: {args.report}")
 
 
 if __name__ == "__main__":

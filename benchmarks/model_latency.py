@@ -29,9 +29,9 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from benchmarks.oracle_env import REPO, OracleWorker
 from service.inference.base import ATTENTION_SPEC
 from service.inference.runtime import OpenVinoRuntime, RuntimeOptions
+from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
 
 MODEL = REPO / "model_repository" / "facemesh" / "1" / "model.onnx"
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
@@ -152,7 +152,7 @@ def main() -> None:
     ov_single = openvino(streams=1)
     timed_runs(ov_single, singles[:5])
     # MediaPipe's FaceLandmarkCpu; each "round" answers {"wall": [...], "cpu": [...]} ms.
-    worker = OracleWorker([str(REPO / "benchmarks" / "mediapipe_worker.py"), *map(str, CROPS)])
+    worker = OracleWorker([str(WORKERS / "mediapipe_worker.py"), *map(str, CROPS)])
     latency: dict[str, list[float]] = {
         "mediapipe": [],
         "ort_t1_b1": [],

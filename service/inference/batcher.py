@@ -38,9 +38,10 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from service import metrics
+from service.contract import ModelOutputs
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import InferenceBackend, ModelOutputs, check_image_batch
+from service.inference.base import InferenceBackend, check_image_batch
 from service.inference.detector import DetectorBackend
 from service.processing.detection import DETECTOR_INPUT_SIZE
 

@@ -2,10 +2,10 @@
 model once per eye on a 64x64 crop cut from the same input, merged to the fused model's outputs.
 
 Two model calls per batch (mesh on N crops, iris on 2N eye crops); the NumPy steps between and
-after them are ``service.processing.cascade``. The result is a ``ModelOutputs`` in the fused
+after them are ``service.processing.iris_refinement``. The result is a ``ModelOutputs`` in the fused
 model's contract, so ``postprocess`` and the response schema are shared with the attention
 pipeline (what the cascade puts in the lips region and the affines: see
-``service.processing.cascade``).
+``service.processing.iris_refinement``).
 
 Models (``make cascade-models``; ``converter/README.md``): ``face_landmark`` -> ``mesh``
 [N, 468, 3] px192 + ``face_score`` [N]; ``iris_landmark`` -> ``eye_contour`` [N, 71, 3] +
@@ -18,25 +18,26 @@ import logging
 
 import numpy as np
 
+from service.contract import (
+    CASCADE_MESH_OUTPUTS,
+    IRIS_INPUT_SIZE,
+    IRIS_OUTPUTS,
+    MODEL_INPUT_SIZE,
+    ModelOutputs,
+)
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import MODEL_INPUT_SIZE, ModelOutputs, ModelSpec, check_image_batch
+from service.inference.base import ModelSpec, check_image_batch
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
-from service.processing.cascade import EYE_CROP_SIZE, assemble_outputs, crop_eyes, eye_rois
+from service.processing.iris_refinement import assemble_outputs, crop_eyes, eye_rois
 
 logger = logging.getLogger(__name__)
 
 MESH_SPEC = ModelSpec(
-    "cascade mesh",
-    MODEL_INPUT_SIZE,
-    {"mesh": (468, 3), "face_score": ()},
-    build_hint="make cascade-models",
+    "cascade mesh", MODEL_INPUT_SIZE, CASCADE_MESH_OUTPUTS, build_hint="make cascade-models"
 )
 IRIS_SPEC = ModelSpec(
-    "cascade iris",
-    EYE_CROP_SIZE,
-    {"eye_contour": (71, 3), "iris": (5, 3)},
-    build_hint="make cascade-models",
+    "cascade iris", IRIS_INPUT_SIZE, IRIS_OUTPUTS, build_hint="make cascade-models"
 )
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from service.contract import MODEL_INPUT_SIZE, ModelOutputs
 from service.core.errors import BackendUnavailable
-from service.inference.base import ATTENTION_SPEC, MODEL_INPUT_SIZE, ModelOutputs, check_image_batch
+from service.inference.base import ATTENTION_SPEC, check_image_batch
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 
 logger = logging.getLogger(__name__)

@@ -40,10 +40,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from service.contract import ModelOutputs
 from service.core.errors import BackendUnavailable
 from service.inference.base import (
     ATTENTION_SPEC,
-    ModelOutputs,
     ModelSpec,
     check_image_batch,
     checked_outputs,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.frames import FramePipeline, FrameResult
+from service.pipelines.frames import FramePipeline, FrameResult
 from service.tracking.sessions import SessionStore
 
 

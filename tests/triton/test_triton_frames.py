@@ -16,7 +16,7 @@ from service.inference.detector import EmbeddedDetector, TritonDetector
 from service.inference.runtime import RuntimeOptions
 from service.processing.detection import DETECTOR_INPUT_SIZE
 from tests.triton.conftest import SAME_RUNTIME, TOLERANCE_PX, assert_same_json
-from tests.triton.triton_local import DETECTOR_NAME, REPOSITORY, LocalTriton
+from tools.servers.triton import DETECTOR_NAME, REPOSITORY, LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 

@@ -15,12 +15,12 @@ import httpx
 import numpy as np
 import pytest
 
-from service.inference.base import MODEL_OUTPUTS, ModelOutputs
+from service.contract import MODEL_OUTPUTS, ModelOutputs
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
 from service.inference.triton import TritonBackend
 from tests.triton.conftest import SAME_RUNTIME, TOLERANCE_PX, assert_same_json
-from tests.triton.triton_local import LocalTriton
+from tools.servers.triton import LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 

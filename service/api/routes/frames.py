@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from starlette.responses import Response
 
 from service.api import schemas
-from service.api.deps import SettingsDep
+from service.api.deps import FramePipelineDep, SessionsDep, SettingsDep
 from service.api.guards import WEBSOCKET_SUBPROTOCOL
 from service.api.responses import encode, frame_body, frame_response
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
-from service.core.config import Settings
-from service.core.errors import BackendUnavailable, InvalidImage
-from service.frames import FramePipeline
-from service.tracking.sessions import SessionExpired, SessionStore, TooManySessions
+from service.core.error_handlers import stream_ending
+from service.core.errors import InvalidImage, ServiceError
+from service.pipelines.frames import FramePipeline
 from service.tracking.tracker import track_frame
 
 router = APIRouter(prefix="/v1", tags=["frames"])
-
-# WebSocket close codes: 1008 policy (bad request), 1011 server error, 1013 try again later.
-_WS_TRY_AGAIN = 1013
-_WS_POLICY = 1008
 
 _ERRORS = schemas.error_responses(
     {
@@ -48,13 +43,12 @@ RotationSearch = Annotated[
 ]
 
 
-def _frames(request: Request | WebSocket) -> FramePipeline:
-    return cast(FramePipeline, request.app.state.frames)
-
-
 def _model_info(settings: SettingsDep, frames: FramePipeline) -> schemas.ModelInfo:
     return schemas.ModelInfo(
-        name=settings.model_name, version=settings.model_version, backend=frames.mesh.name
+        name=settings.model_name,
+        version=settings.model_version,
+        backend=frames.mesh.name,
+        pipeline=frames.pipeline,
     )
 
 
@@ -76,11 +70,11 @@ def _model_info(settings: SettingsDep, frames: FramePipeline) -> schemas.ModelIn
 async def frame(
     request: Request,
     settings: SettingsDep,
+    frames: FramePipelineDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
 ) -> Response:
     (payload,) = await read_images(request, max_body_bytes=settings.max_body_bytes, max_images=1)
-    frames = _frames(request)
     limit = min(max_faces or settings.max_faces, settings.max_faces)
     result = await frames.run(payload, limit, rotation_search=rotation_search)
     return frame_response(result, _model_info(settings, frames))
@@ -88,23 +82,25 @@ async def frame(
 
 @router.websocket("/track")
 async def track(
-    websocket: WebSocket, max_faces: MaxFaces = None, rotation_search: RotationSearch = None
+    websocket: WebSocket,
+    app_settings: SettingsDep,
+    frames: FramePipelineDep,
+    store: SessionsDep,
+    max_faces: MaxFaces = None,
+    rotation_search: RotationSearch = None,
 ) -> None:
     """Tracking session for browsers: send each frame as one binary message (JPEG/PNG/WebP),
     receive one JSON text message per frame (``FrameResponse``, in order). Subprotocol
     ``facemesh.v1`` (offer ``apikey.<key>`` beside it to authenticate from a browser). Errors
     for one frame come back as ``{"error": {"code", "message"}}`` and the session goes on."""
-    app_settings = cast(Settings, websocket.app.state.settings)
-    frames = _frames(websocket)
-    store = cast(SessionStore, websocket.app.state.sessions)
     limit = min(max_faces or app_settings.tracking_max_faces, app_settings.max_faces)
     # A browser that offered subprotocols (e.g. to carry its API key) needs one selected.
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=WEBSOCKET_SUBPROTOCOL if offered else None)
     try:
         session = store.open(limit, rotation_search)
-    except TooManySessions as exc:
-        await websocket.close(code=_WS_TRY_AGAIN, reason=exc.message[:120])
+    except ServiceError as exc:
+        await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
         return
     model = _model_info(app_settings, frames)
     try:
@@ -115,11 +111,8 @@ async def track(
             except InvalidImage as exc:
                 await websocket.send_json({"error": {"code": exc.code, "message": exc.message}})
                 continue
-            except SessionExpired as exc:
-                await websocket.close(code=_WS_POLICY, reason=exc.message[:120])
-                return
-            except BackendUnavailable as exc:
-                await websocket.close(code=_WS_TRY_AGAIN, reason=exc.message[:120])
+            except ServiceError as exc:
+                await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
                 return
             await websocket.send_text(encode(frame_body(result, model)).decode())
     except WebSocketDisconnect:

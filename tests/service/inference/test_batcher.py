@@ -18,9 +18,9 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
+from service.contract import ModelOutputs
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import ModelOutputs
 from service.inference.batcher import ModelCaller, mesh_caller, output_rows
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions

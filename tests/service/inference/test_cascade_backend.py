@@ -1,9 +1,9 @@
 """The cascade pipeline (mesh model -> eye crops -> iris model -> merge) against MediaPipe's own
 non-attention pipeline on the shared crops, and through the gateway.
 
-Goldens: ``tests/data/crops_cascade_goldens.json`` (``benchmarks/cascade_goldens.py``; the
+Goldens: ``tests/data/crops_cascade_goldens.json`` (``tools/oracle/cascade_goldens.py``; the
 oracle differences from MediaPipe's iris graph are documented in
-``benchmarks/mediapipe_cascade.py``). Tolerances, in px of the 192x192 crop:
+``tools/oracle/mediapipe_cascade.py``). Tolerances, in px of the 192x192 crop:
 
 * mesh (468, before the merge) and the eye ROIs: <= 0.01 px and 1e-4 rad (same model maths,
   same formulas);
@@ -26,6 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 from imagekit import DATA, crop_array, crop_bytes
 
+from service import contract
 from service.core.config import Settings
 from service.inference.base import InferenceBackend
 from service.inference.cascade import (
@@ -37,7 +38,7 @@ from service.inference.cascade import (
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions, open_runtime
 from service.main import create_app
-from service.processing import cascade
+from service.processing import iris_refinement
 
 SETTINGS = Settings()
 PX = 192.0
@@ -86,7 +87,7 @@ def test_is_an_inference_backend(backend: CascadeBackend) -> None:
 
 
 def test_mesh_and_eye_rois_match_mediapipe(outputs: Any) -> None:
-    rois = cascade.eye_rois(outputs.mesh)
+    rois = iris_refinement.eye_rois(outputs.mesh)
     for i, name in enumerate(NAMES):
         golden = GOLDENS[name]
         np.testing.assert_allclose(outputs.mesh[i], golden["mesh"], atol=0.01, err_msg=name)
@@ -106,10 +107,10 @@ def test_landmarks_match_mediapipes_cascade(outputs: Any) -> None:
 
 def test_regions_are_the_refined_points(outputs: Any) -> None:
     np.testing.assert_array_equal(
-        outputs.left_eye, outputs.landmarks[:, list(cascade.LEFT_EYE_INDICES), :2]
+        outputs.left_eye, outputs.landmarks[:, list(contract.LEFT_EYE), :2]
     )
     np.testing.assert_array_equal(outputs.right_iris, outputs.landmarks[:, 473:, :2])
-    np.testing.assert_array_equal(outputs.lips, outputs.mesh[:, list(cascade.LIPS_INDICES), :2])
+    np.testing.assert_array_equal(outputs.lips, outputs.mesh[:, list(contract.LIPS), :2])
 
 
 def test_batch_equals_single_calls(backend: CascadeBackend, outputs: Any) -> None:
@@ -122,16 +123,16 @@ def test_lips_box_is_the_attention_models_construction(model_path: Path) -> None
     """``region_box`` on the attention model's own mesh reproduces its lips transform."""
     attention = EmbeddedBackend.open(model_path, RuntimeOptions(device="cpu"))
     result = attention.infer(np.stack([crop_array(name) for name in NAMES[:6]]))
-    lips = result.mesh[:, list(cascade.LIPS_INDICES), :2]
-    box = cascade.region_box(lips, 0, cascade.LIPS_INDICES.index(291), 1.5)
-    ours = cascade.unit_affine_to_region_transform(box)
+    lips = result.mesh[:, list(contract.LIPS), :2]
+    box = iris_refinement.region_box(lips, 0, contract.LIPS.index(contract.LIPS_CORNERS[1]), 1.5)
+    ours = iris_refinement.unit_affine_to_region_transform(box)
     np.testing.assert_allclose(ours, result.region_transforms[:, 0], atol=2e-3)
 
 
 @pytest.fixture(scope="module")
 def client(model_path: Path, backend: CascadeBackend) -> Iterator[TestClient]:
-    settings = Settings(model_path=model_path, device="cpu", models="cascade")
-    app = create_app(settings, extra_backends={"cascade": backend})
+    settings = Settings(model_path=model_path, device="cpu", extra_pipelines="cascade")
+    app = create_app(settings, backends={"cascade": backend})
     with TestClient(app) as test_client:
         yield test_client
 
@@ -165,13 +166,13 @@ def test_unknown_or_unloaded_pipeline_is_a_validation_error(
 
 
 def test_settings_list_loaded_pipelines() -> None:
-    assert Settings().loaded_models == ("attention",)
-    assert Settings(model="cascade", models="attention, cascade").loaded_models == (
+    assert Settings().loaded_pipelines == ("attention",)
+    assert Settings(pipeline="cascade", extra_pipelines="attention, cascade").loaded_pipelines == (
         "cascade",
         "attention",
     )
     with pytest.raises(ValueError, match="unknown pipelines"):
-        Settings(models="lips")
+        Settings(extra_pipelines="lips")
 
 
 def test_missing_model_file_is_unavailable(tmp_path: Path) -> None:

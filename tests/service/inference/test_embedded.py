@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from imagekit import crop_array
 
+from service.contract import MODEL_OUTPUTS
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import MODEL_OUTPUTS, InferenceBackend, check_image_batch
+from service.inference.base import InferenceBackend, check_image_batch
 from service.inference.embedded import EmbeddedBackend
 from service.inference.factory import create_backend
 from service.inference.runtime import RuntimeOptions

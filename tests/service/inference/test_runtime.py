@@ -23,9 +23,9 @@ from service.inference.runtime import (
     open_runtime,
     select_providers,
 )
-from service.processing.cascade import crop_eyes, eye_rois
 from service.processing.decode import decode_image
 from service.processing.detection import letterbox
+from service.processing.iris_refinement import crop_eyes, eye_rois
 
 SETTINGS = Settings()
 CPU = RuntimeOptions(device="cpu")

@@ -1,0 +1,241 @@
+"""Whole frames: detector -> ROIs -> one landmark-model call for every face -> frame pixels.
+
+The same code serves single frames (``POST /v1/frame``, static mode: no state) and video
+tracking sessions (a ``TrackState`` carried from frame to frame), exactly as MediaPipe's
+``FaceLandmarkFrontCpu`` graph does it:
+
+1. ROIs from the previous frame's landmarks (tracking only).
+2. The detector runs only while fewer faces are tracked than ``max_faces``
+   (``NormalizedRectVectorHasMinSizeCalculator``); its detections (best first, at most
+   ``max_faces``) become ROIs.
+3. Detection ROIs and tracked ROIs are merged (``AssociationNormRectCalculator``, IoU > 0.5:
+   the tracked ROI wins), at most ``max_faces``.
+4. Every ROI is warped to 192x192 and the batch goes through the landmark model once; faces
+   whose face score is below ``score_threshold`` are dropped (MediaPipe emits no landmarks for
+   them); the survivors' landmarks give the next frame's ROIs.
+5. Rotation search (opt-in, not MediaPipe): when the detector ran and step 4 left no face,
+   the detector runs once more on the frame turned by 90, 180 and 270 degrees (one call,
+   batch of 3), the turn with the best detection wins, and its detections, mapped back to
+   the frame, go through step 4 again. Their eye keypoints carry the turn into the ROI's
+   rotation, so the landmark model sees an upright face cut from the original frame.
+
+Blocking work (decode, warps, both models) runs off the event loop in Starlette's threadpool;
+the two model calls go through each model's one ``ModelCaller`` (``service.inference.batcher``),
+so they are micro-batched with every other request's calls of the same model and run on that
+model's executor (``Settings.inference_concurrency`` calls at once, all endpoints together).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from service.contract import MODEL_INPUT_SIZE, ModelOutputs
+from service.core.config import Settings
+from service.core.errors import BackendUnavailable
+from service.inference.base import InferenceBackend
+from service.inference.batcher import ModelCaller, detector_caller, mesh_caller
+from service.inference.detector import DetectorBackend
+from service.processing.decode import decode_image
+from service.processing.detection import (
+    Detection,
+    letterbox,
+    postprocess_detections,
+    turned_letterboxes,
+)
+from service.processing.postprocess import FaceResult
+from service.processing.roi import associate, project_face, roi_from_detection, roi_from_landmarks
+from service.processing.warp import RotatedRect, warp_rect
+
+
+@dataclass
+class TrackState:
+    """What a tracking session carries between frames: the ROIs (frame pixels) computed from
+    the previous frame's landmarks. Empty means "nothing tracked": the detector runs."""
+
+    rois: list[RotatedRect] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FrameFace:
+    """One face found in a frame: the landmark result (frame pixels), the ROI it was cut
+    from, and the detection behind that ROI (None when the ROI came from tracking)."""
+
+    result: FaceResult
+    roi: RotatedRect
+    detection: Detection | None
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Every face of one frame, in ROI order (detections best first, then tracked faces)."""
+
+    width: int
+    height: int
+    faces: list[FrameFace]
+    detector_ran: bool
+
+
+class FramePipeline:
+    """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in.
+
+    ``mesh_calls`` / ``detector_calls`` are the models' shared ``ModelCaller``s (built in the
+    lifespan, closed there); without them the pipeline builds (and closes) its own."""
+
+    def __init__(
+        self,
+        mesh: InferenceBackend,
+        detector: DetectorBackend | None,
+        settings: Settings,
+        pipeline: str = "attention",
+        mesh_calls: ModelCaller[ModelOutputs] | None = None,
+        detector_calls: ModelCaller[tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> None:
+        self.mesh = mesh
+        self.pipeline = pipeline  # "attention" or "cascade": the landmark pipeline ``mesh`` runs
+        self.detector = detector
+        self._settings = settings
+        self._owned: list[ModelCaller[ModelOutputs] | ModelCaller[tuple[np.ndarray, np.ndarray]]]
+        self._owned = []
+        if mesh_calls is None:
+            mesh_calls = mesh_caller(mesh, settings, pipeline)
+            self._owned.append(mesh_calls)
+        if detector_calls is None and detector is not None:
+            detector_calls = detector_caller(detector, settings)
+            self._owned.append(detector_calls)
+        self._mesh_calls = mesh_calls
+        self._detector_calls = detector_calls
+
+    def decode(self, payload: bytes) -> np.ndarray:
+        """Image bytes -> uint8 [H, W, 3] RGB, with the gateway's size limits."""
+        return decode_image(
+            payload,
+            min_side=self._settings.min_image_side,
+            max_pixels=self._settings.max_image_pixels,
+        )
+
+    def _detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._detector_calls is None:
+            raise BackendUnavailable("the face detector is not loaded (build it: make model)")
+        return self._detector_calls.infer_blocking(images)
+
+    def detect(self, image: np.ndarray, max_faces: int) -> list[Detection]:
+        """The detector's faces in ``image`` (frame pixels), best first, at most ``max_faces``."""
+        height, width = image.shape[:2]
+        regressors, classificators = self._detect(letterbox(image)[None])
+        detections = postprocess_detections(
+            regressors[0],
+            classificators[0],
+            width,
+            height,
+            self._settings.detection_score_threshold,
+        )
+        return detections[:max_faces]
+
+    def detect_turned(self, image: np.ndarray, max_faces: int) -> list[Detection]:
+        """The rotation search: the detector on ``image`` turned by 90, 180 and 270 degrees
+        (one call, batch of 3). Returns the detections (frame pixels, best first, at most
+        ``max_faces``) of the turn whose best detection scores highest; [] when none."""
+        height, width = image.shape[:2]
+        regressors, classificators = self._detect(turned_letterboxes(image))
+        threshold = self._settings.detection_score_threshold
+        found = [
+            each
+            for each in (
+                postprocess_detections(
+                    regressors[k - 1], classificators[k - 1], width, height, threshold, k
+                )
+                for k in (1, 2, 3)
+            )
+            if each
+        ]
+        if not found:
+            return []
+        return max(found, key=lambda each: each[0].score)[:max_faces]
+
+    def _landmarks(
+        self,
+        image: np.ndarray,
+        detections: list[Detection],
+        tracked: list[RotatedRect],
+        max_faces: int,
+    ) -> list[FrameFace]:
+        """ROIs from ``detections`` merged with ``tracked`` -> one landmark-model call -> the
+        faces whose score reaches the threshold."""
+        height, width = image.shape[:2]
+        rois = associate(
+            [
+                [(roi_from_detection(d), i) for i, d in enumerate(detections)],
+                [(roi, -1) for roi in tracked],
+            ],
+            width,
+            height,
+        )[:max_faces]
+        faces: list[FrameFace] = []
+        if rois:
+            size = MODEL_INPUT_SIZE
+            crops = np.stack([warp_rect(image, roi, size, size, "replicate") for roi, _ in rois])
+            outputs = self._mesh_calls.infer_blocking(crops)
+            for index, (roi, tag) in enumerate(rois):
+                result = project_face(outputs, index, roi, width, height)
+                if not result.score >= self._settings.score_threshold:  # also catches NaN
+                    continue
+                faces.append(FrameFace(result, roi, detections[tag] if tag >= 0 else None))
+        return faces
+
+    def process(
+        self,
+        image: np.ndarray,
+        max_faces: int,
+        state: TrackState | None = None,
+        rotation_search: bool | None = None,
+    ) -> FrameResult:
+        """All faces of uint8 [H, W, 3] ``image`` (blocking). With ``state``, tracked ROIs are
+        used and ``state`` is updated for the next frame.
+
+        ``rotation_search`` (None: ``Settings.detection_rotation_search``): when the detector
+        ran and the frame still has no face (no detection, or none the landmark model
+        accepts), ``detect_turned`` searches the turned frame and its detections get one more
+        landmark-model call; their ROIs are cut from the original frame."""
+        if rotation_search is None:
+            rotation_search = self._settings.detection_rotation_search
+        height, width = image.shape[:2]
+        tracked = list(state.rois) if state is not None else []
+        detections: list[Detection] = []
+        detector_ran = len(tracked) < max_faces
+        if detector_ran:
+            detections = self.detect(image, max_faces)
+        faces = self._landmarks(image, detections, tracked, max_faces)
+        if not faces and detector_ran and rotation_search:
+            turned = self.detect_turned(image, max_faces)
+            if turned:
+                # Tracked ROIs, if any, were just rejected: only the turned detections remain.
+                faces = self._landmarks(image, turned, [], max_faces)
+        if state is not None:
+            state.rois = [
+                roi_from_landmarks(face.result.landmarks)
+                for face in faces
+                if face.result.landmarks is not None
+            ]
+        return FrameResult(width, height, faces, detector_ran)
+
+    async def run(
+        self,
+        payload: bytes,
+        max_faces: int,
+        state: TrackState | None = None,
+        rotation_search: bool | None = None,
+    ) -> FrameResult:
+        """Decode then ``process`` one encoded frame (threadpool); its model calls join this
+        loop's micro-batches."""
+        image = await run_in_threadpool(self.decode, payload)
+        self._mesh_calls.bind()
+        if self._detector_calls is not None:
+            self._detector_calls.bind()
+        return await run_in_threadpool(self.process, image, max_faces, state, rotation_search)
+
+    def close(self) -> None:
+        for caller in self._owned:
+            caller.close()
