@@ -26,8 +26,9 @@ threadpool, the rest in an executor sized by ``Settings.inference_concurrency``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -43,6 +44,7 @@ from service.processing.detection import (
     postprocess_detections,
     turned_letterboxes,
 )
+from service.processing.face_geometry import GeometryError, HeadPose, estimate_pose
 from service.processing.postprocess import FaceResult
 from service.processing.roi import associate, project_face, roi_from_detection, roi_from_landmarks
 from service.processing.warp import RotatedRect, warp_rect
@@ -59,11 +61,16 @@ class TrackState:
 @dataclass(frozen=True)
 class FrameFace:
     """One face found in a frame: the landmark result (frame pixels), the ROI it was cut
-    from, and the detection behind that ROI (None when the ROI came from tracking)."""
+    from, and the detection behind that ROI (None when the ROI came from tracking).
+    ``tracked_from``: the index in ``TrackState.rois`` of the tracked ROI it came from (None
+    when detected); ``face_id`` (tracking sessions) and ``pose`` are filled in later."""
 
     result: FaceResult
     roi: RotatedRect
     detection: Detection | None
+    tracked_from: int | None = None
+    face_id: int | None = None
+    pose: HeadPose | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,7 @@ class FramePipeline:
     ) -> None:
         self.mesh = mesh
         self.detector = detector
+        self.settings = settings
         self._settings = settings
         self._executor = ThreadPoolExecutor(
             max_workers=settings.inference_concurrency, thread_name_prefix="frames"
@@ -149,7 +157,7 @@ class FramePipeline:
         rois = associate(
             [
                 [(roi_from_detection(d), i) for i, d in enumerate(detections)],
-                [(roi, -1) for roi in tracked],
+                [(roi, -1 - i) for i, roi in enumerate(tracked)],
             ],
             width,
             height,
@@ -163,7 +171,10 @@ class FramePipeline:
                 result = project_face(outputs, index, roi, width, height)
                 if not result.score >= self._settings.score_threshold:  # also catches NaN
                     continue
-                faces.append(FrameFace(result, roi, detections[tag] if tag >= 0 else None))
+                if tag >= 0:
+                    faces.append(FrameFace(result, roi, detections[tag]))
+                else:
+                    faces.append(FrameFace(result, roi, None, tracked_from=-1 - tag))
         return faces
 
     def process(
@@ -202,19 +213,43 @@ class FramePipeline:
             ]
         return FrameResult(width, height, faces, detector_ran)
 
+    def with_pose(self, frame: FrameResult, fov_degrees: float | None = None) -> FrameResult:
+        """``frame`` with each face's head pose (``processing/face_geometry.py``) for a camera
+        of vertical field of view ``fov_degrees`` (None: ``Settings.camera_fov_degrees``);
+        a face whose landmarks give no pose keeps ``pose=None``."""
+        fov = self._settings.camera_fov_degrees if fov_degrees is None else fov_degrees
+        faces = []
+        for face in frame.faces:
+            pose = None
+            if face.result.landmarks is not None:
+                try:
+                    pose = estimate_pose(face.result.landmarks, frame.width, frame.height, fov)
+                except GeometryError:
+                    pose = None
+            faces.append(replace(face, pose=pose))
+        return replace(frame, faces=faces)
+
     async def run(
         self,
         payload: bytes,
         max_faces: int,
         state: TrackState | None = None,
         rotation_search: bool | None = None,
+        fov_degrees: float | None = None,
+        finish: Callable[[FrameResult], FrameResult] | None = None,
     ) -> FrameResult:
-        """Decode (threadpool) then ``process`` (inference executor) one encoded frame."""
+        """Decode (threadpool), then in the inference executor: ``process``, ``finish`` (a
+        tracking session's face IDs and smoothing), and ``with_pose`` on the result."""
         image = await run_in_threadpool(self.decode, payload)
+
+        def work() -> FrameResult:
+            frame = self.process(image, max_faces, state, rotation_search)
+            if finish is not None:
+                frame = finish(frame)
+            return self.with_pose(frame, fov_degrees)
+
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, self.process, image, max_faces, state, rotation_search
-        )
+        return await loop.run_in_executor(self._executor, work)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -169,6 +169,29 @@ class Settings(BaseSettings):
         description="Default faces tracked per session (the detector runs "
         "while fewer are tracked).",
     )
+    tracking_smoothing: bool = Field(
+        True,
+        description="Smooth landmarks in tracking sessions (One Euro filter); off per session "
+        "with ?smoothing=false (WebSocket) or Frame.smoothing=false (gRPC).",
+    )
+    smoothing_min_cutoff: float = Field(
+        0.05, gt=0, description="One Euro min_cutoff (Hz): smoothing of a still face."
+    )
+    smoothing_beta: float = Field(
+        40.0, ge=0, description="One Euro beta: cutoff rise per face size per second of speed."
+    )
+    smoothing_derivate_cutoff: float = Field(
+        1.0, gt=0, description="One Euro derivate_cutoff (Hz): smoothing of the speed."
+    )
+    smoothing_frame_rate: float = Field(
+        30.0, gt=0, le=1000, description="Frame rate (Hz) the filter assumes between frames."
+    )
+    camera_fov_degrees: float = Field(
+        63.0,
+        gt=0,
+        lt=180,
+        description="Vertical field of view of the camera assumed for head pose (MediaPipe: 63).",
+    )
     grpc_enabled: bool = Field(False, description="Serve the gRPC tracking stream.")
     grpc_port: int = Field(
         50051, ge=0, le=65535, description="gRPC port (0 picks a free one), same host as HTTP."

@@ -16,7 +16,7 @@ from service.core.config import Settings
 from service.core.errors import BackendUnavailable, InvalidImage
 from service.frames import FramePipeline
 from service.tracking.sessions import SessionExpired, SessionStore, TooManySessions
-from service.tracking.tracker import track_frame
+from service.tracking.tracker import smoothing_params, track_frame
 
 router = APIRouter(prefix="/v1", tags=["frames"])
 
@@ -44,6 +44,22 @@ RotationSearch = Annotated[
         description="When the detector finds no face, search the frame again turned by 90, "
         "180 and 270 degrees (finds upside-down faces; MediaPipe does not). Default: "
         "FACEMESH_DETECTION_ROTATION_SEARCH."
+    ),
+]
+FovDegrees = Annotated[
+    float | None,
+    Query(
+        gt=0,
+        lt=180,
+        description="Vertical field of view (degrees) of the camera, for head pose. Default: "
+        "FACEMESH_CAMERA_FOV_DEGREES (63, MediaPipe's).",
+    ),
+]
+Smoothing = Annotated[
+    bool | None,
+    Query(
+        description="Tracking sessions: smooth landmarks over frames (One Euro filter). "
+        "Default: FACEMESH_TRACKING_SMOOTHING (on)."
     ),
 ]
 
@@ -78,17 +94,24 @@ async def frame(
     settings: SettingsDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
+    fov_degrees: FovDegrees = None,
 ) -> Response:
     (payload,) = await read_images(request, max_body_bytes=settings.max_body_bytes, max_images=1)
     frames = _frames(request)
     limit = min(max_faces or settings.max_faces, settings.max_faces)
-    result = await frames.run(payload, limit, rotation_search=rotation_search)
+    result = await frames.run(
+        payload, limit, rotation_search=rotation_search, fov_degrees=fov_degrees
+    )
     return frame_response(result, _model_info(settings, frames))
 
 
 @router.websocket("/track")
 async def track(
-    websocket: WebSocket, max_faces: MaxFaces = None, rotation_search: RotationSearch = None
+    websocket: WebSocket,
+    max_faces: MaxFaces = None,
+    rotation_search: RotationSearch = None,
+    smoothing: Smoothing = None,
+    fov_degrees: FovDegrees = None,
 ) -> None:
     """Tracking session for browsers: send each frame as one binary message (JPEG/PNG/WebP),
     receive one JSON text message per frame (``FrameResponse``, in order). Subprotocol
@@ -102,7 +125,9 @@ async def track(
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=WEBSOCKET_SUBPROTOCOL if offered else None)
     try:
-        session = store.open(limit, rotation_search)
+        session = store.open(
+            limit, rotation_search, smoothing_params(app_settings, smoothing), fov_degrees
+        )
     except TooManySessions as exc:
         await websocket.close(code=_WS_TRY_AGAIN, reason=exc.message[:120])
         return
