@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MODEL := model_repository/facemesh/1/model.onnx
 DETECTOR := model_repository/face_detector/1/model.onnx
-CONVERTER_SOURCES := $(shell find converter -name '*.py' -o -name '*.json' 2>/dev/null)
+CONVERTER_SOURCES := $(shell find converter -name "*.py" -o -name "*.json" 2>/dev/null) service/contract.py
 PYTEST_ARGS ?=
 
 .PHONY: venv dev-venv triton-venv model cascade-models serve test lint format bench paper clean
@@ -44,7 +44,7 @@ $(MODEL): $(VENV)/.runtime $(CONVERTER_SOURCES)
 $(DETECTOR): $(VENV)/.runtime $(CONVERTER_SOURCES)
 	$(PY) -m converter build --model face_detection_short_range --output $(DETECTOR)
 
-# The pre-attention cascade (FACEMESH_MODEL=cascade, ?model=cascade, benchmarks/paper_tables.py):
+# The pre-attention cascade (FACEMESH_PIPELINE=cascade, ?model=cascade, benchmarks/paper_tables.py):
 # the 468-point mesh model and the per-eye iris model from the same wheel.
 CASCADE_MESH := model_repository/face_landmark_cascade/1/model.onnx
 CASCADE_IRIS := model_repository/iris_landmark/1/model.onnx

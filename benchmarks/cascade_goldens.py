@@ -17,7 +17,7 @@ import subprocess
 import numpy as np
 
 from benchmarks.oracle_env import REPO, oracle_python
-from service.processing.cascade import LEFT_EYE_INDICES, RIGHT_EYE_INDICES
+from service.contract import LEFT_EYE, RIGHT_EYE
 
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
 OUTPUT = REPO / "tests" / "data" / "crops_cascade_goldens.json"
@@ -39,8 +39,8 @@ def merge(stage: dict[str, object]) -> list[list[float]]:
     """MediaPipe's iris-tracking merge -> 478 x [x, y, z] normalised."""
     merged = np.asarray(stage["mesh"], dtype=np.float64).copy()
     eyes = np.asarray(stage["eyes"], dtype=np.float64)
-    merged[list(LEFT_EYE_INDICES)] = eyes[0]
-    merged[list(RIGHT_EYE_INDICES)] = eyes[1]
+    merged[list(LEFT_EYE)] = eyes[0]
+    merged[list(RIGHT_EYE)] = eyes[1]
     irises = np.asarray(stage["irises"], dtype=np.float64).reshape(10, 3)
     out: list[list[float]] = rounded(np.concatenate([merged, irises]))
     return out

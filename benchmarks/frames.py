@@ -42,9 +42,9 @@ import onnxruntime as ort
 
 from benchmarks.oracle_env import REPO, OracleWorker
 from service.core.config import Settings
-from service.frames import FramePipeline, TrackState
 from service.inference.detector import OnnxRuntimeDetector
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
+from service.pipelines.frames import FramePipeline, TrackState
 from service.processing.decode import decode_image
 
 MODEL = REPO / "model_repository" / "facemesh" / "1" / "model.onnx"

@@ -43,7 +43,9 @@ from benchmarks.oracle_env import REPO, OracleWorker
 from converter.source import fetch_tflite
 from converter.summary import summarize, tflite_parameters
 from converter.tflite_model import read_tflite
-from service.inference.cascade import IRIS_OUTPUTS, MESH_OUTPUTS, CascadeBackend, OrtRunner
+from service import contract
+from service.contract import CASCADE_MESH_OUTPUTS, IRIS_OUTPUTS
+from service.inference.cascade import CascadeBackend, OrtRunner
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
 from service.processing import cascade
 
@@ -108,7 +110,7 @@ class Pipelines:
             MODELS["attention"][0], device="cpu", intra_op_threads=1
         )
         self.cascade = CascadeBackend(
-            OrtRunner(MODELS["mesh"][0], MESH_OUTPUTS, device="cpu", intra_op_threads=1),
+            OrtRunner(MODELS["mesh"][0], CASCADE_MESH_OUTPUTS, device="cpu", intra_op_threads=1),
             OrtRunner(MODELS["iris"][0], IRIS_OUTPUTS, device="cpu", intra_op_threads=1),
         )
         self.mesh_session = session(MODELS["mesh"][0])
@@ -336,10 +338,10 @@ def attention_golden_distance(pipes: Pipelines, images: np.ndarray) -> dict[str,
     }
     keep = [i for i, path in enumerate(CROPS) if path.stem in goldens]
     results = pipes.landmarks(images[keep])
-    eyes = [*cascade.LEFT_EYE_INDICES, *cascade.RIGHT_EYE_INDICES]
+    eyes = [*contract.LEFT_EYE, *contract.RIGHT_EYE]
     regions = {
         "all": list(range(468)),
-        "lips": list(cascade.LIPS_INDICES),
+        "lips": list(contract.LIPS),
         "eyes": eyes,
         "irises": list(range(468, 478)),
     }

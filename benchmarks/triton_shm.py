@@ -36,7 +36,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from service.inference.base import MODEL_OUTPUTS  # noqa: E402
+from service.contract import MODEL_OUTPUTS  # noqa: E402
 from tests.triton.triton_local import LocalTriton  # noqa: E402
 
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))

@@ -14,6 +14,7 @@ import onnx
 from converter.context import ConversionContext
 from converter.contract import assemble_outputs
 from converter.outputs import NamedOutput, emit_outputs, value_infos
+from service.contract import CASCADE_MESH_OUTPUTS, IRIS_OUTPUTS
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,10 @@ SPECS: dict[str, ModelSpec] = {
             (0.0, 1.0),
             named_outputs(
                 {
-                    "mesh": NamedOutput("conv2d_21", (468, 3)),
-                    "face_score": NamedOutput("conv2d_31", (), sigmoid=True),
+                    "mesh": NamedOutput("conv2d_21", CASCADE_MESH_OUTPUTS["mesh"]),
+                    "face_score": NamedOutput(
+                        "conv2d_31", CASCADE_MESH_OUTPUTS["face_score"], sigmoid=True
+                    ),
                 }
             ),
         ),
@@ -55,8 +58,10 @@ SPECS: dict[str, ModelSpec] = {
             (0.0, 1.0),
             named_outputs(
                 {
-                    "eye_contour": NamedOutput("output_eyes_contours_and_brows", (71, 3)),
-                    "iris": NamedOutput("output_iris", (5, 3)),
+                    "eye_contour": NamedOutput(
+                        "output_eyes_contours_and_brows", IRIS_OUTPUTS["eye_contour"]
+                    ),
+                    "iris": NamedOutput("output_iris", IRIS_OUTPUTS["iris"]),
                 }
             ),
         ),

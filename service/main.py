@@ -1,4 +1,4 @@
-"""Builds the FastAPI app: settings, lifespan (backend + pipeline), handlers, routers, /metrics."""
+"""Assembles the FastAPI app: lifespan (``service.lifespan``), handlers, middleware, routers."""
 
 from __future__ import annotations
 
@@ -8,61 +8,36 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.concurrency import run_in_threadpool
 
 from service import metrics
 from service.api.main import api_router
 from service.api.middleware import RequestMetricsMiddleware
 from service.api.request_id import HEADER as REQUEST_ID_HEADER
 from service.api.request_id import RequestIdMiddleware
-from service.core.admission import AdmissionController
 from service.core.config import Settings, get_settings
 from service.core.error_handlers import install_error_handlers
 from service.core.logging import configure_logging
 from service.inference.base import InferenceBackend
-from service.inference.factory import create_pipeline_backend
-from service.pipeline import FaceMeshPipeline
-from service.tracking.lifecycle import start_frames, stop_frames
+from service.lifespan import build_services, close_services
 
 API_VERSION = "1.0.0"
 
 
 def create_app(
-    settings: Settings | None = None,
-    backend: InferenceBackend | None = None,
-    extra_backends: dict[str, InferenceBackend] | None = None,
+    settings: Settings | None = None, backends: dict[str, InferenceBackend] | None = None
 ) -> FastAPI:
-    """The gateway app. ``backend`` overrides the one ``settings.backend`` would build for the
-    default pipeline (``settings.model``); ``extra_backends`` (pipeline name -> backend) those
-    of the further pipelines in ``settings.models``."""
+    """The gateway app: lifespan, error handlers, middleware, routers and ``/metrics``.
+    ``backends`` (pipeline name -> backend) replaces the backends ``settings`` would build."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        chosen = (
-            backend
-            if backend is not None
-            else await run_in_threadpool(create_pipeline_backend, settings, settings.model)
-        )
-        pipeline = FaceMeshPipeline(chosen, settings, settings.model)
-        app.state.pipeline = pipeline
-        app.state.pipelines = {settings.model: pipeline}
-        for name in settings.loaded_models[1:]:  # selectable per request with ?model=
-            extra = (extra_backends or {}).get(name)
-            if extra is None:
-                extra = await run_in_threadpool(create_pipeline_backend, settings, name)
-            app.state.pipelines[name] = FaceMeshPipeline(extra, settings, name)
-        await start_frames(app, settings, chosen)
-        # Created here, inside the serving event loop (asyncio primitives bind to one loop).
-        app.state.admission = AdmissionController(
-            settings.max_in_flight, settings.max_queue, settings.queue_timeout_s
-        )
+        services = await build_services(settings, backends)
+        app.state.services = services
         try:
             yield
         finally:
-            await stop_frames(app)
-            for each in app.state.pipelines.values():
-                each.close()
+            await close_services(services)
             metrics.mark_process_dead(os.getpid(), settings.prometheus_multiproc_dir)
 
     app = FastAPI(

@@ -1,47 +1,98 @@
-"""Typed dependency aliases that keep route signatures short.
+"""What routes depend on, as typed ``Annotated[..., Depends()]`` aliases.
 
-The dependencies are ``async def``: they only read app state, and FastAPI would run plain
-``def`` dependencies in the threadpool (a thread hop per dependency per request).
+``Services`` holds everything the app builds at start-up (``service.lifespan``); it is the one
+object kept on ``app.state``, read here and nowhere else. The dependencies are ``async def``:
+they only read app state, and FastAPI would run plain ``def`` dependencies in the threadpool (a
+thread hop per dependency per request). They take an ``HTTPConnection`` so HTTP routes and the
+WebSocket route share them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
+from starlette.requests import HTTPConnection
 
+from service.core.admission import AdmissionController
 from service.core.config import Settings
-from service.pipeline import FaceMeshPipeline
+from service.pipelines.crops import CropPipeline
+from service.pipelines.frames import FramePipeline
+from service.tracking.sessions import SessionStore
+
+if TYPE_CHECKING:
+    import grpc
 
 
-async def get_app_settings(request: Request) -> Settings:
-    """The ``Settings`` the app was built with (``create_app(settings)``)."""
-    return cast(Settings, request.app.state.settings)
+@dataclass
+class Services:
+    """Built once per app by ``service.lifespan.build_services``. ``crops`` maps each loaded
+    pipeline name to its crop pipeline, the default (``Settings.pipeline``) first."""
+
+    settings: Settings
+    crops: dict[str, CropPipeline]
+    frames: FramePipeline
+    sessions: SessionStore
+    admission: AdmissionController
+    grpc_server: grpc.aio.Server | None = None
+    grpc_port: int | None = None
+
+    @property
+    def default_crops(self) -> CropPipeline:
+        return self.crops[self.settings.pipeline]
 
 
-async def get_pipeline(
-    request: Request,
+async def get_services(connection: HTTPConnection) -> Services:
+    return cast(Services, connection.app.state.services)
+
+
+async def get_app_settings(connection: HTTPConnection) -> Settings:
+    """The ``Settings`` the app was built with (``create_app(settings)``); available before
+    the lifespan has run, unlike ``Services``."""
+    return cast(Settings, connection.app.state.settings)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_crop_pipeline(
+    services: ServicesDep,
     model: Annotated[
         Literal["attention", "cascade"] | None,
         Query(
             description="Pipeline: `attention` (fused Attention Mesh) or `cascade` (468-point "
-            "mesh + iris model per eye); default `FACEMESH_MODEL`. Only the pipelines loaded "
-            "at start-up (`FACEMESH_MODEL`, `FACEMESH_MODELS`) can be chosen.",
+            "mesh + iris model per eye); default `FACEMESH_PIPELINE`. Only the pipelines "
+            "loaded at start-up (`FACEMESH_PIPELINE`, `FACEMESH_EXTRA_PIPELINES`) can be chosen.",
         ),
     ] = None,
-) -> FaceMeshPipeline:
-    """The pipeline the request asks for (``?model=``), else the default one."""
+) -> CropPipeline:
+    """The crop pipeline the request asks for (``?model=``), else the default one."""
     if model is None:
-        return cast(FaceMeshPipeline, request.app.state.pipeline)
-    pipelines = cast(dict[str, FaceMeshPipeline], request.app.state.pipelines)
-    if model not in pipelines:
-        message = f"pipeline {model!r} is not loaded; loaded: {', '.join(pipelines)}"
+        return services.default_crops
+    if model not in services.crops:
+        message = f"pipeline {model!r} is not loaded; loaded: {', '.join(services.crops)}"
         raise RequestValidationError(
             [{"loc": ("query", "model"), "msg": message, "type": "value_error"}]
         )
-    return pipelines[model]
+    return services.crops[model]
+
+
+async def get_frame_pipeline(services: ServicesDep) -> FramePipeline:
+    return services.frames
+
+
+async def get_sessions(services: ServicesDep) -> SessionStore:
+    return services.sessions
+
+
+async def get_admission(services: ServicesDep) -> AdmissionController:
+    return services.admission
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-PipelineDep = Annotated[FaceMeshPipeline, Depends(get_pipeline)]
+CropPipelineDep = Annotated[CropPipeline, Depends(get_crop_pipeline)]
+FramePipelineDep = Annotated[FramePipeline, Depends(get_frame_pipeline)]
+SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
+AdmissionDep = Annotated[AdmissionController, Depends(get_admission)]

@@ -12,29 +12,23 @@ Browsers cannot set headers on a WebSocket, so there the key may also come as a 
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
-from typing import cast
 
 from fastapi import Request, WebSocketException, status
 from starlette.requests import HTTPConnection
 
-from service.core.admission import AdmissionController
-from service.core.config import Settings
+from service.api.deps import AdmissionDep, SettingsDep
+from service.core.auth import configured_keys, keys_match, presented_key
 from service.core.errors import Unauthorized
 
-API_KEY_HEADER = "x-api-key"
 WEBSOCKET_SUBPROTOCOL = "facemesh.v1"
 API_KEY_SUBPROTOCOL_PREFIX = "apikey."
 
 
 def _presented_key(request: HTTPConnection) -> str | None:
-    key = request.headers.get(API_KEY_HEADER)
+    key = presented_key(request.headers.get)
     if key is not None:
         return key
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials:
-        return credentials.strip()
     if request.scope["type"] == "websocket":
         protocols: list[str] = request.scope.get("subprotocols", [])
         for protocol in protocols:
@@ -43,22 +37,10 @@ def _presented_key(request: HTTPConnection) -> str | None:
     return None
 
 
-def keys_match(presented: str, configured: tuple[str, ...]) -> bool:
-    """Whether ``presented`` is one of ``configured``, in constant time: every configured key
-    is compared (``hmac.compare_digest``) whatever matched, so timing reveals neither the key
-    nor which one matched."""
-    candidate = presented.encode()
-    matched = False
-    for key in configured:
-        matched |= hmac.compare_digest(candidate, key.encode())
-    return matched
-
-
-async def require_api_key(connection: HTTPConnection) -> None:
+async def require_api_key(connection: HTTPConnection, settings: SettingsDep) -> None:
     """No-op unless ``FACEMESH_API_KEYS`` is set; then ``X-API-Key: <key>`` or
     ``Authorization: Bearer <key>`` must carry one of the keys."""
-    settings = cast(Settings, connection.app.state.settings)
-    configured = tuple(key.get_secret_value() for key in settings.api_keys)
+    configured = configured_keys(settings)
     if not configured:
         return
     presented = _presented_key(connection)
@@ -75,7 +57,9 @@ async def require_api_key(connection: HTTPConnection) -> None:
     raise Unauthorized(message)
 
 
-async def admission_slot(connection: HTTPConnection) -> AsyncIterator[None]:
+async def admission_slot(
+    connection: HTTPConnection, settings: SettingsDep, admission: AdmissionDep
+) -> AsyncIterator[None]:
     """Hold one of the process's in-flight slots for the whole HTTP request (see
     ``service.core.admission``). A rejected request's body is drained unread (bounded by
     ``FACEMESH_MAX_BODY_BYTES``, nothing kept) so the client, still uploading, receives the
@@ -84,11 +68,10 @@ async def admission_slot(connection: HTTPConnection) -> AsyncIterator[None]:
         yield
         return
     request = connection
-    admission = cast(AdmissionController, request.app.state.admission)
     try:
         await admission.acquire()
     except Exception:
-        await _drain(request, cast(Settings, request.app.state.settings).max_body_bytes)
+        await _drain(request, settings.max_body_bytes)
         raise
     try:
         yield

@@ -19,8 +19,9 @@ import orjson
 from starlette.responses import Response
 
 from service.api import schemas
-from service.frames import FrameFace, FrameResult
-from service.processing.postprocess import IRIS_REGIONS, TRANSFORM_REGIONS, FaceResult
+from service.contract import IRIS_REGIONS, REGION_ORDER
+from service.pipelines.frames import FrameFace, FrameResult
+from service.processing.postprocess import FaceResult
 
 # 0.001 px is far below the model's accuracy and keeps the JSON short.
 COORD_DECIMALS = 3
@@ -49,7 +50,7 @@ def face_body(result: FaceResult) -> dict[str, Any]:
     if result.landmarks is None or result.regions is None:
         return body
     regions: dict[str, Any] = {}
-    for name in TRANSFORM_REGIONS:
+    for name in REGION_ORDER:
         region = result.regions[name]
         assert region.affine is not None
         regions[name] = {

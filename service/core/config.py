@@ -57,12 +57,12 @@ class Settings(BaseSettings):
         REPO_ROOT / "model_repository" / "facemesh" / "1" / "model.onnx",
         description="ONNX file for the onnxruntime backend.",
     )
-    model: Literal["attention", "cascade"] = Field(
+    pipeline: Literal["attention", "cascade"] = Field(
         "attention",
-        description="Pipeline a request gets without `?model=`: the fused Attention Mesh, or "
-        "the pre-attention cascade (468-point mesh, then the iris model once per eye).",
+        description="Landmark pipeline a request gets without `?model=`: the fused Attention "
+        "Mesh, or the pre-attention cascade (468-point mesh, then the iris model once per eye).",
     )
-    models: str = Field(
+    extra_pipelines: str = Field(
         "",
         description="Comma-separated further pipelines loaded at start-up and selectable per "
         "request with `?model=` (e.g. `cascade`). The cascade runs on embedded ONNX Runtime.",
@@ -225,16 +225,16 @@ class Settings(BaseSettings):
         return data
 
     @property
-    def loaded_models(self) -> tuple[str, ...]:
-        """``model`` first, then the other pipelines named in ``models``, without repeats."""
-        names = [self.model, *(m.strip() for m in self.models.split(",") if m.strip())]
-        return tuple(dict.fromkeys(names))
+    def loaded_pipelines(self) -> tuple[str, ...]:
+        """``pipeline`` first, then those named in ``extra_pipelines``, without repeats."""
+        extra = (name.strip() for name in self.extra_pipelines.split(","))
+        return tuple(dict.fromkeys([self.pipeline, *(name for name in extra if name)]))
 
     @model_validator(mode="after")
-    def _check_models(self) -> Settings:
-        unknown = set(self.loaded_models) - {"attention", "cascade"}
+    def _check_pipelines(self) -> Settings:
+        unknown = set(self.loaded_pipelines) - {"attention", "cascade"}
         if unknown:
-            raise ValueError(f"models: unknown pipelines {sorted(unknown)}")
+            raise ValueError(f"extra_pipelines: unknown pipelines {sorted(unknown)}")
         return self
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""The one place where exceptions become HTTP responses.
+"""The one place where exceptions become HTTP responses, WebSocket close codes and gRPC statuses.
 
 Every error response has the body ``{"error": {"code": str, "message": str}}``. Status codes:
 
@@ -8,13 +8,16 @@ exception                  status  codes
 PayloadTooLarge            413     body_too_large, image_too_large
 UnsupportedMediaType       415     unsupported_media_type
 InvalidImage               422     empty_body, not_an_image, corrupt_image, ...
-NoFaceFound                404     no_face
 BackendUnavailable         503     backend_unavailable, overloaded (+ Retry-After)
 Unauthorized               401     unauthorized (+ WWW-Authenticate)
 RequestValidationError     422     validation_error
 HTTPException (Starlette)  as is   not_found, method_not_allowed, http_error
 anything else              500     internal_error (logged with traceback)
 =========================  ======  =============================================
+
+On the tracking streams (WebSocket ``/v1/track``, gRPC ``Track``) an unusable frame is answered
+in-band with the same ``{code, message}`` and the stream goes on; the errors that end a stream
+map as ``STREAM_ENDINGS`` says: WebSocket close code and gRPC status name.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from service import metrics
 from service.core.errors import (
     BackendUnavailable,
     InvalidImage,
-    NoFaceFound,
     PayloadTooLarge,
     ServiceError,
+    SessionExpired,
+    TooManySessions,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -44,10 +48,20 @@ STATUS_BY_TYPE: tuple[tuple[type[ServiceError], int], ...] = (
     (PayloadTooLarge, 413),
     (UnsupportedMediaType, 415),
     (InvalidImage, 422),
-    (NoFaceFound, 404),
     (BackendUnavailable, 503),
     (Unauthorized, 401),
 )
+
+# Errors that end a stream: (type, WebSocket close code, gRPC status name), most specific
+# first. 1008 policy violation, 1013 try again later (RFC 6455 / IANA registry).
+STREAM_ENDINGS: tuple[tuple[type[ServiceError], int, str], ...] = (
+    (TooManySessions, 1013, "RESOURCE_EXHAUSTED"),
+    (SessionExpired, 1008, "ABORTED"),
+    (BackendUnavailable, 1013, "UNAVAILABLE"),
+    (Unauthorized, 1008, "UNAUTHENTICATED"),
+)
+# A stream error nobody mapped: the server's fault.
+_WS_INTERNAL_ERROR, _GRPC_INTERNAL = 1011, "INTERNAL"
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
@@ -61,6 +75,14 @@ def status_for(exc: ServiceError) -> int:
         if isinstance(exc, exc_type):
             return status
     return 500
+
+
+def stream_ending(exc: ServiceError) -> tuple[int, str]:
+    """(WebSocket close code, gRPC status name) for an error that ends a tracking stream."""
+    for exc_type, close_code, grpc_status in STREAM_ENDINGS:
+        if isinstance(exc, exc_type):
+            return close_code, grpc_status
+    return _WS_INTERNAL_ERROR, _GRPC_INTERNAL
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:

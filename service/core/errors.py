@@ -1,7 +1,8 @@
 """Typed exceptions raised by the service. ``service.core.error_handlers`` maps them to HTTP.
 
 Each exception carries a stable machine-readable ``code`` (the ``error.code`` in responses)
-and a human-readable message. Nothing here knows about HTTP.
+and a human-readable message. Nothing here knows about HTTP, WebSockets or gRPC:
+``service.core.error_handlers`` maps the exceptions to all three.
 """
 
 from __future__ import annotations
@@ -28,11 +29,6 @@ class UnsupportedMediaType(InvalidImage):
     """The request's Content-Type (or a multipart part's) is not an accepted image type."""
 
 
-class NoFaceFound(ServiceError):  # noqa: N818
-    """A request that needs a face got none (not raised by the crop endpoints, which report
-    a below-threshold score with null landmarks instead)."""
-
-
 class BackendUnavailable(ServiceError):  # noqa: N818
     """The inference backend cannot run the model right now."""
 
@@ -54,6 +50,20 @@ class Unauthorized(ServiceError):  # noqa: N818 (same family of names as above)
         super().__init__("unauthorized", message)
 
 
+class TooManySessions(BackendUnavailable):
+    """Every tracking-session slot of this process is taken (transient: try again later)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"all {limit} tracking sessions are in use", code="too_many_sessions")
+
+
+class SessionExpired(ServiceError):  # noqa: N818 (like the other service errors)
+    """A tracking session was idle longer than its time-to-live (or closed) and is gone."""
+
+    def __init__(self, session_id: int) -> None:
+        super().__init__("session_expired", f"tracking session {session_id} expired")
+
+
 # Every code a client can receive in ``error.code``; metrics pre-create one series per code.
 ERROR_CODES: tuple[str, ...] = (
     "empty_body",
@@ -67,7 +77,6 @@ ERROR_CODES: tuple[str, ...] = (
     "image_too_small",
     "image_too_large",
     "unsupported_image_mode",
-    "no_face",
     "backend_unavailable",
     "overloaded",
     "unauthorized",

@@ -9,28 +9,12 @@ Triton backend produce directly comparable results.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from service.contract import MODEL_INPUT_SIZE, ModelOutputs
 from service.core.errors import BackendUnavailable
-
-MODEL_INPUT_NAME = "image"
-MODEL_INPUT_SIZE = 192
-
-# Output name -> shape without the batch dimension (float32), the model's contract.
-MODEL_OUTPUTS: dict[str, tuple[int, ...]] = {
-    "landmarks": (478, 3),
-    "mesh": (468, 3),
-    "lips": (80, 2),
-    "left_eye": (71, 2),
-    "right_eye": (71, 2),
-    "left_iris": (5, 2),
-    "right_iris": (5, 2),
-    "region_transforms": (3, 4, 4),
-    "face_score": (),
-}
 
 
 def check_image_batch(images: np.ndarray, size: int = MODEL_INPUT_SIZE, min_batch: int = 0) -> None:
@@ -62,52 +46,6 @@ def checked_outputs(
             raise BackendUnavailable(f"{model} output {name!r} has shape {array.shape}")
         arrays[name] = array
     return arrays
-
-
-@dataclass(frozen=True)
-class ModelOutputs:
-    """Raw model outputs for a batch of N crops, in px192 units (see converter README).
-
-    landmarks:          float32 [N, 478, 3]
-    mesh:               float32 [N, 468, 3]
-    lips:               float32 [N, 80, 2]
-    left_eye/right_eye: float32 [N, 71, 2]
-    left_iris/right_iris: float32 [N, 5, 2]
-    region_transforms:  float32 [N, 3, 4, 4]  (lips, left eye, right eye)
-    face_score:         float32 [N]           (sigmoid of the face-presence logit)
-    """
-
-    landmarks: np.ndarray
-    mesh: np.ndarray
-    lips: np.ndarray
-    left_eye: np.ndarray
-    right_eye: np.ndarray
-    left_iris: np.ndarray
-    right_iris: np.ndarray
-    region_transforms: np.ndarray
-    face_score: np.ndarray
-
-    @classmethod
-    def from_named(cls, named: dict[str, np.ndarray]) -> ModelOutputs:
-        """Build from a name -> array mapping, checking every contract shape."""
-        arrays: dict[str, np.ndarray] = {}
-        batch: int | None = None
-        for name, shape in MODEL_OUTPUTS.items():
-            if name not in named:
-                raise ValueError(f"model output {name!r} missing")
-            array = np.asarray(named[name], dtype=np.float32)
-            if array.shape[1:] != shape:
-                raise ValueError(f"model output {name!r} has shape {array.shape}, want [N,{shape}]")
-            if batch is None:
-                batch = array.shape[0]
-            elif array.shape[0] != batch:
-                raise ValueError(f"model output {name!r} has batch {array.shape[0]}, want {batch}")
-            arrays[name] = array
-        return cls(**arrays)
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.face_score.shape[0])
 
 
 @runtime_checkable

@@ -20,23 +20,20 @@ from typing import Protocol
 
 import numpy as np
 
-from service.core.config import Settings
-from service.core.errors import BackendUnavailable
-from service.inference.base import (
+from service.contract import (
+    CASCADE_MESH_OUTPUTS,
+    IRIS_OUTPUTS,
     MODEL_INPUT_NAME,
     MODEL_INPUT_SIZE,
     ModelOutputs,
-    check_image_batch,
-    checked_outputs,
 )
+from service.core.config import Settings
+from service.core.errors import BackendUnavailable
+from service.inference.base import check_image_batch, checked_outputs
 from service.inference.onnxruntime_backend import load_session
 from service.processing.cascade import assemble_outputs, crop_eyes, eye_rois
 
 logger = logging.getLogger(__name__)
-
-# Output name -> shape without the batch dimension (float32), per cascade model.
-MESH_OUTPUTS: dict[str, tuple[int, ...]] = {"mesh": (468, 3), "face_score": ()}
-IRIS_OUTPUTS: dict[str, tuple[int, ...]] = {"eye_contour": (71, 3), "iris": (5, 3)}
 
 
 class ModelRunner(Protocol):
@@ -122,7 +119,10 @@ def create_cascade_backend(settings: Settings) -> CascadeBackend:
     device, threads = settings.device, settings.intra_op_threads
     backend = CascadeBackend(
         OrtRunner(
-            settings.cascade_mesh_path, MESH_OUTPUTS, device=device, intra_op_threads=threads
+            settings.cascade_mesh_path,
+            CASCADE_MESH_OUTPUTS,
+            device=device,
+            intra_op_threads=threads,
         ),
         OrtRunner(
             settings.cascade_iris_path, IRIS_OUTPUTS, device=device, intra_op_threads=threads

@@ -12,14 +12,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from service.contract import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS, ModelOutputs
 from service.core.errors import BackendUnavailable
-from service.inference.base import (
-    MODEL_INPUT_NAME,
-    MODEL_INPUT_SIZE,
-    MODEL_OUTPUTS,
-    ModelOutputs,
-    check_image_batch,
-)
+from service.inference.base import check_image_batch
 
 logger = logging.getLogger(__name__)
 

@@ -40,14 +40,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from service.contract import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS, ModelOutputs
 from service.core.errors import BackendUnavailable
-from service.inference.base import (
-    MODEL_INPUT_NAME,
-    MODEL_INPUT_SIZE,
-    MODEL_OUTPUTS,
-    ModelOutputs,
-    check_image_batch,
-)
+from service.inference.base import check_image_batch
 
 if TYPE_CHECKING:
     from service.core.config import Settings

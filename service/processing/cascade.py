@@ -18,8 +18,8 @@ outputs. The MediaPipe facts this module reproduces (``mediapipe/modules/iris_la
 * **Projection** (``LandmarkProjectionCalculator``): crop unit square -> image through the ROI;
   z is scaled by the ROI's side (``z / 64 * side``).
 * **Merge** (``UpdateFaceLandmarksCalculator`` + ``ConcatenateNormalizedLandmarkList``): the 71
-  eye-contour points of each eye overwrite x, y **and z** of the mesh at ``LEFT_EYE_INDICES``
-  / ``RIGHT_EYE_INDICES`` (the same lists as the attention model's eye regions); then the left
+  eye-contour points of each eye overwrite x, y **and z** of the mesh at ``LEFT_EYE``
+  / ``RIGHT_EYE`` (the same lists as the attention model's eye regions); then the left
   iris (5) and the right iris (5) are appended: 478 points, with the iris z from the iris model.
 
 The cascade has no lips model (MediaPipe never shipped the paper's lips model), so the lips
@@ -33,40 +33,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.inference.base import ModelOutputs
+from service.contract import (
+    IRIS_INPUT_SIZE,
+    LEFT_EYE,
+    LEFT_EYE_CORNERS,
+    LIPS,
+    LIPS_CORNERS,
+    RIGHT_EYE,
+    RIGHT_EYE_CORNERS,
+    ModelOutputs,
+)
 
-MESH_POINTS = 468
-EYE_CROP_SIZE = 64
 EYE_ROI_SCALE = 2.3
 REGION_BOX_SCALE = 1.5
-# Eye corners that define each eye's ROI (start -> end of the rotation vector).
-LEFT_EYE_CORNERS = (33, 133)
-RIGHT_EYE_CORNERS = (362, 263)
-LIPS_ROTATION = (61, 291)
-
-# Mesh indices the 71 eye-contour points overwrite (UpdateFaceLandmarksCalculator's list).
-LEFT_EYE_INDICES: tuple[int, ...] = (
-    *(33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173),
-    *(130, 25, 110, 24, 23, 22, 26, 112, 243, 247, 30, 29, 27, 28, 56, 190),
-    *(226, 31, 228, 229, 230, 231, 232, 233, 244, 113, 225, 224, 223, 222, 221, 189),
-    *(35, 124, 46, 53, 52, 65, 143, 111, 117, 118, 119, 120, 121, 128, 245),
-    *(156, 70, 63, 105, 66, 107, 55, 193),
-)
-RIGHT_EYE_INDICES: tuple[int, ...] = (
-    *(263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398),
-    *(359, 255, 339, 254, 253, 252, 256, 341, 463, 467, 260, 259, 257, 258, 286, 414),
-    *(446, 261, 448, 449, 450, 451, 452, 453, 464, 342, 445, 444, 443, 442, 441, 413),
-    *(265, 353, 276, 283, 282, 295, 372, 340, 346, 347, 348, 349, 350, 357, 465),
-    *(383, 300, 293, 334, 296, 336, 285, 417),
-)
-# The attention model's lips region (its Landmarks2TransformMatrix subset), mesh indices.
-LIPS_INDICES: tuple[int, ...] = (
-    *(61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 185, 40, 39, 37, 0, 267, 269, 270),
-    *(409, 78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 191, 80, 81, 82, 13, 312, 311),
-    *(310, 415, 76, 77, 90, 180, 85, 16, 315, 404, 320, 307, 306, 184, 74, 73, 72, 11, 302),
-    *(303, 304, 408, 62, 96, 89, 179, 86, 15, 316, 403, 319, 325, 292, 183, 42, 41, 38, 12),
-    *(268, 271, 272, 407),
-)
 
 
 @dataclass(frozen=True)
@@ -95,9 +74,9 @@ class EyeRois:
         px192, the right eye's mirror included (crop x -> u = 1 - x / 64)."""
         unit = self.unit_to_px192()
         from_crop = np.zeros((2, 3, 3))
-        from_crop[0] = np.diag([1.0 / EYE_CROP_SIZE, 1.0 / EYE_CROP_SIZE, 1.0])
+        from_crop[0] = np.diag([1.0 / IRIS_INPUT_SIZE, 1.0 / IRIS_INPUT_SIZE, 1.0])
         from_crop[1] = from_crop[0]
-        from_crop[1, 0] = (-1.0 / EYE_CROP_SIZE, 0.0, 1.0)  # right eye: u = 1 - x / 64
+        from_crop[1, 0] = (-1.0 / IRIS_INPUT_SIZE, 0.0, 1.0)  # right eye: u = 1 - x / 64
         return np.asarray(unit @ from_crop)
 
 
@@ -136,9 +115,9 @@ def _bilinear_replicate(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np
 
 
 # Pixel-centre coordinates of the 64x64 crop, homogeneous: [64, 64, 3] (x, y, 1), crop pixels.
-_CENTRES = np.arange(EYE_CROP_SIZE, dtype=np.float64) + 0.5
+_CENTRES = np.arange(IRIS_INPUT_SIZE, dtype=np.float64) + 0.5
 _CROP_GRID = np.stack(
-    [*np.meshgrid(_CENTRES, _CENTRES, indexing="xy"), np.ones((EYE_CROP_SIZE, EYE_CROP_SIZE))],
+    [*np.meshgrid(_CENTRES, _CENTRES, indexing="xy"), np.ones((IRIS_INPUT_SIZE, IRIS_INPUT_SIZE))],
     axis=-1,
 )
 
@@ -151,11 +130,11 @@ def crop_eyes(images: np.ndarray, rois: EyeRois) -> np.ndarray:
         raise ValueError(f"{rois.side.shape[0]} ROIs for {count} images")
     # [N, 2, 64, 64, 2] sampling positions in px192 (pixel-edge) -> index space (- 0.5)
     positions = np.einsum("hwk,nejk->nehwj", _CROP_GRID, rois.crop_to_px192()) - 0.5
-    crops = np.empty((count, 2, EYE_CROP_SIZE, EYE_CROP_SIZE, 3), dtype=np.uint8)
+    crops = np.empty((count, 2, IRIS_INPUT_SIZE, IRIS_INPUT_SIZE, 3), dtype=np.uint8)
     for i in range(count):
         sampled = _bilinear_replicate(images[i], positions[i, ..., 0], positions[i, ..., 1])
         crops[i] = np.clip(np.rint(sampled), 0, 255).astype(np.uint8)
-    return crops.reshape(count * 2, EYE_CROP_SIZE, EYE_CROP_SIZE, 3)
+    return crops.reshape(count * 2, IRIS_INPUT_SIZE, IRIS_INPUT_SIZE, 3)
 
 
 def project_eye_points(points: np.ndarray, rois: EyeRois) -> np.ndarray:
@@ -166,7 +145,7 @@ def project_eye_points(points: np.ndarray, rois: EyeRois) -> np.ndarray:
     xy1 = np.concatenate([raw[..., :2], np.ones((*raw.shape[:-1], 1))], axis=-1)
     out = np.empty_like(raw)
     out[..., :2] = np.einsum("nekj,neij->neki", xy1, affines)
-    out[..., 2] = raw[..., 2] / EYE_CROP_SIZE * rois.side[..., None]
+    out[..., 2] = raw[..., 2] / IRIS_INPUT_SIZE * rois.side[..., None]
     return out
 
 
@@ -175,8 +154,8 @@ def merge_landmarks(mesh: np.ndarray, eyes: np.ndarray, irises: np.ndarray) -> n
     float32 [N, 478, 3], MediaPipe's iris-tracking merge (x, y and z overwritten)."""
     count = mesh.shape[0]
     merged = np.asarray(mesh, dtype=np.float64).copy()
-    merged[:, list(LEFT_EYE_INDICES)] = eyes[:, 0]
-    merged[:, list(RIGHT_EYE_INDICES)] = eyes[:, 1]
+    merged[:, list(LEFT_EYE)] = eyes[:, 0]
+    merged[:, list(RIGHT_EYE)] = eyes[:, 1]
     return np.concatenate([merged, irises.reshape(count, 10, 3)], axis=1).astype(np.float32)
 
 
@@ -228,11 +207,11 @@ def assemble_outputs(
     count = mesh.shape[0]
     eyes = project_eye_points(eye_contour.reshape(count, 2, -1, 3), rois)
     irises = project_eye_points(iris.reshape(count, 2, -1, 3), rois)
-    lips = np.asarray(mesh, dtype=np.float32)[:, list(LIPS_INDICES), :2]
+    lips = np.asarray(mesh, dtype=np.float32)[:, list(LIPS), :2]
     lips_box = region_box(
         lips,
-        LIPS_INDICES.index(LIPS_ROTATION[0]),
-        LIPS_INDICES.index(LIPS_ROTATION[1]),
+        LIPS.index(LIPS_CORNERS[0]),
+        LIPS.index(LIPS_CORNERS[1]),
         REGION_BOX_SCALE,
     )
     boxes = np.concatenate([lips_box[:, None], rois.unit_to_px192()], axis=1)  # [N, 3, 2, 3]

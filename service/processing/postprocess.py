@@ -7,12 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.inference.base import ModelOutputs
+from service.contract import IRIS_REGIONS, REGION_ORDER, ModelOutputs
 from service.processing.preprocess import CropTransform
-
-# Order of the regions in the model's ``region_transforms`` output.
-TRANSFORM_REGIONS: tuple[str, ...] = ("lips", "left_eye", "right_eye")
-IRIS_REGIONS: tuple[str, ...] = ("left_iris", "right_iris")
 
 # The attention grid is 16x16 cells; feature-map units are px192 / 4.
 _GRID_CELLS = 16.0
@@ -84,7 +80,7 @@ def postprocess(
     landmarks = _map_points(outputs.landmarks, matrices)
     points = {
         name: _map_points(getattr(outputs, name), matrices)
-        for name in (*TRANSFORM_REGIONS, *IRIS_REGIONS)
+        for name in (*REGION_ORDER, *IRIS_REGIONS)
     }
     # [N, 3, 3, 3]: crop matrix @ region unit-square matrix, for the three regions.
     affines = np.einsum("nij,nkjl->nkil", matrices, unit_square_to_px192(outputs.region_transforms))
@@ -95,8 +91,7 @@ def postprocess(
             results.append(FaceResult(transform.width, transform.height, score, None, None))
             continue
         regions = {
-            name: Region(points[name][i], affines[i, k, :2])
-            for k, name in enumerate(TRANSFORM_REGIONS)
+            name: Region(points[name][i], affines[i, k, :2]) for k, name in enumerate(REGION_ORDER)
         }
         regions.update({name: Region(points[name][i], None) for name in IRIS_REGIONS})
         results.append(FaceResult(transform.width, transform.height, score, landmarks[i], regions))

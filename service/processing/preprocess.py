@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from service.inference.base import MODEL_INPUT_SIZE
+from service.contract import MODEL_INPUT_SIZE
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from service.inference.base import MODEL_INPUT_SIZE, ModelOutputs
+from service.contract import (
+    DETECTION_EYES,
+    FACE_ROTATION,
+    IRIS_REGIONS,
+    MODEL_INPUT_SIZE,
+    REGION_ORDER,
+    ModelOutputs,
+)
 from service.processing.detection import Detection
 from service.processing.postprocess import (
-    IRIS_REGIONS,
-    TRANSFORM_REGIONS,
     FaceResult,
     Region,
     unit_square_to_px192,
@@ -34,10 +39,6 @@ from service.processing.postprocess import (
 from service.processing.warp import RotatedRect, crop_to_frame
 
 ROI_SCALE = 1.5
-# Landmark indices that fix the ROI rotation when tracking (left side of the left eye, right
-# side of the right eye), and detection keypoints that fix it after detection.
-LANDMARK_ROTATION_START, LANDMARK_ROTATION_END = 33, 263
-DETECTION_ROTATION_START, DETECTION_ROTATION_END = 0, 1
 # AssociationNormRectCalculator's min_similarity_threshold in the face-mesh graph.
 ASSOCIATION_IOU = 0.5
 
@@ -64,7 +65,7 @@ def roi_from_detection(detection: Detection) -> RotatedRect:
     """The landmark model's ROI for one detection (frame pixels)."""
     xmin, ymin, width, height = (float(v) for v in detection.box)
     rotation = rotation_from(
-        detection.keypoints[DETECTION_ROTATION_START], detection.keypoints[DETECTION_ROTATION_END]
+        detection.keypoints[DETECTION_EYES[0]], detection.keypoints[DETECTION_EYES[1]]
     )
     return transform_rect(xmin + width / 2.0, ymin + height / 2.0, width, height, rotation)
 
@@ -75,7 +76,7 @@ def roi_from_landmarks(landmarks: np.ndarray) -> RotatedRect:
     low, high = points.min(axis=0), points.max(axis=0)
     size = high - low
     centre = low + size / 2.0
-    rotation = rotation_from(points[LANDMARK_ROTATION_START], points[LANDMARK_ROTATION_END])
+    rotation = rotation_from(points[FACE_ROTATION[0]], points[FACE_ROTATION[1]])
     return transform_rect(
         float(centre[0]), float(centre[1]), float(size[0]), float(size[1]), rotation
     )
@@ -135,7 +136,7 @@ def project_face(
         return out
 
     regions: dict[str, Region] = {}
-    for k, name in enumerate(TRANSFORM_REGIONS):
+    for k, name in enumerate(REGION_ORDER):
         affine = (frame_from_px192 @ unit_square_to_px192(outputs.region_transforms[index, k]))[:2]
         regions[name] = Region(points(getattr(outputs, name)[index]), affine)
     for name in IRIS_REGIONS:

@@ -1,6 +1,6 @@
-"""Video tracking sessions: per-stream state for ``service.frames`` (gRPC and WebSocket).
+"""Video tracking sessions: per-stream state for ``service.pipelines.frames`` (gRPC and WebSocket).
 
 sessions:   bounded, expiring, isolated ``TrackingSession`` store
-lifecycle:  builds the frame pipeline, the session store and the gRPC server with the app
+tracker:    one frame of one session (shared by both streams)
 grpc_server: the bidirectional ``FaceTracking.Track`` stream
 """

@@ -17,12 +17,13 @@ from typing import Any
 import grpc
 import numpy as np
 
-from service.api.guards import API_KEY_HEADER, keys_match
+from service.core.auth import keys_match, presented_key
 from service.core.config import Settings
-from service.core.errors import BackendUnavailable, InvalidImage
-from service.frames import FramePipeline, FrameResult
+from service.core.error_handlers import stream_ending
+from service.core.errors import InvalidImage, ServiceError
+from service.pipelines.frames import FramePipeline, FrameResult
 from service.tracking import tracking_pb2, tracking_pb2_grpc
-from service.tracking.sessions import SessionExpired, SessionStore, TooManySessions
+from service.tracking.sessions import SessionStore
 from service.tracking.tracker import smoothing_params, track_frame
 
 logger = logging.getLogger(__name__)
@@ -108,14 +109,10 @@ class FaceTrackingService:
         if not self._api_keys:
             return None
         metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()}
-        presented = metadata.get(API_KEY_HEADER)
-        if presented is None:
-            scheme, _, credentials = str(metadata.get("authorization", "")).partition(" ")
-            if scheme.lower() == "bearer" and credentials:
-                presented = credentials.strip()
+        presented = presented_key(lambda name: _text(metadata.get(name)))
         if presented is None:
             return "missing API key (x-api-key or authorization: Bearer metadata)"
-        if not keys_match(str(presented), self._api_keys):
+        if not keys_match(presented, self._api_keys):
             return "invalid API key"
         return None
 
@@ -147,8 +144,8 @@ class FaceTrackingService:
                             smoothing_params(self._settings, smooth),
                             fov,
                         ).session_id
-                    except TooManySessions as exc:
-                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message)
+                    except ServiceError as exc:
+                        await _abort(context, exc)
                 try:
                     assert session_id is not None
                     result = await track_frame(self._frames, self._store, session_id, frame.image)
@@ -157,16 +154,24 @@ class FaceTrackingService:
                         frame_index=index,
                         error=tracking_pb2.Error(code=exc.code, message=exc.message),
                     )
-                except SessionExpired as exc:
-                    await context.abort(grpc.StatusCode.ABORTED, exc.message)
-                except BackendUnavailable as exc:
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
+                except ServiceError as exc:
+                    await _abort(context, exc)
                 else:
                     yield result_message(index, result)
                 index += 1
         finally:
             if session_id is not None:
                 self._store.close(session_id)
+
+
+def _text(value: str | bytes | None) -> str | None:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: ServiceError) -> None:
+    """End the stream with the status ``service.core.error_handlers`` maps ``exc`` to."""
+    _, status = stream_ending(exc)
+    await context.abort(grpc.StatusCode[status], exc.message)
 
 
 async def start_grpc_server(

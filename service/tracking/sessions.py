@@ -16,24 +16,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from service.core.errors import BackendUnavailable, ServiceError
-from service.frames import TrackState
+from service.core.errors import SessionExpired, TooManySessions
+from service.pipelines.frames import TrackState
 from service.tracking.face_ids import FaceIds
 from service.tracking.smoothing import FaceSmoother, OneEuroParams
-
-
-class TooManySessions(BackendUnavailable):
-    """Every tracking-session slot of this process is taken (transient: 503)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"all {limit} tracking sessions are in use", code="too_many_sessions")
-
-
-class SessionExpired(ServiceError):  # noqa: N818 (like the other service errors)
-    """A session was idle longer than its time-to-live (or closed) and is gone."""
-
-    def __init__(self, session_id: int) -> None:
-        super().__init__("session_expired", f"tracking session {session_id} expired")
 
 
 @dataclass

@@ -6,10 +6,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from converter.contract import OUTPUT_SHAPES
 from converter.driver import convert
 from converter.summary import summarize
 from converter.tflite_model import TFLiteModel
+from service.contract import MODEL_OUTPUTS
 from tests.converter.conftest import DATA, load_rgb
 
 
@@ -26,8 +26,8 @@ def test_input_is_uint8_nhwc_with_dynamic_batch(attention_onnx: onnx.ModelProto)
 
 def test_outputs_match_the_contract(attention_onnx: onnx.ModelProto) -> None:
     outputs = {o.name: o for o in attention_onnx.graph.output}
-    assert list(outputs) == list(OUTPUT_SHAPES)
-    for name, shape in OUTPUT_SHAPES.items():
+    assert list(outputs) == list(MODEL_OUTPUTS)
+    for name, shape in MODEL_OUTPUTS.items():
         assert outputs[name].type.tensor_type.elem_type == onnx.TensorProto.FLOAT, name
         assert dims(outputs[name]) == ["N", *shape], name
 

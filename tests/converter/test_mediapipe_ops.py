@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from converter import refinement
 from converter.errors import UnsupportedOpError
+from service import contract
 from tests.converter import numpy_reference as ref
 from tests.converter.op_harness import run_single_op
 
@@ -70,16 +70,16 @@ def reference_l2tm(mesh: np.ndarray, options: dict[str, object]) -> np.ndarray:
 @pytest.mark.parametrize(
     ("case", "mesh", "options"),
     [
-        ("lips upright", face_like_mesh(), l2tm_options(refinement.LIPS, 61, 291)),
+        ("lips upright", face_like_mesh(), l2tm_options(contract.LIPS, *contract.LIPS_CORNERS)),
         (
             "left eye rotated 35deg",
             face_like_mesh(math.radians(35)),
-            l2tm_options(refinement.LEFT_EYE, 33, 133),
+            l2tm_options(contract.LEFT_EYE, *contract.LEFT_EYE_CORNERS),
         ),
         (
             "right eye off-centre, rotated -120deg",
             face_like_mesh(math.radians(-120), (15, -9)),
-            l2tm_options(refinement.RIGHT_EYE, 362, 263),
+            l2tm_options(contract.RIGHT_EYE, *contract.RIGHT_EYE_CORNERS),
         ),
         (
             "odd subset, target angle, anisotropic grid",
@@ -97,7 +97,7 @@ def test_landmarks_to_transform_matrix_matches_reference(
 
 def test_landmarks_to_transform_matrix_is_per_item_in_a_batch() -> None:
     meshes = np.stack([face_like_mesh(a, (a * 3, -a)) for a in (0.0, 0.8, -2.5)])
-    options = l2tm_options(refinement.LEFT_EYE, 33, 133)
+    options = l2tm_options(contract.LEFT_EYE, *contract.LEFT_EYE_CORNERS)
     got = run_l2tm(meshes, options)
     for item, mesh in enumerate(meshes):
         np.testing.assert_allclose(got[item], reference_l2tm(mesh, options), atol=2e-4)
@@ -106,7 +106,7 @@ def test_landmarks_to_transform_matrix_is_per_item_in_a_batch() -> None:
 def test_landmarks_to_transform_matrix_coincident_rotation_points_mean_no_rotation() -> None:
     mesh = face_like_mesh()
     mesh[133, :2] = mesh[33, :2]  # atan2(0, 0) = 0 in MediaPipe
-    options = l2tm_options(refinement.LEFT_EYE, 33, 133)
+    options = l2tm_options(contract.LEFT_EYE, *contract.LEFT_EYE_CORNERS)
     got = run_l2tm(mesh[None], options)[0]
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, reference_l2tm(mesh, options), atol=2e-4)

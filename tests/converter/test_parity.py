@@ -81,9 +81,9 @@ def test_report_cat_face_score(attention_session: ort.InferenceSession) -> None:
 
 def test_region_outputs_are_the_refined_landmarks(attention_session: ort.InferenceSession) -> None:
     """landmarks[lips/eye indices] carry the region heads' x, y; the mesh keeps its z."""
-    from converter import refinement
+    from service import contract
 
     out = run(attention_session, load_rgb(DATA / "crops" / "lenna_face0.png")[None])
-    np.testing.assert_array_equal(out["landmarks"][0, list(refinement.LIPS), :2], out["lips"][0])
+    np.testing.assert_array_equal(out["landmarks"][0, list(contract.LIPS), :2], out["lips"][0])
     np.testing.assert_array_equal(out["landmarks"][0, 468:473, :2], out["left_iris"][0])
     np.testing.assert_array_equal(out["landmarks"][0, :468, 2], out["mesh"][0, :, 2])

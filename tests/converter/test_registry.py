@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converter import refinement, source
+from converter import source
+from converter.contract import xy_source_rows
 from converter.errors import SourceIntegrityError, UnsupportedOpError
 from converter.handlers.common import same_padding
 from converter.registry import lookup, register, registered_ops
 from converter.tflite_model import Operator, TFLiteModel
+from service import contract
 
 MODEL_OPS = {
     "CONV_2D",
@@ -67,15 +69,15 @@ def test_model_subsets_equal_the_refinement_lists(attention_tflite: TFLiteModel)
         for op in attention_tflite.operators
         if op.custom_code == "Landmarks2TransformMatrix"
     }
-    assert subsets == {61: refinement.LIPS, 33: refinement.LEFT_EYE, 362: refinement.RIGHT_EYE}
+    assert subsets == {61: contract.LIPS, 33: contract.LEFT_EYE, 362: contract.RIGHT_EYE}
 
 
 def test_refinement_table_covers_all_478_points_once() -> None:
-    rows = refinement.xy_source_rows()
+    rows = xy_source_rows()
     assert rows.shape == (478,)
     assert sorted(rows[468:473]) == list(range(468 + 80 + 71 + 71, 468 + 80 + 71 + 71 + 5))
     assert rows[61] == 468  # first lips point overwrites mesh index 61
-    untouched = set(range(468)) - set(refinement.LIPS + refinement.LEFT_EYE + refinement.RIGHT_EYE)
+    untouched = set(range(468)) - set(contract.LIPS + contract.LEFT_EYE + contract.RIGHT_EYE)
     assert all(rows[i] == i for i in untouched)
     assert len(np.unique(rows)) == 478
 

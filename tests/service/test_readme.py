@@ -31,6 +31,4 @@ def test_settings_table_lists_every_setting() -> None:
 
 def test_error_table_lists_every_code() -> None:
     for code in ERROR_CODES:
-        if code == "no_face":  # not emitted by the crop endpoints (null landmarks instead)
-            continue
         assert f"`{code}`" in README, code

@@ -16,8 +16,8 @@ from google.protobuf import text_format
 from onnx import TensorProto, helper
 from tritonclient.grpc import model_config_pb2 as mc
 
+from service.contract import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS
 from service.core.config import Settings
-from service.inference.base import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS
 from service.inference.detector import DETECTOR_INPUT_NAME, DETECTOR_OUTPUTS
 from service.processing.detection import DETECTOR_INPUT_SIZE, turned_letterboxes
 from tests.triton.triton_local import PRODUCTION_CONFIG, local_model_config

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from service.contract import MODEL_OUTPUTS
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import MODEL_OUTPUTS, InferenceBackend
+from service.inference.base import InferenceBackend
 from service.inference.triton import TritonBackend, check_metadata, from_settings
 from tests.triton.triton_local import LocalTriton, free_port
 

@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.inference.base import MODEL_OUTPUTS, ModelOutputs
+from service.contract import MODEL_OUTPUTS, ModelOutputs
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
 from service.inference.triton import TritonBackend
 from tests.triton.conftest import TOLERANCE_PX, assert_same_json

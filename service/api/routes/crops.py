@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api import schemas
-from service.api.deps import PipelineDep, SettingsDep
+from service.api.deps import CropPipelineDep, SettingsDep
 from service.api.responses import faces_response
 from service.api.uploads import IMAGE_FIELD, IMAGE_MEDIA_TYPES, read_images
 
@@ -42,12 +42,12 @@ def _body_doc(multiple: bool) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-def _model_info(settings: SettingsDep, pipeline: PipelineDep) -> schemas.ModelInfo:
+def _model_info(settings: SettingsDep, pipeline: CropPipelineDep) -> schemas.ModelInfo:
     return schemas.ModelInfo(
         name=settings.model_name,
         version=settings.model_version,
         backend=pipeline.backend.name,
-        pipeline=pipeline.model,
+        pipeline=pipeline.name,
     )
 
 
@@ -58,7 +58,7 @@ def _model_info(settings: SettingsDep, pipeline: PipelineDep) -> schemas.ModelIn
     openapi_extra=_body_doc(multiple=False),
     summary="Landmarks for one face crop (raw image body or multipart field `image`).",
 )
-async def crop(request: Request, settings: SettingsDep, pipeline: PipelineDep) -> Response:
+async def crop(request: Request, settings: SettingsDep, pipeline: CropPipelineDep) -> Response:
     payloads = await read_images(request, max_body_bytes=settings.max_body_bytes, max_images=1)
     results = await pipeline.run(payloads)
     return faces_response(results, _model_info(settings, pipeline))
@@ -71,7 +71,7 @@ async def crop(request: Request, settings: SettingsDep, pipeline: PipelineDep) -
     openapi_extra=_body_doc(multiple=True),
     summary="Landmarks for several face crops (multipart fields `image`), one model call.",
 )
-async def crops(request: Request, settings: SettingsDep, pipeline: PipelineDep) -> Response:
+async def crops(request: Request, settings: SettingsDep, pipeline: CropPipelineDep) -> Response:
     payloads = await read_images(
         request, max_body_bytes=settings.max_body_bytes, max_images=settings.max_batch_images
     )

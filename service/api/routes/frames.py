@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from starlette.responses import Response
 
 from service.api import schemas
-from service.api.deps import SettingsDep
+from service.api.deps import FramePipelineDep, SessionsDep, SettingsDep
 from service.api.guards import WEBSOCKET_SUBPROTOCOL
 from service.api.responses import encode, frame_body, frame_response
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
-from service.core.config import Settings
-from service.core.errors import BackendUnavailable, InvalidImage
-from service.frames import FramePipeline
-from service.tracking.sessions import SessionExpired, SessionStore, TooManySessions
+from service.core.error_handlers import stream_ending
+from service.core.errors import InvalidImage, ServiceError
+from service.pipelines.frames import FramePipeline
 from service.tracking.tracker import smoothing_params, track_frame
 
 router = APIRouter(prefix="/v1", tags=["frames"])
-
-# WebSocket close codes: 1008 policy (bad request), 1011 server error, 1013 try again later.
-_WS_TRY_AGAIN = 1013
-_WS_POLICY = 1008
 
 _ERRORS = schemas.error_responses(
     {
@@ -64,13 +59,12 @@ Smoothing = Annotated[
 ]
 
 
-def _frames(request: Request | WebSocket) -> FramePipeline:
-    return cast(FramePipeline, request.app.state.frames)
-
-
 def _model_info(settings: SettingsDep, frames: FramePipeline) -> schemas.ModelInfo:
     return schemas.ModelInfo(
-        name=settings.model_name, version=settings.model_version, backend=frames.mesh.name
+        name=settings.model_name,
+        version=settings.model_version,
+        backend=frames.mesh.name,
+        pipeline=frames.pipeline,
     )
 
 
@@ -92,12 +86,12 @@ def _model_info(settings: SettingsDep, frames: FramePipeline) -> schemas.ModelIn
 async def frame(
     request: Request,
     settings: SettingsDep,
+    frames: FramePipelineDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
     fov_degrees: FovDegrees = None,
 ) -> Response:
     (payload,) = await read_images(request, max_body_bytes=settings.max_body_bytes, max_images=1)
-    frames = _frames(request)
     limit = min(max_faces or settings.max_faces, settings.max_faces)
     result = await frames.run(
         payload, limit, rotation_search=rotation_search, fov_degrees=fov_degrees
@@ -108,6 +102,9 @@ async def frame(
 @router.websocket("/track")
 async def track(
     websocket: WebSocket,
+    app_settings: SettingsDep,
+    frames: FramePipelineDep,
+    store: SessionsDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
     smoothing: Smoothing = None,
@@ -117,9 +114,6 @@ async def track(
     receive one JSON text message per frame (``FrameResponse``, in order). Subprotocol
     ``facemesh.v1`` (offer ``apikey.<key>`` beside it to authenticate from a browser). Errors
     for one frame come back as ``{"error": {"code", "message"}}`` and the session goes on."""
-    app_settings = cast(Settings, websocket.app.state.settings)
-    frames = _frames(websocket)
-    store = cast(SessionStore, websocket.app.state.sessions)
     limit = min(max_faces or app_settings.tracking_max_faces, app_settings.max_faces)
     # A browser that offered subprotocols (e.g. to carry its API key) needs one selected.
     offered = websocket.scope.get("subprotocols", [])
@@ -128,8 +122,8 @@ async def track(
         session = store.open(
             limit, rotation_search, smoothing_params(app_settings, smoothing), fov_degrees
         )
-    except TooManySessions as exc:
-        await websocket.close(code=_WS_TRY_AGAIN, reason=exc.message[:120])
+    except ServiceError as exc:
+        await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
         return
     model = _model_info(app_settings, frames)
     try:
@@ -140,11 +134,8 @@ async def track(
             except InvalidImage as exc:
                 await websocket.send_json({"error": {"code": exc.code, "message": exc.message}})
                 continue
-            except SessionExpired as exc:
-                await websocket.close(code=_WS_POLICY, reason=exc.message[:120])
-                return
-            except BackendUnavailable as exc:
-                await websocket.close(code=_WS_TRY_AGAIN, reason=exc.message[:120])
+            except ServiceError as exc:
+                await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
                 return
             await websocket.send_text(encode(frame_body(result, model)).decode())
     except WebSocketDisconnect:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.api import schemas
-from service.api.deps import PipelineDep
+from service.api.deps import CropPipelineDep
 from service.core.errors import BackendUnavailable
 
 router = APIRouter(tags=["health"])
@@ -21,7 +21,7 @@ async def healthz() -> schemas.HealthResponse:
     response_model=schemas.HealthResponse,
     responses={503: {"model": schemas.ErrorResponse, "description": "Model not ready."}},
 )
-async def readyz(pipeline: PipelineDep) -> schemas.HealthResponse:
+async def readyz(pipeline: CropPipelineDep) -> schemas.HealthResponse:
     if not await pipeline.is_ready():
         raise BackendUnavailable(f"backend {pipeline.backend.name!r} is not ready")
     return schemas.HealthResponse(status="ready")

@@ -1,4 +1,4 @@
-"""The one exception -> HTTP mapping."""
+"""The one exception -> HTTP / WebSocket / gRPC mapping."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service.core.error_handlers import install_error_handlers, status_for
+from service.core.error_handlers import install_error_handlers, status_for, stream_ending
 from service.core.errors import (
     BackendUnavailable,
     InvalidImage,
-    NoFaceFound,
     PayloadTooLarge,
     ServiceError,
+    SessionExpired,
+    TooManySessions,
+    Unauthorized,
     UnsupportedMediaType,
 )
 
@@ -23,7 +25,6 @@ from service.core.errors import (
         (InvalidImage("not_an_image", "m"), 422),
         (PayloadTooLarge("body_too_large", "m"), 413),
         (UnsupportedMediaType("unsupported_media_type", "m"), 415),
-        (NoFaceFound("no_face", "m"), 404),
         (BackendUnavailable("m"), 503),
         (ServiceError("other", "m"), 500),
     ],
@@ -48,9 +49,25 @@ def _app(exc: Exception) -> TestClient:
 
 
 def test_service_errors_use_the_envelope() -> None:
-    response = _app(NoFaceFound("no_face", "nothing there")).get("/boom")
-    assert response.status_code == 404
-    assert response.json() == {"error": {"code": "no_face", "message": "nothing there"}}
+    response = _app(InvalidImage("not_an_image", "nothing there")).get("/boom")
+    assert response.status_code == 422
+    assert response.json() == {"error": {"code": "not_an_image", "message": "nothing there"}}
+
+
+@pytest.mark.parametrize(
+    ("error", "ending"),
+    [
+        (TooManySessions(4), (1013, "RESOURCE_EXHAUSTED")),
+        (SessionExpired(7), (1008, "ABORTED")),
+        (BackendUnavailable("m"), (1013, "UNAVAILABLE")),
+        (Unauthorized("m"), (1008, "UNAUTHENTICATED")),
+        (ServiceError("other", "m"), (1011, "INTERNAL")),
+    ],
+)
+def test_stream_ending_for_each_exception_type(
+    error: ServiceError, ending: tuple[int, str]
+) -> None:
+    assert stream_ending(error) == ending
 
 
 def test_unexpected_errors_are_500_without_details() -> None:

@@ -26,15 +26,11 @@ import pytest
 from fastapi.testclient import TestClient
 from imagekit import DATA, crop_array, crop_bytes
 
+from service import contract
+from service.contract import CASCADE_MESH_OUTPUTS, IRIS_OUTPUTS
 from service.core.config import Settings
 from service.inference.base import InferenceBackend
-from service.inference.cascade import (
-    IRIS_OUTPUTS,
-    MESH_OUTPUTS,
-    CascadeBackend,
-    OrtRunner,
-    create_cascade_backend,
-)
+from service.inference.cascade import CascadeBackend, OrtRunner, create_cascade_backend
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
 from service.main import create_app
 from service.processing import cascade
@@ -103,10 +99,10 @@ def test_landmarks_match_mediapipes_cascade(outputs: Any) -> None:
 
 def test_regions_are_the_refined_points(outputs: Any) -> None:
     np.testing.assert_array_equal(
-        outputs.left_eye, outputs.landmarks[:, list(cascade.LEFT_EYE_INDICES), :2]
+        outputs.left_eye, outputs.landmarks[:, list(contract.LEFT_EYE), :2]
     )
     np.testing.assert_array_equal(outputs.right_iris, outputs.landmarks[:, 473:, :2])
-    np.testing.assert_array_equal(outputs.lips, outputs.mesh[:, list(cascade.LIPS_INDICES), :2])
+    np.testing.assert_array_equal(outputs.lips, outputs.mesh[:, list(contract.LIPS), :2])
 
 
 def test_batch_equals_single_calls(backend: CascadeBackend, outputs: Any) -> None:
@@ -119,16 +115,16 @@ def test_lips_box_is_the_attention_models_construction(model_path: Path) -> None
     """``region_box`` on the attention model's own mesh reproduces its lips transform."""
     attention = OnnxRuntimeBackend(model_path, device="cpu")
     result = attention.infer(np.stack([crop_array(name) for name in NAMES[:6]]))
-    lips = result.mesh[:, list(cascade.LIPS_INDICES), :2]
-    box = cascade.region_box(lips, 0, cascade.LIPS_INDICES.index(291), 1.5)
+    lips = result.mesh[:, list(contract.LIPS), :2]
+    box = cascade.region_box(lips, 0, contract.LIPS.index(291), 1.5)
     ours = cascade.unit_affine_to_region_transform(box)
     np.testing.assert_allclose(ours, result.region_transforms[:, 0], atol=2e-3)
 
 
 @pytest.fixture(scope="module")
 def client(model_path: Path, backend: CascadeBackend) -> Iterator[TestClient]:
-    settings = Settings(model_path=model_path, device="cpu", models="cascade")
-    app = create_app(settings, extra_backends={"cascade": backend})
+    settings = Settings(model_path=model_path, device="cpu", extra_pipelines="cascade")
+    app = create_app(settings, backends={"cascade": backend})
     with TestClient(app) as test_client:
         yield test_client
 
@@ -162,18 +158,18 @@ def test_unknown_or_unloaded_pipeline_is_a_validation_error(
 
 
 def test_settings_list_loaded_pipelines() -> None:
-    assert Settings().loaded_models == ("attention",)
-    assert Settings(model="cascade", models="attention, cascade").loaded_models == (
+    assert Settings().loaded_pipelines == ("attention",)
+    assert Settings(pipeline="cascade", extra_pipelines="attention, cascade").loaded_pipelines == (
         "cascade",
         "attention",
     )
     with pytest.raises(ValueError, match="unknown pipelines"):
-        Settings(models="lips")
+        Settings(extra_pipelines="lips")
 
 
 def test_missing_model_file_is_unavailable(tmp_path: Path) -> None:
     from service.core.errors import BackendUnavailable
 
     with pytest.raises(BackendUnavailable, match="make cascade-models"):
-        OrtRunner(tmp_path / "absent.onnx", MESH_OUTPUTS)
+        OrtRunner(tmp_path / "absent.onnx", CASCADE_MESH_OUTPUTS)
     assert IRIS_OUTPUTS["iris"] == (5, 3)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from imagekit import crop_array
 
+from service.contract import MODEL_OUTPUTS
 from service.core.errors import BackendUnavailable
-from service.inference.base import MODEL_OUTPUTS, InferenceBackend, check_image_batch
+from service.inference.base import InferenceBackend, check_image_batch
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend, select_providers
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from service import contract
 from service.processing import cascade
 from service.processing.postprocess import unit_square_to_px192
 
@@ -13,8 +14,8 @@ Corner = tuple[float, float]
 
 def mesh_with_corners(left: tuple[Corner, Corner], right: tuple[Corner, Corner]) -> np.ndarray:
     """float64 [1, 468, 3] zeros with the four eye-corner points set."""
-    mesh = np.zeros((1, cascade.MESH_POINTS, 3))
-    corners = (*cascade.LEFT_EYE_CORNERS, *cascade.RIGHT_EYE_CORNERS)
+    mesh = np.zeros((1, contract.NUM_MESH, 3))
+    corners = (*contract.LEFT_EYE_CORNERS, *contract.RIGHT_EYE_CORNERS)
     for index, point in zip(corners, (*left, *right), strict=True):
         mesh[0, index, :2] = point
     return mesh
@@ -96,19 +97,19 @@ def test_merge_overwrites_xyz_at_the_eye_indices_and_appends_irises() -> None:
     irises = np.stack([np.full((2, 5, 3), 7.0), np.full((2, 5, 3), 9.0)], axis=1)
     merged = cascade.merge_landmarks(mesh, eyes, irises)
     assert merged.shape == (2, 478, 3)
-    assert (merged[:, list(cascade.LEFT_EYE_INDICES)] == -1.0).all()
-    assert (merged[:, list(cascade.RIGHT_EYE_INDICES)] == -2.0).all()
+    assert (merged[:, list(contract.LEFT_EYE)] == -1.0).all()
+    assert (merged[:, list(contract.RIGHT_EYE)] == -2.0).all()
     assert (merged[:, 468:473] == 7.0).all() and (merged[:, 473:] == 9.0).all()
-    untouched = sorted(set(range(468)) - set(cascade.LEFT_EYE_INDICES + cascade.RIGHT_EYE_INDICES))
+    untouched = sorted(set(range(468)) - set(contract.LEFT_EYE + contract.RIGHT_EYE))
     np.testing.assert_array_equal(merged[:, untouched], mesh[:, untouched])
 
 
 def test_eye_index_lists() -> None:
-    assert len(cascade.LEFT_EYE_INDICES) == len(set(cascade.LEFT_EYE_INDICES)) == 71
-    assert len(cascade.RIGHT_EYE_INDICES) == len(set(cascade.RIGHT_EYE_INDICES)) == 71
-    assert not set(cascade.LEFT_EYE_INDICES) & set(cascade.RIGHT_EYE_INDICES)
-    assert len(cascade.LIPS_INDICES) == len(set(cascade.LIPS_INDICES)) == 80
-    assert cascade.LEFT_EYE_INDICES[0] == 33 and cascade.RIGHT_EYE_INDICES[0] == 263
+    assert len(contract.LEFT_EYE) == len(set(contract.LEFT_EYE)) == 71
+    assert len(contract.RIGHT_EYE) == len(set(contract.RIGHT_EYE)) == 71
+    assert not set(contract.LEFT_EYE) & set(contract.RIGHT_EYE)
+    assert len(contract.LIPS) == len(set(contract.LIPS)) == 80
+    assert contract.LEFT_EYE[0] == 33 and contract.RIGHT_EYE[0] == 263
 
 
 def test_region_box_upright_and_rotated() -> None:

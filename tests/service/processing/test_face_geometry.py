@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from service.core.config import Settings
-from service.frames import FramePipeline
 from service.inference.detector import OnnxRuntimeDetector
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
+from service.pipelines.frames import FramePipeline
 from service.processing import face_geometry as geometry
 from service.processing.decode import decode_image
 

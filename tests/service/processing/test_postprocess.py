@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.inference.base import MODEL_OUTPUTS, ModelOutputs
+from service.contract import MODEL_OUTPUTS, ModelOutputs
 from service.processing.postprocess import postprocess, unit_square_to_px192
 from service.processing.preprocess import CropTransform
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from service.inference.base import MODEL_OUTPUTS, ModelOutputs
+from service.contract import MODEL_OUTPUTS, ModelOutputs
 from service.processing.detection import Detection
 from service.processing.postprocess import unit_square_to_px192
 from service.processing.roi import (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.tracking.sessions import SessionExpired, SessionStore, TooManySessions
+from service.core.errors import SessionExpired, TooManySessions
+from service.tracking.sessions import SessionStore
 
 
 class Clock:

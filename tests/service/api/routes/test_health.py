@@ -8,9 +8,9 @@ import numpy as np
 from fastapi.testclient import TestClient
 from imagekit import crop_bytes
 
+from service.contract import ModelOutputs
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import ModelOutputs
 from service.main import create_app
 
 
@@ -36,7 +36,7 @@ def test_live_server_is_healthy_and_ready(gateway: Any) -> None:
 
 
 def test_down_backend_is_alive_but_not_ready_and_requests_get_503() -> None:
-    with TestClient(create_app(Settings(), backend=DownBackend())) as client:
+    with TestClient(create_app(Settings(), backends={"attention": DownBackend()})) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
         assert ready.status_code == 503

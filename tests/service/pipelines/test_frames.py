@@ -18,14 +18,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.core.config import Settings
-from service.frames import FramePipeline, TrackState
 from service.inference.detector import OnnxRuntimeDetector
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
 from service.main import create_app
+from service.pipelines.frames import FramePipeline, TrackState
 from service.processing.decode import decode_image
 
-DATA = Path(__file__).resolve().parents[1] / "data"
-DETECTOR_PATH = Path(__file__).resolve().parents[2] / "model_repository/face_detector/1/model.onnx"
+DATA = Path(__file__).resolve().parents[2] / "data"
+DETECTOR_PATH = Path(__file__).resolve().parents[3] / "model_repository/face_detector/1/model.onnx"
 GOLDENS = json.loads((DATA / "frames_goldens.json").read_text())
 PARITY_TOLERANCE = 0.01  # of the face box size (issue 6)
 ROTATION_TOLERANCE = 0.02

@@ -21,9 +21,10 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from service import metrics
+from service.contract import ModelOutputs
 from service.core.config import Settings
 from service.core.errors import InvalidImage
-from service.inference.base import InferenceBackend, ModelOutputs
+from service.inference.base import InferenceBackend
 from service.processing.decode import decode_image, load_codecs
 from service.processing.postprocess import FaceResult, postprocess
 from service.processing.preprocess import CropTransform, preprocess
@@ -50,14 +51,14 @@ class PreparedCrop:
     preprocess_s: float
 
 
-class FaceMeshPipeline:
+class CropPipeline:
     """Stateless apart from the backend and its executor; shared by all requests."""
 
     def __init__(
-        self, backend: InferenceBackend, settings: Settings, model: str = "attention"
+        self, backend: InferenceBackend, settings: Settings, name: str = "attention"
     ) -> None:
         self.backend = backend
-        self.model = model  # "attention" or "cascade": the pipeline ``backend`` runs
+        self.name = name  # "attention" or "cascade": the pipeline ``backend`` runs
         self._settings = settings
         self._executor = ThreadPoolExecutor(
             max_workers=settings.inference_concurrency, thread_name_prefix="inference"

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from service.contract import MODEL_INPUT_SIZE
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import MODEL_INPUT_SIZE, InferenceBackend
+from service.inference.base import InferenceBackend
 from service.inference.detector import DetectorBackend
 from service.processing.decode import decode_image
 from service.processing.detection import (
@@ -87,9 +88,14 @@ class FramePipeline:
     """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in."""
 
     def __init__(
-        self, mesh: InferenceBackend, detector: DetectorBackend | None, settings: Settings
+        self,
+        mesh: InferenceBackend,
+        detector: DetectorBackend | None,
+        settings: Settings,
+        pipeline: str = "attention",
     ) -> None:
         self.mesh = mesh
+        self.pipeline = pipeline  # "attention" or "cascade": the landmark pipeline ``mesh`` runs
         self.detector = detector
         self.settings = settings
         self._settings = settings

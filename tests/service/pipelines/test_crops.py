@@ -1,4 +1,4 @@
-"""FaceMeshPipeline keeps the model off the event loop: while a model call is blocked, the same
+"""CropPipeline keeps the model off the event loop: while a model call is blocked, the same
 uvicorn server still answers /healthz, /readyz and /metrics.
 
 The backend here blocks inside ``infer`` until the test releases it, so the check is about
@@ -19,8 +19,8 @@ import pytest
 import uvicorn
 from imagekit import crop_bytes
 
+from service.contract import MODEL_OUTPUTS, ModelOutputs
 from service.core.config import Settings
-from service.inference.base import MODEL_OUTPUTS, ModelOutputs
 from service.main import create_app
 
 WAIT_S = 60.0  # deadlock guard, not a speed requirement
@@ -56,7 +56,7 @@ def blocked_server() -> Iterator[tuple[str, BlockingBackend]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    app = create_app(Settings(), backend=backend)
+    app = create_app(Settings(), backends={"attention": backend})
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,0 +1,135 @@
+"""The models' contract: tensor names and shapes, region order and MediaPipe's landmark indices.
+
+The one literal home of these facts. The converter builds its graphs' outputs from them, the
+service's backends check what a runtime returns against them, and processing, benchmarks and
+tests index landmarks with them. Shapes are per item, without the batch dimension (float32).
+
+The index lists are MediaPipe's: the attention model's lips / eye subsets (its
+``Landmarks2TransformMatrix`` ``subset_idxs``, which the converter checks against the model on
+every conversion) are also the lists ``LandmarksRefinementCalculator`` writes each region's
+points to, and the cascade's ``UpdateFaceLandmarksCalculator`` overwrites with the iris model's
+71 eye-contour points. ``docs/model_contract.md`` explains each one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# --- the fused Attention Mesh model ---------------------------------------------------------
+MODEL_INPUT_NAME = "image"  # uint8 [N, 192, 192, 3] RGB, every model's input name
+MODEL_INPUT_SIZE = 192
+NUM_MESH = 468
+NUM_LANDMARKS = 478
+
+MODEL_OUTPUTS: dict[str, tuple[int, ...]] = {
+    "landmarks": (NUM_LANDMARKS, 3),
+    "mesh": (NUM_MESH, 3),
+    "lips": (80, 2),
+    "left_eye": (71, 2),
+    "right_eye": (71, 2),
+    "left_iris": (5, 2),
+    "right_iris": (5, 2),
+    "region_transforms": (3, 4, 4),
+    "face_score": (),
+}
+
+# Order of the regions in ``region_transforms``; the irises have points but no transform.
+REGION_ORDER: tuple[str, ...] = ("lips", "left_eye", "right_eye")
+IRIS_REGIONS: tuple[str, ...] = ("left_iris", "right_iris")
+
+# --- MediaPipe landmark indices -------------------------------------------------------------
+LIPS: tuple[int, ...] = (
+    *(61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 185, 40, 39, 37, 0, 267, 269, 270),
+    *(409, 78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 191, 80, 81, 82, 13, 312, 311),
+    *(310, 415, 76, 77, 90, 180, 85, 16, 315, 404, 320, 307, 306, 184, 74, 73, 72, 11, 302),
+    *(303, 304, 408, 62, 96, 89, 179, 86, 15, 316, 403, 319, 325, 292, 183, 42, 41, 38, 12),
+    *(268, 271, 272, 407),
+)
+LEFT_EYE: tuple[int, ...] = (
+    *(33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173),
+    *(130, 25, 110, 24, 23, 22, 26, 112, 243, 247, 30, 29, 27, 28, 56, 190),
+    *(226, 31, 228, 229, 230, 231, 232, 233, 244, 113, 225, 224, 223, 222, 221, 189),
+    *(35, 124, 46, 53, 52, 65, 143, 111, 117, 118, 119, 120, 121, 128, 245),
+    *(156, 70, 63, 105, 66, 107, 55, 193),
+)
+RIGHT_EYE: tuple[int, ...] = (
+    *(263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398),
+    *(359, 255, 339, 254, 253, 252, 256, 341, 463, 467, 260, 259, 257, 258, 286, 414),
+    *(446, 261, 448, 449, 450, 451, 452, 453, 464, 342, 445, 444, 443, 442, 441, 413),
+    *(265, 353, 276, 283, 282, 295, 372, 340, 346, 347, 348, 349, 350, 357, 465),
+    *(383, 300, 293, 334, 296, 336, 285, 417),
+)
+LEFT_IRIS: tuple[int, ...] = (468, 469, 470, 471, 472)
+RIGHT_IRIS: tuple[int, ...] = (473, 474, 475, 476, 477)
+# Each iris's z is the mean mesh z over the first 16 indices of its eye's list.
+IRIS_DEPTH_SOURCES = 16
+
+# Refinement order (after the mesh; later regions overwrite x, y of earlier ones).
+REFINEMENTS: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("lips", LIPS),
+    ("left_eye", LEFT_EYE),
+    ("right_eye", RIGHT_EYE),
+    ("left_iris", LEFT_IRIS),
+    ("right_iris", RIGHT_IRIS),
+)
+
+# Start -> end landmark of the vector that fixes a rotation (it is made horizontal).
+LEFT_EYE_CORNERS: tuple[int, int] = (33, 133)  # cascade: left eye ROI
+RIGHT_EYE_CORNERS: tuple[int, int] = (362, 263)  # cascade: right eye ROI
+LIPS_CORNERS: tuple[int, int] = (61, 291)  # lips region box
+FACE_ROTATION: tuple[int, int] = (33, 263)  # tracking ROI from the previous frame's landmarks
+# Detection keypoints (left eye, right eye) that fix the ROI rotation after detection.
+DETECTION_EYES: tuple[int, int] = (0, 1)
+
+# --- the cascade (pre-attention) models -----------------------------------------------------
+CASCADE_MESH_OUTPUTS: dict[str, tuple[int, ...]] = {"mesh": (NUM_MESH, 3), "face_score": ()}
+IRIS_INPUT_SIZE = 64
+IRIS_OUTPUTS: dict[str, tuple[int, ...]] = {"eye_contour": (71, 3), "iris": (5, 3)}
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """The fused model's outputs for a batch of N crops, in px192 units.
+
+    landmarks:          float32 [N, 478, 3]
+    mesh:               float32 [N, 468, 3]
+    lips:               float32 [N, 80, 2]
+    left_eye/right_eye: float32 [N, 71, 2]
+    left_iris/right_iris: float32 [N, 5, 2]
+    region_transforms:  float32 [N, 3, 4, 4]  (``REGION_ORDER``)
+    face_score:         float32 [N]           (sigmoid of the face-presence logit)
+    """
+
+    landmarks: np.ndarray
+    mesh: np.ndarray
+    lips: np.ndarray
+    left_eye: np.ndarray
+    right_eye: np.ndarray
+    left_iris: np.ndarray
+    right_iris: np.ndarray
+    region_transforms: np.ndarray
+    face_score: np.ndarray
+
+    @classmethod
+    def from_named(cls, named: dict[str, np.ndarray]) -> ModelOutputs:
+        """Build from a name -> array mapping, checking every contract shape."""
+        arrays: dict[str, np.ndarray] = {}
+        batch: int | None = None
+        for name, shape in MODEL_OUTPUTS.items():
+            if name not in named:
+                raise ValueError(f"model output {name!r} missing")
+            array = np.asarray(named[name], dtype=np.float32)
+            if array.shape[1:] != shape:
+                raise ValueError(f"model output {name!r} has shape {array.shape}, want [N,{shape}]")
+            if batch is None:
+                batch = array.shape[0]
+            elif array.shape[0] != batch:
+                raise ValueError(f"model output {name!r} has batch {array.shape[0]}, want {batch}")
+            arrays[name] = array
+        return cls(**arrays)
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.face_score.shape[0])

@@ -1,0 +1,84 @@
+"""What the app builds when it starts and tears down when it stops.
+
+``build_services`` loads every backend (off the event loop), builds the crop pipelines (one per
+loaded pipeline name), the frame pipeline, the tracking-session store, the admission queue and,
+with ``FACEMESH_GRPC_ENABLED``, the gRPC tracking server; ``close_services`` stops them in the
+reverse order. Routes reach them through ``service.api.deps``.
+
+The detector shares the landmark model's backend choice (``Settings.backend``). When it cannot
+be loaded (model file not built), the gateway still serves the crop endpoints; frame routes
+answer 503 ``backend_unavailable`` until it is available.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import Services
+from service.core.admission import AdmissionController
+from service.core.auth import configured_keys
+from service.core.config import Settings
+from service.core.errors import BackendUnavailable
+from service.inference.base import InferenceBackend
+from service.inference.detector import DetectorBackend, create_detector
+from service.inference.factory import create_pipeline_backend
+from service.pipelines.crops import CropPipeline
+from service.pipelines.frames import FramePipeline
+from service.tracking.sessions import SessionStore
+
+logger = logging.getLogger(__name__)
+
+
+async def build_services(
+    settings: Settings, backends: dict[str, InferenceBackend] | None = None
+) -> Services:
+    """Everything the routes need. ``backends`` (pipeline name -> backend) replaces the
+    backends ``settings`` would build (tests pass stand-ins for an unreachable model)."""
+    given = backends or {}
+    crops: dict[str, CropPipeline] = {}
+    for name in settings.loaded_pipelines:  # the default pipeline first
+        backend = given.get(name)
+        if backend is None:
+            backend = await run_in_threadpool(create_pipeline_backend, settings, name)
+        crops[name] = CropPipeline(backend, settings, name)
+    detector: DetectorBackend | None = None
+    try:
+        detector = await run_in_threadpool(create_detector, settings)
+    except BackendUnavailable as exc:
+        logger.warning("face detector unavailable, /v1/frame will answer 503: %s", exc)
+    mesh = crops[settings.pipeline].backend
+    services = Services(
+        settings=settings,
+        crops=crops,
+        frames=FramePipeline(mesh, detector, settings, settings.pipeline),
+        sessions=SessionStore(settings.tracking_max_sessions, settings.tracking_session_ttl_s),
+        # Created here, inside the serving event loop (asyncio primitives bind to one loop).
+        admission=AdmissionController(
+            settings.max_in_flight, settings.max_queue, settings.queue_timeout_s
+        ),
+    )
+    if settings.grpc_enabled:
+        from service.tracking.grpc_server import FaceTrackingService, start_grpc_server
+
+        tracking = FaceTrackingService(
+            services.frames,
+            services.sessions,
+            settings.tracking_max_faces,
+            settings.max_faces,
+            api_keys=configured_keys(settings),
+        )
+        services.grpc_server, services.grpc_port = await start_grpc_server(
+            tracking, settings.host, settings.grpc_port
+        )
+    return services
+
+
+async def close_services(services: Services, grace_s: float = 5.0) -> None:
+    """Stop the gRPC server (letting streams finish for ``grace_s``), then the pipelines."""
+    if services.grpc_server is not None:
+        await services.grpc_server.stop(grace_s)
+    await run_in_threadpool(services.frames.close)
+    for pipeline in services.crops.values():
+        await run_in_threadpool(pipeline.close)
