@@ -23,6 +23,8 @@ RUN set -e; build() { /opt/build-venv/bin/python -m converter build "$@"; }; \
     build --model face_detection_short_range --output model_repository/face_detector/1/model.onnx; \
     build --model face_landmark --output model_repository/face_landmark_cascade/1/model.onnx; \
     build --model iris_landmark --output model_repository/iris_landmark/1/model.onnx
+# The web demo's mesh topology (/demo/mesh.json) from the same cached wheel, as `make demo-assets`.
+RUN /opt/build-venv/bin/python -m converter mesh-topology --output service/demo/static/mesh.json
 # gRPC stubs for the tracking stream (git-ignored, as `make proto`).
 COPY service/tracking/tracking.proto service/tracking/tracking.proto
 RUN /opt/build-venv/bin/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. \
@@ -53,6 +55,7 @@ COPY --from=build /src/model_repository/ /app/model_repository/
 COPY service/ /app/service/
 COPY --from=build /src/service/tracking/tracking_pb2.py /src/service/tracking/tracking_pb2_grpc.py \
     /app/service/tracking/
+COPY --from=build /src/service/demo/static/mesh.json /app/service/demo/static/mesh.json
 USER 10001:10001
 EXPOSE 8000
 # Ready = model loaded and answering (503 otherwise); urlopen raises on any non-2xx.

@@ -10,7 +10,7 @@ DETECTOR := model_repository/face_detector/1/model.onnx
 CONVERTER_SOURCES := $(shell find converter -name "*.py" -o -name "*.json" 2>/dev/null) service/contract.py
 PYTEST_ARGS ?=
 
-.PHONY: venv dev-venv triton-venv model cascade-models serve test lint format bench paper clean
+.PHONY: venv dev-venv triton-venv model cascade-models proto demo-assets browser serve test lint format paper clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,7 +65,30 @@ $(PROTO_STUBS): service/tracking/tracking.proto $(VENV)/.runtime
 
 proto: $(PROTO_STUBS)
 
-serve: model proto
+# The web demo's mesh topology (triangles, contours) from the same wheel, parsed as data
+# (mediapipe is never imported): service/demo/static/mesh.json, git-ignored, served at /demo/.
+DEMO_MESH := service/demo/static/mesh.json
+$(DEMO_MESH): $(VENV)/.runtime converter/mesh_topology.py converter/source.py
+	$(PY) -m converter mesh-topology --output $(DEMO_MESH)
+
+demo-assets: $(DEMO_MESH)
+
+# Headless Chromium for the browser tests (tests/demo) from the OS packages: Playwright drives
+# /usr/bin/chromium and never downloads a browser. Installed with apt-get when missing.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "make browser: $(CHROMIUM) missing, installing the OS package 'chromium' (apt-get)"; \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  { $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    $$SUDO apt-get install -y -q --no-install-recommends chromium; } || { \
+	    echo "make browser: could not install chromium with apt-get (needs root or sudo," \
+	      "and a Debian/Ubuntu package source). tests/demo needs $(CHROMIUM): install the" \
+	      "'chromium' package yourself, then rerun." >&2; exit 1; }; \
+	  test -x $(CHROMIUM) || { echo "make browser: still no $(CHROMIUM) after apt-get" >&2; exit 1; }; \
+	fi
+
+serve: model proto demo-assets
 	$(PY) -m service
 
 lint: dev-venv proto
@@ -78,14 +101,14 @@ format: dev-venv
 	$(VENV)/bin/ruff check --fix .
 
 # pytest exits 5 when nothing was collected; that is reported, not hidden as a crash.
-test: model lint triton-venv
+test: model demo-assets lint triton-venv browser
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
 # The paper's Table 1 / Table 2 analogs: docs/paper_tables.md + PNGs (needs the oracle
-# virtualenv for MediaPipe's timing; benchmarks/oracle_env.py creates it under .cache/).
+# virtualenv for MediaPipe's timing; tools/oracle/oracle_env.py creates it under .cache/).
 paper: model dev-venv
 	$(PY) -m benchmarks.paper_tables
 
 clean:
-	rm -rf $(VENV) $(TRITON_VENV) .cache model_repository/*/[0-9]*/model.onnx
+	rm -rf $(VENV) $(TRITON_VENV) .cache model_repository/*/[0-9]*/model.onnx $(DEMO_MESH)

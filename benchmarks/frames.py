@@ -11,7 +11,7 @@ Four contenders on the same decoded RGB frames (decoding excluded from every tim
                    while no face is tracked;
 - MediaPipe FaceMesh ``static_image_mode=True`` and ``static_image_mode=False`` (tracking),
   both ``refine_landmarks=True`` (the attention model, 478 landmarks), in a worker process
-  in the oracle virtualenv (``benchmarks/mediapipe_facemesh_worker.py``; created under
+  in the oracle virtualenv (``tools/oracle/mediapipe_facemesh_worker.py``; created under
   ``.cache/`` on first use).
 
 Two frame sets: ``video``, a synthetic clip (Lenna 512x512 shifted and turned a little more
@@ -40,12 +40,12 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from benchmarks.oracle_env import REPO, OracleWorker
 from service.core.config import Settings
 from service.inference.detector import OnnxRuntimeDetector
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
 from service.pipelines.frames import FramePipeline, TrackState
 from service.processing.decode import decode_image
+from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
 
 MODEL = REPO / "model_repository" / "facemesh" / "1" / "model.onnx"
 DETECTOR = REPO / "model_repository" / "face_detector" / "1" / "model.onnx"
@@ -91,9 +91,7 @@ def start_mediapipe(sets: dict[str, list[np.ndarray]], workdir: Path) -> OracleW
             paths[name].append(str(path))
     spec = workdir / "spec.json"
     spec.write_text(json.dumps({"sets": paths, "max_faces": MAX_FACES}))
-    return OracleWorker(
-        [str(REPO / "benchmarks" / "mediapipe_facemesh_worker.py"), str(spec)], timeout_s=60
-    )
+    return OracleWorker([str(WORKERS / "mediapipe_facemesh_worker.py"), str(spec)], timeout_s=60)
 
 
 def our_round(

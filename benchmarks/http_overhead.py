@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO))
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 from service.processing.decode import decode_image  # noqa: E402
 from service.processing.preprocess import preprocess  # noqa: E402
-from tests.live_server import start_server  # noqa: E402
+from tools.servers.gateway import start_server  # noqa: E402
 
 CROPS = REPO / "tests" / "data" / "crops"
 MODEL = REPO / "model_repository" / "facemesh" / "1" / "model.onnx"

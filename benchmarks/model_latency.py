@@ -26,7 +26,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from benchmarks.oracle_env import REPO, OracleWorker
+from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
 
 MODEL = REPO / "model_repository" / "facemesh" / "1" / "model.onnx"
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
@@ -94,7 +94,7 @@ def main() -> None:
     for sess in sessions.values():
         timed_calls(sess, singles[:5])  # warm-up
     # MediaPipe's FaceLandmarkCpu; each "round" answers {"wall": [...], "cpu": [...]} ms.
-    worker = OracleWorker([str(REPO / "benchmarks" / "mediapipe_worker.py"), *map(str, CROPS)])
+    worker = OracleWorker([str(WORKERS / "mediapipe_worker.py"), *map(str, CROPS)])
     latency: dict[str, list[float]] = {"mediapipe": [], "ort_t1_b1": [], "ort_t2_b1": []}
     cpu: dict[str, list[float]] = {key: [] for key in latency}
     try:

@@ -39,7 +39,6 @@ import onnx
 import onnxruntime as ort
 from PIL import Image
 
-from benchmarks.oracle_env import REPO, OracleWorker
 from converter.source import fetch_tflite
 from converter.summary import summarize, tflite_parameters
 from converter.tflite_model import read_tflite
@@ -47,7 +46,8 @@ from service import contract
 from service.contract import CASCADE_MESH_OUTPUTS, IRIS_OUTPUTS
 from service.inference.cascade import CascadeBackend, OrtRunner
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
-from service.processing import cascade
+from service.processing import iris_refinement
+from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
 
 DATA = REPO / "tests" / "data"
 DOCS = REPO / "docs"
@@ -119,7 +119,7 @@ class Pipelines:
     def landmarks(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """uint8 [N, 192, 192, 3] -> pipeline -> float [N, 468|478, 3] px192."""
         attention = self.attention.infer(images)
-        cascaded = self.cascade.infer(images)
+        cascaded = self.iris_refinement.infer(images)
         return {
             "mesh": cascaded.mesh,
             "cascade": cascaded.landmarks,
@@ -148,8 +148,8 @@ def timed(fn: Callable[[np.ndarray], object], inputs: list[np.ndarray]) -> list[
 
 def table1(pipes: Pipelines, images: np.ndarray, rounds: int, mediapipe: bool) -> dict[str, Any]:
     singles = [image[None] for image in images]
-    rois = cascade.eye_rois(pipes.cascade.infer(images).mesh)
-    eyes = cascade.crop_eyes(images, rois)
+    rois = iris_refinement.eye_rois(pipes.iris_refinement.infer(images).mesh)
+    eyes = iris_refinement.crop_eyes(images, rois)
     eye_singles = [eye[None] for eye in eyes[::2]]  # one eye per face (left, as the model sees)
     mesh_out = pipes.mesh_session.run(None, {"image": images[:1]})
     del mesh_out
@@ -157,12 +157,12 @@ def table1(pipes: Pipelines, images: np.ndarray, rounds: int, mediapipe: bool) -
     def glue(image: np.ndarray) -> None:  # the cascade's NumPy between/after the models
         mesh = pipes.mesh_session.run(["mesh"], {"image": image})[0]
         start = time.perf_counter()
-        r = cascade.eye_rois(mesh)
-        crops = cascade.crop_eyes(image, r)
+        r = iris_refinement.eye_rois(mesh)
+        crops = iris_refinement.crop_eyes(image, r)
         glue_ms.append((time.perf_counter() - start) * 1e3)
         iris = pipes.iris_session.run(["eye_contour", "iris"], {"image": crops})
         start = time.perf_counter()
-        cascade.assemble_outputs(mesh, np.ones(1), r, iris[0], iris[1])
+        iris_refinement.assemble_outputs(mesh, np.ones(1), r, iris[0], iris[1])
         glue_ms[-1] += (time.perf_counter() - start) * 1e3
 
     contenders: dict[str, tuple[Callable[[np.ndarray], object], list[np.ndarray]]] = {
@@ -172,7 +172,7 @@ def table1(pipes: Pipelines, images: np.ndarray, rounds: int, mediapipe: bool) -
             lambda x: pipes.iris_session.run(None, {"image": x}),
             [eyes[i : i + 2] for i in range(0, len(eyes), 2)],
         ),
-        "cascade": (pipes.cascade.infer, singles),
+        "cascade": (pipes.iris_refinement.infer, singles),
         "attention": (pipes.attention.infer, singles),
     }
     for fn, inputs in contenders.values():
@@ -183,11 +183,9 @@ def table1(pipes: Pipelines, images: np.ndarray, rounds: int, mediapipe: bool) -
     if mediapipe:
         crops = [str(p) for p in CROPS]
         workers = {
-            "mediapipe_attention": OracleWorker(
-                [str(REPO / "benchmarks/mediapipe_worker.py"), *crops]
-            ),
+            "mediapipe_attention": OracleWorker([str(WORKERS / "mediapipe_worker.py"), *crops]),
             "mediapipe_cascade": OracleWorker(
-                [str(REPO / "benchmarks/mediapipe_cascade.py"), "timing", *crops]
+                [str(WORKERS / "mediapipe_cascade.py"), "timing", *crops]
             ),
         }
         latency.update({key: [] for key in workers})
@@ -209,11 +207,11 @@ def table1(pipes: Pipelines, images: np.ndarray, rounds: int, mediapipe: bool) -
     throughput: dict[str, dict[str, float]] = {}
     for batch in (8, 32):
         batches = [images[i : i + batch] for i in range(0, len(images) - batch + 1, batch)]
-        for fn in (pipes.cascade.infer, pipes.attention.infer):
+        for fn in (pipes.iris_refinement.infer, pipes.attention.infer):
             timed(fn, batches[:1])  # warm-up
         times: dict[str, list[float]] = {"cascade": [], "attention": []}
         for _ in range(max(2, rounds)):
-            times["cascade"] += timed(pipes.cascade.infer, batches)
+            times["cascade"] += timed(pipes.iris_refinement.infer, batches)
             times["attention"] += timed(pipes.attention.infer, batches)
         throughput[str(batch)] = {
             name: batch * 1e3 / statistics.median(t) for name, t in times.items()

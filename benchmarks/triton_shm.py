@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.triton_shm [--batches 1,16,64] [--calls 30]
 
-Starts a local tritonserver (tests/triton/triton_local.py) and, for each batch size, times
+Starts a local tritonserver (tools/servers/triton.py) and, for each batch size, times
 ``--calls`` sequential gRPC inferences of the same crops two ways: tensors in the request
 (binary, as ``TritonBackend`` sends them) and tensors in registered system shared memory
 (input and all outputs). Triton's statistics give the server-side time of the same calls
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from service.contract import MODEL_OUTPUTS  # noqa: E402
-from tests.triton.triton_local import LocalTriton  # noqa: E402
+from tools.servers.triton import LocalTriton  # noqa: E402
 
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
 REPORT = REPO / "benchmarks" / "reports" / "triton_shm.json"

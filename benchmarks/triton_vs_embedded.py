@@ -5,7 +5,7 @@
 
 Needs ``make model`` and ``make triton-venv``. Starts a local ``tritonserver`` (the
 nvidia-pytriton build: Python backend running the same ``model.onnx`` with ONNX Runtime on
-CPU, see tests/triton/triton_local.py) and two gateways (``python -m service``) on free local
+CPU, see tools/servers/triton.py) and two gateways (``python -m service``) on free local
 ports: one on the embedded backend (default settings), one on the Triton backend (gRPC,
 ``FACEMESH_INFERENCE_CONCURRENCY=16`` so that Triton sees concurrent calls to batch).
 
@@ -45,8 +45,8 @@ sys.path.insert(0, str(REPO))
 
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 from service.inference.triton import TritonBackend  # noqa: E402
-from tests.live_server import LiveServer, start_server  # noqa: E402
-from tests.triton.triton_local import MODEL_ONNX, LocalTriton  # noqa: E402
+from tools.servers.gateway import LiveServer, start_server  # noqa: E402
+from tools.servers.triton import MODEL_ONNX, LocalTriton  # noqa: E402
 
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
 REPORT = REPO / "benchmarks" / "reports" / "triton_vs_embedded.json"

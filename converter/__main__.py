@@ -1,4 +1,5 @@
-"""Command line: ``python -m converter build --output model_repository/facemesh/1/model.onnx``."""
+"""Command line: ``python -m converter build --output model_repository/facemesh/1/model.onnx``;
+``python -m converter mesh-topology --output service/demo/static/mesh.json`` for the web demo."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from converter.driver import convert
 from converter.errors import ConversionError
+from converter.mesh_topology import write_topology
 from converter.models import SPECS
 from converter.source import fetch_tflite
 from converter.summary import summarize, tflite_parameters
@@ -64,6 +66,15 @@ def info(args: argparse.Namespace) -> int:
     return 0
 
 
+def mesh_topology(args: argparse.Namespace) -> int:
+    document = write_topology(Path(args.cache), Path(args.output))
+    print(
+        f"wrote {args.output}: {len(document['triangles'])} triangles, "
+        f"{len(document['edges'])} edges, contours {', '.join(document['contours'])}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m converter", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     info_cmd = commands.add_parser("info", help="print ops, parameters and MACs of an ONNX file")
     info_cmd.add_argument("model_path")
     info_cmd.set_defaults(run=info)
+    topology_cmd = commands.add_parser(
+        "mesh-topology", help="write the mesh's triangles/contours (from the wheel) as JSON"
+    )
+    topology_cmd.add_argument("--output", required=True)
+    topology_cmd.add_argument("--cache", default=str(DEFAULT_CACHE), help="wheel cache folder")
+    topology_cmd.set_defaults(run=mesh_topology)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))

@@ -536,12 +536,12 @@ def gateway_env(args: argparse.Namespace, backend: str, triton_url: str) -> dict
 @contextlib.contextmanager
 def triton_server(args: argparse.Namespace, backend: str, out: Path) -> Iterator[str]:
     """The Triton gRPC address for the triton backend: ``--triton-url``, or a local
-    ``tritonserver`` from nvidia-pytriton (``make triton-venv``, ``tests/triton/triton_local.py``)
+    ``tritonserver`` from nvidia-pytriton (``make triton-venv``, ``tools/servers/triton.py``)
     on free loopback ports, stopped afterwards."""
     if backend != "triton" or args.host or args.triton_url:
         yield args.triton_url
         return
-    from tests.triton.triton_local import LocalTriton
+    from tools.servers.triton import LocalTriton
 
     # Its working files (model copy, backend binaries) stay out of the report; its log is kept.
     with tempfile.TemporaryDirectory(prefix="loadtest-triton-") as workdir:

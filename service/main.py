@@ -17,6 +17,7 @@ from service.api.request_id import RequestIdMiddleware
 from service.core.config import Settings, get_settings
 from service.core.error_handlers import install_error_handlers
 from service.core.logging import configure_logging
+from service.demo import mount_demo
 from service.inference.base import InferenceBackend
 from service.lifespan import build_services, close_services
 
@@ -61,6 +62,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)  # outermost
     app.include_router(api_router)
     app.mount("/metrics", make_metrics(settings))
+    mount_demo(app, settings)
     return app
 
 

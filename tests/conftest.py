@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_server import LiveServer, start_server
+from tools.servers.gateway import LiveServer, start_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"

@@ -3,7 +3,7 @@ error responses from the exception handlers included).
 
 Each HTTP request gets an ID: the client's ``X-Request-ID`` when it is a sane token (1-128 of
 ``A-Z a-z 0-9 . _ : -``), else a fresh UUID4 hex. The ID is echoed in the response's
-``X-Request-ID`` header, set in ``service.core.structured_logging.request_id`` for every log
+``X-Request-ID`` header, set in ``service.core.logging.request_id`` for every log
 record written while the request runs, and written with the access-log line
 (``service.access``: method, path, status, duration_ms, client) when
 ``FACEMESH_ACCESS_LOG`` is on. IDs never become metric labels.
@@ -18,7 +18,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.core.structured_logging import request_id
+from service.core.logging import request_id
 
 HEADER = "x-request-id"
 _VALID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

@@ -13,14 +13,12 @@ Limits are per process: with ``FACEMESH_WORKERS=N`` the gateway admits up to N t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from service.core.errors import Overloaded
 
 
 class AdmissionController:
-    """Counts running and waiting requests; ``slot()`` admits one or raises ``Overloaded``."""
+    """Counts running and waiting requests; ``acquire()`` admits one or raises ``Overloaded``."""
 
     def __init__(self, max_in_flight: int, max_queue: int, queue_timeout_s: float) -> None:
         if max_in_flight < 1 or max_queue < 0 or queue_timeout_s <= 0:
@@ -67,11 +65,3 @@ class AdmissionController:
     def release(self) -> None:
         self._running -= 1
         self._slots.release()
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        await self.acquire()
-        try:
-            yield
-        finally:
-            self.release()

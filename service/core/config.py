@@ -197,6 +197,13 @@ class Settings(BaseSettings):
         50051, ge=0, le=65535, description="gRPC port (0 picks a free one), same host as HTTP."
     )
 
+    # --- web demo -----------------------------------------------------------------------
+    demo_enabled: bool = Field(
+        True,
+        description="Serve the browser demo (webcam and photo modes) at `/demo/`; turn it off "
+        "in production.",
+    )
+
     # --- metrics ------------------------------------------------------------------------
     prometheus_multiproc_dir: Path | None = Field(
         None,

@@ -2,10 +2,10 @@
 model once per eye on a 64x64 crop cut from the same input, merged to the fused model's outputs.
 
 Two model calls per batch (mesh on N crops, iris on 2N eye crops); the NumPy steps between and
-after them are ``service.processing.cascade``. The result is a ``ModelOutputs`` in the fused
+after them are ``service.processing.iris_refinement``. The result is a ``ModelOutputs`` in the fused
 model's contract, so ``postprocess`` and the response schema are shared with the attention
 pipeline (what the cascade puts in the lips region and the affines: see
-``service.processing.cascade``).
+``service.processing.iris_refinement``).
 
 Models (``make cascade-models``; ``converter/README.md``): ``face_landmark`` -> ``mesh``
 [N, 468, 3] px192 + ``face_score`` [N]; ``iris_landmark`` -> ``eye_contour`` [N, 71, 3] +
@@ -31,7 +31,7 @@ from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import check_image_batch, checked_outputs
 from service.inference.onnxruntime_backend import load_session
-from service.processing.cascade import assemble_outputs, crop_eyes, eye_rois
+from service.processing.iris_refinement import assemble_outputs, crop_eyes, eye_rois
 
 logger = logging.getLogger(__name__)
 

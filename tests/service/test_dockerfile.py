@@ -196,3 +196,12 @@ def test_grpc_stubs_are_generated_in_the_build_not_copied_from_the_context() -> 
     assert _ignored("service/tracking/tracking_pb2_grpc.py", patterns)
     assert not _ignored("service/tracking/tracking.proto", patterns)
     assert "grpc_tools.protoc" in DOCKERFILE.read_text()
+
+
+def test_demo_mesh_topology_is_generated_in_the_build_not_copied_from_the_context() -> None:
+    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip()]
+    assert _ignored("service/demo/static/mesh.json", patterns)
+    assert not _ignored("service/demo/static/demo.js", patterns)
+    dockerfile = DOCKERFILE.read_text()
+    assert "converter mesh-topology --output service/demo/static/mesh.json" in dockerfile
+    assert "/src/service/demo/static/mesh.json /app/service/demo/static/mesh.json" in dockerfile

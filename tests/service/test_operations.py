@@ -23,7 +23,7 @@ import httpx
 import pytest
 from imagekit import crop_bytes
 
-from tests.live_server import start_server
+from tools.servers.gateway import start_server
 
 CROP = crop_bytes("dlib_2008_001009_face0")
 BATCH = 16

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.triton.triton_local import LocalTriton, LocalTritonUnavailableError
+from tools.servers.triton import LocalTriton, LocalTritonUnavailableError
 
 CROPS_DIR = Path(__file__).resolve().parents[1] / "data" / "crops"
 

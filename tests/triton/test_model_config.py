@@ -20,7 +20,7 @@ from service.contract import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS
 from service.core.config import Settings
 from service.inference.detector import DETECTOR_INPUT_NAME, DETECTOR_OUTPUTS
 from service.processing.detection import DETECTOR_INPUT_SIZE, turned_letterboxes
-from tests.triton.triton_local import PRODUCTION_CONFIG, local_model_config
+from tools.servers.triton import PRODUCTION_CONFIG, local_model_config
 
 REPOSITORY = PRODUCTION_CONFIG.parents[1]
 

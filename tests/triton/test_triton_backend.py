@@ -15,7 +15,7 @@ from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import InferenceBackend
 from service.inference.triton import TritonBackend, check_metadata, from_settings
-from tests.triton.triton_local import LocalTriton, free_port
+from tools.servers.triton import LocalTriton, free_port
 
 
 def metadata() -> dict[str, Any]:

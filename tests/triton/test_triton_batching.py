@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.triton.triton_local import LocalTriton
+from tools.servers.triton import LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 

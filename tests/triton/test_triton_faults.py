@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.triton.conftest import assert_same_json, gateway_settings
-from tests.triton.triton_local import LocalTriton
+from tools.servers.triton import LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 

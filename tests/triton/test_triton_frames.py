@@ -15,7 +15,7 @@ from PIL import Image
 from service.inference.detector import OnnxRuntimeDetector, TritonDetector
 from service.processing.detection import DETECTOR_INPUT_SIZE
 from tests.triton.conftest import TOLERANCE_PX, assert_same_json
-from tests.triton.triton_local import DETECTOR_NAME, REPOSITORY, LocalTriton
+from tools.servers.triton import DETECTOR_NAME, REPOSITORY, LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 

@@ -19,7 +19,7 @@ from service.contract import MODEL_OUTPUTS, ModelOutputs
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
 from service.inference.triton import TritonBackend
 from tests.triton.conftest import TOLERANCE_PX, assert_same_json
-from tests.triton.triton_local import LocalTriton
+from tools.servers.triton import LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from service.api.request_id import choose_request_id
 from service.core.config import Settings
-from service.core.structured_logging import JsonFormatter, RequestIdFilter, request_id
+from service.core.logging import JsonFormatter, RequestIdFilter, request_id
 from service.main import create_app
 
 CROP = crop_bytes("dlib_2008_001009_face0")

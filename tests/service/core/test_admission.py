@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
 from service.core.admission import AdmissionController
 from service.core.errors import BackendUnavailable, Overloaded
+
+
+@asynccontextmanager
+async def slot(admission: AdmissionController) -> AsyncIterator[None]:
+    """Hold one slot the way ``service.api.guards.admission_slot`` does for a request."""
+    await admission.acquire()
+    try:
+        yield
+    finally:
+        admission.release()
 
 
 def test_admits_up_to_the_limit_queues_then_rejects() -> None:
@@ -36,11 +48,11 @@ def test_admits_up_to_the_limit_queues_then_rejects() -> None:
 def test_queue_wait_is_bounded() -> None:
     async def scenario() -> None:
         admission = AdmissionController(max_in_flight=1, max_queue=5, queue_timeout_s=0.05)
-        async with admission.slot():
+        async with slot(admission):
             with pytest.raises(Overloaded, match="no slot within"):
                 await admission.acquire()
         assert (admission.running, admission.waiting) == (0, 0)
-        async with admission.slot():  # the slot is free again
+        async with slot(admission):  # the slot is free again
             assert admission.running == 1
 
     asyncio.run(scenario())
@@ -49,10 +61,10 @@ def test_queue_wait_is_bounded() -> None:
 def test_zero_queue_rejects_whenever_all_slots_are_busy() -> None:
     async def scenario() -> None:
         admission = AdmissionController(max_in_flight=1, max_queue=0, queue_timeout_s=1)
-        async with admission.slot():
+        async with slot(admission):
             with pytest.raises(Overloaded):
                 await admission.acquire()
-        async with admission.slot():
+        async with slot(admission):
             pass
 
     asyncio.run(scenario())
@@ -62,10 +74,10 @@ def test_slot_is_released_when_the_request_fails() -> None:
     async def scenario() -> None:
         admission = AdmissionController(max_in_flight=1, max_queue=0, queue_timeout_s=1)
         with pytest.raises(RuntimeError):
-            async with admission.slot():
+            async with slot(admission):
                 raise RuntimeError("handler failed")
         assert admission.running == 0
-        async with admission.slot():
+        async with slot(admission):
             pass
 
     asyncio.run(scenario())
@@ -80,7 +92,7 @@ def test_many_concurrent_requests_never_exceed_the_limits() -> None:
         async def request() -> bool:
             nonlocal peak
             try:
-                async with admission.slot():
+                async with slot(admission):
                     peak = max(peak, admission.running)
                     await gate.wait()
                 return True

@@ -1,9 +1,9 @@
 """The cascade pipeline (mesh model -> eye crops -> iris model -> merge) against MediaPipe's own
 non-attention pipeline on the shared crops, and through the gateway.
 
-Goldens: ``tests/data/crops_cascade_goldens.json`` (``benchmarks/cascade_goldens.py``; the
+Goldens: ``tests/data/crops_cascade_goldens.json`` (``tools/oracle/cascade_goldens.py``; the
 oracle differences from MediaPipe's iris graph are documented in
-``benchmarks/mediapipe_cascade.py``). Tolerances, in px of the 192x192 crop:
+``tools/oracle/mediapipe_cascade.py``). Tolerances, in px of the 192x192 crop:
 
 * mesh (468, before the merge) and the eye ROIs: <= 0.01 px and 1e-4 rad (same model maths,
   same formulas);
@@ -33,7 +33,7 @@ from service.inference.base import InferenceBackend
 from service.inference.cascade import CascadeBackend, OrtRunner, create_cascade_backend
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
 from service.main import create_app
-from service.processing import cascade
+from service.processing import iris_refinement
 
 SETTINGS = Settings()
 PX = 192.0
@@ -79,7 +79,7 @@ def test_is_an_inference_backend(backend: CascadeBackend) -> None:
 
 
 def test_mesh_and_eye_rois_match_mediapipe(outputs: Any) -> None:
-    rois = cascade.eye_rois(outputs.mesh)
+    rois = iris_refinement.eye_rois(outputs.mesh)
     for i, name in enumerate(NAMES):
         golden = GOLDENS[name]
         np.testing.assert_allclose(outputs.mesh[i], golden["mesh"], atol=0.01, err_msg=name)
@@ -116,8 +116,8 @@ def test_lips_box_is_the_attention_models_construction(model_path: Path) -> None
     attention = OnnxRuntimeBackend(model_path, device="cpu")
     result = attention.infer(np.stack([crop_array(name) for name in NAMES[:6]]))
     lips = result.mesh[:, list(contract.LIPS), :2]
-    box = cascade.region_box(lips, 0, contract.LIPS.index(291), 1.5)
-    ours = cascade.unit_affine_to_region_transform(box)
+    box = iris_refinement.region_box(lips, 0, contract.LIPS.index(contract.LIPS_CORNERS[1]), 1.5)
+    ours = iris_refinement.unit_affine_to_region_transform(box)
     np.testing.assert_allclose(ours, result.region_transforms[:, 0], atol=2e-3)
 
 

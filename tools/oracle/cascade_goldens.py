@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.cascade_goldens   # -> tests/data/crops_cascade_goldens.json
 
-Runs ``benchmarks/mediapipe_cascade.py`` in the oracle virtualenv (mediapipe==0.10.21, created
+Runs ``tools/oracle/mediapipe_cascade.py`` in the oracle virtualenv (mediapipe==0.10.21, created
 under .cache/ on first use) over every crop in tests/data/crops, then applies MediaPipe's
 iris-tracking merge (``UpdateFaceLandmarksCalculator``: the 71 contour points of each eye
 overwrite x, y, z at its 71 mesh indices; then the left and right irises are appended), which
@@ -16,12 +16,12 @@ import subprocess
 
 import numpy as np
 
-from benchmarks.oracle_env import REPO, oracle_python
 from service.contract import LEFT_EYE, RIGHT_EYE
+from tools.oracle.oracle_env import REPO, WORKERS, oracle_python
 
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
 OUTPUT = REPO / "tests" / "data" / "crops_cascade_goldens.json"
-WORKER = REPO / "benchmarks" / "mediapipe_cascade.py"
+WORKER = WORKERS / "mediapipe_cascade.py"
 
 
 def oracle_stages(paths: list[str]) -> list[dict[str, object]]:

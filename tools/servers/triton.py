@@ -1,13 +1,13 @@
 """Start and stop a real ``tritonserver`` (from the ``nvidia-pytriton`` wheel) on free local ports.
 
 The wheel ships the server binary and its Python backend but not the onnxruntime backend, so
-the local repository serves ``python_model/model.py``, which runs the same ``model.onnx`` with
-ONNX Runtime inside Triton. Its ``config.pbtxt`` is derived from the production one
-(``model_repository/facemesh/config.pbtxt``): same name, tensors, dtypes, dims, batch size and
-dynamic batching; only the backend and the instance kind (CPU) change. The face detector
-(``face_detector``) is served the same way when its ``model.onnx`` has been built.
+the local repository serves ``triton_python_model/model.py``, which runs the same
+``model.onnx`` with ONNX Runtime inside Triton. Its ``config.pbtxt`` is derived from the
+production one (``model_repository/facemesh/config.pbtxt``): same name, tensors, dtypes,
+dims, batch size and dynamic batching; only the backend and the instance kind (CPU) change.
+The face detector (``face_detector``) is served the same way when its ``model.onnx`` has been built.
 
-Used by the Triton tests' fixtures and by ``benchmarks/triton_vs_embedded.py``.
+Used by the Triton tests' fixtures, the benchmarks and the load-test runner.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_CONFIG = ROOT / "model_repository" / "facemesh" / "config.pbtxt"
 MODEL_ONNX = ROOT / "model_repository" / "facemesh" / "1" / "model.onnx"
 TRITON_VENV = ROOT / ".venv-triton"
-PYTHON_MODEL = Path(__file__).resolve().parent / "python_model" / "model.py"
+PYTHON_MODEL = Path(__file__).resolve().parent / "triton_python_model" / "model.py"
 MODEL_NAME = "facemesh"
 # Also served when its model.onnx has been built: the gateway's detector for /v1/frame.
 DETECTOR_NAME = "face_detector"
@@ -180,7 +180,7 @@ class LocalTriton:
             # first, so it puts the Triton virtualenv's numpy and onnxruntime on sys.path.
             utils = python_backend / "triton_python_backend_utils.py"
             utils.write_text(
-                "# Prepended by tests/triton/triton_local.py (embedded Python ignores PYTHONPATH)\n"
+                "# Prepended by tools/servers/triton.py (embedded Python ignores PYTHONPATH)\n"
                 f"import sys as _sys\n_sys.path[0:0] = [{str(site)!r}]\n" + utils.read_text()
             )
             version = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -1,7 +1,7 @@
 """MediaPipe's own pre-attention cascade (468-point mesh + iris model per eye) on face crops.
 
 Runs inside the oracle virtualenv (mediapipe==0.10.21, numpy<2), never in the service's; driven
-by ``benchmarks/cascade_goldens.py`` (goldens) and ``benchmarks/paper_tables.py`` (timing).
+by ``tools/oracle/cascade_goldens.py`` (goldens) and ``benchmarks/paper_tables.py`` (timing).
 
 Each crop is a full-image ROI, like the attention goldens. Stages, all MediaPipe calculators:
 

@@ -1,7 +1,7 @@
 """Triton Python-backend model that runs the fused ONNX model with ONNX Runtime.
 
 Test-only stand-in for Triton's onnxruntime backend, which the ``nvidia-pytriton`` wheel does
-not ship. The local test server (``triton_local.py``) serves it under the production model's
+not ship. The local test server (``tools/servers/triton.py``) serves it under the production model's
 name with the production config's inputs, outputs, dims and dynamic batching, and links the
 real ``model.onnx`` next to this file, so the gateway's Triton client sees the same contract.
 

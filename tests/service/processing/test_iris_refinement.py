@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from service import contract
-from service.processing import cascade
+from service.processing import iris_refinement
 from service.processing.postprocess import unit_square_to_px192
 
 Corner = tuple[float, float]
@@ -25,7 +25,9 @@ def test_eye_roi_is_mediapipes_rect() -> None:
     # left eye level, 20 px wide; right eye tilted 30 degrees, 20 px corner distance
     angle = np.deg2rad(30.0)
     end = (120.0 + 20 * np.cos(angle), 80.0 + 20 * np.sin(angle))
-    rois = cascade.eye_rois(mesh_with_corners(((50.0, 80.0), (70.0, 80.0)), ((120.0, 80.0), end)))
+    rois = iris_refinement.eye_rois(
+        mesh_with_corners(((50.0, 80.0), (70.0, 80.0)), ((120.0, 80.0), end))
+    )
     np.testing.assert_allclose(rois.centre[0, 0], (60.0, 80.0))
     np.testing.assert_allclose(rois.side[0, 0], 2.3 * 20.0)
     np.testing.assert_allclose(rois.rotation[0, 0], 0.0)
@@ -36,7 +38,7 @@ def test_eye_roi_is_mediapipes_rect() -> None:
 
 
 def test_unit_square_corners_land_on_the_rotated_roi() -> None:
-    rois = cascade.EyeRois(
+    rois = iris_refinement.EyeRois(
         centre=np.array([[[100.0, 50.0], [40.0, 60.0]]]),
         side=np.array([[20.0, 10.0]]),
         rotation=np.array([[np.pi / 2, 0.0]]),
@@ -54,12 +56,12 @@ def test_axis_aligned_crop_resamples_pixels_and_mirrors_the_right_eye() -> None:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (1, 192, 192, 3), dtype=np.uint8)
     # 64 px ROIs at integer offsets: the crop is the pixels themselves (1:1 resampling)
-    rois = cascade.EyeRois(
+    rois = iris_refinement.EyeRois(
         centre=np.array([[[64.0, 64.0], [128.0, 100.0]]]),
         side=np.array([[64.0, 64.0]]),
         rotation=np.zeros((1, 2)),
     )
-    crops = cascade.crop_eyes(image, rois)
+    crops = iris_refinement.crop_eyes(image, rois)
     assert crops.shape == (2, 64, 64, 3) and crops.dtype == np.uint8
     np.testing.assert_array_equal(crops[0], image[0, 32:96, 32:96])
     np.testing.assert_array_equal(crops[1], image[0, 68:132, 96:160][:, ::-1])
@@ -68,24 +70,24 @@ def test_axis_aligned_crop_resamples_pixels_and_mirrors_the_right_eye() -> None:
 def test_crop_replicates_the_border() -> None:
     image = np.zeros((1, 192, 192, 3), dtype=np.uint8)
     image[0, :, 0] = 200  # left column
-    rois = cascade.EyeRois(
+    rois = iris_refinement.EyeRois(
         centre=np.array([[[0.0, 96.0], [96.0, 96.0]]]),
         side=np.array([[64.0, 64.0]]),
         rotation=np.zeros((1, 2)),
     )
-    crops = cascade.crop_eyes(image, rois)
+    crops = iris_refinement.crop_eyes(image, rois)
     assert (crops[0, :, :32] == 200).all()  # outside the image: the edge column repeated
 
 
 def test_projection_undoes_the_mirror_and_scales_z() -> None:
-    rois = cascade.EyeRois(
+    rois = iris_refinement.EyeRois(
         centre=np.array([[[60.0, 80.0], [130.0, 80.0]]]),
         side=np.array([[32.0, 32.0]]),
         rotation=np.zeros((1, 2)),
     )
     # model output: point at crop (16, 32) with z = 8 for both eyes
     raw = np.tile(np.array([16.0, 32.0, 8.0]), (1, 2, 1, 1))
-    projected = cascade.project_eye_points(raw, rois)
+    projected = iris_refinement.project_eye_points(raw, rois)
     np.testing.assert_allclose(projected[0, 0, 0], (60.0 - 8.0, 80.0, 4.0))
     np.testing.assert_allclose(projected[0, 1, 0], (130.0 + 8.0, 80.0, 4.0))  # mirrored back
 
@@ -95,7 +97,7 @@ def test_merge_overwrites_xyz_at_the_eye_indices_and_appends_irises() -> None:
     eyes = -np.ones((2, 2, 71, 3))
     eyes[:, 1] = -2.0
     irises = np.stack([np.full((2, 5, 3), 7.0), np.full((2, 5, 3), 9.0)], axis=1)
-    merged = cascade.merge_landmarks(mesh, eyes, irises)
+    merged = iris_refinement.merge_landmarks(mesh, eyes, irises)
     assert merged.shape == (2, 478, 3)
     assert (merged[:, list(contract.LEFT_EYE)] == -1.0).all()
     assert (merged[:, list(contract.RIGHT_EYE)] == -2.0).all()
@@ -114,16 +116,16 @@ def test_eye_index_lists() -> None:
 
 def test_region_box_upright_and_rotated() -> None:
     points = np.array([[[10.0, 20.0], [30.0, 20.0], [20.0, 25.0], [20.0, 15.0]]])
-    box = cascade.region_box(points, 0, 1, 1.5)
+    box = iris_refinement.region_box(points, 0, 1, 1.5)
     np.testing.assert_allclose(box[0] @ [0.5, 0.5, 1.0], (20.0, 20.0))
     np.testing.assert_allclose(box[0, :, :2], np.diag([30.0, 15.0]))
     turn = np.array([[0.0, -1.0], [1.0, 0.0]])  # +90 degrees
-    rotated = cascade.region_box(points @ turn.T, 0, 1, 1.5)
+    rotated = iris_refinement.region_box(points @ turn.T, 0, 1, 1.5)
     np.testing.assert_allclose(rotated[0, :, :2], turn @ np.diag([30.0, 15.0]), atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_region_transform_round_trips_through_postprocess(seed: int) -> None:
     affine = np.random.default_rng(seed).normal(size=(3, 2, 3)) * 50
-    matrices = cascade.unit_affine_to_region_transform(affine)
+    matrices = iris_refinement.unit_affine_to_region_transform(affine)
     np.testing.assert_allclose(unit_square_to_px192(matrices)[:, :2], affine, rtol=1e-5, atol=1e-4)

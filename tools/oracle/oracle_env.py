@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
+# The MediaPipe worker scripts beside this module (run by the oracle virtualenv's Python).
+WORKERS = Path(__file__).resolve().parent
 ORACLE_VENV = REPO / ".cache" / "venv-oracle"
 ORACLE_REQUIREMENTS = ["mediapipe==0.10.21", "numpy<2"]  # mediapipe brings its own OpenCV
 

@@ -1,4 +1,4 @@
-"""A real gateway process for tests and benchmarks: ``python -m service`` on a free local port.
+"""A real gateway process: ``python -m service`` on a free local port, /readyz awaited.
 
 Plain module (not a fixture file) so benchmarks can start servers exactly as the tests do;
 ``tests/conftest.py`` wraps ``start_server`` in the session-scoped ``live_server`` fixture.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_START_TIMEOUT_S = 120.0  # upper bound on waiting, not an assertion on speed
 
 

@@ -1,0 +1,433 @@
+// Face mesh demo: webcam frames over the /v1/track WebSocket, or one photo to /v1/frame, and
+// the returned landmarks drawn on a canvas laid over the picture. Plain JavaScript, no build
+// step, nothing fetched from other origins. Landmarks arrive in frame pixels, so the overlay
+// canvas is sized to the frame and scaled by CSS together with the picture under it.
+"use strict";
+
+(() => {
+  const SUBPROTOCOL = "facemesh.v1";
+  const JPEG_QUALITY = 0.85;
+  const COLORS = {
+    mesh: [64, 224, 208], // tessellation
+    contour: [240, 240, 240], // face oval, eyebrows
+    lips: [255, 48, 96],
+    left_eye: [60, 210, 60],
+    right_eye: [70, 150, 255],
+    iris: [255, 214, 10],
+  };
+  const LEGEND = [
+    ["mesh", "mesh"],
+    ["lips", "lips"],
+    ["left_eye", "left eye"],
+    ["right_eye", "right eye"],
+    ["iris", "irises"],
+    ["contour", "oval, brows"],
+  ];
+
+  // For people (the stats line) and for automated tests (tests/demo/).
+  const state = {
+    mode: "webcam",
+    framesSent: 0, // webcam frames sent; at most one more than answered (backpressure)
+    framesReceived: 0,
+    lastResponse: null,
+    errors: [],
+    fps: null,
+    latencyMs: null,
+    meshLoaded: false,
+    colors: COLORS,
+  };
+  window.facemeshDemo = state;
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    stage: $("stage"),
+    video: $("video"),
+    photo: $("photo"),
+    overlay: $("overlay"),
+    apiKey: $("api-key"),
+    maxFaces: $("max-faces"),
+    start: $("start"),
+    stop: $("stop"),
+    mirror: $("mirror"),
+    file: $("photo-file"),
+    status: $("status"),
+    frames: $("stat-frames"),
+    faces: $("stat-faces"),
+    fps: $("stat-fps"),
+    latency: $("stat-latency"),
+  };
+  const rgb = (c, alpha = 1) => `rgba(${c[0]}, ${c[1]}, ${c[2]}, ${alpha})`;
+
+  // ---- mesh topology (generated at build time from the mediapipe wheel) --------------------
+  let topology = null;
+  fetch("mesh.json")
+    .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`mesh.json: HTTP ${r.status}`))))
+    .then((doc) => {
+      topology = doc;
+      state.meshLoaded = true;
+      redraw();
+    })
+    .catch((err) => setStatus(`no tessellation (${err.message}); run \`make demo-assets\``));
+
+  // ---- status and errors -------------------------------------------------------------------
+  function setStatus(text, ok = false) {
+    ui.status.textContent = text;
+    ui.status.classList.toggle("ok", ok);
+  }
+
+  function reportError(text) {
+    state.errors.push(text);
+    setStatus(text);
+    console.warn(`facemesh demo: ${text}`);
+  }
+
+  async function errorText(response) {
+    try {
+      const body = await response.json();
+      if (body && body.error) return `${response.status} ${body.error.code}: ${body.error.message}`;
+    } catch (_) {
+      // not JSON: fall through to the status line
+    }
+    return `HTTP ${response.status} ${response.statusText}`;
+  }
+
+  function maxFaces() {
+    const n = Number.parseInt(ui.maxFaces.value, 10);
+    return Number.isFinite(n) && n >= 1 ? n : 1;
+  }
+
+  function apiUrl(path, scheme) {
+    const url = new URL(`../${path}`, window.location.href);
+    if (scheme) url.protocol = scheme;
+    url.searchParams.set("max_faces", String(maxFaces()));
+    return url;
+  }
+
+  // ---- drawing -----------------------------------------------------------------------------
+  let drawn = null; // the response currently on the overlay
+
+  function drawResponse(response) {
+    drawn = response;
+    const canvas = ui.overlay;
+    const { width, height } = response.image;
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, width, height);
+    const scale = Math.max(1, Math.min(width, height) / 480);
+    for (const face of response.faces) {
+      if (face.landmarks) drawFace(ctx, face, scale);
+    }
+  }
+
+  function redraw() {
+    if (drawn) drawResponse(drawn);
+  }
+
+  function strokeEdges(ctx, points, edges, color, alpha, lineWidth) {
+    ctx.beginPath();
+    for (const [a, b] of edges) {
+      ctx.moveTo(points[a][0], points[a][1]);
+      ctx.lineTo(points[b][0], points[b][1]);
+    }
+    ctx.strokeStyle = rgb(color, alpha);
+    ctx.lineWidth = lineWidth;
+    ctx.stroke();
+  }
+
+  function dots(ctx, points, color, radius) {
+    ctx.fillStyle = rgb(color);
+    ctx.beginPath();
+    for (const [x, y] of points) {
+      ctx.moveTo(x + radius, y);
+      ctx.arc(x, y, radius, 0, 2 * Math.PI);
+    }
+    ctx.fill();
+  }
+
+  // A region's affine maps its unit square (u, v) to pixels: [x, y] = A @ [u, v, 1].
+  function affineBox(ctx, affine, color, scale) {
+    const [[a, b, c], [d, e, f]] = affine;
+    const corners = [[0, 0], [1, 0], [1, 1], [0, 1]].map(([u, v]) => [
+      a * u + b * v + c,
+      d * u + e * v + f,
+    ]);
+    ctx.beginPath();
+    corners.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    ctx.closePath();
+    ctx.setLineDash([6 * scale, 4 * scale]);
+    ctx.strokeStyle = rgb(color, 0.9);
+    ctx.lineWidth = 1.5 * scale;
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+
+  function iris(ctx, points, scale) {
+    const [cx, cy] = points[0];
+    const r = points.slice(1).reduce((s, [x, y]) => s + Math.hypot(x - cx, y - cy), 0) / 4;
+    ctx.beginPath();
+    ctx.arc(cx, cy, r, 0, 2 * Math.PI);
+    ctx.strokeStyle = rgb(COLORS.iris);
+    ctx.lineWidth = 1.5 * scale;
+    ctx.stroke();
+    dots(ctx, points, COLORS.iris, 1.5 * scale);
+  }
+
+  function drawFace(ctx, face, scale) {
+    const pts = face.landmarks;
+    ctx.lineJoin = "round";
+    if (topology) {
+      strokeEdges(ctx, pts, topology.edges, COLORS.mesh, 0.55, 0.8 * scale);
+      const c = topology.contours;
+      strokeEdges(ctx, pts, c.face_oval, COLORS.contour, 0.9, 1.5 * scale);
+      strokeEdges(ctx, pts, c.left_eyebrow, COLORS.contour, 0.9, 1.5 * scale);
+      strokeEdges(ctx, pts, c.right_eyebrow, COLORS.contour, 0.9, 1.5 * scale);
+      strokeEdges(ctx, pts, c.lips, COLORS.lips, 1, 2 * scale);
+      strokeEdges(ctx, pts, c.left_eye, COLORS.left_eye, 1, 2 * scale);
+      strokeEdges(ctx, pts, c.right_eye, COLORS.right_eye, 1, 2 * scale);
+    } else {
+      dots(ctx, pts.slice(0, 468), COLORS.mesh, scale);
+    }
+    const regions = face.regions;
+    if (!regions) return;
+    for (const name of ["lips", "left_eye", "right_eye"]) {
+      dots(ctx, regions[name].landmarks, COLORS[name], scale);
+      affineBox(ctx, regions[name].affine, COLORS[name], scale);
+    }
+    iris(ctx, regions.left_iris.landmarks, scale);
+    iris(ctx, regions.right_iris.landmarks, scale);
+  }
+
+  // ---- results -----------------------------------------------------------------------------
+  let lastArrival = null;
+
+  function accept(response, roundTripMs) {
+    state.framesReceived += 1;
+    state.lastResponse = response;
+    state.latencyMs = roundTripMs;
+    const now = performance.now();
+    if (lastArrival !== null) {
+      const fps = 1000 / Math.max(1, now - lastArrival);
+      state.fps = state.fps === null ? fps : 0.8 * state.fps + 0.2 * fps;
+    }
+    lastArrival = now;
+    drawResponse(response);
+    ui.frames.textContent = String(state.framesReceived);
+    ui.faces.textContent = String(response.faces.length);
+    ui.fps.textContent = state.fps === null ? "–" : state.fps.toFixed(1);
+    ui.latency.textContent = `${roundTripMs.toFixed(0)} ms`;
+  }
+
+  // ---- webcam mode: one frame in flight on the WebSocket -------------------------------------
+  const grab = document.createElement("canvas");
+  let stream = null;
+  let socket = null;
+  let inFlight = false;
+  let sentAt = 0;
+  // Camera frames presented so far, and the one last sent: a frame is sent once at most.
+  // Without requestVideoFrameCallback every animation frame counts as new.
+  const frameCallbacks = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
+  let frameSeq = 0;
+  let sentSeq = -1;
+
+  function watchFrames() {
+    if (!stream) return;
+    ui.video.requestVideoFrameCallback(() => {
+      frameSeq += 1;
+      sendFrame();
+      watchFrames();
+    });
+  }
+
+  async function startWebcam() {
+    ui.start.disabled = true;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        video: { width: { ideal: 640 }, height: { ideal: 480 } },
+        audio: false,
+      });
+      ui.video.srcObject = stream;
+      await ui.video.play();
+      if (frameCallbacks) watchFrames();
+      openSocket();
+      ui.stop.disabled = false;
+    } catch (err) {
+      reportError(`camera: ${err.name || "Error"}: ${err.message}`);
+      stopWebcam();
+    }
+  }
+
+  function openSocket() {
+    const protocols = [SUBPROTOCOL];
+    const key = ui.apiKey.value.trim();
+    if (key) protocols.push(`apikey.${key}`);
+    const url = apiUrl("v1/track", window.location.protocol === "https:" ? "wss:" : "ws:");
+    const ws = new WebSocket(url, protocols); // throws SyntaxError on a key with odd characters
+    ws.binaryType = "arraybuffer";
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      setStatus("streaming", true);
+      sendFrame();
+    };
+    ws.onmessage = (event) => {
+      if (socket !== ws) return; // an answer that arrived after Stop
+      inFlight = false;
+      const roundTrip = performance.now() - sentAt;
+      const body = JSON.parse(event.data);
+      if (body.error) reportError(`frame: ${body.error.code}: ${body.error.message}`);
+      else accept(body, roundTrip);
+      if (!frameCallbacks) frameSeq += 1;
+      window.requestAnimationFrame(sendFrame); // or on the next new frame (watchFrames)
+    };
+    ws.onclose = (event) => {
+      if (socket !== ws) return; // closed by stopWebcam
+      reportError(
+        opened
+          ? `stream closed: ${event.code} ${event.reason || ""}`.trim()
+          : "stream closed: the server refused the WebSocket (API key missing or wrong?)",
+      );
+      stopWebcam();
+    };
+    socket = ws;
+    inFlight = false;
+  }
+
+  async function sendFrame() {
+    const video = ui.video;
+    if (!socket || socket.readyState !== WebSocket.OPEN || inFlight) return;
+    if (video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA || !video.videoWidth) {
+      window.requestAnimationFrame(sendFrame);
+      return;
+    }
+    if (sentSeq === frameSeq && sentSeq >= 0) return; // already sent this camera frame
+    inFlight = true; // backpressure: the next frame goes when this one's answer arrives
+    sentSeq = frameSeq;
+    grab.width = video.videoWidth;
+    grab.height = video.videoHeight;
+    grab.getContext("2d").drawImage(video, 0, 0);
+    const blob = await new Promise((resolve) => grab.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
+    if (!blob || !socket || socket.readyState !== WebSocket.OPEN) {
+      inFlight = false;
+      return;
+    }
+    const data = await blob.arrayBuffer();
+    sentAt = performance.now();
+    socket.send(data);
+    state.framesSent += 1;
+  }
+
+  function stopWebcam() {
+    const ws = socket;
+    socket = null;
+    if (ws) ws.close(1000, "stopped");
+    if (stream) stream.getTracks().forEach((t) => t.stop());
+    stream = null;
+    ui.video.srcObject = null;
+    inFlight = false;
+    lastArrival = null;
+    sentSeq = -1;
+    ui.start.disabled = false;
+    ui.stop.disabled = true;
+  }
+
+  // ---- photo mode: one POST /v1/frame per picked or dropped image ---------------------------
+  async function runPhoto(file) {
+    if (!file) return;
+    setStatus(`sending ${file.name}…`, true);
+    try {
+      const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+      ui.photo.width = bitmap.width;
+      ui.photo.height = bitmap.height;
+      ui.photo.getContext("2d").drawImage(bitmap, 0, 0);
+      bitmap.close();
+    } catch (err) {
+      reportError(`${file.name}: the browser cannot show this image (${err.message})`);
+    }
+    ui.photo.hidden = false;
+    $("drop-hint").hidden = true;
+    const form = new FormData();
+    form.append("image", file, file.name);
+    const headers = {};
+    const key = ui.apiKey.value.trim();
+    if (key) headers["X-API-Key"] = key;
+    const started = performance.now();
+    let response;
+    try {
+      response = await fetch(apiUrl("v1/frame"), { method: "POST", body: form, headers });
+    } catch (err) {
+      reportError(`request failed: ${err.message}`);
+      return;
+    }
+    if (!response.ok) {
+      reportError(await errorText(response));
+      return;
+    }
+    const body = await response.json();
+    lastArrival = null; // one-off requests: no frame rate
+    accept(body, performance.now() - started);
+    setStatus(`${file.name}: ${body.faces.length} face(s)`, true);
+  }
+
+  // ---- modes and wiring --------------------------------------------------------------------
+  function setMode(mode) {
+    state.mode = mode;
+    if (mode !== "webcam") stopWebcam();
+    for (const tab of document.querySelectorAll(".tabs button")) {
+      tab.setAttribute("aria-selected", String(tab.dataset.mode === mode));
+    }
+    for (const el of document.querySelectorAll(".webcam-only")) el.hidden = mode !== "webcam";
+    for (const el of document.querySelectorAll(".photo-only")) el.hidden = mode !== "photo";
+    if (mode === "photo") {
+      ui.photo.hidden = true; // until an image is picked
+      $("drop-hint").hidden = false;
+    }
+    ui.stage.classList.toggle("mirrored", mode === "webcam" && ui.mirror.checked);
+    drawn = null;
+    ui.overlay.getContext("2d").clearRect(0, 0, ui.overlay.width, ui.overlay.height);
+    setStatus("");
+  }
+
+  for (const tab of document.querySelectorAll(".tabs button")) {
+    tab.addEventListener("click", () => setMode(tab.dataset.mode));
+  }
+  ui.start.addEventListener("click", startWebcam);
+  ui.stop.addEventListener("click", () => {
+    stopWebcam();
+    setStatus("stopped");
+  });
+  ui.mirror.addEventListener("change", () =>
+    ui.stage.classList.toggle("mirrored", state.mode === "webcam" && ui.mirror.checked),
+  );
+  ui.file.addEventListener("change", () => runPhoto(ui.file.files[0]));
+  ui.stage.addEventListener("dragover", (event) => {
+    if (state.mode !== "photo") return;
+    event.preventDefault();
+    ui.stage.classList.add("dragging");
+  });
+  ui.stage.addEventListener("dragleave", () => ui.stage.classList.remove("dragging"));
+  ui.stage.addEventListener("drop", (event) => {
+    if (state.mode !== "photo") return;
+    event.preventDefault();
+    ui.stage.classList.remove("dragging");
+    runPhoto(event.dataTransfer.files[0]);
+  });
+  window.addEventListener("error", (event) => state.errors.push(`script: ${event.message}`));
+  window.addEventListener("unhandledrejection", (event) =>
+    state.errors.push(`script: ${event.reason}`),
+  );
+
+  const legend = $("legend");
+  for (const [key, label] of LEGEND) {
+    const item = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = rgb(COLORS[key]);
+    item.append(swatch, label);
+    legend.append(item);
+  }
+  const initial = new URLSearchParams(window.location.search).get("mode");
+  setMode(initial === "photo" ? "photo" : "webcam");
+})();
