@@ -145,6 +145,16 @@ class Settings(BaseSettings):
         REPO_ROOT / "model_repository" / "face_detector" / "1" / "model.onnx",
         description="Face detector ONNX file for the onnxruntime backend.",
     )
+    detector: Literal["short", "full"] = Field(
+        "short",
+        description="Face detector a frame gets without ?detector=: MediaPipe's short-range "
+        "model (faces within ~2 m) or its full-range model (small faces, 192x192 input).",
+    )
+    detector_full_model_path: Path = Field(
+        REPO_ROOT / "model_repository" / "face_detector_full_range" / "1" / "model.onnx",
+        description="Full-range face detector ONNX file (make detector-full; always run on "
+        "embedded ONNX Runtime).",
+    )
     max_faces: int = Field(
         16, ge=1, le=64, description="Most faces per frame; a request's max_faces is capped here."
     )

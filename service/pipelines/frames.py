@@ -26,7 +26,7 @@ threadpool, the rest in an executor sized by ``Settings.inference_concurrency``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -40,7 +40,9 @@ from service.inference.base import InferenceBackend
 from service.inference.detector import DetectorBackend
 from service.processing.decode import decode_image
 from service.processing.detection import (
+    SHORT_RANGE,
     Detection,
+    DetectorSpec,
     letterbox,
     postprocess_detections,
     turned_letterboxes,
@@ -93,10 +95,15 @@ class FramePipeline:
         detector: DetectorBackend | None,
         settings: Settings,
         pipeline: str = "attention",
+        extra_detectors: Mapping[str, DetectorBackend] | None = None,
     ) -> None:
         self.mesh = mesh
         self.pipeline = pipeline  # "attention" or "cascade": the landmark pipeline ``mesh`` runs
         self.detector = detector
+        # Every loaded detector by kind ("short", "full"); ``detector`` is the default one.
+        self.detectors: dict[str, DetectorBackend] = dict(extra_detectors or {})
+        if detector is not None:
+            self.detectors[getattr(detector, "spec", SHORT_RANGE).name] = detector
         self.settings = settings
         self._settings = settings
         self._executor = ThreadPoolExecutor(
@@ -111,36 +118,45 @@ class FramePipeline:
             max_pixels=self._settings.max_image_pixels,
         )
 
-    def _detector(self) -> DetectorBackend:
-        if self.detector is None:
-            raise BackendUnavailable("the face detector is not loaded (build it: make model)")
-        return self.detector
+    def _detector(self, kind: str | None = None) -> tuple[DetectorBackend, DetectorSpec]:
+        """The ``kind`` detector (None: the default one) and its spec."""
+        backend = self.detector if kind is None else self.detectors.get(kind)
+        if backend is None:
+            name = "the face detector" if kind is None else f"the {kind!r} face detector"
+            raise BackendUnavailable(f"{name} is not loaded (build it: make model)")
+        return backend, getattr(backend, "spec", SHORT_RANGE)
 
-    def detect(self, image: np.ndarray, max_faces: int) -> list[Detection]:
-        """The detector's faces in ``image`` (frame pixels), best first, at most ``max_faces``."""
+    def detect(self, image: np.ndarray, max_faces: int, kind: str | None = None) -> list[Detection]:
+        """The detector's faces in ``image`` (frame pixels), best first, at most ``max_faces``;
+        ``kind`` picks a loaded detector (None: the default)."""
         height, width = image.shape[:2]
-        regressors, classificators = self._detector().detect(letterbox(image)[None])
+        backend, spec = self._detector(kind)
+        regressors, classificators = backend.detect(letterbox(image, spec.input_size)[None])
         detections = postprocess_detections(
             regressors[0],
             classificators[0],
             width,
             height,
             self._settings.detection_score_threshold,
+            spec=spec,
         )
         return detections[:max_faces]
 
-    def detect_turned(self, image: np.ndarray, max_faces: int) -> list[Detection]:
+    def detect_turned(
+        self, image: np.ndarray, max_faces: int, kind: str | None = None
+    ) -> list[Detection]:
         """The rotation search: the detector on ``image`` turned by 90, 180 and 270 degrees
         (one call, batch of 3). Returns the detections (frame pixels, best first, at most
         ``max_faces``) of the turn whose best detection scores highest; [] when none."""
         height, width = image.shape[:2]
-        regressors, classificators = self._detector().detect(turned_letterboxes(image))
+        backend, spec = self._detector(kind)
+        regressors, classificators = backend.detect(turned_letterboxes(image, spec.input_size))
         threshold = self._settings.detection_score_threshold
         found = [
             each
             for each in (
                 postprocess_detections(
-                    regressors[k - 1], classificators[k - 1], width, height, threshold, k
+                    regressors[k - 1], classificators[k - 1], width, height, threshold, k, spec
                 )
                 for k in (1, 2, 3)
             )
@@ -189,6 +205,7 @@ class FramePipeline:
         max_faces: int,
         state: TrackState | None = None,
         rotation_search: bool | None = None,
+        detector: str | None = None,
     ) -> FrameResult:
         """All faces of uint8 [H, W, 3] ``image`` (blocking). With ``state``, tracked ROIs are
         used and ``state`` is updated for the next frame.
@@ -196,7 +213,8 @@ class FramePipeline:
         ``rotation_search`` (None: ``Settings.detection_rotation_search``): when the detector
         ran and the frame still has no face (no detection, or none the landmark model
         accepts), ``detect_turned`` searches the turned frame and its detections get one more
-        landmark-model call; their ROIs are cut from the original frame."""
+        landmark-model call; their ROIs are cut from the original frame. ``detector`` picks a
+        loaded detector by kind (``short``, ``full``; None: the default one)."""
         if rotation_search is None:
             rotation_search = self._settings.detection_rotation_search
         height, width = image.shape[:2]
@@ -204,10 +222,10 @@ class FramePipeline:
         detections: list[Detection] = []
         detector_ran = len(tracked) < max_faces
         if detector_ran:
-            detections = self.detect(image, max_faces)
+            detections = self.detect(image, max_faces, detector)
         faces = self._landmarks(image, detections, tracked, max_faces)
         if not faces and detector_ran and rotation_search:
-            turned = self.detect_turned(image, max_faces)
+            turned = self.detect_turned(image, max_faces, detector)
             if turned:
                 # Tracked ROIs, if any, were just rejected: only the turned detections remain.
                 faces = self._landmarks(image, turned, [], max_faces)
@@ -243,13 +261,14 @@ class FramePipeline:
         rotation_search: bool | None = None,
         fov_degrees: float | None = None,
         finish: Callable[[FrameResult], FrameResult] | None = None,
+        detector: str | None = None,
     ) -> FrameResult:
         """Decode (threadpool), then in the inference executor: ``process``, ``finish`` (a
         tracking session's face IDs and smoothing), and ``with_pose`` on the result."""
         image = await run_in_threadpool(self.decode, payload)
 
         def work() -> FrameResult:
-            frame = self.process(image, max_faces, state, rotation_search)
+            frame = self.process(image, max_faces, state, rotation_search, detector)
             if finish is not None:
                 frame = finish(frame)
             return self.with_pose(frame, fov_degrees)
@@ -259,5 +278,5 @@ class FramePipeline:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-        if self.detector is not None:
-            self.detector.close()
+        for backend in self.detectors.values():
+            backend.close()

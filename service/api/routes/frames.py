@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from service.api import schemas
@@ -39,6 +40,13 @@ RotationSearch = Annotated[
         description="When the detector finds no face, search the frame again turned by 90, "
         "180 and 270 degrees (finds upside-down faces; MediaPipe does not). Default: "
         "FACEMESH_DETECTION_ROTATION_SEARCH."
+    ),
+]
+DetectorKind = Annotated[
+    Literal["short", "full"] | None,
+    Query(
+        description="Face detector: MediaPipe's short-range model or its full-range model "
+        "(small faces). Default: FACEMESH_DETECTOR. A detector that is not loaded is a 422."
     ),
 ]
 FovDegrees = Annotated[
@@ -90,11 +98,21 @@ async def frame(
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
     fov_degrees: FovDegrees = None,
+    detector: DetectorKind = None,
 ) -> Response:
+    if detector is not None and detector not in frames.detectors:
+        message = f"detector {detector!r} is not loaded; loaded: {', '.join(frames.detectors)}"
+        raise RequestValidationError(
+            [{"loc": ("query", "detector"), "msg": message, "type": "value_error"}]
+        )
     (payload,) = await read_images(request, max_body_bytes=settings.max_body_bytes, max_images=1)
     limit = min(max_faces or settings.max_faces, settings.max_faces)
     result = await frames.run(
-        payload, limit, rotation_search=rotation_search, fov_degrees=fov_degrees
+        payload,
+        limit,
+        rotation_search=rotation_search,
+        fov_degrees=fov_degrees,
+        detector=detector,
     )
     return frame_response(result, _model_info(settings, frames))
 

@@ -16,8 +16,8 @@ from PIL import Image
 from websockets.sync.client import connect
 
 from service.api import schemas
-from tests.live_server import LiveServer, free_port
 from tests.service.tracking.conftest import DETECTOR_PATH, png
+from tools.servers.gateway import LiveServer, free_port
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -146,3 +146,32 @@ def test_grpc_fov_is_read_on_the_first_frame(server: LiveServer, noisy_clip: lis
     with pytest.raises(grpc.RpcError) as refused:
         _grpc(server, noisy_clip[:1], fov_degrees=200.0)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+FULL_DETECTOR = Path(__file__).resolve().parents[3] / (
+    "model_repository/face_detector_full_range/1/model.onnx"
+)
+
+
+@pytest.mark.slow
+def test_v1_frame_detector_query_parameter(
+    server: LiveServer, live_server: Callable[[Mapping[str, str]], Any]
+) -> None:
+    """``?detector=full`` finds the three faces of t1.jpg the short-range default misses;
+    an unknown or unloaded detector is a 422."""
+    if not FULL_DETECTOR.is_file():
+        pytest.skip(f"{FULL_DETECTOR} missing: run `make model`")
+    body = (DATA / "frames" / "t1.jpg").read_bytes()
+    headers = {"Content-Type": "image/jpeg"}
+    client = server.client()
+    assert client.post("/v1/frame", content=body, headers=headers).json()["faces"] == []
+    full = client.post("/v1/frame?detector=full", content=body, headers=headers)
+    assert full.status_code == 200
+    faces = full.json()["faces"]
+    assert len(faces) == 3 and all(len(f["landmarks"]) == 478 for f in faces)
+    bogus = client.post("/v1/frame?detector=long", content=body, headers=headers)
+    assert bogus.status_code == 422 and bogus.json()["error"]["code"] == "validation_error"
+    without = live_server({"FACEMESH_DETECTOR_FULL_MODEL_PATH": "/nonexistent/model.onnx"})
+    refused = without.client().post("/v1/frame?detector=full", content=body, headers=headers)
+    assert refused.status_code == 422
+    assert "not loaded" in refused.json()["error"]["message"]
