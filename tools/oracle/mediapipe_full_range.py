@@ -36,9 +36,7 @@ def main() -> None:
             )
         height, width = image.shape[:2]
         print(
-            json.dumps(
-                {"path": path, "width": width, "height": height, "detections": detections}
-            ),
+            json.dumps({"path": path, "width": width, "height": height, "detections": detections}),
             flush=True,
         )
     detector.close()
