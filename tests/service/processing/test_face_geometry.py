@@ -6,6 +6,7 @@ Figures are printed (``pytest -s``).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +185,32 @@ def test_mirrored_photo_flips_yaw(frames: FramePipeline, name: str) -> None:
     assert abs(base.yaw) > 3.0, "the test needs a photo with a visible yaw"
     assert np.sign(mirrored.yaw) == -np.sign(base.yaw)
     assert abs(mirrored.yaw + base.yaw) <= max(2.0, 0.25 * abs(base.yaw))
+
+
+GEOMETRY_GOLDENS = json.loads((DATA / "face_geometry_goldens.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "golden",
+    GEOMETRY_GOLDENS,
+    ids=[
+        f"{g['file']}-{i}-turn{g['turn_degrees']}{'-mirrored' if g['mirrored'] else ''}"
+        for i, g in enumerate(GEOMETRY_GOLDENS)
+    ],
+)
+def test_pose_matches_mediapipes_geometry_pipeline(golden: dict) -> None:
+    """The same screen landmarks through MediaPipe's FaceGeometryPipelineCalculator (Tasks
+    API, float32) and through ours give the same pose matrix."""
+    landmarks = np.asarray(golden["landmarks"])
+    expected = np.asarray(golden["mediapipe_matrix"])
+    pose = geometry.estimate_pose(
+        landmarks, golden["width"], golden["height"], golden["fov_degrees"]
+    )
+    rotation_error = float(np.abs(pose.matrix[:3, :3] - expected[:3, :3]).max())
+    translation_error = float(np.abs(pose.matrix[:3, 3] - expected[:3, 3]).max())
+    print(
+        f"\n{golden['file']} vs MediaPipe: rotation/scale entries within {rotation_error:.2e}, "
+        f"translation within {translation_error:.2e} cm of {np.linalg.norm(expected[:3, 3]):.1f}"
+    )
+    assert rotation_error <= 1e-4
+    assert translation_error <= 1e-3
