@@ -19,7 +19,7 @@ $(VENV)/.runtime: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt clients/python/pyproject.toml
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
@@ -102,7 +102,7 @@ serve: model proto demo-assets
 lint: dev-venv proto
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy service converter
+	$(VENV)/bin/mypy service converter clients/python/facemesh_client
 
 format: dev-venv
 	$(VENV)/bin/ruff format .

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -38,8 +36,8 @@ from typing import Any
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
+from benchmarks.harness import REPORTS, QuietCheck, interleaved, write_report
 from service.core.config import Settings
 from service.inference.detector import OnnxRuntimeDetector
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend
@@ -50,7 +48,7 @@ from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
 MODEL = REPO / "model_repository" / "facemesh" / "1" / "model.onnx"
 DETECTOR = REPO / "model_repository" / "face_detector" / "1" / "model.onnx"
 FRAMES = REPO / "tests" / "data" / "frames"
-REPORT = REPO / "benchmarks" / "reports" / "frames.json"
+REPORT = REPORTS / "frames.json"
 MAX_FACES = {"video": 1, "stills": 16}
 # (contender, frame set): the video in both modes, the stills in static mode only.
 RUNS = (
@@ -140,10 +138,9 @@ def main() -> None:
         "video": synthetic_video(args.video_frames),
         "stills": [decode(p) for p in sorted(FRAMES.iterdir()) if p.suffix in (".png", ".jpg")],
     }
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, onnxruntime {ort.__version__}"
     print(
         f"video: {len(sets['video'])} frames 512x512 (1 face); stills: {len(sets['stills'])} "
-        f"golden frames; {args.rounds} rounds; ours on {args.threads} thread(s); {machine}"
+        f"golden frames; {args.rounds} rounds; ours on {args.threads} thread(s)"
     )
     settings = Settings(device="cpu", intra_op_threads=args.threads)
     pipeline = FramePipeline(
@@ -154,23 +151,21 @@ def main() -> None:
     for _, mode, name in RUNS:  # warm-up
         if name == "video":
             our_round(pipeline, mode, sets[name][:3], MAX_FACES[name])
-    rounds: dict[tuple[str, str, str], list[dict[str, list[float]]]] = {run: [] for run in RUNS}
-    with tempfile.TemporaryDirectory() as workdir:
+    with tempfile.TemporaryDirectory() as workdir, QuietCheck() as quiet:
         mediapipe = start_mediapipe(sets, Path(workdir))
+
+        def contender(who: str, mode: str, name: str) -> Any:
+            if who == "mediapipe":
+                return lambda: mediapipe.ask(f"{mode} {name}")
+            return lambda: our_round(pipeline, mode, sets[name], MAX_FACES[name])
+
         try:
-            for index in range(args.rounds):  # interleaved: same load for every contender
-                for run in RUNS:
-                    who, mode, name = run
-                    if who == "mediapipe":
-                        rounds[run].append(mediapipe.ask(f"{mode} {name}"))
-                    else:
-                        rounds[run].append(our_round(pipeline, mode, sets[name], MAX_FACES[name]))
-                print(f"  round {index + 1}/{args.rounds} done", flush=True)
+            rounds = interleaved(args.rounds, {"_".join(run): contender(*run) for run in RUNS})
         finally:
             mediapipe.close()
             pipeline.close()
 
-    results = {"_".join(run): summary(rounds[run]) for run in RUNS}
+    results = {key: summary(each) for key, each in rounds.items()}
     print(
         f"\n{'contender':32s} {'frames/s':>9s} {'median ms':>10s} {'p90 ms':>8s} "
         f"{'CPU ms/frame':>13s} {'faces/frame':>12s}"
@@ -211,25 +206,20 @@ def main() -> None:
         f"{len(sets['video'])} frames per round"
     )
 
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(
-        json.dumps(
-            {
-                "machine": machine,
-                "load_average_at_end": os.getloadavg(),
-                "rounds": args.rounds,
-                "our_threads": args.threads,
-                "sets": {
-                    "video": f"{len(sets['video'])} synthetic 512x512 frames, max_faces 1",
-                    "stills": f"{len(sets['stills'])} golden frames, max_faces 16",
-                },
-                "results": results,
-                "ratios": ratios,
+    write_report(
+        REPORT,
+        {
+            "rounds": args.rounds,
+            "our_threads": args.threads,
+            "sets": {
+                "video": f"{len(sets['video'])} synthetic 512x512 frames, max_faces 1",
+                "stills": f"{len(sets['stills'])} golden frames, max_faces 16",
             },
-            indent=2,
-        )
+            "results": results,
+            "ratios": ratios,
+        },
+        quiet,
     )
-    print(f"report: {REPORT.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -30,9 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import json
 import os
-import platform
 import sys
 import tempfile
 import threading
@@ -49,6 +47,13 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.harness import (  # noqa: E402
+    REPORTS,
+    QuietCheck,
+    latency_summary,
+    process_cpu_s,
+    write_report,
+)
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 from service.processing.decode import decode_image  # noqa: E402
 from service.processing.preprocess import preprocess  # noqa: E402
@@ -58,28 +63,12 @@ CROPS = REPO / "tests" / "data" / "crops"
 MODEL = REPO / "model_repository" / "facemesh" / "1" / "model.onnx"
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = np.asarray(sorted(samples)) * 1000.0
-    return {
-        "mean_ms": float(ordered.mean()),
-        "p50_ms": float(np.percentile(ordered, 50)),
-        "p90_ms": float(np.percentile(ordered, 90)),
-        "p99_ms": float(np.percentile(ordered, 99)),
-    }
-
-
 @dataclass
 class Round:
     latencies: list[float]
     wall_s: float
     images: int
     cpu_s: float  # CPU time of the process doing the work (server, or this one for raw calls)
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid``, all threads (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def raw_round(
@@ -110,8 +99,7 @@ def raw_round(
 def summarise(rounds: list[Round]) -> dict[str, Any]:
     latencies = [x for r in rounds for x in r.latencies]
     return {
-        **percentiles(latencies),
-        "calls": len(latencies),
+        **latency_summary(latencies),
         "images_per_s": sum(r.images for r in rounds) / sum(r.wall_s for r in rounds),
         "cpu_ms_per_image": 1000 * sum(r.cpu_s for r in rounds) / sum(r.images for r in rounds),
     }
@@ -220,9 +208,7 @@ def main() -> None:
         default=1,
         help="model calls at once, in the server and in the raw baseline",
     )
-    parser.add_argument(
-        "--report", type=Path, default=REPO / "benchmarks/reports/http_overhead.json"
-    )
+    parser.add_argument("--report", type=Path, default=REPORTS / "http_overhead.json")
     args = parser.parse_args()
     if not MODEL.is_file():
         raise SystemExit(f"{MODEL} missing: run `make model` first")
@@ -247,28 +233,34 @@ def main() -> None:
     concurrent: list[Round] = []
     single: list[Round] = []
     try:
-        # Alternate the phases so that background load on a shared machine hits all alike.
-        for _ in range(args.rounds):
-            raw.append(raw_round(backend, images, args.iterations, args.inference_concurrency))
-            concurrent.append(
-                asyncio.run(
-                    http_round(
-                        base_url,
-                        payloads,
-                        args.requests,
-                        args.concurrency,
-                        args.warmup,
-                        server.process.pid,
+        with QuietCheck() as quiet:
+            # Alternate the phases so that background load on a shared machine hits all alike.
+            for _ in range(args.rounds):
+                raw.append(raw_round(backend, images, args.iterations, args.inference_concurrency))
+                concurrent.append(
+                    asyncio.run(
+                        http_round(
+                            base_url,
+                            payloads,
+                            args.requests,
+                            args.concurrency,
+                            args.warmup,
+                            server.process.pid,
+                        )
                     )
                 )
-            )
-            single.append(
-                asyncio.run(
-                    http_round(
-                        base_url, payloads, args.requests // 2, 1, args.warmup, server.process.pid
+                single.append(
+                    asyncio.run(
+                        http_round(
+                            base_url,
+                            payloads,
+                            args.requests // 2,
+                            1,
+                            args.warmup,
+                            server.process.pid,
+                        )
                     )
                 )
-            )
         stages = server_stage_means(base_url)
     finally:
         server.stop()
@@ -284,7 +276,6 @@ def main() -> None:
         "intra_op_threads": args.threads,
         "inference_concurrency": args.inference_concurrency,
         "rounds": args.rounds,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "raw_model": raw_s,
         "http_concurrent": conc_s,
         "http_single_client": single_s,
@@ -294,8 +285,7 @@ def main() -> None:
         "overhead_ratio_cpu": cpu_ratio,
         "target": 1.3,
     }
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.report, report, quiet)
 
     print(
         f"batch {args.batch} {args.format} crops, {os.cpu_count()} CPUs, {args.rounds} rounds, "
@@ -309,7 +299,7 @@ def main() -> None:
     ):
         print(
             f"{label}: p50 {summary['p50_ms']:7.1f} ms  p90 {summary['p90_ms']:7.1f} ms  "
-            f"{summary['images_per_s']:7.1f} images/s  ({summary['calls']} calls)"
+            f"{summary['images_per_s']:7.1f} images/s  ({summary['calls']:.0f} calls)"
         )
     print(f"overhead ratio, throughput (raw / HTTP x{args.concurrency}): {throughput_ratio:.3f}")
     print(
@@ -320,7 +310,7 @@ def main() -> None:
         f"overhead ratio, CPU per image (server process / raw model): {cpu_ratio:.3f} "
         f"({conc_s['cpu_ms_per_image']:.2f} / {raw_s['cpu_ms_per_image']:.2f} ms)"
     )
-    print(f"target <= 1.3; report: {args.report}")
+    print("target <= 1.3")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ Writes benchmarks/reports/triton_shm.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,11 +34,12 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.harness import REPORTS, QuietCheck, write_report  # noqa: E402
 from service.contract import MODEL_OUTPUTS  # noqa: E402
 from tools.servers.triton import LocalTriton  # noqa: E402
 
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
-REPORT = REPO / "benchmarks" / "reports" / "triton_shm.json"
+REPORT = REPORTS / "triton_shm.json"
 
 
 def stand_in_model(path: Path) -> Path:
@@ -148,6 +147,7 @@ def main() -> None:
         server = LocalTriton(workdir / "triton")
     server.start()
     rows = []
+    quiet = QuietCheck().start()
     try:
         client = grpcclient.InferenceServerClient(server.grpc_url)
         for batch in [int(b) for b in args.batches.split(",")]:
@@ -159,13 +159,12 @@ def main() -> None:
         client.close()
     finally:
         server.stop()
+        quiet.stop()
     report = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "model": "stand-in (transport only)" if args.transport_only else "model.onnx",
         "rows": rows,
     }
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(report, indent=1) + "\n")
+    write_report(args.report, report, quiet)
     for row in rows:
         grpc_row, shm_row = row["grpc_binary"], row["system_shm"]
         print(
@@ -175,7 +174,6 @@ def main() -> None:
             f" shm mean {shm_row['client_mean_ms']:.1f} ms"
             f" (transport {shm_row['transport_ms']:.2f})"
         )
-    print(f"wrote {args.report}")
 
 
 if __name__ == "__main__":

@@ -25,9 +25,7 @@ Prints the ratios; writes benchmarks/reports/triton_vs_embedded.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import threading
@@ -43,25 +41,25 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.harness import (  # noqa: E402
+    REPORTS,
+    QuietCheck,
+    interleaved,
+    latency_summary,
+    write_report,
+)
 from service.inference.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 from service.inference.triton import TritonBackend  # noqa: E402
 from tools.servers.gateway import LiveServer, start_server  # noqa: E402
 from tools.servers.triton import MODEL_ONNX, LocalTriton  # noqa: E402
 
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
-REPORT = REPO / "benchmarks" / "reports" / "triton_vs_embedded.json"
+REPORT = REPORTS / "triton_vs_embedded.json"
 TRITON_CONCURRENCY = 16
 
 
 def summary(latencies: list[float], wall_s: float) -> dict[str, float]:
-    ms = np.asarray(latencies) * 1e3
-    return {
-        "calls": len(latencies),
-        "faces_per_s": len(latencies) / wall_s,
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "mean_ms": float(ms.mean()),
-    }
+    return {**latency_summary(latencies), "faces_per_s": len(latencies) / wall_s}
 
 
 def closed_loop(call: Callable[[int], None], clients: int, requests: int) -> dict[str, float]:
@@ -123,8 +121,9 @@ def main() -> None:
     triton = LocalTriton(workdir / "triton")
     triton.start()
     gateways: list[LiveServer] = []
+    quiet = QuietCheck().start()
     report: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "gpu": None},
+        "gpu": None,
         "triton": "tritonserver 2.51 (nvidia-pytriton 0.7.0), Python backend + ONNX Runtime CPU",
         "clients": args.clients,
         "requests_per_client_per_round": args.requests,
@@ -138,12 +137,15 @@ def main() -> None:
         def one_crop(backend: Any) -> Callable[[int], None]:
             return lambda i: backend.infer(crops[i % len(crops) : i % len(crops) + 1])
 
-        backend_rounds: dict[str, list[dict[str, float]]] = {"embedded": [], "triton": []}
-        for _ in range(args.rounds):
-            for name, backend in (("embedded", embedded), ("triton", remote)):
-                backend_rounds[name].append(
-                    closed_loop(one_crop(backend), args.clients, args.requests)
+        backend_rounds = interleaved(
+            args.rounds,
+            {
+                name: lambda backend=backend: closed_loop(
+                    one_crop(backend), args.clients, args.requests
                 )
+                for name, backend in (("embedded", embedded), ("triton", remote))
+            },
+        )
         report["backend_level"] = {k: merge_rounds(v) for k, v in backend_rounds.items()}
 
         gateways.append(start_server({}, workdir))
@@ -177,11 +179,14 @@ def main() -> None:
 
             return call
 
-        http_rounds: dict[str, list[dict[str, float]]] = {"embedded": [], "triton": []}
         before = batch_stats(triton)
-        for _ in range(args.rounds):
-            for name, url in (("embedded", embedded_url), ("triton", triton_url)):
-                http_rounds[name].append(closed_loop(post_to(url), args.clients, args.requests))
+        http_rounds = interleaved(
+            args.rounds,
+            {
+                name: lambda url=url: closed_loop(post_to(url), args.clients, args.requests)
+                for name, url in (("embedded", embedded_url), ("triton", triton_url))
+            },
+        )
         after = batch_stats(triton)
         report["end_to_end"] = {k: merge_rounds(v) for k, v in http_rounds.items()}
         report["end_to_end"]["triton"]["average_triton_batch"] = (after[0] - before[0]) / max(
@@ -207,6 +212,7 @@ def main() -> None:
         for gateway in gateways:
             gateway.stop()
         triton.stop()
+        quiet.stop()
 
     for level in ("backend_level", "end_to_end"):
         emb, tri = report[level]["embedded"], report[level]["triton"]
@@ -215,8 +221,7 @@ def main() -> None:
             "p50": tri["p50_ms"] / emb["p50_ms"],
             "p99": tri["p99_ms"] / emb["p99_ms"],
         }
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(report, indent=1) + "\n")
+    write_report(args.report, report, quiet)
 
     print(
         f"{args.clients} concurrent clients, one crop per call, CPU only ({os.cpu_count()} cores)"
@@ -244,7 +249,6 @@ def main() -> None:
                 f"  p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms"
                 f"  avg batch {row['average_batch']:.2f}"
             )
-    print(f"\nwrote {args.report}")
 
 
 if __name__ == "__main__":

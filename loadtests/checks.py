@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 N_LANDMARKS = 478
-# Region name -> number of 2-D landmarks in the response (issue 4's response model).
+# Region name -> number of 2-D landmarks in the response (the FacesResponse schema).
 REGION_POINTS = {"lips": 80, "left_eye": 71, "right_eye": 71, "left_iris": 5, "right_iris": 5}
 REGIONS_WITH_AFFINE = ("lips", "left_eye", "right_eye")
 
@@ -142,7 +142,7 @@ def check_faces_body(body: Any, expected: Sequence[Expected]) -> str | None:
 
 
 def check_frame_body(body: Any, expected_faces: int, width: int, height: int) -> str | None:
-    """Check a ``/v1/frame`` body (issue 6): the frame's face count and every face's shape."""
+    """Check a ``/v1/frame`` body: the frame's face count and every face's shape."""
     if not isinstance(body, dict):
         return "body is not a JSON object"
     faces = body.get("faces")

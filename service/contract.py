@@ -8,7 +8,8 @@ The index lists are MediaPipe's: the attention model's lips / eye subsets (its
 ``Landmarks2TransformMatrix`` ``subset_idxs``, which the converter checks against the model on
 every conversion) are also the lists ``LandmarksRefinementCalculator`` writes each region's
 points to, and the cascade's ``UpdateFaceLandmarksCalculator`` overwrites with the iris model's
-71 eye-contour points. ``docs/model_contract.md`` explains each one.
+71 eye-contour points. ``converter/README.md`` (model contract) and ``docs/mediapipe_semantics.md``
+explain each one.
 """
 
 from __future__ import annotations

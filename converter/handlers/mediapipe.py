@@ -1,6 +1,6 @@
 """MediaPipe's attention custom ops expressed with standard ONNX ops (batch-dynamic).
 
-Semantics follow MediaPipe's v2 kernels (docs/attention_mesh_spec.md sections 2.1-2.3):
+Semantics follow MediaPipe's v2 kernels (docs/mediapipe_semantics.md, section 2):
 
 * Landmarks2TransformMatrix v2: rotation from two landmarks, rotated tight box of a landmark
   subset scaled by (scale_x, scale_y), giving T mapping the WxH output grid (continuous

@@ -1,4 +1,4 @@
-"""Whole frames: ``POST /v1/frame`` (issue 6), raw body, every photo in tests/data/frames.
+"""Whole frames: ``POST /v1/frame``, raw body, every photo in tests/data/frames.
 
 Checks the number of faces against MediaPipe's FaceMesh count in ``frames_goldens.json``
 (frames with no face must return ``faces: []``) and every face's shape. Until the gateway

@@ -1,6 +1,6 @@
 """Face ROIs in a frame and the landmark model's results projected back onto the frame.
 
-ROIs follow MediaPipe's face-mesh graphs (``docs/attention_mesh_spec.md`` §5):
+ROIs follow MediaPipe's face-mesh graphs (``docs/mediapipe_semantics.md`` §3):
 
 * from a detection (``FaceDetectionFrontDetectionToRoi``): the detection box, rotated so the
   line from keypoint 0 (left eye) to keypoint 1 (right eye) is horizontal;

@@ -6,7 +6,7 @@ stretched onto an ``out_w x out_h`` tensor: the rectangle's four corners (OpenCV
 (W, H) with a perspective transform and resampled with ``warpPerspective``, bilinear
 (``INTER_LINEAR``). Outside the frame the border is replicated (the landmark model) or zero
 (the detector's letterbox). This is MediaPipe's OpenCV converter step for step, so the pixels
-we feed the models are the ones MediaPipe feeds them (``docs/attention_mesh_spec.md`` §3).
+we feed the models are the ones MediaPipe feeds them (``docs/mediapipe_semantics.md`` §3).
 
 ``crop_to_frame`` is the inverse used for results: it maps output-tensor pixels
 (pixel-edge convention, x = 0 the left edge of column 0) to frame pixels the way MediaPipe's

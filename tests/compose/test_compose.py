@@ -3,7 +3,7 @@
 ``docker compose config`` needs Docker; this machine and CI have none, so the files are
 validated with the Compose specification's own JSON schema (vendored, see README.md), merged
 the way Compose merges an override (``!reset`` included), and checked for consistency with
-``Settings``, ``model_repository/`` and ``deploy/prometheus/prometheus.yml``. Where a
+``Settings``, ``model_repository/`` and ``deploy/monitoring/prometheus-compose.yml``. Where a
 ``docker`` CLI with Compose v2 exists, ``docker compose config`` runs as well.
 """
 
@@ -24,7 +24,7 @@ from service.core.config import ENV_PREFIX, Settings
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "docker-compose.yml"
 CPU = ROOT / "docker-compose.cpu.yml"
-PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+PROMETHEUS = ROOT / "deploy" / "monitoring" / "prometheus-compose.yml"
 SCHEMA = Path(__file__).with_name("compose-spec.json")
 
 
@@ -153,7 +153,7 @@ def test_gateway_points_at_triton(stack: str, stacks: dict[str, dict[str, Any]])
 def test_prometheus_scrapes_gateway_and_triton(stacks: dict[str, dict[str, Any]]) -> None:
     services = stacks["gpu"]["services"]
     mounts = dict(v.split(":")[:2] for v in services["prometheus"]["volumes"])
-    assert mounts["./deploy/prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    assert mounts["./deploy/monitoring/prometheus-compose.yml"] == "/etc/prometheus/prometheus.yml"
     assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
     config = yaml.safe_load(PROMETHEUS.read_text())
     targets = {

@@ -1,6 +1,6 @@
 """Independent numpy transcriptions of MediaPipe's v2 attention kernels (loops, no ONNX).
 
-Written from docs/attention_mesh_spec.md sections 2.1-2.3 as direct loops over points and
+Written from docs/mediapipe_semantics.md (section 2) as direct loops over points and
 pixels, so they share no code with the converter's vectorised ONNX expressions.
 """
 

@@ -460,7 +460,7 @@ def test_adapter_rules_query_declared_gauges_and_histograms() -> None:
 
 
 def test_prometheus_config_loads_the_rules_and_keeps_our_pods() -> None:
-    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    config = yaml.safe_load((MONITORING / "prometheus-k8s.yml").read_text())
     for rule_file in config["rule_files"]:
         assert (MONITORING / rule_file).exists(), rule_file
     (job,) = config["scrape_configs"]

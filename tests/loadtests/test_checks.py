@@ -25,7 +25,8 @@ from loadtests.payloads import (
     sample_batch_size,
     sample_crops,
 )
-from loadtests.run import StageStats, parse_stages, percentile, stage_stats
+from loadtests.run import parse_stages
+from loadtests.sampling import StageStats, percentile, stage_stats
 from loadtests.wire import is_loopback_url, multipart_body
 
 GOLDENS = json.loads((DATA / "crops_goldens.json").read_text())

@@ -7,7 +7,7 @@ every ``facemesh_*`` metric it queries is declared in ``service/metrics.py``.
     python deploy/monitoring/grafana/build_dashboard.py      # rewrite the JSON
 
 Import the JSON in Grafana (Dashboards > Import) and pick the Prometheus data source; the
-``job`` labels come from deploy/monitoring/prometheus.yml (facemesh-gateway, facemesh-triton).
+``job`` labels come from deploy/monitoring/prometheus-k8s.yml (facemesh-gateway, facemesh-triton).
 """
 
 from __future__ import annotations

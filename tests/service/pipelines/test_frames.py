@@ -27,7 +27,7 @@ from service.processing.decode import decode_image
 DATA = Path(__file__).resolve().parents[2] / "data"
 DETECTOR_PATH = Path(__file__).resolve().parents[3] / "model_repository/face_detector/1/model.onnx"
 GOLDENS = json.loads((DATA / "frames_goldens.json").read_text())
-PARITY_TOLERANCE = 0.01  # of the face box size (issue 6)
+PARITY_TOLERANCE = 0.01  # of the face box size
 ROTATION_TOLERANCE = 0.02
 
 

@@ -1,0 +1,47 @@
+"""The benchmark harness: interleaving, summaries and the report (no timings asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from benchmarks.harness import QuietCheck, interleaved, latency_summary, process_cpu_s, write_report
+
+
+def test_interleaved_rotates_the_order_every_round() -> None:
+    calls: list[str] = []
+    contenders = {name: (lambda name=name: calls.append(name) or name) for name in "abc"}
+    results = interleaved(3, contenders, progress=False)
+    assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert results == {"a": ["a"] * 3, "b": ["b"] * 3, "c": ["c"] * 3}
+
+
+def test_latency_summary_in_milliseconds() -> None:
+    summary = latency_summary([0.001, 0.002, 0.003, 0.004])
+    assert summary["calls"] == 4
+    assert summary["mean_ms"] == pytest.approx(2.5)
+    assert summary["p50_ms"] == pytest.approx(2.5)
+    assert 3.9 < summary["p99_ms"] <= 4.0
+
+
+def test_process_cpu_time_grows_with_work() -> None:
+    before = process_cpu_s(os.getpid())
+    total = 0
+    while process_cpu_s(os.getpid()) - before < 0.02:
+        total += sum(range(10_000))
+    assert total > 0
+
+
+def test_report_carries_load_machine_and_git_state(tmp_path: Path) -> None:
+    with QuietCheck() as quiet:
+        pass
+    path = tmp_path / "report.json"
+    write_report(path, {"ratio": 1.5}, quiet)
+    report = json.loads(path.read_text())
+    assert report["ratio"] == 1.5
+    assert len(report["load_average"]["before"]) == len(report["load_average"]["after"]) == 3
+    assert report["machine"]["cpus"] == os.cpu_count()
+    assert len(report["git"]["commit"]) == 40
