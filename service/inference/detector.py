@@ -3,6 +3,8 @@
 The detector is MediaPipe's short-range model converted by ``converter`` (see
 ``converter/README.md``): input ``image`` uint8 [N, 128, 128, 3] RGB, outputs raw
 ``regressors`` float32 [N, 896, 16] and ``classificators`` float32 [N, 896, 1] (logits).
+The full-range model (``spec=FULL_RANGE``: 192x192 input, 2304 anchors) runs on embedded
+ONNX Runtime only.
 Decoding, NMS and projection are NumPy in ``service.processing.detection``, shared by both
 implementations, so their results are directly comparable.
 """
@@ -19,7 +21,14 @@ from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import check_image_batch, checked_outputs
 from service.inference.onnxruntime_backend import load_session
-from service.processing.detection import DETECTOR_INPUT_SIZE, NUM_BOXES, NUM_COORDS
+from service.processing.detection import (
+    DETECTOR_INPUT_SIZE,
+    FULL_RANGE,
+    NUM_BOXES,
+    NUM_COORDS,
+    SHORT_RANGE,
+    DetectorSpec,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +41,10 @@ DETECTOR_OUTPUTS: dict[str, tuple[int, ...]] = {
 
 @runtime_checkable
 class DetectorBackend(Protocol):
-    """Runs the face detector on uint8 [N, 128, 128, 3] letterboxed frames."""
+    """Runs the face detector on uint8 [N, S, S, 3] letterboxed frames (S: ``spec``)."""
 
     name: str
+    spec: DetectorSpec
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Blocking; returns (regressors [N, 896, 16], classificators [N, 896, 1]) float32.
@@ -44,9 +54,12 @@ class DetectorBackend(Protocol):
     def close(self) -> None: ...
 
 
-def check_outputs(named: dict[str, Any], batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """The two contract outputs as float32, shapes checked."""
-    arrays = checked_outputs(named, DETECTOR_OUTPUTS, batch, "detector")
+def check_outputs(
+    named: dict[str, Any], batch: int, spec: DetectorSpec = SHORT_RANGE
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two contract outputs as float32, shapes checked (for ``spec``'s anchor count)."""
+    expected = {"regressors": (spec.num_boxes, NUM_COORDS), "classificators": (spec.num_boxes, 1)}
+    arrays = checked_outputs(named, expected, batch, "detector")
     return arrays["regressors"], arrays["classificators"]
 
 
@@ -55,19 +68,28 @@ class OnnxRuntimeDetector:
 
     name = "onnxruntime"
 
-    def __init__(self, model_path: Path, *, device: str = "auto", intra_op_threads: int = 0):
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        device: str = "auto",
+        intra_op_threads: int = 0,
+        spec: DetectorSpec = SHORT_RANGE,
+    ):
+        self.spec = spec
         self._session = load_session(model_path, device=device, intra_op_threads=intra_op_threads)
         names = {o.name for o in self._session.get_outputs()}
         if set(DETECTOR_OUTPUTS) - names:
             raise BackendUnavailable(f"{model_path} lacks outputs {sorted(DETECTOR_OUTPUTS)}")
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        check_image_batch(images, DETECTOR_INPUT_SIZE)
+        check_image_batch(images, self.spec.input_size)
         try:
             arrays = self._session.run(list(DETECTOR_OUTPUTS), {DETECTOR_INPUT_NAME: images})
         except Exception as exc:
             raise BackendUnavailable(f"onnxruntime detector failed: {exc}") from exc
-        return check_outputs(dict(zip(DETECTOR_OUTPUTS, arrays, strict=True)), len(images))
+        named = dict(zip(DETECTOR_OUTPUTS, arrays, strict=True))
+        return check_outputs(named, len(images), self.spec)
 
     def close(self) -> None:
         pass
@@ -78,6 +100,7 @@ class TritonDetector:
     (``model_repository/face_detector/config.pbtxt``), over gRPC or HTTP."""
 
     name = "triton"
+    spec = SHORT_RANGE
 
     def __init__(
         self, url: str, *, protocol: str, model_name: str, model_version: str, timeout_s: float
@@ -144,8 +167,16 @@ class TritonDetector:
                 logger.debug("closing the Triton detector client failed", exc_info=True)
 
 
-def create_detector(settings: Settings) -> DetectorBackend:
-    """The detector for ``settings.backend`` (the same backend as the landmark model)."""
+def create_detector(settings: Settings, kind: str = "short") -> DetectorBackend:
+    """The ``kind`` detector (``short`` or ``full``) for ``settings.backend`` (the same
+    backend as the landmark model; the full-range one always on embedded ONNX Runtime)."""
+    if kind == FULL_RANGE.name:
+        return OnnxRuntimeDetector(
+            settings.detector_full_model_path,
+            device=settings.device,
+            intra_op_threads=settings.intra_op_threads,
+            spec=FULL_RANGE,
+        )
     if settings.backend == "onnxruntime":
         return OnnxRuntimeDetector(
             settings.detector_model_path,
