@@ -99,13 +99,13 @@ class Settings(BaseSettings):
         (1, 4, 8),
         description="Comma-separated static batch sizes OpenVINO compiles per model; a call "
         "runs the smallest bucket that holds it (zero-padded), larger calls are split. Each "
-        "compiled bucket costs memory (about 50 MB for the mesh model): 1,4,8 keeps the "
+        "compiled bucket costs memory (about 70 MB for the mesh model): 1,4,8 keeps the "
         "gateway with every model under 600 MB.",
     )
     openvino_eager_compile: bool = Field(
         False,
         description="Compile every OpenVINO bucket at start-up (else on first use; each "
-        "compiled bucket costs about 50 MB for the mesh model).",
+        "compiled bucket costs about 70 MB for the mesh model).",
     )
     batch_max_size: int = Field(
         8,
@@ -180,6 +180,16 @@ class Settings(BaseSettings):
         REPO_ROOT / "model_repository" / "face_detector" / "1" / "model.onnx",
         description="Face detector ONNX file for the onnxruntime backend.",
     )
+    detector: Literal["short", "full"] = Field(
+        "short",
+        description="Face detector a frame gets without ?detector=: MediaPipe's short-range "
+        "model (faces within ~2 m) or its full-range model (small faces, 192x192 input).",
+    )
+    detector_full_model_path: Path = Field(
+        REPO_ROOT / "model_repository" / "face_detector_full_range" / "1" / "model.onnx",
+        description="Full-range face detector ONNX file (make detector-full; always run "
+        "embedded, on FACEMESH_RUNTIME).",
+    )
     max_faces: int = Field(
         16, ge=1, le=64, description="Most faces per frame; a request's max_faces is capped here."
     )
@@ -203,6 +213,29 @@ class Settings(BaseSettings):
         le=64,
         description="Default faces tracked per session (the detector runs "
         "while fewer are tracked).",
+    )
+    tracking_smoothing: bool = Field(
+        True,
+        description="Smooth landmarks in tracking sessions (One Euro filter); off per session "
+        "with ?smoothing=false (WebSocket) or Frame.smoothing=false (gRPC).",
+    )
+    smoothing_min_cutoff: float = Field(
+        0.05, gt=0, description="One Euro min_cutoff (Hz): smoothing of a still face."
+    )
+    smoothing_beta: float = Field(
+        40.0, ge=0, description="One Euro beta: cutoff rise per face size per second of speed."
+    )
+    smoothing_derivate_cutoff: float = Field(
+        1.0, gt=0, description="One Euro derivate_cutoff (Hz): smoothing of the speed."
+    )
+    smoothing_frame_rate: float = Field(
+        30.0, gt=0, le=1000, description="Frame rate (Hz) the filter assumes between frames."
+    )
+    camera_fov_degrees: float = Field(
+        63.0,
+        gt=0,
+        lt=180,
+        description="Vertical field of view of the camera assumed for head pose (MediaPipe: 63).",
     )
     grpc_enabled: bool = Field(False, description="Serve the gRPC tracking stream.")
     grpc_port: int = Field(

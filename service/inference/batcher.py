@@ -43,7 +43,6 @@ from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import InferenceBackend, check_image_batch
 from service.inference.detector import DetectorBackend
-from service.processing.detection import DETECTOR_INPUT_SIZE
 
 logger = logging.getLogger(__name__)
 
@@ -255,6 +254,9 @@ class ModelCaller(Generic[R]):
             offset += count
 
 
+DetectorCaller = ModelCaller[tuple[np.ndarray, np.ndarray]]
+
+
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
@@ -282,10 +284,9 @@ def mesh_caller(
     )
 
 
-def detector_caller(
-    detector: DetectorBackend, settings: Settings
-) -> ModelCaller[tuple[np.ndarray, np.ndarray]]:
-    """The one ``ModelCaller`` for the face detector (closes it on close)."""
+def detector_caller(detector: DetectorBackend, settings: Settings) -> DetectorCaller:
+    """The one ``ModelCaller`` for a face detector (closes it on close)."""
+    size = detector.spec.input_size
     return ModelCaller(
         detector.detect,
         tuple_rows,
@@ -293,7 +294,7 @@ def detector_caller(
         concurrency=settings.inference_concurrency,
         max_batch=settings.batch_max_size,
         max_delay_us=settings.batch_max_delay_us,
-        check=lambda images: check_image_batch(images, DETECTOR_INPUT_SIZE),
+        check=lambda images: check_image_batch(images, size),
         close=detector.close,
     )
 

@@ -33,6 +33,8 @@ from service.processing.iris_refinement import assemble_outputs, crop_eyes, eye_
 
 logger = logging.getLogger(__name__)
 
+EXTRA_PIPELINE_MAX_BUCKET = 4
+
 MESH_SPEC = ModelSpec(
     "cascade mesh", MODEL_INPUT_SIZE, CASCADE_MESH_OUTPUTS, build_hint="make cascade-models"
 )
@@ -81,6 +83,10 @@ def create_cascade_backend(settings: Settings) -> CascadeBackend:
     """The cascade on the embedded runtime ``settings`` pick, from
     ``settings.cascade_mesh_path`` and ``settings.cascade_iris_path`` (warmed up)."""
     options = RuntimeOptions.from_settings(settings)
+    if settings.pipeline != "cascade":
+        # A pipeline picked per request (?model=cascade) compiles only the smaller buckets:
+        # each compiled bucket costs memory (about 65 MB for bucket 8 of both models).
+        options = options.capped(EXTRA_PIPELINE_MAX_BUCKET)
     backend = CascadeBackend(
         open_runtime(settings.cascade_mesh_path, MESH_SPEC, options),
         open_runtime(settings.cascade_iris_path, IRIS_SPEC, options),

@@ -3,6 +3,7 @@
 The detector is MediaPipe's short-range model converted by ``converter`` (see
 ``converter/README.md``): input ``image`` uint8 [N, 128, 128, 3] RGB, outputs raw
 ``regressors`` float32 [N, 896, 16] and ``classificators`` float32 [N, 896, 1] (logits).
+The full-range model (``spec=FULL_RANGE``: 192x192 input, 2304 anchors) runs embedded only.
 Decoding, NMS and projection are NumPy in ``service.processing.detection``, shared by both
 implementations, so their results are directly comparable.
 """
@@ -18,26 +19,38 @@ import numpy as np
 from service.core.config import Settings
 from service.inference.base import ModelSpec, check_image_batch
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
-from service.processing.detection import DETECTOR_INPUT_SIZE, NUM_BOXES, NUM_COORDS
+from service.processing.detection import FULL_RANGE, NUM_COORDS, SHORT_RANGE, DetectorSpec
 
 logger = logging.getLogger(__name__)
 
-DETECTOR_SPEC = ModelSpec(
-    "face detector",
-    DETECTOR_INPUT_SIZE,
-    {"regressors": (NUM_BOXES, NUM_COORDS), "classificators": (NUM_BOXES, 1)},
-)
+
+def model_spec(spec: DetectorSpec) -> ModelSpec:
+    """The detector model's tensors for ``spec`` (input size, anchor count)."""
+    return ModelSpec(
+        f"face detector ({spec.name} range)",
+        spec.input_size,
+        {"regressors": (spec.num_boxes, NUM_COORDS), "classificators": (spec.num_boxes, 1)},
+    )
+
+
+DETECTOR_SPEC = model_spec(SHORT_RANGE)
+
+# A frame is one detector row (three with the rotation search); micro-batched frames rarely
+# fill more than 4, and each compiled OpenVINO bucket costs memory (the full-range model's
+# bucket 8 about 45 MB): the detectors compile only the buckets up to 4.
+DETECTOR_MAX_BUCKET = 4
 
 
 @runtime_checkable
 class DetectorBackend(Protocol):
-    """Runs the face detector on uint8 [N, 128, 128, 3] letterboxed frames."""
+    """Runs the face detector on uint8 [N, S, S, 3] letterboxed frames (S: ``spec``)."""
 
     name: str
+    spec: DetectorSpec
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Blocking; returns (regressors [N, 896, 16], classificators [N, 896, 1]) float32.
-        Raises ``BackendUnavailable`` when it cannot run."""
+        """Blocking; returns (regressors [N, B, 16], classificators [N, B, 1]) float32 (B: the
+        spec's anchors). Raises ``BackendUnavailable`` when it cannot run."""
         ...
 
     def close(self) -> None: ...
@@ -46,16 +59,23 @@ class DetectorBackend(Protocol):
 class EmbeddedDetector:
     """``DetectorBackend`` running the detector ONNX file in-process on a ``Runtime``."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, spec: DetectorSpec = SHORT_RANGE) -> None:
         self.runtime = runtime
         self.name = runtime.name
+        self.spec = spec
 
     @classmethod
-    def open(cls, model_path: Path, options: RuntimeOptions | None = None) -> EmbeddedDetector:
-        return cls(open_runtime(model_path, DETECTOR_SPEC, options or RuntimeOptions()))
+    def open(
+        cls,
+        model_path: Path,
+        options: RuntimeOptions | None = None,
+        spec: DetectorSpec = SHORT_RANGE,
+    ) -> EmbeddedDetector:
+        runtime = open_runtime(model_path, model_spec(spec), options or RuntimeOptions())
+        return cls(runtime, spec)
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        check_image_batch(images, DETECTOR_INPUT_SIZE)
+        check_image_batch(images, self.spec.input_size)
         named = self.runtime.run(images)
         return named["regressors"], named["classificators"]
 
@@ -70,6 +90,7 @@ class TritonDetector:
     (``service.inference.triton.TritonModel``)."""
 
     name = "triton"
+    spec = SHORT_RANGE
 
     def __init__(
         self,
@@ -96,7 +117,7 @@ class TritonDetector:
         )
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        check_image_batch(images, DETECTOR_INPUT_SIZE)
+        check_image_batch(images, self.spec.input_size)
         named = self.model.run(images)
         return named["regressors"], named["classificators"]
 
@@ -104,12 +125,14 @@ class TritonDetector:
         self.model.close()
 
 
-def create_detector(settings: Settings) -> DetectorBackend:
-    """The detector for ``settings.backend`` (the same backend as the landmark model)."""
+def create_detector(settings: Settings, kind: str = "short") -> DetectorBackend:
+    """The ``kind`` detector (``short`` or ``full``) for ``settings.backend`` (the same
+    backend as the landmark model; the full-range one always embedded)."""
+    options = RuntimeOptions.from_settings(settings).capped(DETECTOR_MAX_BUCKET)
+    if kind == FULL_RANGE.name:
+        return EmbeddedDetector.open(settings.detector_full_model_path, options, FULL_RANGE)
     if settings.backend == "onnxruntime":
-        return EmbeddedDetector.open(
-            settings.detector_model_path, RuntimeOptions.from_settings(settings)
-        )
+        return EmbeddedDetector.open(settings.detector_model_path, options)
     return TritonDetector(
         settings.triton_url,
         protocol=settings.triton_protocol,

@@ -310,21 +310,21 @@ def test_gateway_batches_concurrent_crop_and_frame_requests(gateway: Any) -> Non
     names = [path.stem for path in sorted(CROPS.glob("*.png"))[:16]]
     frame = (CROPS.parents[0] / "frames" / "lenna.png").read_bytes()
     headers = {"content-type": "image/png"}
-    with gateway.client() as client:
-        alone = {
-            name: client.post("/v1/crop", content=crop_bytes(name), headers=headers).json()
-            for name in names
-        }
-        frame_alone = client.post("/v1/frame", content=frame, headers=headers).json()
-        before = _metric(client, "facemesh_model_batch_size_images_sum", "attention")
-        detector_before = _metric(client, "facemesh_model_batch_size_images_sum", "detector")
+    client = gateway.client()
+    alone = {
+        name: client.post("/v1/crop", content=crop_bytes(name), headers=headers).json()
+        for name in names
+    }
+    frame_alone = client.post("/v1/frame", content=frame, headers=headers).json()
+    before = _metric(client, "facemesh_model_batch_size_images_sum", "attention")
+    detector_before = _metric(client, "facemesh_model_batch_size_images_sum", "detector")
 
     async def together() -> tuple[list[httpx.Response], list[httpx.Response]]:
-        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=60.0) as client:
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=60.0) as pool:
             crops = [
-                client.post("/v1/crop", content=crop_bytes(name), headers=headers) for name in names
+                pool.post("/v1/crop", content=crop_bytes(name), headers=headers) for name in names
             ]
-            frames = [client.post("/v1/frame", content=frame, headers=headers) for _ in range(4)]
+            frames = [pool.post("/v1/frame", content=frame, headers=headers) for _ in range(4)]
             answers = await asyncio.gather(*crops, *frames)
             return list(answers[: len(crops)]), list(answers[len(crops) :])
 
@@ -345,8 +345,7 @@ def test_gateway_batches_concurrent_crop_and_frame_requests(gateway: Any) -> Non
             frame_alone["faces"][0]["landmarks"],
             atol=1e-2,
         )
-    with gateway.client() as client:
-        after = _metric(client, "facemesh_model_batch_size_images_sum", "attention")
-        detector_after = _metric(client, "facemesh_model_batch_size_images_sum", "detector")
+    after = _metric(client, "facemesh_model_batch_size_images_sum", "attention")
+    detector_after = _metric(client, "facemesh_model_batch_size_images_sum", "detector")
     assert after - before == len(names) + 4 * faces_per_frame
     assert detector_after - detector_before == 4

@@ -28,6 +28,7 @@ from service.processing.detection import letterbox
 from service.processing.iris_refinement import crop_eyes, eye_rois
 
 SETTINGS = Settings()
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CPU = RuntimeOptions(device="cpu")
 ORT = RuntimeOptions(runtime="onnxruntime", device="cpu")
 
@@ -186,3 +187,50 @@ def test_openvino_compiles_f32_with_one_stream_per_concurrent_call(model_path: P
     assert str(compiled.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'float32'>"
     assert int(compiled.get_property("NUM_STREAMS")) == 2
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 2
+
+
+def test_detectors_compile_only_the_small_buckets() -> None:
+    """A frame is one detector row (three with the rotation search): the detectors skip the
+    memory of the mesh model's larger buckets."""
+    if not SETTINGS.detector_model_path.is_file():
+        pytest.skip("detector not built: make model")
+    detector = create_detector(Settings(device="cpu"))
+    assert detector.runtime.buckets == (1, 4)  # type: ignore[attr-defined]
+    only_eight = create_detector(Settings(device="cpu", openvino_batch_buckets="8,16"))
+    assert only_eight.runtime.buckets == (8,)  # type: ignore[attr-defined]
+
+
+def test_cascade_compiles_the_small_buckets_unless_it_is_the_default() -> None:
+    for path in (SETTINGS.cascade_mesh_path, SETTINGS.cascade_iris_path):
+        if not path.is_file():
+            pytest.skip(f"{path} missing")
+    extra = create_cascade_backend(Settings(device="cpu", extra_pipelines="cascade"))
+    default = create_cascade_backend(Settings(device="cpu", pipeline="cascade"))
+    assert extra._mesh.buckets == extra._iris.buckets == (1, 4)  # type: ignore[attr-defined]
+    assert default._mesh.buckets == (1, 4, 8)  # type: ignore[attr-defined]
+
+
+def test_openvino_never_loads_onnxruntime_without_its_gpu_package(model_path: Path) -> None:
+    """device=auto asks whether ONNX Runtime offers CUDA: only onnxruntime-gpu can, so without
+    it the question costs no import (ONNX Runtime holds about 20 MB when loaded)."""
+    import importlib.metadata
+    import subprocess
+    import sys
+
+    try:
+        importlib.metadata.distribution("onnxruntime-gpu")
+        pytest.skip("onnxruntime-gpu installed: ONNX Runtime is asked for CUDA")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from service.inference.base import ATTENTION_SPEC\n"
+        "from service.inference.runtime import RuntimeOptions, open_runtime\n"
+        f"runtime = open_runtime(Path({str(model_path)!r}), ATTENTION_SPEC, RuntimeOptions())\n"
+        "print(runtime.name, 'onnxruntime' in sys.modules)\n"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    ).stdout.split()
+    assert answer == ["openvino", "False"]
