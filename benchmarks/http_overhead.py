@@ -222,7 +222,7 @@ def main() -> None:
     # Same backend class and settings as the server's (Settings defaults, CPU).
     backend = EmbeddedBackend.open(
         MODEL,
-        RuntimeOptions(runtime=args.runtime, device="cpu", threads=args.threads),
+        RuntimeOptions(runtime=args.runtime, device="cpu", threads=args.threads, eager=True),
     )
     images = np.stack(
         [preprocess(decode_image(p, min_side=32, max_pixels=16_000_000))[0] for p in payloads]
