@@ -48,6 +48,7 @@ class CascadeBackend:
 
     def __init__(self, mesh: Runtime, iris: Runtime) -> None:
         self.name = mesh.name
+        self.runtime = mesh  # its batch sizes are the cascade's (the iris gets 2N rows)
         self._mesh = mesh
         self._iris = iris
         self._ready = False

@@ -87,6 +87,7 @@ class Runtime(Protocol):
 
     name: str
     spec: ModelSpec
+    batch_sizes: tuple[int, ...]  # sizes run without padding; () for any
 
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
 
@@ -137,6 +138,7 @@ class OnnxRuntimeRuntime:
     """``Runtime`` on one ONNX Runtime session (dynamic batch; sessions are thread-safe)."""
 
     name = "onnxruntime"
+    batch_sizes: tuple[int, ...] = ()
 
     def __init__(self, model_path: Path, spec: ModelSpec, options: RuntimeOptions) -> None:
         self.spec = spec
@@ -203,6 +205,7 @@ class OpenVinoRuntime:
             raise ValueError(f"buckets must be ascending and distinct, got {options.buckets}")
         self.spec = spec
         self.buckets = options.buckets
+        self.batch_sizes = options.buckets
         self._path = model_path
         self._core = ov.Core()
         # One stream per call that may run at once (a stream runs one request at a time);

@@ -132,6 +132,35 @@ def test_max_batch_is_reached_without_waiting_out_the_delay(
     assert recorder.sizes == [2] and len(results) == 2
 
 
+def test_batches_are_trimmed_to_the_models_padding_free_sizes(
+    backend: EmbeddedBackend, crops: np.ndarray
+) -> None:
+    """With OpenVINO's buckets 1, 4, 8, five waiting crops run as 4 then 1 (not 8 with three
+    padding rows); every caller still gets its own rows."""
+    recorder = Recorder(backend)
+    models = caller(recorder, max_batch=8, preferred=(1, 4, 8))
+
+    async def run() -> list[ModelOutputs]:
+        first = asyncio.create_task(models.infer(crops[:1]))  # occupies the worker
+        await asyncio.sleep(0)
+        rest = [asyncio.create_task(models.infer(crops[i : i + 1])) for i in range(1, 6)]
+        return await asyncio.gather(first, *rest)
+
+    results = asyncio.run(run())
+    models.close()
+    assert recorder.sizes == [1, 4, 1]
+    for index, result in enumerate(results):
+        np.testing.assert_allclose(
+            result.landmarks, backend.infer(crops[index : index + 1]).landmarks, atol=1e-3
+        )
+
+
+def test_the_gateway_batches_to_the_runtimes_buckets(backend: EmbeddedBackend) -> None:
+    from service.inference.batcher import batch_sizes
+
+    assert mesh_caller(backend, Settings()).preferred == batch_sizes(backend) == (1, 4, 8)
+
+
 def test_one_callers_failure_never_fails_another(
     backend: EmbeddedBackend, crops: np.ndarray
 ) -> None:
