@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     openvino_batch_buckets: Annotated[tuple[int, ...], NoDecode] = Field(
         (1, 4, 8),
         description="Comma-separated static batch sizes OpenVINO compiles per model; a call "
-        "runs the smallest bucket that holds it (zero-padded), larger calls are split. Each "
+        "runs as chunks of the largest bucket that fits (5: 4 + 1), a rest smaller than "
+        "every bucket zero-padded. Each "
         "compiled bucket costs memory (about 70 MB for the mesh model): 1,4,8 keeps the "
         "gateway with every model under 600 MB.",
     )

@@ -62,7 +62,7 @@ def test_outputs_follow_the_contract(backend: EmbeddedBackend) -> None:
 
 
 def test_batch_rows_equal_single_calls(backend: EmbeddedBackend) -> None:
-    """3 crops run OpenVINO's bucket 4 with one padding row: the rows must not depend on it."""
+    """A batch's rows equal single calls (OpenVINO runs 3 crops as bucket-1 calls)."""
     names = ["lenna_face0", "takeo_face0", "grace_hopper_face0"]
     crops = np.stack([crop_array(name) for name in names])
     batch = backend.infer(crops)

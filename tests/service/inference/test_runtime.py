@@ -21,6 +21,7 @@ from service.inference.runtime import (
     RuntimeOptions,
     bucket_for,
     open_runtime,
+    plan_chunks,
     select_providers,
 )
 from service.processing.decode import decode_image
@@ -98,18 +99,31 @@ def test_bucket_for() -> None:
     ]  # fmt: skip
 
 
+def test_plan_chunks_never_pads_while_a_bucket_fits() -> None:
+    assert plan_chunks(5, (1, 4, 8)) == [4, 1]
+    assert plan_chunks(7, (1, 4, 8)) == [4, 1, 1, 1]
+    assert plan_chunks(20, (1, 4, 8)) == [8, 8, 4]
+    assert plan_chunks(3, (4, 8)) == [3]  # padded to 4
+    assert plan_chunks(9, (4, 8)) == [8, 1]  # the 1 padded to 4
+    assert plan_chunks(0, (1, 4)) == [0]
+
+
 def test_buckets_compile_lazily_and_padding_is_dropped(model_path: Path) -> None:
-    runtime = OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(buckets=(1, 4)))
+    runtime = OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(buckets=(4, 8)))
     assert runtime.compiled_buckets == ()
-    crops = _crops()[:5]
-    three = runtime.run(crops[:3])
+    crops = _crops()[:9]
+    three = runtime.run(crops[:3])  # padded to 4, the padding row dropped
     assert runtime.compiled_buckets == (4,)
     assert three["landmarks"].shape == (3, 478, 3)
-    five = runtime.run(crops)  # 4 + 1: both buckets
-    assert runtime.compiled_buckets == (1, 4)
-    np.testing.assert_allclose(five["landmarks"][:3], three["landmarks"], atol=1e-3)
+    nine = runtime.run(crops)  # 8, then 1 padded to 4
+    assert runtime.compiled_buckets == (4, 8)
+    assert nine["landmarks"].shape == (9, 478, 3)
+    np.testing.assert_allclose(nine["landmarks"][:3], three["landmarks"], atol=1e-3)
     eager = OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(buckets=(1, 2), eager=True))
     assert eager.compiled_buckets == (1, 2)
+    lazy = OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(buckets=(1, 4, 8)))
+    lazy.run(crops[:5])  # 4 + 1: bucket 8 is never needed
+    assert lazy.compiled_buckets == (1, 4)
 
 
 def test_buckets_must_ascend(model_path: Path) -> None:
