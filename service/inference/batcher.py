@@ -235,7 +235,16 @@ class ModelCaller(Generic[R]):
             # Other workers may be idle while requests still wait behind this batch.
             if self._waiting:
                 arrived.set()
-            await self._run(batch)
+            try:
+                await self._run(batch)
+            except asyncio.CancelledError:  # shutting down: nobody is left waiting in vain
+                for request in batch:
+                    _fail(request.future, BackendUnavailable(f"{self.model} model is shut down"))
+                raise
+            except Exception as exc:  # a bug here must not leave callers waiting forever
+                logger.exception("%s batcher failed", self.model)
+                for request in batch:
+                    _fail(request.future, exc)
 
     async def _run(self, batch: list[_Request[R]]) -> None:
         images = (

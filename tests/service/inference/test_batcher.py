@@ -378,3 +378,44 @@ def test_gateway_batches_concurrent_crop_and_frame_requests(gateway: Any) -> Non
     detector_after = _metric(client, "facemesh_model_batch_size_images_sum", "detector")
     assert after - before == len(names) + 4 * faces_per_frame
     assert detector_after - detector_before == 4
+
+
+def test_callers_of_a_batch_cut_short_by_shutdown_get_an_answer(crops: np.ndarray) -> None:
+    """Stopping the workers while a model call runs answers its callers (503), never leaves
+    them waiting."""
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(images: np.ndarray) -> ModelOutputs:
+        entered.set()
+        release.wait(30)
+        raise BackendUnavailable("never answered")
+
+    models = caller(slow)
+
+    async def run() -> BaseException | None:
+        pending = asyncio.create_task(models.infer(crops[:1]))
+        await asyncio.get_running_loop().run_in_executor(None, entered.wait, 30)
+        closing = asyncio.create_task(models.aclose())  # cancels the worker mid-call
+        try:
+            await asyncio.wait_for(pending, 10)  # bounded: a hang fails the test
+        except BackendUnavailable as exc:
+            return exc
+        finally:
+            release.set()  # let the model call return so the executor can shut down
+            await closing
+        return None
+
+    result = asyncio.run(run())
+    assert isinstance(result, BackendUnavailable) and "shut down" in str(result)
+
+
+def test_a_failure_cutting_rows_answers_every_caller(
+    crops: np.ndarray, backend: EmbeddedBackend
+) -> None:
+    def broken_rows(outputs: ModelOutputs, start: int, stop: int) -> ModelOutputs:
+        raise IndexError("rows out of range")
+
+    models = ModelCaller(backend.infer, broken_rows, model="attention")
+    results = asyncio.run(_gather(models, [crops[:1], crops[1:2]]))
+    models.close()
+    assert all(isinstance(result, IndexError) for result in results)
