@@ -7,11 +7,11 @@ Two implementations of ``Runtime``:
     One compiled model per static batch bucket (``buckets``, e.g. 1, 4, 8): a call with N
     images runs as consecutive chunks of the largest bucket that fits (5 -> 4 + 1); a rest
     smaller than every bucket is zero-padded up to one and the padding rows are dropped.
-    Static shapes matter: with a
-    dynamic batch dimension OpenVINO's CPU plugin is several times slower. The precision hint
-    is pinned to f32 (on CPUs with AVX512-BF16 OpenVINO would otherwise run bf16, which moves
-    landmarks by pixels). ``streams`` calls can run at once (one OpenVINO stream each, one
-    infer request per call from a per-bucket pool), each on ``threads`` threads.
+    Static shapes matter: with a dynamic batch dimension OpenVINO's CPU plugin was 2.7x
+    slower per crop. The precision hint is pinned to f32 (on CPUs with AVX512-BF16 OpenVINO
+    would otherwise run bf16, which moves landmarks by more than a pixel). ``streams`` calls
+    can run at once (one OpenVINO stream each, one infer request per call from a per-bucket
+    pool), each on ``threads`` threads.
 ``OnnxRuntimeRuntime`` (CUDA, and the fallback)
     One ``InferenceSession`` with a dynamic batch; ``threads`` is its intra-op pool size and
     ``spinning`` whether those threads spin between ops. ``device=cuda`` always uses it.
