@@ -17,10 +17,12 @@ RUN python -m venv /opt/build-venv \
     && /opt/build-venv/bin/pip install -r requirements.txt
 COPY converter/ converter/
 # Downloads the mediapipe wheel once, checks each .tflite's sha256 and converts, as `make model`
-# does: the attention mesh, the face detector (/v1/frame, tracking) and the cascade models.
+# does: the attention mesh, both face detectors (/v1/frame, tracking) and the cascade models.
 RUN set -e; build() { /opt/build-venv/bin/python -m converter build "$@"; }; \
     build --output model_repository/facemesh/1/model.onnx; \
     build --model face_detection_short_range --output model_repository/face_detector/1/model.onnx; \
+    build --model face_detection_full_range \
+        --output model_repository/face_detector_full_range/1/model.onnx; \
     build --model face_landmark --output model_repository/face_landmark_cascade/1/model.onnx; \
     build --model iris_landmark --output model_repository/iris_landmark/1/model.onnx
 # The web demo's mesh topology (/demo/mesh.json) from the same cached wheel, as `make demo-assets`.
@@ -44,6 +46,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     FACEMESH_PORT=8000 \
     FACEMESH_MODEL_PATH=/app/model_repository/facemesh/1/model.onnx \
     FACEMESH_DETECTOR_MODEL_PATH=/app/model_repository/face_detector/1/model.onnx \
+    FACEMESH_DETECTOR_FULL_MODEL_PATH=/app/model_repository/face_detector_full_range/1/model.onnx \
     FACEMESH_CASCADE_MESH_PATH=/app/model_repository/face_landmark_cascade/1/model.onnx \
     FACEMESH_CASCADE_IRIS_PATH=/app/model_repository/iris_landmark/1/model.onnx
 RUN groupadd --system --gid 10001 app \

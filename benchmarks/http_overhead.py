@@ -54,7 +54,9 @@ from benchmarks.harness import (  # noqa: E402
     process_cpu_s,
     write_report,
 )
-from service.inference.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
+from service.core.config import Settings  # noqa: E402
+from service.inference.embedded import EmbeddedBackend  # noqa: E402
+from service.inference.runtime import RuntimeOptions  # noqa: E402
 from service.processing.decode import decode_image  # noqa: E402
 from service.processing.preprocess import preprocess  # noqa: E402
 from tools.servers.gateway import start_server  # noqa: E402
@@ -72,7 +74,7 @@ class Round:
 
 
 def raw_round(
-    backend: OnnxRuntimeBackend, images: np.ndarray, iterations: int, parallel: int = 1
+    backend: EmbeddedBackend, images: np.ndarray, iterations: int, parallel: int = 1
 ) -> Round:
     """Model calls on the preprocessed batch from ``parallel`` threads (as the server's
     inference executor with ``FACEMESH_INFERENCE_CONCURRENCY=parallel`` makes them)."""
@@ -201,7 +203,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=16, help="HTTP requests per round")
     parser.add_argument("--iterations", type=int, default=16, help="raw model calls per round")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads")
+    parser.add_argument("--threads", type=int, default=0, help="threads per model call")
+    parser.add_argument(
+        "--runtime", choices=("openvino", "onnxruntime"), default=Settings().runtime
+    )
     parser.add_argument(
         "--inference-concurrency",
         type=int,
@@ -215,7 +220,10 @@ def main() -> None:
 
     payloads = load_payloads(args.batch, args.format)
     # Same backend class and settings as the server's (Settings defaults, CPU).
-    backend = OnnxRuntimeBackend(MODEL, device="cpu", intra_op_threads=args.threads)
+    backend = EmbeddedBackend.open(
+        MODEL,
+        RuntimeOptions(runtime=args.runtime, device="cpu", threads=args.threads, eager=True),
+    )
     images = np.stack(
         [preprocess(decode_image(p, min_side=32, max_pixels=16_000_000))[0] for p in payloads]
     )

@@ -43,9 +43,9 @@ from converter.source import fetch_tflite
 from converter.summary import summarize, tflite_parameters
 from converter.tflite_model import read_tflite
 from service import contract
-from service.contract import CASCADE_MESH_OUTPUTS, IRIS_OUTPUTS
-from service.inference.cascade import CascadeBackend, OrtRunner
-from service.inference.onnxruntime_backend import OnnxRuntimeBackend
+from service.inference.cascade import IRIS_SPEC, MESH_SPEC, CascadeBackend
+from service.inference.embedded import EmbeddedBackend
+from service.inference.runtime import OnnxRuntimeRuntime, RuntimeOptions
 from service.processing import iris_refinement
 from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
 
@@ -106,12 +106,11 @@ class Pipelines:
     """The three pipelines on ONNX Runtime CPU, 1 intra-op thread, px192 outputs."""
 
     def __init__(self) -> None:
-        self.attention = OnnxRuntimeBackend(
-            MODELS["attention"][0], device="cpu", intra_op_threads=1
-        )
+        options = RuntimeOptions(runtime="onnxruntime", device="cpu", threads=1)
+        self.attention = EmbeddedBackend.open(MODELS["attention"][0], options)
         self.cascade = CascadeBackend(
-            OrtRunner(MODELS["mesh"][0], CASCADE_MESH_OUTPUTS, device="cpu", intra_op_threads=1),
-            OrtRunner(MODELS["iris"][0], IRIS_OUTPUTS, device="cpu", intra_op_threads=1),
+            OnnxRuntimeRuntime(MODELS["mesh"][0], MESH_SPEC, options),
+            OnnxRuntimeRuntime(MODELS["iris"][0], IRIS_SPEC, options),
         )
         self.mesh_session = session(MODELS["mesh"][0])
         self.iris_session = session(MODELS["iris"][0])

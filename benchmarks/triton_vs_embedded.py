@@ -10,7 +10,7 @@ ports: one on the embedded backend (default settings), one on the Triton backend
 ``FACEMESH_INFERENCE_CONCURRENCY=16`` so that Triton sees concurrent calls to batch).
 
 1. Backend level (no HTTP): ``--clients`` threads call ``infer`` on one crop each, closed loop,
-   ``TritonBackend`` vs ``OnnxRuntimeBackend``: faces/s, p50/p99 per call.
+   ``TritonBackend`` vs ``EmbeddedBackend`` (ONNX Runtime): faces/s, p50/p99 per call.
 2. End to end: ``--clients`` HTTP clients post single crops (PNG) to ``/v1/crop`` on each
    gateway, closed loop. The two sides alternate for ``--rounds`` rounds so background load on
    a shared machine hits both alike.
@@ -48,7 +48,8 @@ from benchmarks.harness import (  # noqa: E402
     latency_summary,
     write_report,
 )
-from service.inference.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
+from service.inference.embedded import EmbeddedBackend  # noqa: E402
+from service.inference.runtime import RuntimeOptions  # noqa: E402
 from service.inference.triton import TritonBackend  # noqa: E402
 from tools.servers.gateway import LiveServer, start_server  # noqa: E402
 from tools.servers.triton import MODEL_ONNX, LocalTriton  # noqa: E402
@@ -129,7 +130,9 @@ def main() -> None:
         "requests_per_client_per_round": args.requests,
     }
     try:
-        embedded = OnnxRuntimeBackend(MODEL_ONNX, device="cpu")
+        embedded = EmbeddedBackend.open(
+            MODEL_ONNX, RuntimeOptions(runtime="onnxruntime", device="cpu")
+        )
         remote = TritonBackend(triton.grpc_url, timeout_s=60.0)
         embedded.warm_up()
         remote.infer(crops[:1])

@@ -76,5 +76,16 @@ SPECS: dict[str, ModelSpec] = {
                 }
             ),
         ),
+        # BlazeFace full-range (sparse) detector on a 192x192 frame: one 48x48 anchor grid.
+        ModelSpec(
+            "face_detection_full_range",
+            (-1.0, 1.0),
+            named_outputs(
+                {
+                    "regressors": NamedOutput("Identity", (2304, 16)),
+                    "classificators": NamedOutput("Identity_1", (2304, 1)),
+                }
+            ),
+        ),
     )
 }

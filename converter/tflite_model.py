@@ -10,6 +10,7 @@ import tflite
 from flatbuffers import flexbuffers
 
 from converter.errors import ConversionError
+from converter.sparsity import Sparsity, densify, read_sparsity
 
 _TFLITE_DTYPES: dict[int, np.dtype[Any]] = {
     tflite.TensorType.FLOAT32: np.dtype(np.float32),
@@ -84,7 +85,12 @@ class TFLiteModel:
 
 
 def _buffer_array(
-    model: Any, buffer_index: int, raw: bytes, shape: tuple[int, ...], dtype: np.dtype[Any]
+    model: Any,
+    buffer_index: int,
+    raw: bytes,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    sparsity: Sparsity | None = None,
 ) -> np.ndarray | None:
     buffer = model.Buffers(buffer_index)
     if buffer is None:
@@ -96,7 +102,10 @@ def _buffer_array(
         data = buffer.DataAsNumpy()
     else:
         return None
-    return np.frombuffer(data.tobytes(), dtype=dtype).reshape(shape).copy()
+    values = np.frombuffer(data.tobytes(), dtype=dtype)
+    if sparsity is not None:
+        return densify(values, shape, sparsity)
+    return values.reshape(shape).copy()
 
 
 def read_tflite(raw: bytes) -> TFLiteModel:
@@ -117,7 +126,7 @@ def read_tflite(raw: bytes) -> TFLiteModel:
         dtype = _TFLITE_DTYPES.get(entry.Type())
         if dtype is None:
             raise ConversionError(f"tensor {entry.Name()!r} has unsupported type {entry.Type()}")
-        data = _buffer_array(model, entry.Buffer(), raw, shape, dtype)
+        data = _buffer_array(model, entry.Buffer(), raw, shape, dtype, read_sparsity(entry))
         tensors.append(Tensor(index, entry.Name().decode(), shape, dtype, data))
 
     operators = []

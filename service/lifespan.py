@@ -46,17 +46,34 @@ async def build_services(
         backend = given.get(name)
         if backend is None:
             backend = await run_in_threadpool(create_pipeline_backend, settings, name)
-        crops[name] = CropPipeline(backend, settings, name, decode_budget)
+        crops[name] = CropPipeline(backend, settings, name, budget=decode_budget)
     detector: DetectorBackend | None = None
     try:
-        detector = await run_in_threadpool(create_detector, settings)
+        detector = await run_in_threadpool(create_detector, settings, settings.detector)
     except BackendUnavailable as exc:
         logger.warning("face detector unavailable, /v1/frame will answer 503: %s", exc)
-    mesh = crops[settings.pipeline].backend
+    # The other detector kind, for /v1/frame?detector=, when it can be loaded.
+    other_detectors: dict[str, DetectorBackend] = {}
+    other = "full" if settings.detector == "short" else "short"
+    try:
+        other_detectors[other] = await run_in_threadpool(create_detector, settings, other)
+    except BackendUnavailable as exc:
+        logger.info("%s-range face detector not loaded (?detector= refused): %s", other, exc)
+    default = crops[settings.pipeline]
     services = Services(
         settings=settings,
         crops=crops,
-        frames=FramePipeline(mesh, detector, settings, settings.pipeline, decode_budget),
+        # One micro-batching caller (and executor) per model for every endpoint: the frame
+        # pipeline's landmark calls join the default crop pipeline's batches.
+        frames=FramePipeline(
+            default.backend,
+            detector,
+            settings,
+            settings.pipeline,
+            other_detectors,
+            mesh_calls=default.caller,
+            budget=decode_budget,
+        ),
         sessions=SessionStore(settings.tracking_max_sessions, settings.tracking_session_ttl_s),
         # Created here, inside the serving event loop (asyncio primitives bind to one loop).
         admission=AdmissionController(

@@ -39,6 +39,8 @@ ENDPOINTS: tuple[str, ...] = (
     "other",
 )
 OUTCOMES: tuple[str, ...] = ("face", "below_threshold")
+# Models behind the micro-batcher (service/inference/batcher.py), one executor each.
+MODELS: tuple[str, ...] = ("attention", "cascade", "detector")
 _PRECREATED_STATUSES: tuple[str, ...] = (
     "200", "404", "408", "413", "415", "422", "499", "500", "503",
 )  # fmt: skip
@@ -52,6 +54,11 @@ STAGE_BUCKETS_S: tuple[float, ...] = (
     0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
 )  # fmt: skip
 BATCH_BUCKETS: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+# Microseconds to a second: how long a request waited for its model call.
+QUEUE_DELAY_BUCKETS_S: tuple[float, ...] = (
+    0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
 
 STAGE_SECONDS = Histogram(
     "facemesh_stage_duration_seconds",
@@ -78,8 +85,20 @@ IN_FLIGHT = Gauge(
 )
 BATCH_SIZE = Histogram(
     "facemesh_batch_size_images",
-    "Images per model call.",
+    "Images per crops request (model calls: facemesh_model_batch_size_images).",
     buckets=BATCH_BUCKETS,
+)
+MODEL_BATCH_SIZE = Histogram(
+    "facemesh_model_batch_size_images",
+    "Images per model call, after micro-batching concurrent requests, per model.",
+    ["model"],
+    buckets=BATCH_BUCKETS,
+)
+MODEL_QUEUE_DELAY = Histogram(
+    "facemesh_model_queue_delay_seconds",
+    "Time a request's images waited for their model call (micro-batching queue), per model.",
+    ["model"],
+    buckets=QUEUE_DELAY_BUCKETS_S,
 )
 ERRORS = Counter(
     "facemesh_errors_total",
@@ -110,6 +129,9 @@ for _code in ERROR_CODES:
     ERRORS.labels(code=_code)
 for _outcome in OUTCOMES:
     CROPS.labels(outcome=_outcome)
+for _model in MODELS:
+    MODEL_BATCH_SIZE.labels(model=_model)
+    MODEL_QUEUE_DELAY.labels(model=_model)
 
 
 def endpoint_label(path: str) -> str:

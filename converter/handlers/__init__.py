@@ -8,4 +8,5 @@ from converter.handlers import (  # noqa: F401
     pooling,
     quantize,
     shape,
+    upsample,
 )

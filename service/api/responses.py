@@ -26,6 +26,7 @@ from service.processing.postprocess import FaceResult
 # 0.001 px is far below the model's accuracy and keeps the JSON short.
 COORD_DECIMALS = 3
 AFFINE_DECIMALS = 5
+POSE_DECIMALS = 5
 
 
 def _rounded(array: np.ndarray, decimals: int) -> np.ndarray:
@@ -89,6 +90,20 @@ def frame_face_body(face: FrameFace) -> dict[str, Any]:
         "size": round(roi.width, COORD_DECIMALS),
         "rotation": round(roi.rotation, AFFINE_DECIMALS),
     }
+    body["face_id"] = face.face_id
+    pose = face.pose
+    body["pose"] = (
+        None
+        if pose is None
+        else {
+            "matrix": _rounded(pose.matrix, POSE_DECIMALS),
+            "euler_degrees": {
+                "pitch": round(pose.pitch, POSE_DECIMALS),
+                "yaw": round(pose.yaw, POSE_DECIMALS),
+                "roll": round(pose.roll, POSE_DECIMALS),
+            },
+        }
+    )
     return body
 
 

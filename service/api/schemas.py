@@ -35,7 +35,9 @@ class ImageSize(BaseModel):
 class ModelInfo(BaseModel):
     name: str
     version: str
-    backend: str = Field(description="Inference backend that ran the model.")
+    backend: str = Field(
+        description="What ran the model: the embedded runtime (openvino, onnxruntime) or triton."
+    )
     pipeline: str = Field(
         "attention",
         description="`attention` (the fused Attention Mesh) or `cascade` (468-point mesh, then "
@@ -105,12 +107,43 @@ class FrameRoi(BaseModel):
     rotation: float = Field(description="ROI rotation in radians (clockwise on screen).")
 
 
+class EulerAngles(BaseModel):
+    pitch: float = Field(description="Degrees about the camera's x axis (positive: looks down).")
+    yaw: float = Field(
+        description="Degrees about the camera's y axis (positive: turns towards the image's "
+        "right); a mirrored image negates it."
+    )
+    roll: float = Field(
+        description="Degrees about the camera's z axis, the in-plane angle (positive: "
+        "counter-clockwise on screen)."
+    )
+
+
+class HeadPose(BaseModel):
+    matrix: list[list[float]] = Field(
+        description="4x4 row-major transform from MediaPipe's canonical face model (cm) to "
+        "camera space (cm; x right, y up, the camera looks down -z), as MediaPipe's face "
+        "geometry pipeline estimates it (perspective camera, vertical FOV fov_degrees)."
+    )
+    euler_degrees: EulerAngles = Field(
+        description="The rotation as R = Rz(roll) Ry(yaw) Rx(pitch), in degrees."
+    )
+
+
 class FrameFace(Face):
     detection: FrameDetection | None = Field(
         description="The detection this face was found from; null when it was tracked from "
         "the previous frame's landmarks."
     )
     roi: FrameRoi = Field(description="The rotated square the landmark model saw.")
+    face_id: int | None = Field(
+        None,
+        description="Tracking sessions: the same integer while the face is tracked, a new one "
+        "when a face is found again after being lost. Null on /v1/frame.",
+    )
+    pose: HeadPose | None = Field(
+        None, description="Head pose from the landmarks; null when they give none."
+    )
 
 
 class FrameResponse(BaseModel):

@@ -75,16 +75,52 @@ class Settings(BaseSettings):
         REPO_ROOT / "model_repository" / "iris_landmark" / "1" / "model.onnx",
         description="The cascade's per-eye iris ONNX file (`make cascade-models`).",
     )
+    runtime: Literal["openvino", "onnxruntime"] = Field(
+        "openvino",
+        description="Embedded runtime for every in-process model (onnxruntime backend): "
+        "OpenVINO (CPU, static batch buckets, f32) or ONNX Runtime. device=cuda always runs "
+        "ONNX Runtime; OpenVINO falls back to it when missing or failing.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="onnxruntime device: auto uses CUDA when onnxruntime-gpu sees a GPU."
+        "auto", description="Embedded device: auto uses CUDA when onnxruntime-gpu sees a GPU."
     )
     intra_op_threads: int = Field(
-        0, ge=0, description="onnxruntime intra-op threads (0: onnxruntime's default)."
+        0,
+        ge=0,
+        description="Threads one embedded model call uses (OpenVINO INFERENCE_NUM_THREADS, "
+        "onnxruntime intra-op threads); 0: OpenVINO 1, ONNX Runtime one per core.",
     )
     intra_op_spinning: bool = Field(
         False,
         description="Let onnxruntime's threads spin-wait between ops: slightly lower model "
         "latency, but burns CPU that decoding and HTTP handling need.",
+    )
+    openvino_batch_buckets: Annotated[tuple[int, ...], NoDecode] = Field(
+        (1, 4, 8),
+        description="Comma-separated static batch sizes OpenVINO compiles per model; a call "
+        "runs as chunks of the largest bucket that fits (5: 4 + 1), a rest smaller than "
+        "every bucket zero-padded. Each "
+        "compiled bucket costs memory (about 70 MB for the mesh model): 1,4,8 keeps the "
+        "gateway with every model under 600 MB.",
+    )
+    openvino_eager_compile: bool = Field(
+        False,
+        description="Compile every OpenVINO bucket at start-up (else on first use; each "
+        "compiled bucket costs about 70 MB for the mesh model).",
+    )
+    batch_max_size: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Micro-batching: most crops one model call takes from concurrent "
+        "requests (a single larger request still runs as one call).",
+    )
+    batch_max_delay_us: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="Micro-batching: longest time an idle model waits for more requests "
+        "before it runs what it has (requests that arrive while it is busy are batched anyway).",
     )
     inference_concurrency: int = Field(
         1,
@@ -183,6 +219,16 @@ class Settings(BaseSettings):
         REPO_ROOT / "model_repository" / "face_detector" / "1" / "model.onnx",
         description="Face detector ONNX file for the onnxruntime backend.",
     )
+    detector: Literal["short", "full"] = Field(
+        "short",
+        description="Face detector a frame gets without ?detector=: MediaPipe's short-range "
+        "model (faces within ~2 m) or its full-range model (small faces, 192x192 input).",
+    )
+    detector_full_model_path: Path = Field(
+        REPO_ROOT / "model_repository" / "face_detector_full_range" / "1" / "model.onnx",
+        description="Full-range face detector ONNX file (make detector-full; always run "
+        "embedded, on FACEMESH_RUNTIME).",
+    )
     max_faces: int = Field(
         16, ge=1, le=64, description="Most faces per frame; a request's max_faces is capped here."
     )
@@ -207,6 +253,29 @@ class Settings(BaseSettings):
         description="Default faces tracked per session (the detector runs "
         "while fewer are tracked).",
     )
+    tracking_smoothing: bool = Field(
+        True,
+        description="Smooth landmarks in tracking sessions (One Euro filter); off per session "
+        "with ?smoothing=false (WebSocket) or Frame.smoothing=false (gRPC).",
+    )
+    smoothing_min_cutoff: float = Field(
+        0.05, gt=0, description="One Euro min_cutoff (Hz): smoothing of a still face."
+    )
+    smoothing_beta: float = Field(
+        40.0, ge=0, description="One Euro beta: cutoff rise per face size per second of speed."
+    )
+    smoothing_derivate_cutoff: float = Field(
+        1.0, gt=0, description="One Euro derivate_cutoff (Hz): smoothing of the speed."
+    )
+    smoothing_frame_rate: float = Field(
+        30.0, gt=0, le=1000, description="Frame rate (Hz) the filter assumes between frames."
+    )
+    camera_fov_degrees: float = Field(
+        63.0,
+        gt=0,
+        lt=180,
+        description="Vertical field of view of the camera assumed for head pose (MediaPipe: 63).",
+    )
     grpc_enabled: bool = Field(False, description="Serve the gRPC tracking stream.")
     grpc_port: int = Field(
         50051, ge=0, le=65535, description="gRPC port (0 picks a free one), same host as HTTP."
@@ -228,11 +297,18 @@ class Settings(BaseSettings):
         description="prometheus_client multiprocess directory; set automatically when workers > 1.",
     )
 
-    @field_validator("api_keys", "cors_allow_origins", mode="before")
+    @field_validator("api_keys", "cors_allow_origins", "openvino_batch_buckets", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("openvino_batch_buckets")
+    @classmethod
+    def _check_buckets(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or list(value) != sorted(set(value)) or value[0] < 1 or value[-1] > 256:
+            raise ValueError("openvino_batch_buckets: ascending distinct sizes in 1..256")
         return value
 
     @model_validator(mode="before")

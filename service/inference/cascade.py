@@ -15,73 +15,40 @@ Models (``make cascade-models``; ``converter/README.md``): ``face_landmark`` -> 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from service.contract import (
     CASCADE_MESH_OUTPUTS,
+    IRIS_INPUT_SIZE,
     IRIS_OUTPUTS,
-    MODEL_INPUT_NAME,
     MODEL_INPUT_SIZE,
     ModelOutputs,
 )
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import check_image_batch, checked_outputs
-from service.inference.onnxruntime_backend import load_session
+from service.inference.base import ModelSpec, check_image_batch
+from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 from service.processing.iris_refinement import assemble_outputs, crop_eyes, eye_rois
 
 logger = logging.getLogger(__name__)
 
+EXTRA_PIPELINE_MAX_BUCKET = 4
 
-class ModelRunner(Protocol):
-    """Runs one model: uint8 [N, S, S, 3] -> its named float32 outputs."""
-
-    def run(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
-
-
-class OrtRunner:
-    """One ONNX model in ONNX Runtime, checked against its expected outputs at load time."""
-
-    def __init__(
-        self,
-        model_path: Path,
-        outputs: dict[str, tuple[int, ...]],
-        *,
-        device: str = "auto",
-        intra_op_threads: int = 0,
-    ) -> None:
-        self._session = load_session(
-            model_path,
-            device=device,
-            intra_op_threads=intra_op_threads,
-            build_hint="make cascade-models",
-        )
-        inputs = {i.name: i.type for i in self._session.get_inputs()}
-        if inputs.get(MODEL_INPUT_NAME) != "tensor(uint8)":
-            raise BackendUnavailable(f"{model_path} has no uint8 input {MODEL_INPUT_NAME!r}")
-        missing = set(outputs) - {o.name for o in self._session.get_outputs()}
-        if missing:
-            raise BackendUnavailable(f"{model_path} lacks outputs {sorted(missing)}")
-        self._names = list(outputs)
-        self._shapes = outputs
-
-    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        try:
-            arrays = self._session.run(self._names, {MODEL_INPUT_NAME: images})
-        except Exception as exc:
-            raise BackendUnavailable(f"onnxruntime failed: {exc}") from exc
-        named = dict(zip(self._names, arrays, strict=True))
-        return checked_outputs(named, self._shapes, images.shape[0], "cascade model")
+MESH_SPEC = ModelSpec(
+    "cascade mesh", MODEL_INPUT_SIZE, CASCADE_MESH_OUTPUTS, build_hint="make cascade-models"
+)
+IRIS_SPEC = ModelSpec(
+    "cascade iris", IRIS_INPUT_SIZE, IRIS_OUTPUTS, build_hint="make cascade-models"
+)
 
 
 class CascadeBackend:
     """``InferenceBackend`` for the cascade: mesh model, eye crops, iris model, merge."""
 
-    def __init__(self, mesh: ModelRunner, iris: ModelRunner, name: str = "onnxruntime") -> None:
-        self.name = name
+    def __init__(self, mesh: Runtime, iris: Runtime) -> None:
+        self.name = mesh.name
+        self.runtime = mesh  # its batch sizes are the cascade's (the iris gets 2N rows)
         self._mesh = mesh
         self._iris = iris
         self._ready = False
@@ -114,19 +81,16 @@ class CascadeBackend:
 
 
 def create_cascade_backend(settings: Settings) -> CascadeBackend:
-    """The cascade on embedded ONNX Runtime, from ``settings.cascade_mesh_path`` and
-    ``settings.cascade_iris_path`` (warmed up)."""
-    device, threads = settings.device, settings.intra_op_threads
+    """The cascade on the embedded runtime ``settings`` pick, from
+    ``settings.cascade_mesh_path`` and ``settings.cascade_iris_path`` (warmed up)."""
+    options = RuntimeOptions.from_settings(settings)
+    if settings.pipeline != "cascade":
+        # A pipeline picked per request (?model=cascade) compiles only the smaller buckets:
+        # each compiled bucket costs memory (about 65 MB for bucket 8 of both models).
+        options = options.capped(EXTRA_PIPELINE_MAX_BUCKET)
     backend = CascadeBackend(
-        OrtRunner(
-            settings.cascade_mesh_path,
-            CASCADE_MESH_OUTPUTS,
-            device=device,
-            intra_op_threads=threads,
-        ),
-        OrtRunner(
-            settings.cascade_iris_path, IRIS_OUTPUTS, device=device, intra_op_threads=threads
-        ),
+        open_runtime(settings.cascade_mesh_path, MESH_SPEC, options),
+        open_runtime(settings.cascade_iris_path, IRIS_SPEC, options),
     )
     backend.warm_up()
     logger.info("cascade loaded (%s, %s)", settings.cascade_mesh_path, settings.cascade_iris_path)

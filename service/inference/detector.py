@@ -1,8 +1,9 @@
-"""The face detector: one interface, an embedded ONNX Runtime and a Triton implementation.
+"""The face detector: one interface, an embedded and a Triton implementation.
 
 The detector is MediaPipe's short-range model converted by ``converter`` (see
 ``converter/README.md``): input ``image`` uint8 [N, 128, 128, 3] RGB, outputs raw
 ``regressors`` float32 [N, 896, 16] and ``classificators`` float32 [N, 896, 1] (logits).
+The full-range model (``spec=FULL_RANGE``: 192x192 input, 2304 anchors) runs embedded only.
 Decoding, NMS and projection are NumPy in ``service.processing.detection``, shared by both
 implementations, so their results are directly comparable.
 """
@@ -11,63 +12,72 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from service.core.config import Settings
-from service.core.errors import BackendUnavailable
-from service.inference.base import check_image_batch, checked_outputs
-from service.inference.onnxruntime_backend import load_session
-from service.processing.detection import DETECTOR_INPUT_SIZE, NUM_BOXES, NUM_COORDS
+from service.inference.base import ModelSpec, check_image_batch
+from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
+from service.processing.detection import FULL_RANGE, NUM_COORDS, SHORT_RANGE, DetectorSpec
 
 logger = logging.getLogger(__name__)
 
-DETECTOR_INPUT_NAME = "image"
-DETECTOR_OUTPUTS: dict[str, tuple[int, ...]] = {
-    "regressors": (NUM_BOXES, NUM_COORDS),
-    "classificators": (NUM_BOXES, 1),
-}
+
+def model_spec(spec: DetectorSpec) -> ModelSpec:
+    """The detector model's tensors for ``spec`` (input size, anchor count)."""
+    return ModelSpec(
+        f"face detector ({spec.name} range)",
+        spec.input_size,
+        {"regressors": (spec.num_boxes, NUM_COORDS), "classificators": (spec.num_boxes, 1)},
+    )
+
+
+DETECTOR_SPEC = model_spec(SHORT_RANGE)
+
+# A frame is one detector row (three with the rotation search); micro-batched frames rarely
+# fill more than 4, and each compiled OpenVINO bucket costs memory (the full-range model's
+# bucket 8 about 45 MB): the detectors compile only the buckets up to 4.
+DETECTOR_MAX_BUCKET = 4
 
 
 @runtime_checkable
 class DetectorBackend(Protocol):
-    """Runs the face detector on uint8 [N, 128, 128, 3] letterboxed frames."""
+    """Runs the face detector on uint8 [N, S, S, 3] letterboxed frames (S: ``spec``)."""
 
     name: str
+    spec: DetectorSpec
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Blocking; returns (regressors [N, 896, 16], classificators [N, 896, 1]) float32.
-        Raises ``BackendUnavailable`` when it cannot run."""
+        """Blocking; returns (regressors [N, B, 16], classificators [N, B, 1]) float32 (B: the
+        spec's anchors). Raises ``BackendUnavailable`` when it cannot run."""
         ...
 
     def close(self) -> None: ...
 
 
-def check_outputs(named: dict[str, Any], batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """The two contract outputs as float32, shapes checked."""
-    arrays = checked_outputs(named, DETECTOR_OUTPUTS, batch, "detector")
-    return arrays["regressors"], arrays["classificators"]
+class EmbeddedDetector:
+    """``DetectorBackend`` running the detector ONNX file in-process on a ``Runtime``."""
 
+    def __init__(self, runtime: Runtime, spec: DetectorSpec = SHORT_RANGE) -> None:
+        self.runtime = runtime
+        self.name = runtime.name
+        self.spec = spec
 
-class OnnxRuntimeDetector:
-    """``DetectorBackend`` running the detector ONNX file in-process."""
-
-    name = "onnxruntime"
-
-    def __init__(self, model_path: Path, *, device: str = "auto", intra_op_threads: int = 0):
-        self._session = load_session(model_path, device=device, intra_op_threads=intra_op_threads)
-        names = {o.name for o in self._session.get_outputs()}
-        if set(DETECTOR_OUTPUTS) - names:
-            raise BackendUnavailable(f"{model_path} lacks outputs {sorted(DETECTOR_OUTPUTS)}")
+    @classmethod
+    def open(
+        cls,
+        model_path: Path,
+        options: RuntimeOptions | None = None,
+        spec: DetectorSpec = SHORT_RANGE,
+    ) -> EmbeddedDetector:
+        runtime = open_runtime(model_path, model_spec(spec), options or RuntimeOptions())
+        return cls(runtime, spec)
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        check_image_batch(images, DETECTOR_INPUT_SIZE)
-        try:
-            arrays = self._session.run(list(DETECTOR_OUTPUTS), {DETECTOR_INPUT_NAME: images})
-        except Exception as exc:
-            raise BackendUnavailable(f"onnxruntime detector failed: {exc}") from exc
-        return check_outputs(dict(zip(DETECTOR_OUTPUTS, arrays, strict=True)), len(images))
+        check_image_batch(images, self.spec.input_size)
+        named = self.runtime.run(images)
+        return named["regressors"], named["classificators"]
 
     def close(self) -> None:
         pass
@@ -75,83 +85,54 @@ class OnnxRuntimeDetector:
 
 class TritonDetector:
     """``DetectorBackend`` calling the ``face_detector`` model on a Triton server
-    (``model_repository/face_detector/config.pbtxt``), over gRPC or HTTP."""
+    (``model_repository/face_detector/config.pbtxt``), over gRPC or HTTP, with the mesh
+    backend's per-thread clients, deadlines, retries and error mapping
+    (``service.inference.triton.TritonModel``)."""
 
     name = "triton"
+    spec = SHORT_RANGE
 
     def __init__(
-        self, url: str, *, protocol: str, model_name: str, model_version: str, timeout_s: float
+        self,
+        url: str,
+        *,
+        protocol: str,
+        model_name: str,
+        model_version: str,
+        timeout_s: float,
+        retries: int = 1,
     ) -> None:
-        self._url, self._protocol = url, protocol
-        self._model_name, self._model_version = model_name, model_version
-        self._timeout_s = timeout_s
-        self._client: Any = None
+        from service.inference.triton import TritonModel
 
-    def _connect(self) -> Any:
-        if self._client is None:
-            if self._protocol == "grpc":
-                import tritonclient.grpc as client_module
-            else:
-                import tritonclient.http as client_module
-            self._module = client_module
-            self._client = client_module.InferenceServerClient(self._url)
-        return self._client
+        if protocol not in ("grpc", "http"):
+            raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
+        self.model = TritonModel(
+            url,
+            spec=DETECTOR_SPEC,
+            protocol="grpc" if protocol == "grpc" else "http",
+            model_name=model_name,
+            model_version=model_version,
+            timeout_s=timeout_s,
+            retries=retries,
+        )
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        check_image_batch(images, DETECTOR_INPUT_SIZE)
-        try:
-            client = self._connect()
-            module = self._module
-            image = module.InferInput(DETECTOR_INPUT_NAME, list(images.shape), "UINT8")
-            if self._protocol == "grpc":
-                image.set_data_from_numpy(images)
-                outputs = [module.InferRequestedOutput(name) for name in DETECTOR_OUTPUTS]
-                result = client.infer(
-                    self._model_name,
-                    [image],
-                    model_version=self._model_version,
-                    outputs=outputs,
-                    client_timeout=self._timeout_s,
-                )
-            else:
-                image.set_data_from_numpy(images, binary_data=True)
-                outputs = [
-                    module.InferRequestedOutput(name, binary_data=True) for name in DETECTOR_OUTPUTS
-                ]
-                result = client.infer(
-                    self._model_name,
-                    [image],
-                    model_version=self._model_version,
-                    outputs=outputs,
-                    timeout=int(self._timeout_s * 1e6),
-                )
-            named = {name: result.as_numpy(name) for name in DETECTOR_OUTPUTS}
-        except BackendUnavailable:
-            raise
-        except Exception as exc:  # any client-library failure means "no answer"
-            self.close()
-            raise BackendUnavailable(
-                f"Triton detector failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        return check_outputs(named, len(images))
+        check_image_batch(images, self.spec.input_size)
+        named = self.model.run(images)
+        return named["regressors"], named["classificators"]
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # closing a broken client must not raise
-                logger.debug("closing the Triton detector client failed", exc_info=True)
+        self.model.close()
 
 
-def create_detector(settings: Settings) -> DetectorBackend:
-    """The detector for ``settings.backend`` (the same backend as the landmark model)."""
+def create_detector(settings: Settings, kind: str = "short") -> DetectorBackend:
+    """The ``kind`` detector (``short`` or ``full``) for ``settings.backend`` (the same
+    backend as the landmark model; the full-range one always embedded)."""
+    options = RuntimeOptions.from_settings(settings).capped(DETECTOR_MAX_BUCKET)
+    if kind == FULL_RANGE.name:
+        return EmbeddedDetector.open(settings.detector_full_model_path, options, FULL_RANGE)
     if settings.backend == "onnxruntime":
-        return OnnxRuntimeDetector(
-            settings.detector_model_path,
-            device=settings.device,
-            intra_op_threads=settings.intra_op_threads,
-        )
+        return EmbeddedDetector.open(settings.detector_model_path, options)
     return TritonDetector(
         settings.triton_url,
         protocol=settings.triton_protocol,

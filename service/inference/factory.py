@@ -9,20 +9,17 @@ from service.inference.base import InferenceBackend
 
 
 def create_backend(settings: Settings) -> InferenceBackend:
-    """Instantiate (and warm up) the backend named by ``settings.backend``.
+    """Instantiate (and warm up) the backend named by ``settings.backend``: the embedded
+    runtime ``settings.runtime`` picks, or a Triton client.
 
     The Triton backend (``service.inference.triton``) is imported lazily so that the embedded
     backend never needs ``tritonclient``; it must expose ``from_settings(settings)``.
     """
     if settings.backend == "onnxruntime":
-        from service.inference.onnxruntime_backend import OnnxRuntimeBackend
+        from service.inference.embedded import EmbeddedBackend
+        from service.inference.runtime import RuntimeOptions
 
-        backend = OnnxRuntimeBackend(
-            settings.model_path,
-            device=settings.device,
-            intra_op_threads=settings.intra_op_threads,
-            intra_op_spinning=settings.intra_op_spinning,
-        )
+        backend = EmbeddedBackend.open(settings.model_path, RuntimeOptions.from_settings(settings))
         backend.warm_up()
         return backend
     triton = importlib.import_module("service.inference.triton")
@@ -32,7 +29,7 @@ def create_backend(settings: Settings) -> InferenceBackend:
 
 def create_pipeline_backend(settings: Settings, model: str) -> InferenceBackend:
     """The backend for one pipeline: ``create_backend`` for ``attention``; for ``cascade``
-    the mesh + iris models on embedded ONNX Runtime (``service.inference.cascade``)."""
+    the mesh + iris models on the embedded runtime (``service.inference.cascade``)."""
     if model == "cascade":
         from service.inference.cascade import create_cascade_backend
 

@@ -40,9 +40,14 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from service.contract import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS, ModelOutputs
+from service.contract import ModelOutputs
 from service.core.errors import BackendUnavailable
-from service.inference.base import check_image_batch
+from service.inference.base import (
+    ATTENTION_SPEC,
+    ModelSpec,
+    check_image_batch,
+    checked_outputs,
+)
 
 if TYPE_CHECKING:
     from service.core.config import Settings
@@ -88,6 +93,7 @@ class _Target:
     url: str
     model_name: str
     model_version: str
+    spec: ModelSpec
 
 
 class _GrpcTransport:
@@ -107,7 +113,7 @@ class _GrpcTransport:
                 ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
             ],
         )
-        self._outputs = [grpcclient.InferRequestedOutput(name) for name in MODEL_OUTPUTS]
+        self._outputs = [grpcclient.InferRequestedOutput(name) for name in target.spec.outputs]
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from tritonclient.utils import InferenceServerException
@@ -125,7 +131,8 @@ class _GrpcTransport:
             raise _Failed(f"{type(exc).__name__}: {exc}") from exc
 
     def infer(self, images: np.ndarray, timeout_s: float) -> dict[str, np.ndarray]:
-        image = self._grpc.InferInput(MODEL_INPUT_NAME, list(images.shape), "UINT8")
+        spec = self._target.spec
+        image = self._grpc.InferInput(spec.input_name, list(images.shape), "UINT8")
         image.set_data_from_numpy(images)
         result = self._call(
             self._client.infer,
@@ -135,7 +142,7 @@ class _GrpcTransport:
             outputs=self._outputs,
             client_timeout=timeout_s,
         )
-        return {name: result.as_numpy(name) for name in MODEL_OUTPUTS}
+        return {name: result.as_numpy(name) for name in spec.outputs}
 
     def model_ready(self, timeout_s: float) -> bool:
         return bool(
@@ -185,7 +192,7 @@ class _HttpTransport:
             network_timeout=timeout_s,
         )
         self._outputs = [
-            httpclient.InferRequestedOutput(name, binary_data=True) for name in MODEL_OUTPUTS
+            httpclient.InferRequestedOutput(name, binary_data=True) for name in target.spec.outputs
         ]
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -205,7 +212,8 @@ class _HttpTransport:
             raise _Failed(f"{type(exc).__name__}: {exc}") from exc
 
     def infer(self, images: np.ndarray, timeout_s: float) -> dict[str, np.ndarray]:
-        image = self._http.InferInput(MODEL_INPUT_NAME, list(images.shape), "UINT8")
+        spec = self._target.spec
+        image = self._http.InferInput(spec.input_name, list(images.shape), "UINT8")
         image.set_data_from_numpy(images, binary_data=True)
         result = self._call(
             self._client.infer,
@@ -214,7 +222,7 @@ class _HttpTransport:
             model_version=self._target.model_version,
             outputs=self._outputs,
         )
-        return {name: result.as_numpy(name) for name in MODEL_OUTPUTS}
+        return {name: result.as_numpy(name) for name in spec.outputs}
 
     def model_ready(self, timeout_s: float) -> bool:
         return bool(
@@ -239,19 +247,20 @@ class _HttpTransport:
         self._client.close()
 
 
-def check_metadata(metadata: dict[str, Any]) -> None:
-    """Raise ``ValueError`` unless Triton's model metadata matches the model contract.
+def check_metadata(metadata: dict[str, Any], spec: ModelSpec = ATTENTION_SPEC) -> None:
+    """Raise ``ValueError`` unless Triton's model metadata matches ``spec`` (the model contract).
 
-    Triton reports shapes with the batch dimension as -1; ``face_score`` is [N] in the
-    contract and [N, 1] in Triton (its config reshapes it, Triton needs a non-batch dim).
+    Triton reports shapes with the batch dimension as -1; an output that is [N] in the
+    contract (``face_score``) is [N, 1] in Triton (its config reshapes it, Triton needs a
+    non-batch dim).
     """
     inputs = {tensor["name"]: tensor for tensor in metadata.get("inputs", [])}
-    image = inputs.get(MODEL_INPUT_NAME)
-    want_image = [-1, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3]
+    image = inputs.get(spec.input_name)
+    want_image = [-1, spec.input_size, spec.input_size, 3]
     if image is None or image["datatype"] != "UINT8" or _dims(image) != want_image:
-        raise ValueError(f"Triton input {MODEL_INPUT_NAME!r} is {image}, want UINT8 {want_image}")
+        raise ValueError(f"Triton input {spec.input_name!r} is {image}, want UINT8 {want_image}")
     outputs = {tensor["name"]: tensor for tensor in metadata.get("outputs", [])}
-    for name, shape in MODEL_OUTPUTS.items():
+    for name, shape in spec.outputs.items():
         tensor = outputs.get(name)
         want = [-1, *shape] if shape else [-1, 1]
         if tensor is None or tensor["datatype"] != "FP32" or _dims(tensor) != want:
@@ -266,8 +275,10 @@ def _dims(tensor: dict[str, Any]) -> list[int]:
     return [int(dim) for dim in tensor.get("shape", [])]
 
 
-class TritonBackend:
-    """``InferenceBackend`` that forwards crops to Triton's ``model_name`` model."""
+class TritonModel:
+    """One model on a Triton server: per-thread clients, deadlines, retries and error mapping
+    (module docstring), checked once against ``spec``. ``run`` is the raw call; the mesh
+    backend and the face detector are thin shapes on top of it."""
 
     name = "triton"
 
@@ -275,6 +286,7 @@ class TritonBackend:
         self,
         url: str,
         *,
+        spec: ModelSpec,
         protocol: TritonProtocol = "grpc",
         model_name: str = "facemesh",
         model_version: str = "",
@@ -288,7 +300,7 @@ class TritonBackend:
         self.protocol: TritonProtocol = protocol
         self.timeout_s = timeout_s
         self.retries = retries
-        self._target = _Target(url, model_name, model_version)
+        self._target = _Target(url, model_name, model_version, spec)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._transports: list[_Transport] = []
@@ -360,7 +372,7 @@ class TritonBackend:
             "model metadata",
         )
         try:
-            check_metadata(metadata)
+            check_metadata(metadata, self._target.spec)
         except ValueError as exc:
             raise BackendUnavailable(f"Triton serves a different model: {exc}") from exc
         max_batch = self._with_retries(
@@ -373,9 +385,11 @@ class TritonBackend:
         self._max_batch = max_batch
         self._contract_checked = True
 
-    def infer(self, images: np.ndarray) -> ModelOutputs:
-        """uint8 [N, 192, 192, 3] RGB -> ``ModelOutputs``; ``BackendUnavailable`` on failure."""
-        check_image_batch(images, min_batch=1)
+    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """uint8 [N, S, S, 3] -> ``spec``'s outputs, float32 [N, ...] (contract shapes: a [N]
+        output comes back [N], not Triton's [N, 1]); ``BackendUnavailable`` on failure."""
+        spec = self._target.spec
+        check_image_batch(images, spec.input_size, min_batch=1)
         deadline = time.monotonic() + self.timeout_s
         self._ensure_contract(deadline)
         # Requests larger than the config's max_batch_size are sent in chunks, in order.
@@ -387,17 +401,17 @@ class TritonBackend:
             )
             for part in _split(np.ascontiguousarray(images), self._max_batch)
         ]
+        count = images.shape[0]
         try:
-            return ModelOutputs.from_named(
-                {
-                    name: np.concatenate(
-                        [np.asarray(chunk[name], dtype=np.float32) for chunk in chunks]
-                    ).reshape(images.shape[0], *shape)
-                    for name, shape in MODEL_OUTPUTS.items()
-                }
-            )
+            named = {
+                name: np.concatenate(
+                    [np.asarray(chunk[name], dtype=np.float32) for chunk in chunks]
+                ).reshape(count, *shape)
+                for name, shape in spec.outputs.items()
+            }
         except (KeyError, ValueError) as exc:
             raise BackendUnavailable(f"Triton returned malformed outputs: {exc}") from exc
+        return checked_outputs(named, spec.outputs, count, f"Triton {self._target.model_name}")
 
     def is_ready(self) -> bool:
         """Triton reports ``model_name`` ready (and its metadata matches the contract)."""
@@ -424,6 +438,38 @@ class TritonBackend:
                 transport.close()
             except Exception:  # shutting down: report, keep closing the others
                 logger.warning("closing a Triton client failed", exc_info=True)
+
+
+class TritonBackend(TritonModel):
+    """``InferenceBackend`` that forwards crops to Triton's ``model_name`` model."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        protocol: TritonProtocol = "grpc",
+        model_name: str = "facemesh",
+        model_version: str = "",
+        timeout_s: float = 10.0,
+        retries: int = 1,
+    ) -> None:
+        super().__init__(
+            url,
+            spec=ATTENTION_SPEC,
+            protocol=protocol,
+            model_name=model_name,
+            model_version=model_version,
+            timeout_s=timeout_s,
+            retries=retries,
+        )
+
+    def infer(self, images: np.ndarray) -> ModelOutputs:
+        """uint8 [N, 192, 192, 3] RGB -> ``ModelOutputs``; ``BackendUnavailable`` on failure."""
+        check_image_batch(images, min_batch=1)
+        try:
+            return ModelOutputs.from_named(self.run(images))
+        except ValueError as exc:
+            raise BackendUnavailable(f"Triton returned malformed outputs: {exc}") from exc
 
 
 def from_settings(settings: Settings) -> TritonBackend:

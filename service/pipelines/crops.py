@@ -1,25 +1,24 @@
 """Runs one request's crops through decode -> preprocess -> one model call -> postprocess.
 
 Heavy stages run off the event loop: decode/preprocess in Starlette's threadpool, the model
-call in a dedicated executor sized by ``Settings.inference_concurrency`` (so concurrent CPU
-model calls do not oversubscribe the cores). Postprocess is a few hundred microseconds of
-NumPy and runs on the loop. Decoded memory is bounded: each image's decoded size is
-estimated from its header first (``probe_image``); a request over
-``FACEMESH_REQUEST_DECODE_BYTES`` gets 413 before any pixel is decoded, and each image holds
-its share of the process-wide ``MemoryBudget`` while its full-size pixels live (JPEG crops
-decode reduced, never below 2x the model input). Each stage is timed into
-``facemesh_stage_duration_seconds``.
+call through the model's one ``ModelCaller`` (``service.inference.batcher``: micro-batched with
+concurrent requests of every endpoint, on the model's executor sized by
+``Settings.inference_concurrency``). Postprocess is a few hundred microseconds of NumPy and
+runs on the loop. Decoded memory is bounded: each image's decoded size is estimated from its
+header first (``probe_image``); a request over ``FACEMESH_REQUEST_DECODE_BYTES`` gets 413
+before any pixel is decoded, and each image holds its share of the process-wide
+``MemoryBudget`` while its full-size pixels live (JPEG crops decode reduced, never below 2x
+the model input). Each stage is timed into ``facemesh_stage_duration_seconds``
+(``inference`` includes the wait for the batch).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -30,11 +29,10 @@ from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import InvalidImage, PayloadTooLarge
 from service.inference.base import InferenceBackend
+from service.inference.batcher import ModelCaller, mesh_caller
 from service.processing.decode import decode, load_codecs, probe_image, release_memory
 from service.processing.postprocess import FaceResult, postprocess
 from service.processing.preprocess import CropTransform, preprocess
-
-T = TypeVar("T")
 
 # JPEG crops larger than this per side decode reduced (the model sees 192 px).
 SHRINK_TO = 2 * MODEL_INPUT_SIZE
@@ -84,13 +82,17 @@ class PreparedCrop:
 
 
 class CropPipeline:
-    """Stateless apart from the backend and its executor; shared by all requests."""
+    """Stateless apart from the model's caller; shared by all requests.
+
+    ``caller`` is the model's shared ``ModelCaller`` (built in the lifespan, closed there);
+    without one, the pipeline builds (and closes) its own."""
 
     def __init__(
         self,
         backend: InferenceBackend,
         settings: Settings,
         name: str = "attention",
+        caller: ModelCaller[ModelOutputs] | None = None,
         budget: MemoryBudget | None = None,
     ) -> None:
         self.backend = backend
@@ -98,9 +100,8 @@ class CropPipeline:
         # Process-wide when the app passes its own (shared with the other pipelines).
         self.budget = budget or MemoryBudget(settings.decode_memory_bytes, settings.queue_timeout_s)
         self._settings = settings
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.inference_concurrency, thread_name_prefix="inference"
-        )
+        self._owns_caller = caller is None
+        self.caller = caller if caller is not None else mesh_caller(backend, settings, name)
         load_codecs()
 
     def probe(self, payload: bytes, index: int, count: int) -> int:
@@ -138,13 +139,6 @@ class CropPipeline:
         async with self.budget.hold(cost):
             return await run_in_threadpool(self.prepare, payload, index, count)
 
-    def _infer(self, images: np.ndarray) -> ModelOutputs:
-        with timed("inference"):
-            return self.backend.infer(images)
-
-    async def _off_loop(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-
     async def run(self, payloads: Sequence[bytes]) -> list[FaceResult]:
         """All stages for one request; one model call for the whole batch.
 
@@ -173,7 +167,8 @@ class CropPipeline:
         )
         metrics.BATCH_SIZE.observe(count)
         batch = np.stack([p.crop for p in prepared])
-        outputs = await self._off_loop(lambda: self._infer(batch))
+        with timed("inference"):
+            outputs = await self.caller.infer(batch)
         with timed("postprocess"):
             results = postprocess(
                 outputs, [p.transform for p in prepared], self._settings.score_threshold
@@ -189,5 +184,5 @@ class CropPipeline:
         return await run_in_threadpool(self.backend.is_ready)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        self.backend.close()
+        if self._owns_caller:
+            self.caller.close()

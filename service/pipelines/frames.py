@@ -19,33 +19,38 @@ tracking sessions (a ``TrackState`` carried from frame to frame), exactly as Med
    the frame, go through step 4 again. Their eye keypoints carry the turn into the ROI's
    rotation, so the landmark model sees an upright face cut from the original frame.
 
-Blocking work (decode, warps, both models) runs off the event loop: decoding in Starlette's
-threadpool, the rest in an executor sized by ``Settings.inference_concurrency``.
+Blocking work (decode, warps, both models) runs off the event loop in Starlette's threadpool;
+the two model calls go through each model's one ``ModelCaller`` (``service.inference.batcher``),
+so they are micro-batched with every other request's calls of the same model and run on that
+model's executor (``Settings.inference_concurrency`` calls at once, all endpoints together).
 """
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from service.contract import MODEL_INPUT_SIZE
+from service.contract import MODEL_INPUT_SIZE, ModelOutputs
 from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import InferenceBackend
+from service.inference.batcher import DetectorCaller, ModelCaller, detector_caller, mesh_caller
 from service.inference.detector import DetectorBackend
 from service.pipelines.crops import RELEASE_AFTER_BYTES, check_request_budget
 from service.processing.decode import decode_image, probe_image, release_memory
 from service.processing.detection import (
+    SHORT_RANGE,
     Detection,
+    DetectorSpec,
     letterbox,
     postprocess_detections,
     turned_letterboxes,
 )
+from service.processing.face_geometry import GeometryError, HeadPose, estimate_pose
 from service.processing.postprocess import FaceResult
 from service.processing.roi import associate, project_face, roi_from_detection, roi_from_landmarks
 from service.processing.warp import RotatedRect, warp_rect
@@ -62,11 +67,16 @@ class TrackState:
 @dataclass(frozen=True)
 class FrameFace:
     """One face found in a frame: the landmark result (frame pixels), the ROI it was cut
-    from, and the detection behind that ROI (None when the ROI came from tracking)."""
+    from, and the detection behind that ROI (None when the ROI came from tracking).
+    ``tracked_from``: the index in ``TrackState.rois`` of the tracked ROI it came from (None
+    when detected); ``face_id`` (tracking sessions) and ``pose`` are filled in later."""
 
     result: FaceResult
     roi: RotatedRect
     detection: Detection | None
+    tracked_from: int | None = None
+    face_id: int | None = None
+    pose: HeadPose | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,10 @@ class FrameResult:
 
 
 class FramePipeline:
-    """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in."""
+    """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in.
+
+    ``mesh_calls`` / ``detector_calls`` are the models' shared ``ModelCaller``s (built in the
+    lifespan, closed there); without them the pipeline builds (and closes) its own."""
 
     def __init__(
         self,
@@ -88,17 +101,32 @@ class FramePipeline:
         detector: DetectorBackend | None,
         settings: Settings,
         pipeline: str = "attention",
+        extra_detectors: Mapping[str, DetectorBackend] | None = None,
+        mesh_calls: ModelCaller[ModelOutputs] | None = None,
         budget: MemoryBudget | None = None,
     ) -> None:
         self.mesh = mesh
         self.pipeline = pipeline  # "attention" or "cascade": the landmark pipeline ``mesh`` runs
         self.detector = detector
+        # Every loaded detector by kind ("short", "full"); ``detector`` is the default one.
+        self.detectors: dict[str, DetectorBackend] = dict(extra_detectors or {})
+        if detector is not None:
+            self.detectors[getattr(detector, "spec", SHORT_RANGE).name] = detector
+        self.settings = settings
         self._settings = settings
         # Decoded-frame memory (see service.pipelines.crops): shared with the crop pipelines.
         self.budget = budget or MemoryBudget(settings.decode_memory_bytes, settings.queue_timeout_s)
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.inference_concurrency, thread_name_prefix="frames"
-        )
+        # One micro-batching caller per model: the landmark model's is shared with the crop
+        # pipeline when given (built in the lifespan); the detectors' are this pipeline's.
+        self._owned: list[ModelCaller[ModelOutputs] | DetectorCaller] = []
+        if mesh_calls is None:
+            mesh_calls = mesh_caller(mesh, settings, pipeline)
+            self._owned.append(mesh_calls)
+        self._mesh_calls = mesh_calls
+        self._detector_calls: dict[str, DetectorCaller] = {
+            kind: detector_caller(backend, settings) for kind, backend in self.detectors.items()
+        }
+        self._owned.extend(self._detector_calls.values())
 
     def decode(self, payload: bytes) -> np.ndarray:
         """Image bytes -> uint8 [H, W, 3] RGB, with the gateway's size limits."""
@@ -108,36 +136,48 @@ class FramePipeline:
             max_pixels=self._settings.max_image_pixels,
         )
 
-    def _detector(self) -> DetectorBackend:
-        if self.detector is None:
-            raise BackendUnavailable("the face detector is not loaded (build it: make model)")
-        return self.detector
+    def _detector(self, kind: str | None = None) -> tuple[DetectorCaller, DetectorSpec]:
+        """The ``kind`` detector (None: the default one) and its spec."""
+        backend = self.detector if kind is None else self.detectors.get(kind)
+        if backend is None:
+            name = "the face detector" if kind is None else f"the {kind!r} face detector"
+            raise BackendUnavailable(f"{name} is not loaded (build it: make model)")
+        spec = getattr(backend, "spec", SHORT_RANGE)
+        return self._detector_calls[spec.name], spec
 
-    def detect(self, image: np.ndarray, max_faces: int) -> list[Detection]:
-        """The detector's faces in ``image`` (frame pixels), best first, at most ``max_faces``."""
+    def detect(self, image: np.ndarray, max_faces: int, kind: str | None = None) -> list[Detection]:
+        """The detector's faces in ``image`` (frame pixels), best first, at most ``max_faces``;
+        ``kind`` picks a loaded detector (None: the default)."""
         height, width = image.shape[:2]
-        regressors, classificators = self._detector().detect(letterbox(image)[None])
+        calls, spec = self._detector(kind)
+        regressors, classificators = calls.infer_blocking(letterbox(image, spec.input_size)[None])
         detections = postprocess_detections(
             regressors[0],
             classificators[0],
             width,
             height,
             self._settings.detection_score_threshold,
+            spec=spec,
         )
         return detections[:max_faces]
 
-    def detect_turned(self, image: np.ndarray, max_faces: int) -> list[Detection]:
+    def detect_turned(
+        self, image: np.ndarray, max_faces: int, kind: str | None = None
+    ) -> list[Detection]:
         """The rotation search: the detector on ``image`` turned by 90, 180 and 270 degrees
         (one call, batch of 3). Returns the detections (frame pixels, best first, at most
         ``max_faces``) of the turn whose best detection scores highest; [] when none."""
         height, width = image.shape[:2]
-        regressors, classificators = self._detector().detect(turned_letterboxes(image))
+        backend, spec = self._detector(kind)
+        regressors, classificators = backend.infer_blocking(
+            turned_letterboxes(image, spec.input_size)
+        )
         threshold = self._settings.detection_score_threshold
         found = [
             each
             for each in (
                 postprocess_detections(
-                    regressors[k - 1], classificators[k - 1], width, height, threshold, k
+                    regressors[k - 1], classificators[k - 1], width, height, threshold, k, spec
                 )
                 for k in (1, 2, 3)
             )
@@ -160,7 +200,7 @@ class FramePipeline:
         rois = associate(
             [
                 [(roi_from_detection(d), i) for i, d in enumerate(detections)],
-                [(roi, -1) for roi in tracked],
+                [(roi, -1 - i) for i, roi in enumerate(tracked)],
             ],
             width,
             height,
@@ -169,12 +209,15 @@ class FramePipeline:
         if rois:
             size = MODEL_INPUT_SIZE
             crops = np.stack([warp_rect(image, roi, size, size, "replicate") for roi, _ in rois])
-            outputs = self.mesh.infer(crops)
+            outputs = self._mesh_calls.infer_blocking(crops)
             for index, (roi, tag) in enumerate(rois):
                 result = project_face(outputs, index, roi, width, height)
                 if not result.score >= self._settings.score_threshold:  # also catches NaN
                     continue
-                faces.append(FrameFace(result, roi, detections[tag] if tag >= 0 else None))
+                if tag >= 0:
+                    faces.append(FrameFace(result, roi, detections[tag]))
+                else:
+                    faces.append(FrameFace(result, roi, None, tracked_from=-1 - tag))
         return faces
 
     def process(
@@ -183,6 +226,7 @@ class FramePipeline:
         max_faces: int,
         state: TrackState | None = None,
         rotation_search: bool | None = None,
+        detector: str | None = None,
     ) -> FrameResult:
         """All faces of uint8 [H, W, 3] ``image`` (blocking). With ``state``, tracked ROIs are
         used and ``state`` is updated for the next frame.
@@ -190,7 +234,8 @@ class FramePipeline:
         ``rotation_search`` (None: ``Settings.detection_rotation_search``): when the detector
         ran and the frame still has no face (no detection, or none the landmark model
         accepts), ``detect_turned`` searches the turned frame and its detections get one more
-        landmark-model call; their ROIs are cut from the original frame."""
+        landmark-model call; their ROIs are cut from the original frame. ``detector`` picks a
+        loaded detector by kind (``short``, ``full``; None: the default one)."""
         if rotation_search is None:
             rotation_search = self._settings.detection_rotation_search
         height, width = image.shape[:2]
@@ -198,10 +243,10 @@ class FramePipeline:
         detections: list[Detection] = []
         detector_ran = len(tracked) < max_faces
         if detector_ran:
-            detections = self.detect(image, max_faces)
+            detections = self.detect(image, max_faces, detector)
         faces = self._landmarks(image, detections, tracked, max_faces)
         if not faces and detector_ran and rotation_search:
-            turned = self.detect_turned(image, max_faces)
+            turned = self.detect_turned(image, max_faces, detector)
             if turned:
                 # Tracked ROIs, if any, were just rejected: only the turned detections remain.
                 faces = self._landmarks(image, turned, [], max_faces)
@@ -213,15 +258,35 @@ class FramePipeline:
             ]
         return FrameResult(width, height, faces, detector_ran)
 
+    def with_pose(self, frame: FrameResult, fov_degrees: float | None = None) -> FrameResult:
+        """``frame`` with each face's head pose (``processing/face_geometry.py``) for a camera
+        of vertical field of view ``fov_degrees`` (None: ``Settings.camera_fov_degrees``);
+        a face whose landmarks give no pose keeps ``pose=None``."""
+        fov = self._settings.camera_fov_degrees if fov_degrees is None else fov_degrees
+        faces = []
+        for face in frame.faces:
+            pose = None
+            if face.result.landmarks is not None:
+                try:
+                    pose = estimate_pose(face.result.landmarks, frame.width, frame.height, fov)
+                except GeometryError:
+                    pose = None
+            faces.append(replace(face, pose=pose))
+        return replace(frame, faces=faces)
+
     async def run(
         self,
         payload: bytes,
         max_faces: int,
         state: TrackState | None = None,
         rotation_search: bool | None = None,
+        fov_degrees: float | None = None,
+        finish: Callable[[FrameResult], FrameResult] | None = None,
+        detector: str | None = None,
     ) -> FrameResult:
-        """Decode (threadpool) then ``process`` (inference executor) one encoded frame, holding
-        the frame's decoded size from the memory budget meanwhile."""
+        """Decode, then ``process``, ``finish`` (a tracking session's face IDs and smoothing)
+        and ``with_pose`` on the result (threadpool); the model calls join this loop's
+        micro-batches. The frame's decoded size is held from the memory budget meanwhile."""
         cost = await run_in_threadpool(
             probe_image,
             payload,
@@ -231,16 +296,22 @@ class FramePipeline:
         check_request_budget(cost, 1, self._settings.request_decode_bytes)
         async with self.budget.hold(cost):
             image = await run_in_threadpool(self.decode, payload)
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                self._executor, self.process, image, max_faces, state, rotation_search
-            )
+            self._mesh_calls.bind()
+            for caller in self._detector_calls.values():
+                caller.bind()
+
+            def work() -> FrameResult:
+                frame = self.process(image, max_faces, state, rotation_search, detector)
+                if finish is not None:
+                    frame = finish(frame)
+                return self.with_pose(frame, fov_degrees)
+
+            result = await run_in_threadpool(work)
         if image.nbytes >= RELEASE_AFTER_BYTES:
             del image
             await run_in_threadpool(release_memory)
         return result
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        if self.detector is not None:
-            self.detector.close()
+        for caller in self._owned:
+            caller.close()

@@ -1,6 +1,11 @@
-"""Face detection post-processing for MediaPipe's short-range detector, in NumPy.
+"""Face detection post-processing for MediaPipe's face detectors, in NumPy.
 
-Every step follows MediaPipe's ``FaceDetectionShortRangeCpu`` graph (0.10.x):
+Two detectors (``DetectorSpec``): the short-range model (``FaceDetectionShortRangeCpu``,
+128x128 input, faces within about 2 m) and the full-range sparse model
+(``FaceDetectionFullRangeCpu``, 192x192 input, one 48x48 anchor grid of stride 4, for small
+faces). Every step follows MediaPipe's graphs (0.10.x); the full-range one differs only in
+the input size and anchors (``num_layers: 1``, ``strides: 4``,
+``interpolated_scale_aspect_ratio: 0``: one anchor per cell, 2304 in all; scales 192):
 
 1. **Letterbox** (``ImageToTensorCalculator``, ``keep_aspect_ratio: true``,
    ``border_mode: BORDER_ZERO``): the whole frame, padded to a centred square of side
@@ -42,15 +47,38 @@ import numpy as np
 
 from service.processing.warp import RotatedRect, crop_to_frame, warp_matrix, warp_rect
 
-DETECTOR_INPUT_SIZE = 128
-NUM_BOXES = 896
 NUM_COORDS = 16
 NUM_KEYPOINTS = 6
-_STRIDES = (8, 16, 16, 16)
-_SCALE = 128.0  # x_scale = y_scale = w_scale = h_scale
 _SCORE_CLIP = 100.0
 MIN_SCORE = 0.5
 NMS_IOU_THRESHOLD = 0.3
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """One MediaPipe face detector: its letterbox side (also its x/y/w/h scale), the SSD
+    anchor layers' strides, whether each layer adds an interpolated-scale anchor
+    (``interpolated_scale_aspect_ratio: 1.0``) beside its aspect-ratio-1 anchor, and the
+    graph's own ``min_score_thresh`` (a floor under the caller's threshold)."""
+
+    name: str
+    input_size: int
+    strides: tuple[int, ...]
+    interpolated_scale: bool
+    min_score: float = MIN_SCORE
+
+    @property
+    def num_boxes(self) -> int:
+        return int(ssd_anchors(self).shape[0])
+
+
+SHORT_RANGE = DetectorSpec("short", 128, (8, 16, 16, 16), True)
+# The full-range graph decodes with min_score_thresh 0.6 (0.5 in the short-range one).
+FULL_RANGE = DetectorSpec("full", 192, (4,), False, 0.6)
+DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in (SHORT_RANGE, FULL_RANGE)}
+# The short-range model's sizes (the default detector).
+DETECTOR_INPUT_SIZE = SHORT_RANGE.input_size
+NUM_BOXES = 896
 
 
 @dataclass(frozen=True)
@@ -71,26 +99,27 @@ class Detection:
     quarter_turns: int = 0
 
 
-@lru_cache(maxsize=1)
-def ssd_anchors() -> np.ndarray:
-    """float32 [896, 2] anchor centres (x, y), normalised to the 128x128 input."""
+@lru_cache(maxsize=4)
+def ssd_anchors(spec: DetectorSpec = SHORT_RANGE) -> np.ndarray:
+    """float32 [num_boxes, 2] anchor centres (x, y), normalised to the detector's input
+    (short range: 896; full range: 2304)."""
+    strides = spec.strides
     centres: list[np.ndarray] = []
     layer = 0
-    while layer < len(_STRIDES):
-        stride = _STRIDES[layer]
+    while layer < len(strides):
+        stride = strides[layer]
         same = layer
-        while same < len(_STRIDES) and _STRIDES[same] == stride:
+        while same < len(strides) and strides[same] == stride:
             same += 1
-        # Each merged layer contributes its aspect ratio (1.0) and its interpolated scale.
-        per_cell = 2 * (same - layer)
-        size = int(np.ceil(DETECTOR_INPUT_SIZE / stride))
+        # Each merged layer contributes its aspect ratio (1.0) and, if any, its interpolated
+        # scale.
+        per_cell = (2 if spec.interpolated_scale else 1) * (same - layer)
+        size = int(np.ceil(spec.input_size / stride))
         ys, xs = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
         grid = np.stack([(xs + 0.5) / size, (ys + 0.5) / size], axis=-1).reshape(-1, 2)
         centres.append(np.repeat(grid, per_cell, axis=0))
         layer = same
-    anchors = np.concatenate(centres).astype(np.float32)
-    assert anchors.shape == (NUM_BOXES, 2)
-    return anchors
+    return np.concatenate(centres).astype(np.float32)
 
 
 def letterbox_rect(width: int, height: int) -> RotatedRect:
@@ -99,10 +128,9 @@ def letterbox_rect(width: int, height: int) -> RotatedRect:
     return RotatedRect(width / 2.0, height / 2.0, side, side, 0.0)
 
 
-def letterbox(image: np.ndarray) -> np.ndarray:
-    """uint8 [H, W, 3] frame -> uint8 [128, 128, 3] detector input (zero padding)."""
+def letterbox(image: np.ndarray, size: int = DETECTOR_INPUT_SIZE) -> np.ndarray:
+    """uint8 [H, W, 3] frame -> uint8 [size, size, 3] detector input (zero padding)."""
     height, width = image.shape[:2]
-    size = DETECTOR_INPUT_SIZE
     return warp_rect(image, letterbox_rect(width, height), size, size, border="zero")
 
 
@@ -112,14 +140,13 @@ def _quarter_turn_indices(width: int, height: int) -> np.ndarray:
     return np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, width - 1.0], [0.0, 0.0, 1.0]])
 
 
-def turned_letterboxes(image: np.ndarray) -> np.ndarray:
-    """uint8 [H, W, 3] frame -> uint8 [3, 128, 128, 3]: exactly ``letterbox(np.rot90(image,
+def turned_letterboxes(image: np.ndarray, size: int = DETECTOR_INPUT_SIZE) -> np.ndarray:
+    """uint8 [H, W, 3] frame -> uint8 [3, size, size, 3]: exactly ``letterbox(np.rot90(image,
     k))`` for k = 1, 2, 3 (counter-clockwise quarter turns), without copying the turned
     frames: the exact index permutation of each turn is folded into the letterbox warp."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"want uint8 [H, W, 3], got {image.dtype} {image.shape}")
     height, width = image.shape[:2]
-    size = DETECTOR_INPUT_SIZE
     to_turned = np.eye(3)
     turned_w, turned_h = width, height
     tensors = []
@@ -153,25 +180,31 @@ def unturn_normalized(points: np.ndarray, quarter_turns: int) -> np.ndarray:
 
 
 def decode(
-    regressors: np.ndarray, classificators: np.ndarray, min_score: float = MIN_SCORE
+    regressors: np.ndarray,
+    classificators: np.ndarray,
+    min_score: float = MIN_SCORE,
+    spec: DetectorSpec = SHORT_RANGE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw outputs of one image -> kept (boxes, keypoints, scores), letterbox-normalised.
 
-    regressors float32 [896, 16], classificators float32 [896, 1] (logits) ->
-    boxes float32 [K, 4] (xmin, ymin, xmax, ymax), keypoints float32 [K, 6, 2],
-    scores float32 [K], in anchor order.
+    regressors float32 [B, 16], classificators float32 [B, 1] (logits), B = the spec's
+    anchors -> boxes float32 [K, 4] (xmin, ymin, xmax, ymax), keypoints float32 [K, 6, 2],
+    scores float32 [K], in anchor order. Scores below ``min_score`` or below the spec's own
+    floor are dropped.
     """
-    raw = np.asarray(regressors, dtype=np.float32).reshape(NUM_BOXES, NUM_COORDS)
-    logits = np.asarray(classificators, dtype=np.float32).reshape(NUM_BOXES)
-    anchors = ssd_anchors()
-    centre = raw[:, 0:2] / np.float32(_SCALE) + anchors
-    size = raw[:, 2:4] / np.float32(_SCALE)
+    count, scale = spec.num_boxes, np.float32(spec.input_size)
+    raw = np.asarray(regressors, dtype=np.float32).reshape(count, NUM_COORDS)
+    logits = np.asarray(classificators, dtype=np.float32).reshape(count)
+    anchors = ssd_anchors(spec)
+    centre = raw[:, 0:2] / scale + anchors
+    size = raw[:, 2:4] / scale
     boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
-    keypoints = raw[:, 4:].reshape(NUM_BOXES, NUM_KEYPOINTS, 2) / np.float32(_SCALE)
+    keypoints = raw[:, 4:].reshape(count, NUM_KEYPOINTS, 2) / scale
     keypoints = keypoints + anchors[:, None, :]
     clipped = np.clip(logits.astype(np.float64), -_SCORE_CLIP, _SCORE_CLIP)
     scores = (1.0 / (1.0 + np.exp(-clipped))).astype(np.float32)
-    keep = (scores >= min_score) & (size[:, 0] >= 0) & (size[:, 1] >= 0)
+    threshold = max(min_score, spec.min_score)
+    keep = (scores >= threshold) & (size[:, 0] >= 0) & (size[:, 1] >= 0)
     return boxes[keep], keypoints[keep], scores[keep]
 
 
@@ -231,12 +264,13 @@ def postprocess_detections(
     height: int,
     min_score: float = MIN_SCORE,
     quarter_turns: int = 0,
+    spec: DetectorSpec = SHORT_RANGE,
 ) -> list[Detection]:
     """One image's raw detector outputs -> ``Detection`` list in frame pixels, best first.
 
     ``quarter_turns`` = k when the outputs are for the letterbox turned counter-clockwise by
     k * 90 degrees (``turned_letterboxes``); results are mapped back to the unturned frame."""
-    boxes, keypoints, scores = weighted_nms(*decode(regressors, classificators, min_score))
+    boxes, keypoints, scores = weighted_nms(*decode(regressors, classificators, min_score, spec))
     if quarter_turns % 4:
         # A quarter turn keeps boxes axis-aligned: turn both corners back, re-order them.
         corners = unturn_normalized(boxes.reshape(-1, 2, 2), quarter_turns)

@@ -2,7 +2,8 @@
 
 Runs in the gateway's event loop, next to the HTTP API, sharing its frame pipeline and
 session store. Status codes: RESOURCE_EXHAUSTED when every session slot is taken,
-UNAVAILABLE when a model cannot run, ABORTED when the session expired between two frames.
+UNAVAILABLE when a model cannot run, ABORTED when the session expired between two frames,
+INVALID_ARGUMENT for a first frame's ``fov_degrees`` outside (0, 180).
 An unusable frame (bad bytes, too large) does not end the stream: its result carries
 ``error`` and no faces.
 """
@@ -17,12 +18,13 @@ import grpc
 import numpy as np
 
 from service.core.auth import AmbiguousKey, keys_match, presented_key
+from service.core.config import Settings
 from service.core.error_handlers import stream_ending
 from service.core.errors import InvalidImage, ServiceError
 from service.pipelines.frames import FramePipeline, FrameResult
 from service.tracking import tracking_pb2, tracking_pb2_grpc
 from service.tracking.sessions import SessionStore
-from service.tracking.tracker import track_frame
+from service.tracking.tracker import smoothing_params, track_frame
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,17 @@ def result_message(index: int, frame: FrameResult) -> tracking_pb2.FrameResult:
                 center_x=roi.center_x, center_y=roi.center_y, size=roi.width, rotation=roi.rotation
             )
         )
+        out.face_id = face.face_id or 0
+        if face.pose is not None:
+            pose = face.pose
+            out.pose.CopyFrom(
+                tracking_pb2.Pose(
+                    matrix=_floats(pose.matrix),
+                    euler_degrees=tracking_pb2.EulerAngles(
+                        pitch=pose.pitch, yaw=pose.yaw, roll=pose.roll
+                    ),
+                )
+            )
         if face.detection is not None:
             box = face.detection.box
             out.detection.CopyFrom(
@@ -82,7 +95,9 @@ class FaceTrackingService:
         default_max_faces: int,
         max_faces_limit: int,
         api_keys: tuple[str, ...] = (),
+        settings: Settings | None = None,
     ) -> None:
+        self._settings = settings or frames.settings
         self._frames = frames
         self._store = store
         self._default_max_faces = default_max_faces
@@ -121,8 +136,19 @@ class FaceTrackingService:
                 if session_id is None:
                     wanted = frame.max_faces or self._default_max_faces
                     search = frame.rotation_search if frame.HasField("rotation_search") else None
+                    smooth = frame.smoothing if frame.HasField("smoothing") else None
+                    fov = frame.fov_degrees if frame.HasField("fov_degrees") else None
+                    if fov is not None and not 0.0 < fov < 180.0:
+                        await context.abort(
+                            grpc.StatusCode.INVALID_ARGUMENT, "fov_degrees must be in (0, 180)"
+                        )
                     try:
-                        session_id = self._store.open(min(wanted, self._limit), search).session_id
+                        session_id = self._store.open(
+                            min(wanted, self._limit),
+                            search,
+                            smoothing_params(self._settings, smooth),
+                            fov,
+                        ).session_id
                     except ServiceError as exc:
                         await _abort(context, exc)
                 try:

@@ -1,6 +1,7 @@
 """Tracking sessions: one per stream, bounded in number, expiring when idle, isolated.
 
-Each session owns its own ``TrackState`` (the previous frame's ROIs) and an ``asyncio.Lock``,
+Each session owns its own ``TrackState`` (the previous frame's ROIs), its faces' IDs and
+smoothing filters, and an ``asyncio.Lock``,
 so one stream's frames are processed strictly in order and never see another stream's state.
 ``expire_every`` (started with the app) drops idle sessions on a timer, so their slots free
 up even when no frame arrives; ``open`` also drops expired sessions first, then refuses
@@ -18,17 +19,25 @@ from dataclasses import dataclass, field
 
 from service.core.errors import SessionExpired, TooManySessions
 from service.pipelines.frames import TrackState
+from service.tracking.face_ids import FaceIds
+from service.tracking.smoothing import FaceSmoother, OneEuroParams
 
 
 @dataclass
 class TrackingSession:
-    """One stream's tracking state. ``frames`` and ``detector_runs`` count its history."""
+    """One stream's tracking state. ``frames`` and ``detector_runs`` count its history.
+    ``smoothing``: the One Euro parameters, None when the session is not smoothed;
+    ``smoothers``: one filter set per live face ID."""
 
     session_id: int
     max_faces: int
     last_used: float
     rotation_search: bool | None = None  # None: Settings.detection_rotation_search
+    smoothing: OneEuroParams | None = None
+    fov_degrees: float | None = None  # None: Settings.camera_fov_degrees
     state: TrackState = field(default_factory=TrackState)
+    face_ids: FaceIds = field(default_factory=FaceIds)
+    smoothers: dict[int, FaceSmoother] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     frames: int = 0
     detector_runs: int = 0
@@ -63,13 +72,22 @@ class SessionStore:
             await asyncio.sleep(interval_s)
             self.expire()
 
-    def open(self, max_faces: int, rotation_search: bool | None = None) -> TrackingSession:
+    def open(
+        self,
+        max_faces: int,
+        rotation_search: bool | None = None,
+        smoothing: OneEuroParams | None = None,
+        fov_degrees: float | None = None,
+    ) -> TrackingSession:
         """A new empty session tracking up to ``max_faces`` faces; ``rotation_search`` as in
-        ``FramePipeline.process`` (None: the setting)."""
+        ``FramePipeline.process`` (None: the setting); ``smoothing``: the filter parameters,
+        None for raw landmarks; ``fov_degrees`` for head pose (None: the setting)."""
         self.expire()
         if len(self._sessions) >= self.max_sessions:
             raise TooManySessions(self.max_sessions)
-        session = TrackingSession(next(self._ids), max_faces, self._clock(), rotation_search)
+        session = TrackingSession(
+            next(self._ids), max_faces, self._clock(), rotation_search, smoothing, fov_degrees
+        )
         self._sessions[session.session_id] = session
         return session
 

@@ -2,8 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from service.core.config import Settings
 from service.pipelines.frames import FramePipeline, FrameResult
-from service.tracking.sessions import SessionStore
+from service.tracking.sessions import SessionStore, TrackingSession
+from service.tracking.smoothing import FaceSmoother, OneEuroParams
+
+
+def smoothing_params(settings: Settings, enabled: bool | None = None) -> OneEuroParams | None:
+    """The session's filter parameters from the settings; None when smoothing is off
+    (``enabled`` from the request, None: ``Settings.tracking_smoothing``)."""
+    if not (settings.tracking_smoothing if enabled is None else enabled):
+        return None
+    return OneEuroParams(
+        min_cutoff=settings.smoothing_min_cutoff,
+        beta=settings.smoothing_beta,
+        derivate_cutoff=settings.smoothing_derivate_cutoff,
+        frame_rate=settings.smoothing_frame_rate,
+    )
+
+
+def finish_faces(session: TrackingSession, frame: FrameResult) -> FrameResult:
+    """Give each face of ``frame`` its session face ID and, when the session smooths, its
+    smoothed landmarks and regions (the ROIs in ``session.state`` stay from the raw ones).
+    Filters of faces no longer tracked are dropped."""
+    ids = session.face_ids.assign([face.tracked_from for face in frame.faces])
+    smoothers: dict[int, FaceSmoother] = {}
+    faces = []
+    for face, face_id in zip(frame.faces, ids, strict=True):
+        result = face.result
+        if session.smoothing is not None:
+            smoother = session.smoothers.get(face_id) or FaceSmoother(session.smoothing)
+            smoothers[face_id] = smoother
+            result = smoother(result)
+        faces.append(replace(face, result=result, face_id=face_id))
+    session.smoothers = smoothers
+    return replace(frame, faces=faces)
 
 
 async def track_frame(
@@ -14,7 +49,12 @@ async def track_frame(
     session = store.get(session_id)
     async with session.lock:
         result = await frames.run(
-            payload, session.max_faces, session.state, session.rotation_search
+            payload,
+            session.max_faces,
+            session.state,
+            session.rotation_search,
+            fov_degrees=session.fov_degrees,
+            finish=lambda frame: finish_faces(session, frame),
         )
         session.frames += 1
         session.detector_runs += int(result.detector_ran)

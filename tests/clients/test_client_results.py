@@ -49,7 +49,11 @@ def test_frame_result_holds_the_body_as_arrays(frame_body: dict[str, Any]) -> No
         assert face.detection is not None and face.roi is not None
         np.testing.assert_array_equal(face.detection.box, raw["detection"]["box"])
         assert face.roi.size == raw["roi"]["size"]
-        assert face.face_id is None and face.pose is None  # this server sends neither
+        assert face.face_id is None  # /v1/frame: no session, no face ID
+        # /v1/frame carries the head pose (issue 14), parsed into arrays.
+        assert face.pose is not None and face.pose.matrix is not None
+        np.testing.assert_array_equal(face.pose.matrix, np.asarray(raw["pose"]["matrix"]))
+        assert face.pose.euler_degrees == raw["pose"]["euler_degrees"]
 
 
 def test_crops_result_null_face(crops_body: dict[str, Any]) -> None:

@@ -52,7 +52,8 @@ def test_crop_matches_the_goldens(client: Client) -> None:
         assert (face.image.width, face.image.height) == (192, 192)
         assert_crop_matches_golden(face.landmarks, GOLDENS[name])
         assert result.request_id
-        assert result.model.name == "facemesh" and result.model.backend == "onnxruntime"
+        # The embedded backend reports the runtime that ran the model (OpenVINO by default).
+        assert result.model.name == "facemesh" and result.model.backend == "openvino"
 
 
 def test_crops_match_every_golden_in_posting_order(client: Client) -> None:

@@ -120,7 +120,9 @@ def test_triton_serves_the_model_repository(stack: str, stacks: dict[str, dict[s
     config_name = flag(command, "--model-config-name")
     if stack == "cpu":
         assert config_name == "cpu"
-        assert (ROOT / "model_repository" / "facemesh" / "configs" / "cpu.pbtxt").is_file()
+        for model in ("facemesh", "face_detector"):  # Triton's OpenVINO backend on CPU
+            cpu = (ROOT / "model_repository" / model / "configs" / "cpu.pbtxt").read_text()
+            assert 'backend: "openvino"' in cpu.splitlines(), model
     else:
         assert config_name is None  # config.pbtxt, KIND_GPU
     assert flag(command, "--strict-readiness") == "true"

@@ -20,6 +20,11 @@ EXPECTED = {
         (128, 128),
         {"regressors": (896, 16), "classificators": (896, 1)},
     ),
+    # Sparse fp16 weights (DENSIFY), RESIZE_BILINEAR and DEPTH_TO_SPACE.
+    "face_detection_full_range": (
+        (192, 192),
+        {"regressors": (2304, 16), "classificators": (2304, 1)},
+    ),
 }
 
 

@@ -52,7 +52,9 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
     return Clip(path, placement, CLIP_PHOTO)
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, which would break ``asyncio.run`` in the tests collected after these.
+@pytest.fixture(scope="module")
 def browser(clip: Clip) -> Iterator[Any]:
     if not (CHROMIUM.is_file() and shutil.which(str(CHROMIUM))):
         pytest.skip(f"{CHROMIUM} missing: run `make browser` (apt-get install chromium)")

@@ -240,6 +240,12 @@ def test_gpu_overlay_puts_triton_on_a_gpu() -> None:
     assert triton["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
 
 
+def test_cpu_overlay_runs_the_models_in_the_gateway_on_openvino() -> None:
+    resources, config = build(K8S / "overlays" / "cpu")
+    assert (config["FACEMESH_BACKEND"], config["FACEMESH_RUNTIME"]) == ("onnxruntime", "openvino")
+    assert ("Deployment", TRITON) not in resources
+
+
 def test_gateway_settings_in_the_configmap_are_real_settings() -> None:
     fields = set(Settings.model_fields)
     for overlay in OVERLAYS:

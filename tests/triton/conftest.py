@@ -26,6 +26,9 @@ GATEWAY_CONCURRENCY = 16
 
 # Triton vs embedded backend: both run the same ONNX file with ONNX Runtime.
 TOLERANCE_PX = 1e-3
+# The embedded gateway compared with Triton runs what Triton's Python backend runs here: ONNX
+# Runtime (OpenVINO's own parity is tests/service/inference/test_runtime.py).
+SAME_RUNTIME = {"FACEMESH_RUNTIME": "onnxruntime"}
 
 
 def _start(workdir: Path, model_path: Path) -> LocalTriton:

@@ -18,7 +18,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from service.contract import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS
 from service.core.config import Settings
-from service.inference.detector import DETECTOR_INPUT_NAME, DETECTOR_OUTPUTS
+from service.inference.detector import DETECTOR_SPEC
 from service.processing.detection import DETECTOR_INPUT_SIZE, turned_letterboxes
 from tools.servers.triton import PRODUCTION_CONFIG, local_model_config
 
@@ -39,7 +39,9 @@ CONTRACTS = {
         MODEL_INPUT_NAME, (MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3), dict(MODEL_OUTPUTS)
     ),
     "face_detector": Contract(
-        DETECTOR_INPUT_NAME, (DETECTOR_INPUT_SIZE, DETECTOR_INPUT_SIZE, 3), dict(DETECTOR_OUTPUTS)
+        DETECTOR_SPEC.input_name,
+        (DETECTOR_INPUT_SIZE, DETECTOR_INPUT_SIZE, 3),
+        dict(DETECTOR_SPEC.outputs),
     ),
 }
 # (model, config file) for every config Triton may load: config.pbtxt and configs/*.pbtxt.
@@ -130,7 +132,8 @@ def test_config_matches_the_onnx_file(model: str, path: Path) -> None:
 def test_config_matches_the_gateway_contract(model: str, path: Path) -> None:
     contract, config = CONTRACTS[model], parse(path)
     assert config.name == model
-    assert config.backend == "onnxruntime"
+    # GPU: ONNX Runtime (CUDA); CPU: OpenVINO (configs/cpu.pbtxt).
+    assert config.backend == ("openvino" if path.parent.name == "configs" else "onnxruntime")
     assert [(t.name, t.data_type, tuple(t.dims)) for t in config.input] == [
         (contract.input_name, mc.TYPE_UINT8, contract.input_dims)
     ]
@@ -178,13 +181,32 @@ def test_instance_kinds(model: str) -> None:
 
 
 @pytest.mark.parametrize("model", list(CONTRACTS))
-def test_cpu_config_differs_only_in_placement(model: str) -> None:
+def test_cpu_config_serves_the_gpu_configs_tensors(model: str) -> None:
+    """Same name, tensors and version policy: a client cannot tell the variants apart."""
     gpu = parse(REPOSITORY / model / "config.pbtxt")
     cpu = parse(REPOSITORY / model / "configs" / "cpu.pbtxt")
-    for config in (gpu, cpu):
-        config.ClearField("instance_group")
-        config.ClearField("parameters")
-    assert text_format.MessageToString(cpu) == text_format.MessageToString(gpu)
+    for field in ("name", "input", "output", "version_policy"):
+        assert getattr(cpu, field) == getattr(gpu, field), field
+
+
+def _parameters(config: mc.ModelConfig) -> dict[str, str]:
+    return {key: value.string_value for key, value in config.parameters.items()}
+
+
+@pytest.mark.parametrize("model", list(CONTRACTS))
+def test_cpu_config_runs_openvino_static_and_f32(model: str) -> None:
+    """The OpenVINO variant: the ONNX file as is, one static batch shape (padded), the f32
+    precision hint, and warm-up/batching at that one shape."""
+    cpu = parse(REPOSITORY / model / "configs" / "cpu.pbtxt")
+    parameters = _parameters(cpu)
+    assert cpu.backend == "openvino"
+    assert cpu.default_model_filename == "model.onnx"
+    assert parameters["INFERENCE_PRECISION_HINT"] == "f32"
+    assert "HINT_BF16" not in parameters
+    assert parameters["SKIP_OV_DYNAMIC_BATCHSIZE"] == parameters["ENABLE_BATCH_PADDING"] == "YES"
+    assert {warmup.batch_size for warmup in cpu.model_warmup} == {cpu.max_batch_size}
+    assert list(cpu.dynamic_batching.preferred_batch_size) == [cpu.max_batch_size]
+    assert int(parameters["NUM_STREAMS"]) >= 1 and int(parameters["INFERENCE_NUM_THREADS"]) >= 1
 
 
 def test_local_test_config_serves_the_same_contract() -> None:

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.inference.detector import OnnxRuntimeDetector, TritonDetector
+from service.inference.detector import EmbeddedDetector, TritonDetector
+from service.inference.runtime import RuntimeOptions
 from service.processing.detection import DETECTOR_INPUT_SIZE
-from tests.triton.conftest import TOLERANCE_PX, assert_same_json
+from tests.triton.conftest import SAME_RUNTIME, TOLERANCE_PX, assert_same_json
 from tools.servers.triton import DETECTOR_NAME, REPOSITORY, LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
@@ -42,7 +43,10 @@ def test_detector_outputs_equal_embedded(protocol: str, detector_served: LocalTr
     remote = TritonDetector(
         url, protocol=protocol, model_name=DETECTOR_NAME, model_version="1", timeout_s=60.0
     )
-    embedded = OnnxRuntimeDetector(REPOSITORY / DETECTOR_NAME / "1" / "model.onnx", device="cpu")
+    embedded = EmbeddedDetector.open(
+        REPOSITORY / DETECTOR_NAME / "1" / "model.onnx",
+        RuntimeOptions(runtime="onnxruntime", device="cpu"),
+    )
     try:
         for index in range(len(frames)):
             got = remote.detect(frames[index : index + 1])
@@ -60,7 +64,7 @@ def test_frame_endpoint_equals_embedded(
     live_server: Callable[[dict[str, str]], Any],
 ) -> None:
     via_triton = triton_gateway("grpc").client()
-    embedded = live_server({}).client()
+    embedded = live_server(SAME_RUNTIME).client()
     for path in FRAMES:
         content_type = "image/png" if path.suffix == ".png" else "image/jpeg"
         headers = {"content-type": content_type}
@@ -86,7 +90,7 @@ def test_rotation_search_through_triton_equals_embedded(
     upright.rotate(180).save(buffer, format="PNG")
     body, headers = buffer.getvalue(), {"content-type": "image/png"}
     via_triton = triton_gateway("grpc").client()
-    embedded = live_server({}).client()
+    embedded = live_server(SAME_RUNTIME).client()
     url = "/v1/frame?rotation_search=true"
     got, want = (
         via_triton.post(url, content=body, headers=headers),
@@ -98,3 +102,61 @@ def test_rotation_search_through_triton_equals_embedded(
     for each in (got_body, want_body):
         each.pop("model")
     assert_same_json(got_body, want_body, "grace_hopper upside down")
+
+
+def test_detector_calls_from_many_threads_use_one_client_each(
+    detector_served: LocalTriton,
+) -> None:
+    """Triton's clients are not thread-safe: concurrent detector calls (the detector's
+    executor threads) each get their own client, and every answer is that frame's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = DETECTOR_INPUT_SIZE
+    frames = np.stack(
+        [
+            np.asarray(Image.open(path).convert("RGB").resize((size, size), Image.BILINEAR))
+            for path in FRAMES
+        ]
+    )
+    remote = TritonDetector(
+        detector_served.grpc_url,
+        protocol="grpc",
+        model_name=DETECTOR_NAME,
+        model_version="1",
+        timeout_s=60.0,
+    )
+    embedded = EmbeddedDetector.open(
+        REPOSITORY / DETECTOR_NAME / "1" / "model.onnx",
+        RuntimeOptions(runtime="onnxruntime", device="cpu"),
+    )
+    try:
+        indices = list(range(len(frames))) * 3
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda i: remote.detect(frames[i : i + 1]), indices))
+        assert len(remote.model._transports) > 1  # one client per calling thread
+        for index, (regressors, classificators) in zip(indices, answers, strict=True):
+            want_r, want_c = embedded.detect(frames[index : index + 1])
+            np.testing.assert_allclose(regressors, want_r, rtol=0, atol=TOLERANCE_PX)
+            np.testing.assert_allclose(classificators, want_c, rtol=0, atol=TOLERANCE_PX)
+    finally:
+        remote.close()
+        embedded.close()
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_detector_unreachable_is_backend_unavailable(protocol: str) -> None:
+    """The mesh backend's error mapping: no Triton answering is ``BackendUnavailable`` (503)."""
+    from service.core.errors import BackendUnavailable
+    from tools.servers.gateway import free_port
+
+    remote = TritonDetector(
+        f"127.0.0.1:{free_port()}",
+        protocol=protocol,
+        model_name=DETECTOR_NAME,
+        model_version="1",
+        timeout_s=5.0,
+    )
+    frame = np.zeros((1, DETECTOR_INPUT_SIZE, DETECTOR_INPUT_SIZE, 3), np.uint8)
+    with pytest.raises(BackendUnavailable, match="unreachable"):
+        remote.detect(frame)
+    remote.close()

@@ -16,17 +16,18 @@ import numpy as np
 import pytest
 
 from service.contract import MODEL_OUTPUTS, ModelOutputs
-from service.inference.onnxruntime_backend import OnnxRuntimeBackend
+from service.inference.embedded import EmbeddedBackend
+from service.inference.runtime import RuntimeOptions
 from service.inference.triton import TritonBackend
-from tests.triton.conftest import TOLERANCE_PX, assert_same_json
+from tests.triton.conftest import SAME_RUNTIME, TOLERANCE_PX, assert_same_json
 from tools.servers.triton import LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def embedded(model_path: Path) -> OnnxRuntimeBackend:
-    return OnnxRuntimeBackend(model_path, device="cpu")
+def embedded(model_path: Path) -> EmbeddedBackend:
+    return EmbeddedBackend.open(model_path, RuntimeOptions(runtime="onnxruntime", device="cpu"))
 
 
 @pytest.fixture(scope="module", params=["grpc", "http"])
@@ -49,13 +50,13 @@ def test_ready_and_contract_checked(backend: TritonBackend) -> None:
 
 
 def test_batch_of_every_crop(
-    backend: TritonBackend, embedded: OnnxRuntimeBackend, crop_batch: np.ndarray
+    backend: TritonBackend, embedded: EmbeddedBackend, crop_batch: np.ndarray
 ) -> None:
     assert_close(backend.infer(crop_batch), embedded.infer(crop_batch))
 
 
 def test_single_crops(
-    backend: TritonBackend, embedded: OnnxRuntimeBackend, crop_batch: np.ndarray
+    backend: TritonBackend, embedded: EmbeddedBackend, crop_batch: np.ndarray
 ) -> None:
     for index in range(len(crop_batch)):
         one = crop_batch[index : index + 1]
@@ -63,7 +64,7 @@ def test_single_crops(
 
 
 def test_batch_larger_than_max_batch_size(
-    backend: TritonBackend, embedded: OnnxRuntimeBackend, crop_batch: np.ndarray
+    backend: TritonBackend, embedded: EmbeddedBackend, crop_batch: np.ndarray
 ) -> None:
     """More crops than the config's max_batch_size (64) go in ordered chunks."""
     images = np.concatenate([crop_batch, crop_batch[::-1]])
@@ -90,7 +91,7 @@ def test_gateway_json_equals_embedded(
     """Same JSON from a gateway on Triton and one on the embedded backend: every crop alone,
     and all of them in /v1/crops batches."""
     via_triton = triton_gateway(protocol).client()
-    embedded_gateway = live_server({}).client()
+    embedded_gateway = live_server(SAME_RUNTIME).client()
     for path in crop_paths:
         body = path.read_bytes()
         headers = {"content-type": "image/png"}

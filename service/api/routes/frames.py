@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from service.api import schemas
@@ -16,7 +17,7 @@ from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
 from service.core.error_handlers import stream_ending
 from service.core.errors import InvalidImage, PayloadTooLarge, ServiceError
 from service.pipelines.frames import FramePipeline
-from service.tracking.tracker import track_frame
+from service.tracking.tracker import smoothing_params, track_frame
 
 router = APIRouter(prefix="/v1", tags=["frames"])
 
@@ -46,6 +47,29 @@ RotationSearch = Annotated[
         description="When the detector finds no face, search the frame again turned by 90, "
         "180 and 270 degrees (finds upside-down faces; MediaPipe does not). Default: "
         "FACEMESH_DETECTION_ROTATION_SEARCH."
+    ),
+]
+DetectorKind = Annotated[
+    Literal["short", "full"] | None,
+    Query(
+        description="Face detector: MediaPipe's short-range model or its full-range model "
+        "(small faces). Default: FACEMESH_DETECTOR. A detector that is not loaded is a 422."
+    ),
+]
+FovDegrees = Annotated[
+    float | None,
+    Query(
+        gt=0,
+        lt=180,
+        description="Vertical field of view (degrees) of the camera, for head pose. Default: "
+        "FACEMESH_CAMERA_FOV_DEGREES (63, MediaPipe's).",
+    ),
+]
+Smoothing = Annotated[
+    bool | None,
+    Query(
+        description="Tracking sessions: smooth landmarks over frames (One Euro filter). "
+        "Default: FACEMESH_TRACKING_SMOOTHING (on)."
     ),
 ]
 
@@ -81,11 +105,24 @@ async def frame(
     admission: AdmissionDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
+    fov_degrees: FovDegrees = None,
+    detector: DetectorKind = None,
 ) -> Response:
+    if detector is not None and detector not in frames.detectors:
+        message = f"detector {detector!r} is not loaded; loaded: {', '.join(frames.detectors)}"
+        raise RequestValidationError(
+            [{"loc": ("query", "detector"), "msg": message, "type": "value_error"}]
+        )
     (payload,) = await read_images(request, settings, max_images=1)
     limit = min(max_faces or settings.max_faces, settings.max_faces)
     async with admission.slot():  # only once the body is in
-        result = await frames.run(payload, limit, rotation_search=rotation_search)
+        result = await frames.run(
+            payload,
+            limit,
+            rotation_search=rotation_search,
+            fov_degrees=fov_degrees,
+            detector=detector,
+        )
     return frame_response(result, _model_info(settings, frames))
 
 
@@ -97,6 +134,8 @@ async def track(
     store: SessionsDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
+    smoothing: Smoothing = None,
+    fov_degrees: FovDegrees = None,
 ) -> None:
     """Tracking session for browsers: send each frame as one binary message (JPEG/PNG/WebP,
     at most ``FACEMESH_MAX_BODY_BYTES``), receive one JSON text message per frame
@@ -111,7 +150,9 @@ async def track(
         subprotocol=WEBSOCKET_SUBPROTOCOL if WEBSOCKET_SUBPROTOCOL in offered else None
     )
     try:
-        session = store.open(limit, rotation_search)
+        session = store.open(
+            limit, rotation_search, smoothing_params(app_settings, smoothing), fov_degrees
+        )
     except ServiceError as exc:
         await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
         return

@@ -27,11 +27,16 @@ from fastapi.testclient import TestClient
 from imagekit import DATA, crop_array, crop_bytes
 
 from service import contract
-from service.contract import CASCADE_MESH_OUTPUTS, IRIS_OUTPUTS
 from service.core.config import Settings
 from service.inference.base import InferenceBackend
-from service.inference.cascade import CascadeBackend, OrtRunner, create_cascade_backend
-from service.inference.onnxruntime_backend import OnnxRuntimeBackend
+from service.inference.cascade import (
+    IRIS_SPEC,
+    MESH_SPEC,
+    CascadeBackend,
+    create_cascade_backend,
+)
+from service.inference.embedded import EmbeddedBackend
+from service.inference.runtime import RuntimeOptions, open_runtime
 from service.main import create_app
 from service.processing import iris_refinement
 
@@ -56,12 +61,15 @@ GOLDENS = _goldens()
 NAMES = sorted(GOLDENS)
 
 
-@pytest.fixture(scope="module")
-def backend() -> CascadeBackend:
+@pytest.fixture(scope="module", params=["openvino", "onnxruntime"])
+def backend(request: pytest.FixtureRequest) -> CascadeBackend:
+    """The cascade on each runtime: every parity test below runs against both."""
     for path in (SETTINGS.cascade_mesh_path, SETTINGS.cascade_iris_path):
         if not path.is_file():
             pytest.skip(f"{path} missing: run `make cascade-models`")
-    return create_cascade_backend(Settings(device="cpu"))
+    cascade = create_cascade_backend(Settings(device="cpu", runtime=request.param))
+    assert cascade.name == request.param
+    return cascade
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +121,7 @@ def test_batch_equals_single_calls(backend: CascadeBackend, outputs: Any) -> Non
 
 def test_lips_box_is_the_attention_models_construction(model_path: Path) -> None:
     """``region_box`` on the attention model's own mesh reproduces its lips transform."""
-    attention = OnnxRuntimeBackend(model_path, device="cpu")
+    attention = EmbeddedBackend.open(model_path, RuntimeOptions(device="cpu"))
     result = attention.infer(np.stack([crop_array(name) for name in NAMES[:6]]))
     lips = result.mesh[:, list(contract.LIPS), :2]
     box = iris_refinement.region_box(lips, 0, contract.LIPS.index(contract.LIPS_CORNERS[1]), 1.5)
@@ -171,5 +179,5 @@ def test_missing_model_file_is_unavailable(tmp_path: Path) -> None:
     from service.core.errors import BackendUnavailable
 
     with pytest.raises(BackendUnavailable, match="make cascade-models"):
-        OrtRunner(tmp_path / "absent.onnx", CASCADE_MESH_OUTPUTS)
-    assert IRIS_OUTPUTS["iris"] == (5, 3)
+        open_runtime(tmp_path / "absent.onnx", MESH_SPEC, RuntimeOptions(device="cpu"))
+    assert IRIS_SPEC.outputs["iris"] == (5, 3)

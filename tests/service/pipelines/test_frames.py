@@ -18,8 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.core.config import Settings
-from service.inference.detector import OnnxRuntimeDetector
-from service.inference.onnxruntime_backend import OnnxRuntimeBackend
+from service.inference.detector import EmbeddedDetector
+from service.inference.embedded import EmbeddedBackend
+from service.inference.runtime import RuntimeOptions
 from service.main import create_app
 from service.pipelines.frames import FramePipeline, TrackState
 from service.processing.decode import decode_image
@@ -31,16 +32,19 @@ PARITY_TOLERANCE = 0.01  # of the face box size
 ROTATION_TOLERANCE = 0.02
 
 
-@pytest.fixture(scope="module")
-def frames(model_path: Path) -> Iterator[FramePipeline]:
+@pytest.fixture(scope="module", params=["openvino", "onnxruntime"])
+def frames(request: pytest.FixtureRequest, model_path: Path) -> Iterator[FramePipeline]:
+    """The frame pipeline on each embedded runtime: the parity tests run against both."""
     if not DETECTOR_PATH.is_file():
         pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
-    settings = Settings(device="cpu")
+    settings = Settings(device="cpu", runtime=request.param)
+    options = RuntimeOptions.from_settings(settings)
     pipeline = FramePipeline(
-        OnnxRuntimeBackend(model_path, device="cpu"),
-        OnnxRuntimeDetector(DETECTOR_PATH, device="cpu"),
+        EmbeddedBackend.open(model_path, options),
+        EmbeddedDetector.open(DETECTOR_PATH, options),
         settings,
     )
+    assert pipeline.mesh.name == pipeline.detector.name == request.param  # type: ignore[union-attr]
     yield pipeline
     pipeline.close()
 

@@ -1,0 +1,265 @@
+"""Head pose from screen landmarks, as MediaPipe's face geometry pipeline computes it.
+
+Facts taken from MediaPipe's ``modules/face_geometry/libs/geometry_pipeline.cc`` and
+``procrustes_solver.cc`` (the code here is our own):
+
+* a perspective camera with a vertical field of view (63 degrees by default), near plane 1,
+  far 10000, the principal point at the frame centre, origin top-left (screen y flipped);
+* screen landmarks (normalised x, y, and z on the x scale; left-handed) are projected onto
+  the near plane, the canonical-to-runtime scale is estimated twice (first on the projected
+  points, then on points unprojected with that first scale), and the screen points are
+  unprojected with the product of both scales into metric space (right-handed, cm);
+* the pose is the weighted orthogonal Procrustes fit (rotation, uniform scale, translation)
+  of MediaPipe's canonical face (468 vertices, cm) onto those metric points, with the
+  33 landmark weights of ``geometry_pipeline_metadata_landmarks.pbtxt`` (data: see
+  ``data/face_geometry/README.md``, Apache-2.0, The MediaPipe Authors).
+
+The 4x4 ``matrix`` maps canonical-model points (cm) to camera space (cm; x right, y up, the
+camera looks down -z, so a face in front of it has z < 0). Euler angles are our addition
+(MediaPipe gives only the matrix): with ``R = Rz(roll) @ Ry(yaw) @ Rx(pitch)``, roll is the
+in-plane angle (positive: counter-clockwise on screen), yaw the turn about the vertical axis
+(positive: the face turns towards the image's right), pitch the nod about the horizontal
+axis (positive: the face looks down). Turning a frame about its centre changes roll alone;
+mirroring it negates yaw and roll.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+METADATA_PATH = (
+    Path(__file__).resolve().parent
+    / "data"
+    / "face_geometry"
+    / "geometry_pipeline_metadata_landmarks.pbtxt"
+)
+CAMERA_NEAR = 1.0
+CAMERA_FAR = 10000.0
+DEFAULT_VERTICAL_FOV_DEGREES = 63.0
+# VERTEX_PT: x, y, z, u, v per vertex.
+_VERTEX_SIZE = 5
+# MediaPipe skips faces whose landmarks lie within this normalised radius of their mean.
+_TOO_COMPACT = 1e-3
+
+
+class GeometryError(ValueError):
+    """The metadata cannot be read, or the landmarks give no pose."""
+
+
+@dataclass(frozen=True)
+class CanonicalFace:
+    """float64 [3, N] canonical vertex positions (cm) and float64 [N] Procrustes weights
+    (zero outside the landmark basis)."""
+
+    points: np.ndarray
+    weights: np.ndarray
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """``matrix``: float64 [4, 4] canonical face (cm) -> camera space (cm); the Euler angles
+    in degrees (see the module docstring for the convention)."""
+
+    matrix: np.ndarray
+    pitch: float
+    yaw: float
+    roll: float
+
+
+def parse_metadata(text: str) -> CanonicalFace:
+    """The canonical face of a ``GeometryPipelineMetadata`` text proto."""
+    basis = re.findall(
+        r"procrustes_landmark_basis\s*\{\s*landmark_id:\s*(\d+)\s+weight:\s*([-+0-9.eE]+)\s*\}",
+        text,
+    )
+    values = np.array(re.findall(r"vertex_buffer:\s*([-+0-9.eE]+)", text), dtype=np.float64)
+    if not basis or values.size == 0 or values.size % _VERTEX_SIZE:
+        raise GeometryError("face geometry metadata without a Procrustes basis or vertex buffer")
+    points = values.reshape(-1, _VERTEX_SIZE)[:, :3].T.copy()
+    weights = np.zeros(points.shape[1])
+    for landmark_id, weight in basis:
+        index = int(landmark_id)
+        if index >= weights.size:
+            raise GeometryError(f"Procrustes landmark {index} outside the canonical mesh")
+        weights[index] = float(weight)
+    return CanonicalFace(points, weights)
+
+
+@lru_cache(maxsize=1)
+def canonical_face() -> CanonicalFace:
+    """MediaPipe's canonical face and Procrustes weights (read once)."""
+    return parse_metadata(METADATA_PATH.read_text())
+
+
+def solve_weighted_orthogonal(
+    source: np.ndarray, target: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """float64 [4, 4] similarity transform (``s R`` and t) that best maps float [3, N]
+    ``source`` onto ``target`` in the ``weights``-weighted least-squares sense (rotation
+    without reflection)."""
+    sqrt_w = np.sqrt(np.asarray(weights, dtype=np.float64))
+    total = float(np.sum(sqrt_w**2))
+    if not total > 0:
+        raise GeometryError("Procrustes weights sum to zero")
+    ws = source * sqrt_w
+    wt = target * sqrt_w
+    source_centre = (ws * sqrt_w).sum(axis=1, keepdims=True) / total
+    centred = ws - source_centre * sqrt_w
+    design = wt @ centred.T
+    u, _, vt = np.linalg.svd(design)
+    if np.linalg.det(u @ vt) < 0:
+        u[:, 2] *= -1.0
+    rotation = u @ vt
+    denominator = float(np.sum(centred * ws))
+    if not abs(denominator) > 0:
+        raise GeometryError("degenerate Procrustes source")
+    scale = float(np.sum((rotation @ centred) * wt)) / denominator
+    linear = scale * rotation
+    translation = ((wt - linear @ ws) * sqrt_w).sum(axis=1) / total
+    transform = np.eye(4)
+    transform[:3, :3] = linear
+    transform[:3, 3] = translation
+    return transform
+
+
+def euler_degrees(rotation: np.ndarray) -> tuple[float, float, float]:
+    """(pitch, yaw, roll) in degrees of the float [3, 3] rotation ``Rz(roll) Ry(yaw) Rx(pitch)``."""
+    r = np.asarray(rotation, dtype=np.float64)
+    yaw = math.asin(max(-1.0, min(1.0, -float(r[2, 0]))))
+    pitch = math.atan2(float(r[2, 1]), float(r[2, 2]))
+    roll = math.atan2(float(r[1, 0]), float(r[0, 0]))
+    return math.degrees(pitch), math.degrees(yaw), math.degrees(roll)
+
+
+def rotation_from_euler(pitch: float, yaw: float, roll: float) -> np.ndarray:
+    """float64 [3, 3] ``Rz(roll) @ Ry(yaw) @ Rx(pitch)`` from angles in degrees."""
+    a, b, c = (math.radians(v) for v in (pitch, yaw, roll))
+    rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+    ry = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])
+    rz = np.array([[math.cos(c), -math.sin(c), 0], [math.sin(c), math.cos(c), 0], [0, 0, 1]])
+    rotation: np.ndarray = rz @ ry @ rx
+    return rotation
+
+
+@dataclass(frozen=True)
+class Frustum:
+    """The perspective camera's near-plane rectangle for one frame size."""
+
+    left: float
+    right: float
+    bottom: float
+    top: float
+    near: float = CAMERA_NEAR
+
+    @classmethod
+    def for_frame(cls, width: int, height: int, fov_degrees: float) -> Frustum:
+        if not (width > 0 and height > 0 and 0.0 < fov_degrees < 180.0):
+            raise GeometryError("frame size must be positive and the field of view in (0, 180)")
+        height_at_near = 2.0 * CAMERA_NEAR * math.tan(0.5 * math.radians(fov_degrees))
+        width_at_near = width * height_at_near / height
+        return cls(
+            -0.5 * width_at_near, 0.5 * width_at_near, -0.5 * height_at_near, 0.5 * height_at_near
+        )
+
+
+def _project_xy(frustum: Frustum, normalised: np.ndarray) -> np.ndarray:
+    """Normalised screen points [3, N] (origin top-left) -> near-plane units."""
+    x_scale = frustum.right - frustum.left
+    y_scale = frustum.top - frustum.bottom
+    out = np.empty_like(normalised)
+    out[0] = normalised[0] * x_scale + frustum.left
+    out[1] = (1.0 - normalised[1]) * y_scale + frustum.bottom
+    out[2] = normalised[2] * x_scale
+    return out
+
+
+def _unproject(frustum: Frustum, projected: np.ndarray, offset: float, scale: float) -> np.ndarray:
+    """Near-plane points -> metric (right-handed) with depth rescaled by ``scale``."""
+    out = np.empty_like(projected)
+    depth = (projected[2] - offset + frustum.near) / scale
+    out[0] = projected[0] * depth / frustum.near
+    out[1] = projected[1] * depth / frustum.near
+    out[2] = -depth
+    return out
+
+
+def metric_landmarks(
+    landmarks: np.ndarray, width: int, height: int, fov_degrees: float, face: CanonicalFace
+) -> np.ndarray:
+    """float [N>=468, 3] landmarks in frame pixels (z on the x scale) -> float64 [3, 468]
+    metric points (cm, camera space)."""
+    count = face.points.shape[1]
+    pixels = np.asarray(landmarks, dtype=np.float64)[:count]
+    if pixels.shape != (count, 3) or not np.all(np.isfinite(pixels)):
+        raise GeometryError(f"need {count} finite [x, y, z] landmarks")
+    normalised = (pixels / np.array([width, height, width])).T
+    centre = normalised[:2].mean(axis=1, keepdims=True)
+    if float(np.sqrt(((normalised[:2] - centre) ** 2).sum(axis=0)).max()) <= _TOO_COMPACT:
+        raise GeometryError("landmarks too compact for a pose")
+    frustum = Frustum.for_frame(width, height, fov_degrees)
+    projected = _project_xy(frustum, normalised)
+    offset = float(projected[2].mean())
+
+    def scale_of(points: np.ndarray) -> float:
+        return float(
+            np.linalg.norm(solve_weighted_orthogonal(face.points, points, face.weights)[:3, 0])
+        )
+
+    first = projected.copy()
+    first[2] *= -1.0
+    first_scale = scale_of(first)
+    second_scale = scale_of(_unproject(frustum, projected, offset, first_scale))
+    return _unproject(frustum, projected, offset, first_scale * second_scale)
+
+
+def estimate_pose(
+    landmarks: np.ndarray,
+    width: int,
+    height: int,
+    fov_degrees: float = DEFAULT_VERTICAL_FOV_DEGREES,
+) -> HeadPose:
+    """The head pose of one face from float [478|468, 3] landmarks in frame pixels.
+    Raises ``GeometryError`` for landmarks that give no pose."""
+    face = canonical_face()
+    metric = metric_landmarks(landmarks, width, height, fov_degrees, face)
+    matrix = solve_weighted_orthogonal(face.points, metric, face.weights)
+    linear = matrix[:3, :3]
+    scale = float(np.cbrt(np.linalg.det(linear)))
+    if not (np.isfinite(scale) and scale > 0):
+        raise GeometryError("degenerate pose")
+    pitch, yaw, roll = euler_degrees(linear / scale)
+    return HeadPose(matrix, pitch, yaw, roll)
+
+
+def project_canonical(
+    matrix: np.ndarray, width: int, height: int, fov_degrees: float = DEFAULT_VERTICAL_FOV_DEGREES
+) -> np.ndarray:
+    """The inverse direction, for tests and tools: the canonical face posed by ``matrix`` and
+    seen by the camera, as float64 [468, 3] landmarks in frame pixels with z on the x scale
+    (relative depth, as the landmark model gives it)."""
+    face = canonical_face()
+    camera = (
+        np.asarray(matrix, dtype=np.float64)
+        @ np.vstack([face.points, np.ones(face.points.shape[1])])
+    )[:3]
+    depth = -camera[2]
+    if not np.all(depth > 0):
+        raise GeometryError("the posed face is not in front of the camera")
+    frustum = Frustum.for_frame(width, height, fov_degrees)
+    mean_depth = float(depth.mean())
+    near_x = camera[0] * frustum.near / depth
+    near_y = camera[1] * frustum.near / depth
+    near_z = (depth - mean_depth) * frustum.near / mean_depth
+    x_scale = frustum.right - frustum.left
+    y_scale = frustum.top - frustum.bottom
+    out = np.empty((face.points.shape[1], 3))
+    out[:, 0] = (near_x - frustum.left) / x_scale * width
+    out[:, 1] = (1.0 - (near_y - frustum.bottom) / y_scale) * height
+    out[:, 2] = near_z / x_scale * width
+    return out
