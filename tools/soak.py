@@ -76,6 +76,7 @@ def soak(server: LiveServer, duration_s: float, clients: int, every_s: float) ->
         "rss_last_quarter_mean_mb": round(sum(last) / len(last), 1),
         "rss_peak_mb": round(max(rss for _, rss in samples), 1),
         "server_exit_code": server.process.poll(),
+        "settings": server.env,
     }
 
 
@@ -86,9 +87,14 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=5.0, help="RSS sample period, s")
     parser.add_argument("--tolerance-mb", type=float, default=10.0)
     parser.add_argument("--log-dir", type=Path, default=None, help="keep the server log here")
+    parser.add_argument(
+        "--setting", action="append", default=[], help="FACEMESH_X=value for the server"
+    )
     args = parser.parse_args()
+    settings = {"FACEMESH_ACCESS_LOG": "false"}
+    settings.update(item.split("=", 1) for item in args.setting)
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server({"FACEMESH_ACCESS_LOG": "false"}, args.log_dir or Path(tmp))
+        server = start_server(settings, args.log_dir or Path(tmp))
         try:
             result = soak(server, args.duration, args.clients, args.every)
         finally:
