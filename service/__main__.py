@@ -10,11 +10,13 @@ import uvicorn
 from service.api.http_protocol import GuardedHttpToolsProtocol
 from service.core.config import get_settings
 from service.core.logging import configure_logging
+from service.core.memory import limit_malloc_arenas
 
 
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    limit_malloc_arenas(settings.malloc_arena_max)
     common = {
         "host": settings.host,
         "port": settings.port,
@@ -37,6 +39,9 @@ def main() -> None:
 
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
         return
+    if settings.malloc_arena_max:
+        # Spawned workers are new processes: glibc reads this when each one starts.
+        os.environ["MALLOC_ARENA_MAX"] = str(settings.malloc_arena_max)
     if settings.prometheus_multiproc_dir is None:
         # Workers are spawned processes: they inherit this and prometheus_client (and their
         # Settings) pick it up at import, so /metrics aggregates every worker.

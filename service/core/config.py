@@ -186,6 +186,13 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(
         60.0, gt=0, description="Longest time to receive a whole request body; past it: 408."
     )
+    malloc_arena_max: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="glibc malloc arenas for the gateway process (0: glibc's default, 8 per "
+        "core); few arenas keep RSS from creeping up under steady load (service/core/memory.py).",
+    )
     keep_alive_timeout_s: int = Field(
         5, ge=1, le=600, description="An idle keep-alive connection closes after this long."
     )

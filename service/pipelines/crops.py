@@ -28,9 +28,10 @@ from service.contract import MODEL_INPUT_SIZE, ModelOutputs
 from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import InvalidImage, PayloadTooLarge
+from service.core.memory import release_memory
 from service.inference.base import InferenceBackend
 from service.inference.batcher import ModelCaller, mesh_caller
-from service.processing.decode import decode, load_codecs, probe_image, release_memory
+from service.processing.decode import decode, load_codecs, probe_image
 from service.processing.postprocess import FaceResult, postprocess
 from service.processing.preprocess import CropTransform, preprocess
 

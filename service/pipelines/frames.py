@@ -37,11 +37,12 @@ from service.contract import MODEL_INPUT_SIZE, ModelOutputs
 from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
+from service.core.memory import release_memory
 from service.inference.base import InferenceBackend
 from service.inference.batcher import DetectorCaller, ModelCaller, detector_caller, mesh_caller
 from service.inference.detector import DetectorBackend
 from service.pipelines.crops import RELEASE_AFTER_BYTES, check_request_budget
-from service.processing.decode import decode_image, probe_image, release_memory
+from service.processing.decode import decode_image, probe_image
 from service.processing.detection import (
     SHORT_RANGE,
     Detection,

@@ -25,13 +25,12 @@ pipelines check it against the per-request budget and hold it from the process-w
 (``service.core.admission.MemoryBudget``) while the full-size image lives. With
 ``shrink_to``, a JPEG much larger than needed is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's
 DCT scaling via Pillow's ``draft``; never below ``shrink_to`` px per side); PNG and WebP have
-no such mode and decode at full size. ``release_memory`` hands freed heap back to the OS.
+no such mode and decode at full size (``service.core.memory.release_memory`` then hands
+freed heap back to the OS).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import io
 import zlib
 from dataclasses import dataclass
@@ -147,24 +146,6 @@ def _posted_size(image: Image.Image, width: int, height: int) -> tuple[int, int]
     """(width, height) as displayed: EXIF orientations 5-8 swap the axes."""
     orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-
-
-def release_memory() -> None:
-    """Give freed heap memory back to the OS (glibc ``malloc_trim``; no-op elsewhere)."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _load_libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
-
-
-_LIBC: Final = _load_libc()
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:
