@@ -1,15 +1,18 @@
 """Runs one request's crops through decode -> preprocess -> one model call -> postprocess.
 
-Heavy stages run off the event loop: decode/preprocess in Starlette's threadpool, the model
-call through the model's one ``ModelCaller`` (``service.inference.batcher``: micro-batched with
-concurrent requests of every endpoint, on the model's executor sized by
-``Settings.inference_concurrency``). Postprocess is a few hundred microseconds of NumPy and
-runs on the loop. Decoded memory is bounded: each image's decoded size is estimated from its
-header first (``probe_image``); a request over ``FACEMESH_REQUEST_DECODE_BYTES`` gets 413
-before any pixel is decoded, and each image holds its share of the process-wide
-``MemoryBudget`` while its full-size pixels live (JPEG crops decode reduced, never below 2x
-the model input). Each stage is timed into ``facemesh_stage_duration_seconds``
-(``inference`` includes the wait for the batch).
+The model call runs off the event loop, through the model's one ``ModelCaller``
+(``service.inference.batcher``: micro-batched with concurrent requests of every endpoint, on
+the model's executor sized by ``Settings.inference_concurrency``). Decode/preprocess run in
+Starlette's threadpool, one task per image in parallel, except a request's single small image,
+which is decoded on the loop (``INLINE_DECODE_MAX_BYTES``). Header probes and postprocess are
+tens to a few hundred microseconds of Pillow/NumPy work and run on the loop.
+
+Decoded memory is bounded: each image's decoded size is estimated from its header first
+(``probe_image``); a request over ``FACEMESH_REQUEST_DECODE_BYTES`` gets 413 before any pixel
+is decoded, and each image holds its share of the process-wide ``MemoryBudget`` while its
+full-size pixels live (JPEG crops decode reduced, never below 2x the model input). Each stage
+is timed into ``facemesh_stage_duration_seconds`` (``inference`` includes the wait for the
+batch).
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ from service.processing.preprocess import CropTransform, preprocess
 SHRINK_TO = 2 * MODEL_INPUT_SIZE
 # After dropping a decoded image at least this large, hand freed heap back to the OS.
 RELEASE_AFTER_BYTES = 8 * 1024 * 1024
+
+
+# A request's single small image (a crop: about 0.5 ms to decode a 192x192 PNG) is decoded on
+# the event loop: the two thread hand-offs of the threadpool cost more CPU than they save
+# (measured with benchmarks/crop_e2e.py: 3.0 -> 2.7 ms server CPU per image at 16 clients).
+# Several images, or larger ones, decode in the threadpool, in parallel.
+INLINE_DECODE_MAX_BYTES = 256 * 1024
 
 
 @contextmanager
@@ -138,6 +148,8 @@ class CropPipeline:
         self, payload: bytes, index: int, count: int, cost: int
     ) -> PreparedCrop:
         async with self.budget.hold(cost):
+            if count == 1 and len(payload) <= INLINE_DECODE_MAX_BYTES:
+                return self.prepare(payload, index, count)
             return await run_in_threadpool(self.prepare, payload, index, count)
 
     async def run(self, payloads: Sequence[bytes]) -> list[FaceResult]:
@@ -149,9 +161,8 @@ class CropPipeline:
         start = time.perf_counter()
         count = len(payloads)
         try:
-            costs = await asyncio.gather(
-                *(run_in_threadpool(self.probe, p, i, count) for i, p in enumerate(payloads))
-            )
+            # Header parsing only (about 20 us per image): on the loop, no thread hop.
+            costs = [self.probe(p, i, count) for i, p in enumerate(payloads)]
             check_request_budget(sum(costs), count, self._settings.request_decode_bytes)
             prepared = await asyncio.gather(
                 *(
