@@ -42,10 +42,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import cv2
 import numpy as np
 
-from service.processing.warp import RotatedRect, crop_to_frame, warp_matrix, warp_rect
+from service.processing.warp import RotatedRect, crop_to_frame, warp_matrix, warp_rect, warp_through
 
 NUM_COORDS = 16
 NUM_KEYPOINTS = 6
@@ -154,16 +153,7 @@ def turned_letterboxes(image: np.ndarray, size: int = DETECTOR_INPUT_SIZE) -> np
         to_turned = _quarter_turn_indices(turned_w, turned_h) @ to_turned
         turned_w, turned_h = turned_h, turned_w
         matrix = warp_matrix(letterbox_rect(turned_w, turned_h), size, size) @ to_turned
-        tensors.append(
-            cv2.warpPerspective(
-                image,
-                matrix,
-                (size, size),
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=(0, 0, 0),
-            )
-        )
+        tensors.append(warp_through(image, matrix, size, size, border="zero"))
     return np.ascontiguousarray(np.stack(tensors), dtype=np.uint8)
 
 

