@@ -144,14 +144,17 @@ def process_cpu_s(pid: int) -> float:
 
 
 def git_state() -> dict[str, Any]:
-    """The commit measured, and whether the working tree had uncommitted changes."""
+    """The commit measured, and whether the working tree had uncommitted changes (outside
+    ``benchmarks/reports``)."""
 
     def git(*args: str) -> str:
         return subprocess.run(
             ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
         ).stdout.strip()
 
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    # Reports the benchmarks themselves rewrite do not count as a change to what was measured.
+    changes = git("status", "--porcelain", "--", ".", ":(exclude)benchmarks/reports")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(changes)}
 
 
 def write_report(path: Path, payload: Mapping[str, Any], quiet: QuietCheck | None) -> None:

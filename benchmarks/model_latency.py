@@ -29,13 +29,14 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from benchmarks.harness import REPORTS, QuietCheck, write_report
 from service.inference.base import ATTENTION_SPEC
 from service.inference.runtime import OpenVinoRuntime, RuntimeOptions
 from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
 
 MODEL = REPO / "model_repository" / "facemesh" / "1" / "model.onnx"
 CROPS = sorted((REPO / "tests" / "data" / "crops").glob("*.png"))
-REPORT = REPO / "benchmarks" / "reports" / "model_latency.json"
+REPORT = REPORTS / "model_latency.json"
 
 
 def session(threads: int, profile: bool = False) -> ort.InferenceSession:
@@ -142,7 +143,7 @@ def main() -> None:
         f"{platform.machine()}, {os.cpu_count()} CPUs, onnxruntime {ort.__version__}, "
         f"openvino {ov.__version__}"
     )
-    print(f"load average before: {os.getloadavg()}")
+    quiet = QuietCheck().start()
     print(f"{len(images)} crops, {MODEL.relative_to(REPO)}, {machine}")
 
     singles = [image[None] for image in images]
@@ -246,23 +247,18 @@ def main() -> None:
     for op, share in profile[:8]:
         print(f"  {op:14s} {share * 100:5.1f} %")
 
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(
-        json.dumps(
-            {
-                "machine": machine,
-                "rounds": args.rounds,
-                "load_average": os.getloadavg(),
-                "results": results,
-                "openvino_two_streams_faces_per_s": two_streams,
-                "ratios": ratios,
-                "profile_share": dict(profile),
-            },
-            indent=2,
-        )
+    quiet.stop()
+    write_report(
+        args.report,
+        {
+            "rounds": args.rounds,
+            "results": results,
+            "openvino_two_streams_faces_per_s": two_streams,
+            "ratios": ratios,
+            "profile_share": dict(profile),
+        },
+        quiet,
     )
-    print(f"load average after: {os.getloadavg()}")
-    print(f"\nreport: {args.report}")
 
 
 if __name__ == "__main__":
