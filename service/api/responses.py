@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from service.api import schemas
 from service.contract import IRIS_REGIONS, REGION_ORDER
+from service.core.config import Settings
 from service.pipelines.frames import FrameFace, FrameResult
 from service.processing.postprocess import FaceResult
 
@@ -27,6 +28,14 @@ from service.processing.postprocess import FaceResult
 COORD_DECIMALS = 3
 AFFINE_DECIMALS = 5
 POSE_DECIMALS = 5
+
+
+def model_info(settings: Settings, backend: str, pipeline: str) -> schemas.ModelInfo:
+    """The ``model`` block of every response: the served model, the backend (runtime) that ran
+    it and the landmark pipeline."""
+    return schemas.ModelInfo(
+        name=settings.model_name, version=settings.model_version, backend=backend, pipeline=pipeline
+    )
 
 
 def _rounded(array: np.ndarray, decimals: int) -> np.ndarray:

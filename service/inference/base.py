@@ -8,6 +8,7 @@ Triton backend produce directly comparable results.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -81,3 +82,38 @@ class InferenceBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class InProcessBackend(ABC):
+    """What the in-process backends share: input check, readiness (ready once a call has
+    succeeded and the last one did not fail), warm-up on a black crop, close. Subclasses
+    implement ``_run``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._ready = False
+
+    @abstractmethod
+    def _run(self, images: np.ndarray) -> ModelOutputs:
+        """The model call(s) on checked uint8 [N, 192, 192, 3] RGB crops (blocking)."""
+
+    def infer(self, images: np.ndarray) -> ModelOutputs:
+        """uint8 [N, 192, 192, 3] RGB -> ``ModelOutputs`` in px192 (blocking)."""
+        check_image_batch(images)
+        try:
+            outputs = self._run(images)
+        except BackendUnavailable:
+            self._ready = False
+            raise
+        self._ready = True
+        return outputs
+
+    def warm_up(self) -> None:
+        """One call on a black crop, so the first request does not pay for allocation."""
+        self.infer(np.zeros((1, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3), dtype=np.uint8))
+
+    def is_ready(self) -> bool:
+        return self._ready
+
+    def close(self) -> None:
+        self._ready = False

@@ -26,8 +26,7 @@ from service.contract import (
     ModelOutputs,
 )
 from service.core.config import Settings
-from service.core.errors import BackendUnavailable
-from service.inference.base import ModelSpec, check_image_batch
+from service.inference.base import InProcessBackend, ModelSpec
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 from service.processing.iris_refinement import assemble_outputs, crop_eyes, eye_rois
 
@@ -43,41 +42,22 @@ IRIS_SPEC = ModelSpec(
 )
 
 
-class CascadeBackend:
+class CascadeBackend(InProcessBackend):
     """``InferenceBackend`` for the cascade: mesh model, eye crops, iris model, merge."""
 
     def __init__(self, mesh: Runtime, iris: Runtime) -> None:
-        self.name = mesh.name
+        super().__init__(mesh.name)
         self.runtime = mesh  # its batch sizes are the cascade's (the iris gets 2N rows)
         self._mesh = mesh
         self._iris = iris
-        self._ready = False
 
-    def infer(self, images: np.ndarray) -> ModelOutputs:
-        """uint8 [N, 192, 192, 3] RGB -> ``ModelOutputs`` in px192 (blocking)."""
-        check_image_batch(images)
-        try:
-            mesh = self._mesh.run(images)
-            rois = eye_rois(mesh["mesh"])
-            iris = self._iris.run(crop_eyes(images, rois))
-        except BackendUnavailable:
-            self._ready = False
-            raise
-        self._ready = True
+    def _run(self, images: np.ndarray) -> ModelOutputs:
+        mesh = self._mesh.run(images)
+        rois = eye_rois(mesh["mesh"])
+        iris = self._iris.run(crop_eyes(images, rois))
         return assemble_outputs(
             mesh["mesh"], mesh["face_score"], rois, iris["eye_contour"], iris["iris"]
         )
-
-    def warm_up(self) -> None:
-        """One call on a black crop (both models), so the first request does not pay for it."""
-        self.infer(np.zeros((1, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3), dtype=np.uint8))
-
-    def is_ready(self) -> bool:
-        """True once a call has succeeded and the last one did not fail."""
-        return self._ready
-
-    def close(self) -> None:
-        self._ready = False
 
 
 def create_cascade_backend(settings: Settings) -> CascadeBackend:

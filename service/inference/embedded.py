@@ -9,22 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from service.contract import MODEL_INPUT_SIZE, ModelOutputs
-from service.core.errors import BackendUnavailable
-from service.inference.base import ATTENTION_SPEC, check_image_batch
+from service.contract import ModelOutputs
+from service.inference.base import ATTENTION_SPEC, InProcessBackend
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 
 logger = logging.getLogger(__name__)
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(InProcessBackend):
     """``InferenceBackend`` running the fused model on a ``Runtime``; ``name`` is the
     runtime's ("openvino" or "onnxruntime")."""
 
     def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime.name)
         self.runtime = runtime
-        self.name = runtime.name
-        self._ready = False
 
     @classmethod
     def open(cls, model_path: Path, options: RuntimeOptions | None = None) -> EmbeddedBackend:
@@ -33,25 +31,5 @@ class EmbeddedBackend:
         logger.info("loaded %s with %s", model_path, runtime.name)
         return cls(runtime)
 
-    def infer(self, images: np.ndarray) -> ModelOutputs:
-        """uint8 [N, 192, 192, 3] RGB -> ``ModelOutputs`` (blocking)."""
-        check_image_batch(images)
-        try:
-            named = self.runtime.run(images)
-        except BackendUnavailable:
-            self._ready = False
-            raise
-        outputs = ModelOutputs.from_named(named)
-        self._ready = True
-        return outputs
-
-    def warm_up(self) -> None:
-        """One call on a black crop, so the first request does not pay for allocation."""
-        self.infer(np.zeros((1, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3), dtype=np.uint8))
-
-    def is_ready(self) -> bool:
-        """True once a model call has succeeded and the last one did not fail."""
-        return self._ready
-
-    def close(self) -> None:
-        self._ready = False
+    def _run(self, images: np.ndarray) -> ModelOutputs:
+        return ModelOutputs.from_named(self.runtime.run(images))

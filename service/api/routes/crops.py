@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from service.api import schemas
 from service.api.deps import AdmissionDep, CropPipelineDep, SettingsDep
-from service.api.responses import faces_response
+from service.api.responses import faces_response, model_info
 from service.api.uploads import IMAGE_FIELD, IMAGE_MEDIA_TYPES, read_images
 
 router = APIRouter(prefix="/v1", tags=["faces"])
@@ -45,15 +45,6 @@ def _body_doc(multiple: bool) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-def _model_info(settings: SettingsDep, pipeline: CropPipelineDep) -> schemas.ModelInfo:
-    return schemas.ModelInfo(
-        name=settings.model_name,
-        version=settings.model_version,
-        backend=pipeline.backend.name,
-        pipeline=pipeline.name,
-    )
-
-
 @router.post(
     "/crop",
     response_model=schemas.FacesResponse,
@@ -67,7 +58,7 @@ async def crop(
     payloads = await read_images(request, settings, max_images=1)
     async with admission.slot():  # only once the body is in
         results = await pipeline.run(payloads)
-    return faces_response(results, _model_info(settings, pipeline))
+    return faces_response(results, model_info(settings, pipeline.backend.name, pipeline.name))
 
 
 @router.post(
@@ -83,4 +74,4 @@ async def crops(
     payloads = await read_images(request, settings, max_images=settings.max_batch_images)
     async with admission.slot():  # only once the body is in
         results = await pipeline.run(payloads)
-    return faces_response(results, _model_info(settings, pipeline))
+    return faces_response(results, model_info(settings, pipeline.backend.name, pipeline.name))

@@ -12,11 +12,10 @@ from starlette.responses import Response
 from service.api import schemas
 from service.api.deps import AdmissionDep, FramePipelineDep, SessionsDep, SettingsDep
 from service.api.guards import WEBSOCKET_SUBPROTOCOL
-from service.api.responses import encode, frame_body, frame_response
+from service.api.responses import encode, frame_body, frame_response, model_info
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
 from service.core.error_handlers import stream_ending
 from service.core.errors import InvalidImage, PayloadTooLarge, ServiceError
-from service.pipelines.frames import FramePipeline
 from service.tracking.tracker import smoothing_params, track_frame
 
 router = APIRouter(prefix="/v1", tags=["frames"])
@@ -74,15 +73,6 @@ Smoothing = Annotated[
 ]
 
 
-def _model_info(settings: SettingsDep, frames: FramePipeline) -> schemas.ModelInfo:
-    return schemas.ModelInfo(
-        name=settings.model_name,
-        version=settings.model_version,
-        backend=frames.mesh.name,
-        pipeline=frames.pipeline,
-    )
-
-
 @router.post(
     "/frame",
     response_model=schemas.FrameResponse,
@@ -123,7 +113,7 @@ async def frame(
             fov_degrees=fov_degrees,
             detector=detector,
         )
-    return frame_response(result, _model_info(settings, frames))
+    return frame_response(result, model_info(settings, frames.mesh.name, frames.pipeline))
 
 
 @router.websocket("/track")
@@ -156,7 +146,7 @@ async def track(
     except ServiceError as exc:
         await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
         return
-    model = _model_info(app_settings, frames)
+    model = model_info(app_settings, frames.mesh.name, frames.pipeline)
     try:
         while True:
             try:
