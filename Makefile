@@ -1,5 +1,5 @@
 # Two entry points do all set-up on a fresh machine:
-#   make serve   virtualenv + model build + API on :8000 (embedded ONNX Runtime backend)
+#   make serve   virtualenv + model build + API on :8000 (embedded backend: OpenVINO on CPU)
 #   make test    virtualenv + model build + lint/type checks + the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3
