@@ -10,6 +10,7 @@ WebSocket route share them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal, cast
 
@@ -73,12 +74,19 @@ async def get_crop_pipeline(
     """The crop pipeline the request asks for (``?model=``), else the default one."""
     if model is None:
         return services.default_crops
-    if model not in services.crops:
-        message = f"pipeline {model!r} is not loaded; loaded: {', '.join(services.crops)}"
-        raise RequestValidationError(
-            [{"loc": ("query", "model"), "msg": message, "type": "value_error"}]
-        )
+    require_loaded("model", "pipeline", model, services.crops)
     return services.crops[model]
+
+
+def require_loaded(param: str, what: str, name: str, loaded: Iterable[str]) -> None:
+    """A 422 ``validation_error`` on query parameter ``param`` unless ``name`` is one of the
+    ``loaded`` pipelines/detectors (``what`` names the kind in the message)."""
+    names = list(loaded)
+    if name not in names:
+        message = f"{what} {name!r} is not loaded; loaded: {', '.join(names)}"
+        raise RequestValidationError(
+            [{"loc": ("query", param), "msg": message, "type": "value_error"}]
+        )
 
 
 async def get_frame_pipeline(services: ServicesDep) -> FramePipeline:

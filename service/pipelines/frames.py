@@ -286,30 +286,29 @@ class FramePipeline:
         detector: str | None = None,
     ) -> FrameResult:
         """Decode, then ``process``, ``finish`` (a tracking session's face IDs and smoothing)
-        and ``with_pose`` on the result (threadpool); the model calls join this loop's
-        micro-batches. The frame's decoded size is held from the memory budget meanwhile."""
-        cost = await run_in_threadpool(
-            probe_image,
+        and ``with_pose`` on the result, in one threadpool task; the model calls join this
+        loop's micro-batches. The header probe (tens of microseconds) runs on the loop. The
+        frame's decoded size is held from the memory budget meanwhile."""
+        cost = probe_image(
             payload,
             min_side=self._settings.min_image_side,
             max_pixels=self._settings.max_image_pixels,
         )
         check_request_budget(cost, 1, self._settings.request_decode_bytes)
         async with self.budget.hold(cost):
-            image = await run_in_threadpool(self.decode, payload)
             self._mesh_calls.bind()
             for caller in self._detector_calls.values():
                 caller.bind()
 
-            def work() -> FrameResult:
+            def work() -> tuple[FrameResult, int]:
+                image = self.decode(payload)
                 frame = self.process(image, max_faces, state, rotation_search, detector)
                 if finish is not None:
                     frame = finish(frame)
-                return self.with_pose(frame, fov_degrees)
+                return self.with_pose(frame, fov_degrees), image.nbytes
 
-            result = await run_in_threadpool(work)
-        if image.nbytes >= RELEASE_AFTER_BYTES:
-            del image
+            result, decoded_bytes = await run_in_threadpool(work)
+        if decoded_bytes >= RELEASE_AFTER_BYTES:
             await run_in_threadpool(release_memory)
         return result
 

@@ -1,4 +1,5 @@
-"""Service test fixtures: the default live gateway, goldens and a TestClient on the real model."""
+"""Service test fixtures: the default live gateway, goldens, a TestClient on the real model and
+in-process frame pipelines."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from fastapi.testclient import TestClient
 from imagekit import goldens
 
 from service.core.config import Settings
+from service.inference.detector import EmbeddedDetector
+from service.inference.embedded import EmbeddedBackend
+from service.inference.runtime import RuntimeOptions
 from service.main import create_app
+from service.pipelines.frames import FramePipeline
+
+DETECTOR_PATH = Path(__file__).resolve().parents[2] / "model_repository/face_detector/1/model.onnx"
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +38,22 @@ def test_client(model_path: Path) -> Iterator[TestClient]:
     """In-process TestClient on the real ONNX Runtime backend (lifespan run)."""
     with TestClient(create_app(Settings(model_path=model_path))) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def open_frame_pipeline(model_path: Path) -> Callable[[str], FramePipeline]:
+    """``open_frame_pipeline(runtime)``: a ``FramePipeline`` on the real landmark model and
+    short-range detector, on CPU and the given embedded runtime; the caller closes it."""
+    if not DETECTOR_PATH.is_file():
+        pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
+
+    def open_pipeline(runtime: str = "openvino") -> FramePipeline:
+        settings = Settings(device="cpu", runtime=runtime)
+        options = RuntimeOptions.from_settings(settings)
+        return FramePipeline(
+            EmbeddedBackend.open(model_path, options),
+            EmbeddedDetector.open(DETECTOR_PATH, options),
+            settings,
+        )
+
+    return open_pipeline

@@ -6,11 +6,16 @@ import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from service.api import schemas
-from service.api.deps import AdmissionDep, FramePipelineDep, SessionsDep, SettingsDep
+from service.api.deps import (
+    AdmissionDep,
+    FramePipelineDep,
+    SessionsDep,
+    SettingsDep,
+    require_loaded,
+)
 from service.api.guards import WEBSOCKET_SUBPROTOCOL
 from service.api.responses import encode, frame_body, frame_response, model_info
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
@@ -98,11 +103,8 @@ async def frame(
     fov_degrees: FovDegrees = None,
     detector: DetectorKind = None,
 ) -> Response:
-    if detector is not None and detector not in frames.detectors:
-        message = f"detector {detector!r} is not loaded; loaded: {', '.join(frames.detectors)}"
-        raise RequestValidationError(
-            [{"loc": ("query", "detector"), "msg": message, "type": "value_error"}]
-        )
+    if detector is not None:
+        require_loaded("detector", "detector", detector, frames.detectors)
     (payload,) = await read_images(request, settings, max_images=1)
     limit = min(max_faces or settings.max_faces, settings.max_faces)
     async with admission.slot():  # only once the body is in

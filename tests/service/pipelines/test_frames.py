@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -18,9 +18,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.core.config import Settings
-from service.inference.detector import EmbeddedDetector
-from service.inference.embedded import EmbeddedBackend
-from service.inference.runtime import RuntimeOptions
 from service.main import create_app
 from service.pipelines.frames import FramePipeline, TrackState
 from service.processing.decode import decode_image
@@ -33,17 +30,11 @@ ROTATION_TOLERANCE = 0.02
 
 
 @pytest.fixture(scope="module", params=["openvino", "onnxruntime"])
-def frames(request: pytest.FixtureRequest, model_path: Path) -> Iterator[FramePipeline]:
+def frames(
+    request: pytest.FixtureRequest, open_frame_pipeline: Callable[[str], FramePipeline]
+) -> Iterator[FramePipeline]:
     """The frame pipeline on each embedded runtime: the parity tests run against both."""
-    if not DETECTOR_PATH.is_file():
-        pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
-    settings = Settings(device="cpu", runtime=request.param)
-    options = RuntimeOptions.from_settings(settings)
-    pipeline = FramePipeline(
-        EmbeddedBackend.open(model_path, options),
-        EmbeddedDetector.open(DETECTOR_PATH, options),
-        settings,
-    )
+    pipeline = open_frame_pipeline(request.param)
     assert pipeline.mesh.name == pipeline.detector.name == request.param  # type: ignore[union-attr]
     yield pipeline
     pipeline.close()

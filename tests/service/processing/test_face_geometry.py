@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from service.core.config import Settings
-from service.inference.detector import EmbeddedDetector
-from service.inference.embedded import EmbeddedBackend
-from service.inference.runtime import RuntimeOptions
 from service.pipelines.frames import FramePipeline
 from service.processing import face_geometry as geometry
 from service.processing.decode import decode_image
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-DETECTOR_PATH = Path(__file__).resolve().parents[3] / "model_repository/face_detector/1/model.onnx"
 ANGLE_TOLERANCE = 0.5  # degrees, synthetic round trip (issue 14)
 DISTANCE_TOLERANCE = 0.01  # of the distance, synthetic round trip
 ROLL_TOLERANCE = 2.0  # degrees, real photos turned in-plane
@@ -128,14 +123,8 @@ def test_bad_landmarks_give_a_geometry_error() -> None:
 
 
 @pytest.fixture(scope="module")
-def frames(model_path: Path) -> Iterator[FramePipeline]:
-    if not DETECTOR_PATH.is_file():
-        pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
-    pipeline = FramePipeline(
-        EmbeddedBackend.open(model_path, RuntimeOptions(device="cpu")),
-        EmbeddedDetector.open(DETECTOR_PATH, RuntimeOptions(device="cpu")),
-        Settings(device="cpu"),
-    )
+def frames(open_frame_pipeline: Callable[[str], FramePipeline]) -> Iterator[FramePipeline]:
+    pipeline = open_frame_pipeline("openvino")
     yield pipeline
     pipeline.close()
 

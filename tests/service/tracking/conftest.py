@@ -12,10 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.core.config import Settings
-from service.inference.detector import EmbeddedDetector
-from service.inference.embedded import EmbeddedBackend
-from service.inference.runtime import RuntimeOptions
 from service.pipelines.frames import FramePipeline, FrameResult
 from service.tracking.sessions import SessionStore
 from service.tracking.smoothing import OneEuroParams
@@ -34,14 +30,8 @@ def png(image: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def frames(model_path: Path) -> Iterator[FramePipeline]:
-    if not DETECTOR_PATH.is_file():
-        pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
-    pipeline = FramePipeline(
-        EmbeddedBackend.open(model_path, RuntimeOptions(device="cpu")),
-        EmbeddedDetector.open(DETECTOR_PATH, RuntimeOptions(device="cpu")),
-        Settings(device="cpu"),
-    )
+def frames(open_frame_pipeline: Callable[[str], FramePipeline]) -> Iterator[FramePipeline]:
+    pipeline = open_frame_pipeline("openvino")
     yield pipeline
     pipeline.close()
 
