@@ -1,6 +1,7 @@
 # Two entry points do all set-up on a fresh machine:
 #   make serve   virtualenv + model build + API on :8000 (embedded backend: OpenVINO on CPU)
 #   make test    virtualenv + model build + lint/type checks + the whole test suite
+#   make image   the gateway container image (docker, else podman); make image-test checks it
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ DETECTOR_FULL := model_repository/face_detector_full_range/1/model.onnx
 CONVERTER_SOURCES := $(shell find converter -name "*.py" -o -name "*.json" 2>/dev/null) service/contract.py
 PYTEST_ARGS ?=
 
-.PHONY: venv dev-venv triton-venv model cascade-models detector-full proto demo-assets browser serve test lint format paper clean
+.PHONY: venv dev-venv triton-venv model cascade-models detector-full proto demo-assets browser serve test lint format paper clean image image-test
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -112,6 +113,21 @@ format: dev-venv
 test: model demo-assets lint triton-venv browser
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+
+# The gateway image from the Dockerfile, with docker when its daemon answers, else podman; on
+# a base made locally with debootstrap when PYTHON_IMAGE cannot be pulled (tools/image.sh).
+IMAGE ?= facemesh-gateway:dev
+image:
+	IMAGE=$(IMAGE) tools/image.sh build
+
+# The image checked from outside with a real engine (tests/image/README.md): podman (installed
+# with apt-get when missing) builds it from this checkout, runs it and plays the CPU overlay's
+# Deployment. pytest's "no tests collected" (exit 5) is a failure here: there must be checks.
+image-test: dev-venv
+	tools/image.sh install
+	ENGINE=podman IMAGE=$(IMAGE) tools/image.sh build
+	FACEMESH_IMAGE=$(IMAGE) $(PY) -m pytest tests/image $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "image-test: no tests collected" >&2; exit 1; fi; exit $$rc
 
 # The paper's Table 1 / Table 2 analogs: docs/paper_tables.md + PNGs (needs the oracle
 # virtualenv for MediaPipe's timing; tools/oracle/oracle_env.py creates it under .cache/).
