@@ -126,7 +126,7 @@ image:
 image-test: dev-venv
 	tools/image.sh install
 	ENGINE=podman IMAGE=$(IMAGE) tools/image.sh build
-	FACEMESH_IMAGE=$(IMAGE) $(PY) -m pytest tests/image $(PYTEST_ARGS); rc=$$?; \
+	GATEWAY_IMAGE=$(IMAGE) $(PY) -m pytest tests/image $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "image-test: no tests collected" >&2; exit 1; fi; exit $$rc
 
 # The paper's Table 1 / Table 2 analogs: docs/paper_tables.md + PNGs (needs the oracle

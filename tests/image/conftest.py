@@ -1,5 +1,5 @@
 """The gateway image checked from outside with a real container engine (podman), as an operator
-would run it. ``make image-test`` builds the image and runs these with ``FACEMESH_IMAGE`` set;
+would run it. ``make image-test`` builds the image and runs these with ``GATEWAY_IMAGE`` set;
 without it (the main suite, ``make test``) nothing here is collected.
 
 Figures (cold start, size, shutdown) are printed in the terminal summary.
@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGE = os.environ.get("FACEMESH_IMAGE", "")
+IMAGE = os.environ.get("GATEWAY_IMAGE", "")
 collect_ignore_glob = [] if IMAGE else ["test_*.py"]
 
 READY_TIMEOUT_S = 60.0  # waiting bound, not an assertion (the 3 s check is its own test)
