@@ -1,6 +1,8 @@
-"""The gateway Dockerfile's essentials (no Docker engine needed): slim base, non-root user,
-healthcheck on /readyz, port 8000, ``python -m service``, every COPY source in the build
-context, and every package the service imports installed in the runtime image."""
+"""The gateway Dockerfile's essentials, read without an engine (``make image-test`` builds and
+runs the image for real: tests/image): slim base, non-root user, healthcheck on /readyz, port
+8000, ``python -m service``, every COPY source in the build context, every ``service`` module
+the converter imports copied into the build stage before it runs, and every package the
+service imports installed in the runtime image."""
 
 from __future__ import annotations
 
@@ -122,17 +124,21 @@ def _requirement(line: str) -> tuple[str, set[str]]:
 
 
 def _runtime_requirements() -> dict[str, set[str]]:
-    """Runtime image's requirement names -> requested extras."""
-    (run,) = [rest for keyword, rest in instructions() if keyword == "RUN" and "grep -vE" in rest]
-    excluded = re.search(r"'\^\((.+?)\)==", run)
-    assert excluded
-    dropped = set(excluded.group(1).split("|"))
+    """Runtime image's requirement names -> requested extras: requirements.txt minus the
+    Dockerfile's ``IMAGE_EXCLUDES``."""
+    dropped = set(build_args()["IMAGE_EXCLUDES"].strip('"').split())
+    assert {"onnx", "grpcio-tools"} <= dropped
     names: dict[str, set[str]] = {}
     for line in (REPO / "requirements.txt").read_text().splitlines():
         name, extras = _requirement(line.split("#")[0])
         if name and name not in dropped:
             names[name] = extras
     return names
+
+
+# Imported by service modules but deliberately not in the image: the OpenVINO-only runtime
+# never reaches it (docs/operations.md, Containers; tests/image checks the claim).
+NOT_IN_IMAGE = {"onnxruntime"}
 
 
 def _closure(requirements: dict[str, set[str]]) -> set[str]:
@@ -169,10 +175,33 @@ def test_runtime_image_installs_what_the_service_imports(module_file: Path) -> N
             continue
         for module in modules:
             top = module.split(".")[0]
-            if top in sys.stdlib_module_names or top == "service":
+            if top in sys.stdlib_module_names or top == "service" or top in NOT_IN_IMAGE:
                 continue
             dists = {d.lower().replace("_", "-") for d in owners.get(top, [])}
             assert dists & installed, f"{module_file.name} imports {top} ({dists}), not installed"
+
+
+def test_converter_service_imports_are_copied_before_the_models_are_built() -> None:
+    # The converter imports service.contract; a build stage without it stops with
+    # ModuleNotFoundError (tests/image fails then too, this says why without an engine).
+    steps = instructions()
+    build_run = next(i for i, (kw, rest) in enumerate(steps) if "converter build" in rest)
+    copied = {
+        source.rstrip("/")
+        for keyword, rest in steps[:build_run]
+        if keyword == "COPY" and "--from" not in rest
+        for source in rest.split()[:-1]
+    }
+    needed = {"service/__init__.py"}
+    for module_file in (REPO / "converter").rglob("*.py"):
+        for node in ast.walk(ast.parse(module_file.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                top, _, _ = node.module.partition(".")
+                needed |= {node.module.replace(".", "/") + ".py"} if top == "service" else set()
+    assert len(needed) > 1
+    for path in needed:
+        assert (REPO / path).is_file(), path
+        assert path in copied or any(path.startswith(f"{c}/") for c in copied), path
 
 
 def test_image_builds_every_model_file_the_settings_point_at() -> None:
