@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import subprocess
 import time
@@ -92,13 +93,31 @@ class Container:
         engine("rm", "-f", "-t", "0", self.name, check=False)
 
 
+def readme_run(engine_name: str) -> list[str]:
+    """The README's (Docker section) ``<engine> run ...`` command, as tokens."""
+    section = (REPO / "README.md").read_text().split("\n## Docker\n", 1)[1].split("\n## ", 1)[0]
+    (line,) = [line for line in section.splitlines() if line.startswith(f"{engine_name} run ")]
+    return shlex.split(line.split("#", 1)[0])
+
+
+def run_flags() -> list[str]:
+    """The README's podman run flags, less ``--rm`` and its ``-p`` (replaced per container)."""
+    tokens = readme_run("podman")
+    flags = tokens[2:-1]
+    flags.remove("--rm")
+    at = flags.index("-p")
+    del flags[at : at + 2]
+    return flags
+
+
 def run_container(env: dict[str, str] | None = None, *, wait: bool = True) -> Container:
-    """The image as the README runs it: read-only root filesystem plus a /tmp tmpfs."""
+    """The image as the README runs it (read-only root filesystem plus a /tmp tmpfs), detached,
+    named, on a free local port."""
     container = Container(f"facemesh-test-{uuid.uuid4().hex[:8]}", free_port(), env=env or {})
     flags = [f"--env={k}={v}" for k, v in container.env.items()]
     started = time.monotonic()
     engine(
-        "run", "-d", "--name", container.name, "--read-only", "--tmpfs", "/tmp",
+        "run", "-d", "--name", container.name, *run_flags(),
         "-p", f"127.0.0.1:{container.port}:8000", *flags, IMAGE,
     )  # fmt: skip
     if wait:
@@ -123,7 +142,6 @@ def image_config(image: str) -> dict[str, Any]:
 def gateway(image: str) -> Iterator[Container]:
     """The one container most checks share (default settings)."""
     container = run_container()
-    FIGURES["cold start to /readyz 200"] = f"{container.ready_s:.2f} s"
     yield container
     container.remove()
 
