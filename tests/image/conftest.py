@@ -7,6 +7,7 @@ Figures (cold start, size, shutdown) are printed in the terminal summary.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ READY_TIMEOUT_S = 60.0  # waiting bound, not an assertion (the 3 s check is its 
 FIGURES: dict[str, str] = {}
 
 
+@functools.cache
 def podman() -> list[str]:
     """The engine command line ``make image`` used (tools/image.sh, podman forced)."""
     out = subprocess.run(
@@ -56,17 +58,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(base_url: str, started: float, logs: Callable[[], str]) -> float:
-    """Seconds from ``started`` until ``/readyz`` answers 200."""
+def wait_ready(base_url: str, started: float, container: str) -> float:
+    """Seconds from ``started`` until ``/readyz`` answers 200; fails at once with the logs
+    when the container stops first."""
     deadline = started + READY_TIMEOUT_S
+    polls = 0
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
                 return time.monotonic() - started
         except httpx.HTTPError:
             pass
+        polls += 1
+        if polls % 10 == 0:
+            state = engine("inspect", "--format", "{{.State.Status}}", container, check=False)
+            if state.stdout.strip() not in ("created", "running"):
+                logs = engine("logs", container, check=False)
+                raise AssertionError(f"container {state.stdout.strip()}:\n{logs.stderr}")
         time.sleep(0.05)
-    raise AssertionError(f"not ready within {READY_TIMEOUT_S} s:\n{logs()}")
+    logs = engine("logs", container, check=False)
+    raise AssertionError(f"not ready within {READY_TIMEOUT_S} s:\n{logs.stderr}")
 
 
 @dataclass
@@ -110,7 +121,7 @@ def run_flags() -> list[str]:
     return flags
 
 
-def run_container(env: dict[str, str] | None = None, *, wait: bool = True) -> Container:
+def run_container(env: dict[str, str] | None = None) -> Container:
     """The image as the README runs it (read-only root filesystem plus a /tmp tmpfs), detached,
     named, on a free local port."""
     container = Container(f"facemesh-test-{uuid.uuid4().hex[:8]}", free_port(), env=env or {})
@@ -120,8 +131,11 @@ def run_container(env: dict[str, str] | None = None, *, wait: bool = True) -> Co
         "run", "-d", "--name", container.name, *run_flags(),
         "-p", f"127.0.0.1:{container.port}:8000", *flags, IMAGE,
     )  # fmt: skip
-    if wait:
-        container.ready_s = wait_ready(container.base_url, started, container.logs)
+    try:
+        container.ready_s = wait_ready(container.base_url, started, container.name)
+    except BaseException:
+        container.remove()
+        raise
     return container
 
 

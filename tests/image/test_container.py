@@ -114,6 +114,14 @@ def test_the_image_runs_openvino_on_cpu_only(gateway: Container) -> None:
     assert result.stdout.split("\n")[:2] == ["['CPU']", "None"]
 
 
+def test_asking_for_onnx_runtime_stops_the_container_at_start(image: str) -> None:
+    # Not a silent fallback: the settings ask for a runtime the image does not carry.
+    result = engine("run", "--rm", "-e", "FACEMESH_RUNTIME=onnxruntime", image, check=False)
+    assert result.returncode != 0
+    assert "No module named 'onnxruntime'" in result.stderr
+    assert "Application startup failed" in result.stderr
+
+
 def test_crop_and_crops_match_the_goldens(client: Client) -> None:
     (face,) = client.crop(CROPS / "lenna_face0.png").faces
     assert_crop_matches_golden(face.landmarks, GOLDENS["lenna_face0"])

@@ -8,7 +8,8 @@
   podman cannot play (Namespace, Service, PodDisruptionBudget, HorizontalPodAutoscaler);
 - its gateway Deployment and ConfigMap played with ``podman kube play`` on the built image:
   the pod starts, every probe the Deployment declares (startup, liveness, readiness) answers
-  200 on the container port, and the pod's security context (uid 10001, read-only root) holds.
+  200 on the container port, the pod's security context (uid 10001, read-only root) holds,
+  its ``/tmp`` emptyDir is writable and ``/v1/crop`` answers.
 
 For the play the image name is the built one, ``imagePullPolicy: Never`` (no registry here), and
 the http port gets a ``hostPort`` so the host reaches it, and one replica (podman would start
@@ -135,6 +136,8 @@ def test_the_gateway_deployment_plays_and_passes_its_probes(
         assert inspected["State"]["Running"], inspected["State"]
         assert inspected["Config"]["User"].split(":")[0] == "10001"
         assert inspected["HostConfig"]["ReadonlyRootfs"] is True
+        tmp = engine("exec", app["Id"], "python", "-c", "open('/tmp/probe', 'w')", check=False)
+        assert tmp.returncode == 0, tmp.stderr  # the emptyDir on /tmp
         crop = httpx.post(
             f"http://127.0.0.1:{host_port}/v1/crop",
             files={"image": ("c.png", (REPO / "tests/data/crops/lenna_face0.png").read_bytes())},
