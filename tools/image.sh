@@ -3,7 +3,8 @@
 #
 #   tools/image.sh engine         print the engine command line: docker when `docker info`
 #                                 answers (a daemon runs), else podman
-#   tools/image.sh install        podman, runc and debootstrap from apt when podman is missing,
+#   tools/image.sh install        podman, runc, debootstrap (and iptables, which podman's
+#                                 netavark publishes ports with) from apt when one is missing,
 #                                 and /etc/containers/containers.conf when absent (make image-test)
 #   tools/image.sh base           print the Python base image to build on: PYTHON_IMAGE when it
 #                                 is present or can be pulled (bounded by PULL_TIMEOUT_S), else a
@@ -47,11 +48,15 @@ engine() {
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install() {
-    if ! command -v podman >/dev/null || ! command -v runc >/dev/null \
-        || ! command -v debootstrap >/dev/null; then
-        log "installing podman, runc and debootstrap (apt-get)"
+    local tool missing=0
+    for tool in podman runc debootstrap iptables; do
+        command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin:/sbin command -v "$tool" >/dev/null \
+            || missing=1
+    done
+    if [ "$missing" = 1 ]; then
+        log "installing podman, runc, debootstrap and iptables (apt-get)"
         as_root apt-get update -q
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q podman runc debootstrap
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q podman runc debootstrap iptables
     fi
     if [ ! -e /etc/containers/containers.conf ]; then
         # Sandboxes and some CI runners forbid raising RLIMIT_NOFILE/NPROC, which podman
