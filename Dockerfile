@@ -1,8 +1,8 @@
 # Gateway image: FastAPI + the models in process on OpenVINO (CPU), built from the authors'
 # .tflite files in the build stage. `make image` builds it with docker or podman (and makes a
 # local Debian base when the registry's cannot be pulled); `make image-test` checks it.
-#   docker build -t facemesh-gateway .
-#   docker run --rm -p 8000:8000 --read-only --tmpfs /tmp facemesh-gateway
+#   docker build -t facemesh-gateway:dev .      (podman: add --format docker, keeps HEALTHCHECK)
+#   docker run --rm -p 8000:8000 --read-only --tmpfs /tmp facemesh-gateway:dev
 # Settings are FACEMESH_* environment variables (docs/settings.md); FACEMESH_BACKEND=triton
 # with FACEMESH_TRITON_URL points it at a Triton server instead.
 # PYTHON_IMAGE: any Debian-based image with python3 (3.11+) and its venv module.
