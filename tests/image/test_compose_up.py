@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,7 +29,7 @@ def compose(*args: str, port: int, check: bool = True) -> subprocess.CompletedPr
     engine, *global_args = podman()
     return subprocess.run(
         [
-            str(REPO / ".venv/bin/podman-compose"),
+            str(Path(sys.executable).parent / "podman-compose"),  # requirements-dev.txt
             f"--podman-path={engine}",
             f"--podman-args={' '.join(global_args)}",
             *FILES,
