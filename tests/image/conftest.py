@@ -11,7 +11,6 @@ import functools
 import json
 import os
 import shlex
-import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tools.servers.gateway import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("GATEWAY_IMAGE", "")
@@ -50,12 +51,6 @@ def engine(
     return subprocess.run(
         [*podman(), *args], capture_output=True, text=True, check=check, timeout=timeout
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(base_url: str, started: float, container: str) -> float:
