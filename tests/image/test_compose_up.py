@@ -1,6 +1,7 @@
 """The CPU compose stack (``docker-compose.yml`` + ``docker-compose.cpu.yml``) with
 ``podman-compose``: the merged file resolves (``!reset`` included) and its gateway service starts
-from the built image (``GATEWAY_IMAGE``, on ``GATEWAY_PORT``). Triton's image
+from the built image (a third file sets ``image:`` to it; ``GATEWAY_PORT`` picks a free host
+port). Triton's image
 (``nvcr.io/...``) and Prometheus's cannot be pulled here, so the gateway runs without its
 backend, as it does before Triton is ready: alive (``/healthz`` 200), not ready (``/readyz``
 503) and answering model routes with a JSON 503 ``backend_unavailable`` (``depends_on`` is
@@ -21,22 +22,24 @@ import yaml
 
 from tests.image.conftest import IMAGE, REPO, free_port, podman
 
-FILES = ["-f", "docker-compose.yml", "-f", "docker-compose.cpu.yml"]
 WAIT_S = 90.0
 
 
 def compose(*args: str, port: int, check: bool = True) -> subprocess.CompletedProcess[str]:
     engine, *global_args = podman()
+    override = Path(os.environ.get("TMPDIR", "/tmp")) / f"facemesh-compose-{port}.yml"
+    override.write_text(yaml.safe_dump({"services": {"gateway": {"image": IMAGE}}}))
+    files = ["-f", "docker-compose.yml", "-f", "docker-compose.cpu.yml", "-f", str(override)]
     return subprocess.run(
         [
             str(Path(sys.executable).parent / "podman-compose"),  # requirements-dev.txt
             f"--podman-path={engine}",
             f"--podman-args={' '.join(global_args)}",
-            *FILES,
+            *files,
             *args,
         ],
         cwd=REPO,
-        env={**os.environ, "GATEWAY_IMAGE": IMAGE, "GATEWAY_PORT": str(port)},
+        env={**os.environ, "GATEWAY_PORT": str(port)},
         capture_output=True,
         text=True,
         check=check,
