@@ -3,8 +3,8 @@
 #
 #   tools/image.sh engine         print the engine command line: docker when `docker info`
 #                                 answers (a daemon runs), else podman
-#   tools/image.sh install        podman, runc, debootstrap (and iptables, which podman's
-#                                 netavark publishes ports with) from apt when one is missing,
+#   tools/image.sh install        podman, runc, debootstrap, netavark and iptables (ports),
+#                                 catatonit (kube play's pause image) from apt when one is missing,
 #                                 and /etc/containers/containers.conf when absent (make image-test)
 #   tools/image.sh base           print the Python base image to build on: PYTHON_IMAGE when it
 #                                 is present or can be pulled (bounded by PULL_TIMEOUT_S), else a
@@ -49,14 +49,15 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install() {
     local tool missing=0
-    for tool in podman runc debootstrap iptables; do
+    for tool in podman runc debootstrap iptables catatonit; do
         command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin:/sbin command -v "$tool" >/dev/null \
             || missing=1
     done
     if [ "$missing" = 1 ]; then
-        log "installing podman, runc, debootstrap and iptables (apt-get)"
+        log "installing podman and what make image-test needs with it (apt-get)"
         as_root apt-get update -q
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q podman runc debootstrap iptables
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            podman runc debootstrap netavark iptables catatonit
     fi
     if [ ! -e /etc/containers/containers.conf ]; then
         # Sandboxes and some CI runners forbid raising RLIMIT_NOFILE/NPROC, which podman
