@@ -478,7 +478,7 @@ def run_load(
 def print_table(results: dict[str, dict[str, Any]]) -> None:
     print(
         f"\n{'load':<8s} {'server':<10s} {'frames/s':>9s} {'CPU ms/frame':>12s} "
-        f"{'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s}"
+        f"{'p50 ms':>8s} {'p99 ms':>8s} {'cores':>5s} {'errors':>6s}"
     )
     for name, result in results.items():
         for who in ("ours", "peer"):
@@ -486,7 +486,7 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
             print(
                 f"{name:<8s} {who:<10s} {row['frames_per_s']:9.1f} "
                 f"{row['server_cpu_ms_per_frame']:12.2f} {row.get('p50_ms', 0):8.1f} "
-                f"{row.get('p99_ms', 0):8.1f} {row['errors']:6d}"
+                f"{row.get('p99_ms', 0):8.1f} {row['server_cpu_cores']:5.2f} {row['errors']:6d}"
             )
         ratio, target = result["ours_over_peer"], result["target"]
         most = target["server_cpu_per_frame_at_most"]
