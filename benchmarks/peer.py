@@ -141,6 +141,13 @@ def encode_jpeg(rgb: np.ndarray) -> bytes:
     return bytes(data.tobytes())
 
 
+def image_size(body: bytes) -> tuple[int, int]:
+    """(width, height) of an encoded image."""
+    gray = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert gray is not None
+    return gray.shape[1], gray.shape[0]
+
+
 def read_rgb(path: Path) -> np.ndarray:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     assert bgr is not None, path
@@ -200,10 +207,7 @@ def loads(clip_frames: int) -> dict[str, Load]:
     photos = stills()
     video = clip(clip_frames)
     faces = crops()
-    sizes = sorted(
-        (cv2.imdecode(np.frombuffer(i.body, np.uint8), 0).shape for i in photos),
-        key=lambda shape: shape[0] * shape[1],
-    )
+    sizes = sorted((image_size(i.body) for i in photos), key=lambda size: size[0] * size[1])
     return {
         "stills": Load(
             "stills",
@@ -213,8 +217,8 @@ def loads(clip_frames: int) -> dict[str, Load]:
             "/frame",
             "image/jpeg",
             photos,
-            f"{len(photos)} JPEG photos, {sizes[0][1]}x{sizes[0][0]} to "
-            f"{sizes[-1][1]}x{sizes[-1][0]}, 1-3 faces",
+            f"{len(photos)} JPEG photos, {sizes[0][0]}x{sizes[0][1]} to "
+            f"{sizes[-1][0]}x{sizes[-1][1]}, 1-3 faces",
         ),
         "video": Load(
             "video",

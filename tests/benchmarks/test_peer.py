@@ -10,17 +10,26 @@ load with the right faces.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
 import orjson
 import pytest
+from websockets.asyncio.client import connect
 
-from benchmarks.peer import CLIP_SIZE, LANDMARKS, clip, crops, faces_in, stills
+from benchmarks.peer import (
+    CLIP_SIZE,
+    LANDMARKS,
+    clip,
+    crops,
+    faces_in,
+    image_size,
+    start_peer,
+    stills,
+)
 from tools.oracle.oracle_env import oracle_python
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,18 +63,14 @@ def test_faces_in_rejects_a_wrong_body(body: bytes) -> None:
 def test_the_clip_is_720p_jpeg_and_deterministic() -> None:
     first, again = clip(6), clip(6)
     assert [item.body for item in first] == [item.body for item in again]
-    frame = cv2.imdecode(np.frombuffer(first[1].body, np.uint8), cv2.IMREAD_COLOR)
-    assert frame.shape == (CLIP_SIZE[1], CLIP_SIZE[0], 3)
+    assert image_size(first[1].body) == CLIP_SIZE
     assert first[0].body[:2] == b"\xff\xd8"  # JPEG
     assert len({item.body for item in first}) == len(first)  # the face moves
 
 
 def test_stills_span_112_px_to_2k_with_1_to_3_faces() -> None:
     photos = stills()
-    sides = [
-        cv2.imdecode(np.frombuffer(item.body, np.uint8), cv2.IMREAD_GRAYSCALE).shape
-        for item in photos
-    ]
+    sides = [image_size(item.body) for item in photos]
     assert min(min(side) for side in sides) == 112
     assert max(max(side) for side in sides) == 2000
     assert {item.faces for item in photos} == {1, 2, 3}
@@ -78,13 +83,47 @@ def test_crops_are_the_ones_with_a_face() -> None:
     assert all(item.faces == 1 and item.body[:4] == b"\x89PNG" for item in faces)
 
 
-def test_a_tiny_real_run_reports_both_servers_answering_with_faces(
-    model_path: Path, tmp_path: Path
-) -> None:
+def oracle_or_skip() -> None:
     try:
         oracle_python()
     except (OSError, subprocess.CalledProcessError) as exc:
         pytest.skip(f"the oracle virtualenv (mediapipe from PyPI) could not be created: {exc}")
+
+
+def test_the_peer_answers_faces_and_bad_input_with_a_json_error(tmp_path: Path) -> None:
+    oracle_or_skip()
+    peer = start_peer(tmp_path, "landmark")
+    try:
+        photo = stills()[4]  # dlib_2008_001322: 3 faces
+        answer = peer.client().post("/frame", content=photo.body)
+        assert answer.status_code == 200
+        assert faces_in(answer.content) == photo.faces == 3
+        assert answer.json()["image"] == {"width": 500, "height": 375}
+        bad = peer.client().post("/frame", content=b"not an image")
+        assert bad.status_code == 422
+        assert bad.json()["error"]["code"] == "not_an_image"
+
+        async def session() -> list[bytes]:
+            url = peer.base_url.replace("http://", "ws://") + "/track"
+            async with connect(url) as websocket:
+                await websocket.send("a text message")
+                replies = [str(await websocket.recv()).encode()]
+                for frame in clip(150)[:3]:  # three neighbouring frames
+                    await websocket.send(frame.body)
+                    replies.append(str(await websocket.recv()).encode())
+            return replies
+
+        first, *tracked = asyncio.run(session())
+        assert orjson.loads(first)["error"]["code"] == "not_an_image"
+        assert [faces_in(reply) for reply in tracked] == [1, 1, 1]
+    finally:
+        peer.stop()
+
+
+def test_a_tiny_real_run_reports_both_servers_answering_with_faces(
+    model_path: Path, tmp_path: Path
+) -> None:
+    oracle_or_skip()
     report_path = tmp_path / "peer.json"
     argv = ["--seconds", "1", "--rounds", "1", "--report", str(report_path)]
     run = subprocess.run(
