@@ -2,8 +2,9 @@
 the real peer (MediaPipe behind FastAPI, oracle virtualenv) and our real gateway.
 
 The real run (``--seconds 1 --rounds 1``, every load) takes about 25 s on a loaded 2-core
-machine, once the oracle virtualenv exists; the first run anywhere creates it from PyPI
-(``tools/oracle/oracle_env.py``, a minute or two) and skips when that cannot be done. No
+machine and the peer's own test 5 s, once the oracle virtualenv exists; the first run on a
+machine creates it from PyPI (``tools/oracle/oracle_env.py``, about a minute with pip's cache
+warm) and both skip when that cannot be done. No
 timing is asserted: only that the report has its fields and that both servers answered every
 load with the right faces.
 """
@@ -90,6 +91,7 @@ def oracle_or_skip() -> None:
         pytest.skip(f"the oracle virtualenv (mediapipe from PyPI) could not be created: {exc}")
 
 
+@pytest.mark.slow
 def test_the_peer_answers_faces_and_bad_input_with_a_json_error(tmp_path: Path) -> None:
     oracle_or_skip()
     peer = start_peer(tmp_path, "landmark")
@@ -120,6 +122,7 @@ def test_the_peer_answers_faces_and_bad_input_with_a_json_error(tmp_path: Path) 
         peer.stop()
 
 
+@pytest.mark.slow
 def test_a_tiny_real_run_reports_both_servers_answering_with_faces(
     model_path: Path, tmp_path: Path
 ) -> None:
