@@ -4,9 +4,8 @@ the real peer (MediaPipe behind FastAPI, oracle virtualenv) and our real gateway
 The real run (``--seconds 1 --rounds 1``, every load) takes about 25 s on a loaded 2-core
 machine and the peer's own test 5 s, once the oracle virtualenv exists; the first run on a
 machine creates it from PyPI (``tools/oracle/oracle_env.py``, about a minute with pip's cache
-warm) and both skip when that cannot be done. No
-timing is asserted: only that the report has its fields and that both servers answered every
-load with the right faces.
+warm) and both skip when that cannot be done. No timing is asserted: only that the report
+has its fields and that both servers answered every load with the right faces.
 """
 
 from __future__ import annotations
