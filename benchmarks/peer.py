@@ -57,6 +57,7 @@ import httpx
 import numpy as np
 import orjson
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from benchmarks.harness import (
     REPO,
@@ -356,8 +357,12 @@ async def websocket_window(
                     item = inputs[turn % len(inputs)]
                     turn += 1
                     start = time.perf_counter()
-                    await websocket.send(item.body)
-                    reply = await websocket.recv()
+                    try:
+                        await websocket.send(item.body)
+                        reply = await websocket.recv()
+                    except ConnectionClosed as exc:  # the session is over: one error
+                        tally.add(start, item.faces, 0, repr(exc).encode())
+                        return
                     body = reply.encode() if isinstance(reply, str) else reply
                     tally.add(start, item.faces, 200, body)
 
