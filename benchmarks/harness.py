@@ -143,6 +143,30 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree_cpu_s(pid: int) -> float:
+    """``process_cpu_s`` of ``pid`` and of all its live descendants (uvicorn workers), plus
+    the CPU time of the children it has already reaped (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    total = process_cpu_s(pid) + reaped
+    for child in _children(pid):
+        try:
+            total += process_tree_cpu_s(child)
+        except (FileNotFoundError, ProcessLookupError):  # ended meanwhile
+            continue
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children += [int(each) for each in (task / "children").read_text().split()]
+        except FileNotFoundError:  # thread ended meanwhile
+            continue
+    return children
+
+
 def git_state() -> dict[str, Any]:
     """The commit measured, and whether the working tree had uncommitted changes (outside
     ``benchmarks/reports``)."""

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from benchmarks.harness import QuietCheck, interleaved, latency_summary, process_cpu_s, write_report
+from benchmarks.harness import (
+    QuietCheck,
+    interleaved,
+    latency_summary,
+    process_cpu_s,
+    process_tree_cpu_s,
+    write_report,
+)
 
 
 def test_interleaved_rotates_the_order_every_round() -> None:
@@ -33,6 +43,21 @@ def test_process_cpu_time_grows_with_work() -> None:
     while process_cpu_s(os.getpid()) - before < 0.02:
         total += sum(range(10_000))
     assert total > 0
+
+
+def test_process_tree_cpu_time_counts_a_busy_child() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        own = process_cpu_s(os.getpid())
+        deadline = time.monotonic() + 30
+        while process_cpu_s(child.pid) < 0.2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The child's CPU is in the tree's, not in this process's own.
+        assert process_tree_cpu_s(os.getpid()) - process_cpu_s(os.getpid()) >= 0.2
+        assert process_cpu_s(os.getpid()) - own < 0.2
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_report_carries_load_machine_and_git_state(tmp_path: Path) -> None:

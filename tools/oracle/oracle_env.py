@@ -13,19 +13,30 @@ REPO = Path(__file__).resolve().parents[2]
 # The MediaPipe worker scripts beside this module (run by the oracle virtualenv's Python).
 WORKERS = Path(__file__).resolve().parent
 ORACLE_VENV = REPO / ".cache" / "venv-oracle"
-ORACLE_REQUIREMENTS = ["mediapipe==0.10.21", "numpy<2"]  # mediapipe brings its own OpenCV
+ORACLE_REQUIREMENTS = [
+    "mediapipe==0.10.21",  # brings its own OpenCV
+    "numpy<2",
+    # tools/oracle/peer_server.py: MediaPipe behind FastAPI, on the gateway's own server stack.
+    "fastapi==0.165.0",
+    "uvicorn[standard]==0.54.0",
+    "orjson==3.13.0",
+    "python-multipart==0.0.34",
+]
 
 
 def oracle_python() -> Path:
-    """Python of the oracle virtualenv, creating it (once) if needed."""
+    """Python of the oracle virtualenv, creating it (once) if needed and installing
+    ``ORACLE_REQUIREMENTS`` again whenever they changed since (the stamp holds them)."""
     python = ORACLE_VENV / "bin" / "python"
     stamp = ORACLE_VENV / ".installed"
-    if not stamp.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(ORACLE_VENV)], check=True)
+    wanted = "\n".join(ORACLE_REQUIREMENTS) + "\n"
+    if not stamp.exists() or stamp.read_text() != wanted:
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(ORACLE_VENV)], check=True)
         subprocess.run(
             [str(python), "-m", "pip", "install", "-q", *ORACLE_REQUIREMENTS], check=True
         )
-        stamp.touch()
+        stamp.write_text(wanted)
     return python
 
 
