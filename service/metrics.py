@@ -28,7 +28,13 @@ from prometheus_client import (
 
 from service.core.errors import ERROR_CODES
 
-STAGES: tuple[str, ...] = ("decode", "preprocess", "inference", "postprocess", "total")
+# Crops (/v1/crop, /v1/crops): decode .. postprocess, total.
+CROP_STAGES: tuple[str, ...] = ("decode", "preprocess", "inference", "postprocess", "total")
+# Whole frames (/v1/frame) and tracking (/v1/track, gRPC): decode (frame_decode), the
+# detector (detect, absent on tracked frames), the landmark model with its warps and
+# projection (landmarks), the head pose (pose), and frame_total (probe to result).
+FRAME_STAGES: tuple[str, ...] = ("frame_decode", "detect", "landmarks", "pose", "frame_total")
+STAGES: tuple[str, ...] = CROP_STAGES + FRAME_STAGES
 ENDPOINTS: tuple[str, ...] = (
     "/v1/crop",
     "/v1/crops",

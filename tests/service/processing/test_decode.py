@@ -141,16 +141,17 @@ def test_modes_without_a_rule_are_rejected() -> None:
 @pytest.mark.parametrize(
     ("data", "per_pixel"),
     [
-        (raw_png(100, 50, 16, 6, None), 14),  # 16-bit RGBA: Pillow holds 8-bit RGBA
-        (raw_png(100, 50, 8, 2, None), 10),  # RGB
-        (raw_png(100, 50, 8, 0, None), 11),  # L
-        (raw_png(100, 50, 16, 0, None), 24),  # 16-bit greyscale: wide integer arrays
+        (raw_png(100, 50, 16, 6, None), 6),  # 16-bit RGBA: OpenCV keeps the high byte
+        (raw_png(100, 50, 8, 2, None), 6),  # RGB: the array and one copy
+        (raw_png(100, 50, 8, 0, None), 6),  # L
+        (raw_png(100, 50, 16, 0, None), 24),  # 16-bit greyscale (Pillow): wide integer arrays
     ],
     ids=["rgba16", "rgb8", "grey8", "grey16"],
 )
 def test_probe_estimates_decoded_bytes_from_the_header(data: bytes, per_pixel: int) -> None:
     assert probe_image(data, **LIMITS) == 100 * 50 * per_pixel
-    assert bytes_per_pixel("RGB") == 10
+    assert bytes_per_pixel("RGB", "JPEG") == 6
+    assert bytes_per_pixel("CMYK", "JPEG") == 14  # through Pillow
 
 
 def test_probe_applies_the_header_checks() -> None:
@@ -168,7 +169,7 @@ def test_large_jpeg_decodes_reduced_but_reports_the_posted_size() -> None:
     assert full.pixels.shape == (640, 800, 3) and (full.width, full.height) == (800, 640)
     assert reduced.pixels.shape == (320, 400, 3)  # 1/2: the largest scale keeping >= 192 px
     assert (reduced.width, reduced.height) == (800, 640)
-    assert probe_image(data, **LIMITS, shrink_to=192) == 320 * 400 * bytes_per_pixel("RGB")
+    assert probe_image(data, **LIMITS, shrink_to=192) == 320 * 400 * bytes_per_pixel("RGB", "JPEG")
     # PNG has no reduced decode.
     png = decode(encode(rgb), **LIMITS, shrink_to=192)
     assert png.pixels.shape == (640, 800, 3)
