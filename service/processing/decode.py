@@ -159,13 +159,20 @@ def probe(data: bytes, *, min_side: int, max_pixels: int) -> Header:
                 "image_too_small",
                 f"image is {width}x{height}, both sides must be at least {min_side} px",
             )
-        try:
-            orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1))
-        except _DECODE_ERRORS:
-            orientation = 1  # unreadable EXIF: shown as stored, as browsers do
-        if orientation not in range(1, 9):
-            orientation = 1
-        return Header(str(image.format), image.mode, width, height, orientation)
+        return Header(str(image.format), image.mode, width, height, _orientation(image))
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation read from the header (1 when absent or unreadable). A PNG's
+    metadata is read only up to its image data: Pillow's ``getexif`` would decode the whole
+    image to look for an ``eXIf`` chunk after it (which browsers ignore too)."""
+    if image.format == "PNG" and not {"exif", "XML:com.adobe.xmp"} & set(image.info):
+        return 1
+    try:
+        orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1))
+    except _DECODE_ERRORS:
+        return 1  # unreadable EXIF: shown as stored, as browsers do
+    return orientation if orientation in range(1, 9) else 1
 
 
 def probe_image(
