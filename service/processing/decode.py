@@ -66,17 +66,20 @@ def load_codecs() -> None:
 
 
 def bytes_per_pixel(mode: str, image_format: str = "PNG") -> int:
-    """Peak bytes per decoded pixel of an image of Pillow ``mode`` and ``image_format``.
+    """Peak bytes per decoded pixel of an image of Pillow ``mode`` and ``image_format``, an
+    upper bound of the peak RSS measured decoding 12 MP images (``docs/ARCHITECTURE.md``).
 
-    simplejpeg and OpenCV write the RGB array (3) and the EXIF orientation, or OpenCV's
-    colour conversion, copies it once (3): 6. Through Pillow (CMYK JPEGs, 16-bit greyscale):
-    Pillow's buffer (4) + the RGB conversion (4) + the array and its copy (6); 16-bit
-    greyscale goes through wide integer arrays (24, measured 19)."""
+    JPEG through simplejpeg: the RGB array (3) and the EXIF orientation's copy (3): 6
+    (measured 3.1 without orientation). PNG and WebP through OpenCV: the codec's array and
+    the colour-order copy, with its row buffers: 7 (measured 6.2 for PNG, 16-bit RGBA too,
+    5.5 for WebP). Through Pillow (CMYK JPEGs): Pillow's buffer, the RGB conversion and the
+    array: 15 (measured 14.1); 16-bit greyscale goes through wide integer arrays (24,
+    measured 19)."""
     if mode in _SIXTEEN_BIT_MODES:
         return 24
     if _uses_pillow(mode, image_format):
-        return 4 + 4 + 6
-    return 6
+        return 15
+    return 6 if image_format == "JPEG" else 7
 
 
 def _uses_pillow(mode: str, image_format: str) -> bool:

@@ -147,9 +147,9 @@ def test_modes_without_a_rule_are_rejected() -> None:
 @pytest.mark.parametrize(
     ("data", "per_pixel"),
     [
-        (raw_png(100, 50, 16, 6, None), 6),  # 16-bit RGBA: OpenCV keeps the high byte
-        (raw_png(100, 50, 8, 2, None), 6),  # RGB: the array and one copy
-        (raw_png(100, 50, 8, 0, None), 6),  # L
+        (raw_png(100, 50, 16, 6, None), 7),  # 16-bit RGBA: OpenCV keeps the high byte
+        (raw_png(100, 50, 8, 2, None), 7),  # RGB: the codec's array and the RGB copy
+        (raw_png(100, 50, 8, 0, None), 7),  # L
         (raw_png(100, 50, 16, 0, None), 24),  # 16-bit greyscale (Pillow): wide integer arrays
     ],
     ids=["rgba16", "rgb8", "grey8", "grey16"],
@@ -157,7 +157,7 @@ def test_modes_without_a_rule_are_rejected() -> None:
 def test_probe_estimates_decoded_bytes_from_the_header(data: bytes, per_pixel: int) -> None:
     assert probe_image(data, **LIMITS) == 100 * 50 * per_pixel
     assert bytes_per_pixel("RGB", "JPEG") == 6
-    assert bytes_per_pixel("CMYK", "JPEG") == 14  # through Pillow
+    assert bytes_per_pixel("CMYK", "JPEG") == 15  # through Pillow
 
 
 def test_probe_applies_the_header_checks() -> None:
