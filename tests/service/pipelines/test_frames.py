@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.core.config import Settings
+from service.core.errors import PayloadTooLarge
 from service.main import create_app
 from service.pipelines import frames as frames_module
 from service.pipelines.frames import FramePipeline, TrackState
@@ -368,3 +369,26 @@ def test_decode_scale_follows_the_tracked_rois(frames: FramePipeline) -> None:
     assert frames.decode_eighths(png, tracked(1600.0), 1) == 8  # no DCT scaling
     turned = replace(jpeg, orientation=6)
     assert frames.decode_eighths(turned, tracked(1600.0), 1) == 8
+
+
+def test_a_tracked_frame_holds_only_its_reduced_decode_from_the_budget(
+    frames: FramePipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the per-request limit between a frame's reduced and whole decode, a tracked
+    frame still passes and the same frame without a session is refused (413)."""
+    first, second = _jpeg_clip(2, 1.8)
+    header = frames.budget.probe(second)
+    whole, half = header.cost(8), header.cost(4)
+
+    async def scenario() -> None:
+        state = TrackState()
+        await frames.run(first, 1, state)  # detector frame: whole decode, default limit
+        assert frames.decode_eighths(header, state, 1) == 4
+        monkeypatch.setattr(frames.budget, "request_bytes", (whole + half) // 2)
+        assert len((await frames.run(second, 1, state)).faces) == 1
+        with pytest.raises(PayloadTooLarge) as excinfo:
+            await frames.run(second, 1)
+        assert excinfo.value.code == "decode_budget_exceeded"
+        assert frames.budget.memory.used == 0
+
+    asyncio.run(scenario())
