@@ -287,3 +287,12 @@ def test_png_probe_decodes_no_pixels() -> None:
     assert probe(data, **LIMITS).orientation == 1
     with pytest.raises(InvalidImage):
         decode(data, **LIMITS)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_animations_decode_their_first_frame(fmt: str) -> None:
+    frames = [Image.fromarray(np.full((64, 80, 3), v, np.uint8)) for v in (10, 200, 90)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], lossless=True)
+    decoded = decode_image(buffer.getvalue(), **LIMITS)
+    np.testing.assert_array_equal(decoded, np.asarray(frames[0]))
