@@ -12,7 +12,9 @@ need a ``multiprocess_mode``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,17 @@ CROPS = Counter(
     "Crops answered, by whether the face score reached the threshold.",
     ["outcome"],
 )
+
+
+@contextmanager
+def timed(stage: str) -> Iterator[None]:
+    """Observe the block's wall time into ``facemesh_stage_duration_seconds{stage}``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        STAGE_SECONDS.labels(stage=stage).observe(time.perf_counter() - start)
+
 
 for _stage in STAGES:
     STAGE_SECONDS.labels(stage=_stage)

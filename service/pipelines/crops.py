@@ -60,15 +60,6 @@ def _named(index: int, count: int) -> Iterator[None]:
         raise
 
 
-@contextmanager
-def timed(stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        metrics.STAGE_SECONDS.labels(stage=stage).observe(time.perf_counter() - start)
-
-
 @dataclass(frozen=True)
 class PreparedCrop:
     """One decoded crop: uint8 [192, 192, 3], its ``CropTransform`` and stage durations."""
@@ -163,9 +154,9 @@ class CropPipeline:
         )
         metrics.BATCH_SIZE.observe(count)
         batch = np.stack([p.crop for p in prepared])
-        with timed("inference"):
+        with metrics.timed("inference"):
             outputs = await self.caller.infer(batch)
-        with timed("postprocess"):
+        with metrics.timed("postprocess"):
             results = postprocess(
                 outputs, [p.transform for p in prepared], self._settings.score_threshold
             )

@@ -38,8 +38,7 @@ held from the decode budget like any other.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -70,16 +69,6 @@ from service.processing.warp import RotatedRect, warp_matrix, warp_through
 
 # A tracked frame decodes reduced only while its smallest ROI keeps this many px per side.
 LANDMARK_ROI_MIN_PX: Final = MODEL_INPUT_SIZE
-
-
-@contextmanager
-def _timed(stage: str) -> Iterator[None]:
-    """Observe the block's wall time into ``facemesh_stage_duration_seconds{stage}``."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        metrics.STAGE_SECONDS.labels(stage=stage).observe(time.perf_counter() - start)
 
 
 @dataclass
@@ -323,16 +312,16 @@ class FramePipeline:
         detections: list[Detection] = []
         detector_ran = len(tracked) < max_faces
         if detector_ran:
-            with _timed("detect"):
+            with metrics.timed("detect"):
                 detections = self.detect(frame.pixels, max_faces, detector, (width, height))
-        with _timed("landmarks"):
+        with metrics.timed("landmarks"):
             faces = self._landmarks(frame, detections, tracked, max_faces)
         if not faces and detector_ran and rotation_search:
-            with _timed("detect"):
+            with metrics.timed("detect"):
                 turned = self.detect_turned(frame.pixels, max_faces, detector, (width, height))
             if turned:
                 # Tracked ROIs, if any, were just rejected: only the turned detections remain.
-                with _timed("landmarks"):
+                with metrics.timed("landmarks"):
                     faces = self._landmarks(frame, turned, [], max_faces)
         if state is not None:
             state.rois = [
@@ -382,7 +371,7 @@ class FramePipeline:
                 caller.bind()
 
             def work() -> FrameResult:
-                with _timed("frame_decode"):
+                with metrics.timed("frame_decode"):
                     decoded = self.decode(payload, header, eighths)
                 frame = self.process(decoded, max_faces, state, rotation_search, detector)
                 decoded_bytes = decoded.pixels.nbytes
@@ -390,7 +379,7 @@ class FramePipeline:
                 self.budget.release_large(decoded_bytes)
                 if finish is not None:
                     frame = finish(frame)
-                with _timed("pose"):
+                with metrics.timed("pose"):
                     return self.with_pose(frame, fov_degrees)
 
             result = await run_in_threadpool(work)
