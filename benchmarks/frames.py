@@ -42,6 +42,7 @@ from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
+from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.frames import FramePipeline, TrackState
 from service.processing.decode import decode_image
 from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
@@ -155,7 +156,10 @@ def main() -> None:
     )
     options = RuntimeOptions.from_settings(settings)
     pipeline = FramePipeline(
-        EmbeddedBackend.open(MODEL, options), EmbeddedDetector.open(DETECTOR, options), settings
+        EmbeddedBackend.open(MODEL, options),
+        EmbeddedDetector.open(DETECTOR, options),
+        settings,
+        budget=DecodeBudget.from_settings(settings),
     )
     for _, mode, name in RUNS:  # warm-up
         if name == "video":

@@ -19,7 +19,7 @@ import logging
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Services
-from service.core.admission import AdmissionController, MemoryBudget
+from service.core.admission import AdmissionController
 from service.core.auth import configured_keys
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
@@ -27,6 +27,7 @@ from service.inference.base import InferenceBackend
 from service.inference.detector import DetectorBackend, create_detector
 from service.inference.factory import create_pipeline_backend
 from service.pipelines.crops import CropPipeline
+from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.frames import FramePipeline
 from service.tracking.sessions import SessionStore
 
@@ -40,7 +41,7 @@ async def build_services(
     backends ``settings`` would build (tests pass stand-ins for an unreachable model)."""
     given = backends or {}
     # One decoded-memory budget for the whole process: every crop pipeline and the frames.
-    decode_budget = MemoryBudget(settings.decode_memory_bytes, settings.queue_timeout_s)
+    decode_budget = DecodeBudget.from_settings(settings)
     crops: dict[str, CropPipeline] = {}
     for name in settings.loaded_pipelines:  # the default pipeline first
         backend = given.get(name)

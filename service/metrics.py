@@ -12,7 +12,9 @@ need a ``multiprocess_mode``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,13 @@ from prometheus_client import (
 
 from service.core.errors import ERROR_CODES
 
-STAGES: tuple[str, ...] = ("decode", "preprocess", "inference", "postprocess", "total")
+# Crops (/v1/crop, /v1/crops): decode .. postprocess, total.
+CROP_STAGES: tuple[str, ...] = ("decode", "preprocess", "inference", "postprocess", "total")
+# Whole frames (/v1/frame) and tracking (/v1/track, gRPC): decode (frame_decode), the
+# detector (detect, absent on tracked frames), the landmark model with its warps and
+# projection (landmarks), the head pose (pose), and frame_total (probe to result).
+FRAME_STAGES: tuple[str, ...] = ("frame_decode", "detect", "landmarks", "pose", "frame_total")
+STAGES: tuple[str, ...] = CROP_STAGES + FRAME_STAGES
 ENDPOINTS: tuple[str, ...] = (
     "/v1/crop",
     "/v1/crops",
@@ -115,6 +123,17 @@ CROPS = Counter(
     "Crops answered, by whether the face score reached the threshold.",
     ["outcome"],
 )
+
+
+@contextmanager
+def timed(stage: str) -> Iterator[None]:
+    """Observe the block's wall time into ``facemesh_stage_duration_seconds{stage}``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        STAGE_SECONDS.labels(stage=stage).observe(time.perf_counter() - start)
+
 
 for _stage in STAGES:
     STAGE_SECONDS.labels(stage=_stage)

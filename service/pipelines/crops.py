@@ -7,10 +7,11 @@ Starlette's threadpool, one task per image in parallel, except a request's singl
 which is decoded on the loop (``INLINE_DECODE_MAX_BYTES``). Header probes and postprocess are
 tens to a few hundred microseconds of Pillow/NumPy work and run on the loop.
 
-Decoded memory is bounded: each image's decoded size is estimated from its header first
-(``probe_image``); a request over ``FACEMESH_REQUEST_DECODE_BYTES`` gets 413 before any pixel
-is decoded, and each image holds its share of the process-wide ``MemoryBudget`` while its
-full-size pixels live (JPEG crops decode reduced, never below 2x the model input). Each stage
+Decoded memory is bounded by the process's ``DecodeBudget`` (``decode_budget.py``): each
+image's decoded size is estimated from its header first; a request over
+``FACEMESH_REQUEST_DECODE_BYTES`` gets 413 before any pixel is decoded, and each image holds
+its share of the process-wide budget while its pixels live (JPEG crops decode reduced, never
+below 2x the model input). Each stage
 is timed into ``facemesh_stage_duration_seconds`` (``inference`` includes the wait for the
 batch).
 """
@@ -28,20 +29,17 @@ from starlette.concurrency import run_in_threadpool
 
 from service import metrics
 from service.contract import MODEL_INPUT_SIZE, ModelOutputs
-from service.core.admission import MemoryBudget
 from service.core.config import Settings
-from service.core.errors import InvalidImage, PayloadTooLarge
-from service.core.memory import release_memory
+from service.core.errors import InvalidImage
 from service.inference.base import InferenceBackend
 from service.inference.batcher import ModelCaller, mesh_caller
-from service.processing.decode import decode, load_codecs, probe_image
+from service.pipelines.decode_budget import DecodeBudget
+from service.processing.decode import Header, decode, load_codecs
 from service.processing.postprocess import FaceResult, postprocess
 from service.processing.preprocess import CropTransform, preprocess
 
 # JPEG crops larger than this per side decode reduced (the model sees 192 px).
 SHRINK_TO = 2 * MODEL_INPUT_SIZE
-# After dropping a decoded image at least this large, hand freed heap back to the OS.
-RELEASE_AFTER_BYTES = 8 * 1024 * 1024
 
 
 # A request's single small image (a crop: about 0.5 ms to decode a 192x192 PNG) is decoded on
@@ -62,26 +60,6 @@ def _named(index: int, count: int) -> Iterator[None]:
         raise
 
 
-def check_request_budget(total: int, count: int, limit: int) -> None:
-    """413 ``decode_budget_exceeded`` when a request's images would take more than ``limit``
-    bytes decoded (estimated from their headers)."""
-    if total > limit:
-        raise PayloadTooLarge(
-            "decode_budget_exceeded",
-            f"the {count} image(s) would take about {total} bytes decoded, the per-request "
-            f"limit is {limit} (send fewer or smaller images)",
-        )
-
-
-@contextmanager
-def timed(stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        metrics.STAGE_SECONDS.labels(stage=stage).observe(time.perf_counter() - start)
-
-
 @dataclass(frozen=True)
 class PreparedCrop:
     """One decoded crop: uint8 [192, 192, 3], its ``CropTransform`` and stage durations."""
@@ -96,7 +74,8 @@ class CropPipeline:
     """Stateless apart from the model's caller; shared by all requests.
 
     ``caller`` is the model's shared ``ModelCaller`` (built in the lifespan, closed there);
-    without one, the pipeline builds (and closes) its own."""
+    without one, the pipeline builds (and closes) its own. ``budget``: the process's one
+    ``DecodeBudget``, shared with the other pipelines."""
 
     def __init__(
         self,
@@ -104,53 +83,49 @@ class CropPipeline:
         settings: Settings,
         name: str = "attention",
         caller: ModelCaller[ModelOutputs] | None = None,
-        budget: MemoryBudget | None = None,
+        *,
+        budget: DecodeBudget,
     ) -> None:
         self.backend = backend
         self.name = name  # "attention" or "cascade": the pipeline ``backend`` runs
-        # Process-wide when the app passes its own (shared with the other pipelines).
-        self.budget = budget or MemoryBudget(settings.decode_memory_bytes, settings.queue_timeout_s)
+        self.budget = budget
         self._settings = settings
         self._owns_caller = caller is None
         self.caller = caller if caller is not None else mesh_caller(backend, settings, name)
         load_codecs()
 
-    def probe(self, payload: bytes, index: int, count: int) -> int:
-        """Header checks and the estimated decoded bytes of one payload (blocking)."""
+    def probe(self, payload: bytes, index: int, count: int) -> Header:
+        """Header checks of one payload (blocking, tens of microseconds)."""
         with _named(index, count):
-            return probe_image(
-                payload,
-                min_side=self._settings.min_image_side,
-                max_pixels=self._settings.max_image_pixels,
-                shrink_to=SHRINK_TO,
-            )
+            return self.budget.probe(payload)
 
-    def prepare(self, payload: bytes, index: int, count: int) -> PreparedCrop:
-        """Decode and preprocess one payload (blocking; Pillow releases the GIL, so a batch's
-        images are prepared in parallel). Errors in a batch name the failing image."""
+    def prepare(self, payload: bytes, header: Header, index: int, count: int) -> PreparedCrop:
+        """Decode and preprocess one payload (blocking; the decoders release the GIL, so a
+        batch's images are prepared in parallel). Errors in a batch name the failing image."""
         start = time.perf_counter()
         with _named(index, count):
             decoded = decode(
                 payload,
                 min_side=self._settings.min_image_side,
                 max_pixels=self._settings.max_image_pixels,
-                shrink_to=SHRINK_TO,
+                header=header,
+                eighths=header.shrink_eighths(SHRINK_TO),
             )
         decoded_at = time.perf_counter()
         crop, transform = preprocess(decoded.pixels)
         transform = transform.onto(decoded.width, decoded.height)
-        if decoded.pixels.nbytes >= RELEASE_AFTER_BYTES:
-            del decoded
-            release_memory()
+        decoded_bytes = decoded.pixels.nbytes
+        del decoded
+        self.budget.release_large(decoded_bytes)
         return PreparedCrop(crop, transform, decoded_at - start, time.perf_counter() - decoded_at)
 
     async def _prepare_held(
-        self, payload: bytes, index: int, count: int, cost: int
+        self, payload: bytes, header: Header, index: int, count: int
     ) -> PreparedCrop:
-        async with self.budget.hold(cost):
+        async with self.budget.hold(header.cost(header.shrink_eighths(SHRINK_TO))):
             if count == 1 and len(payload) <= INLINE_DECODE_MAX_BYTES:
-                return self.prepare(payload, index, count)
-            return await run_in_threadpool(self.prepare, payload, index, count)
+                return self.prepare(payload, header, index, count)
+            return await run_in_threadpool(self.prepare, payload, header, index, count)
 
     async def run(self, payloads: Sequence[bytes]) -> list[FaceResult]:
         """All stages for one request; one model call for the whole batch.
@@ -162,12 +137,12 @@ class CropPipeline:
         count = len(payloads)
         try:
             # Header parsing only (about 20 us per image): on the loop, no thread hop.
-            costs = [self.probe(p, i, count) for i, p in enumerate(payloads)]
-            check_request_budget(sum(costs), count, self._settings.request_decode_bytes)
+            headers = [self.probe(p, i, count) for i, p in enumerate(payloads)]
+            self.budget.check_request([h.cost(h.shrink_eighths(SHRINK_TO)) for h in headers])
             prepared = await asyncio.gather(
                 *(
-                    self._prepare_held(p, i, count, cost)
-                    for i, (p, cost) in enumerate(zip(payloads, costs, strict=True))
+                    self._prepare_held(p, header, i, count)
+                    for i, (p, header) in enumerate(zip(payloads, headers, strict=True))
                 )
             )
         except InvalidImage:
@@ -179,9 +154,9 @@ class CropPipeline:
         )
         metrics.BATCH_SIZE.observe(count)
         batch = np.stack([p.crop for p in prepared])
-        with timed("inference"):
+        with metrics.timed("inference"):
             outputs = await self.caller.infer(batch)
-        with timed("postprocess"):
+        with metrics.timed("postprocess"):
             results = postprocess(
                 outputs, [p.transform for p in prepared], self._settings.score_threshold
             )

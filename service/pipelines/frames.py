@@ -19,30 +19,41 @@ tracking sessions (a ``TrackState`` carried from frame to frame), exactly as Med
    the frame, go through step 4 again. Their eye keypoints carry the turn into the ROI's
    rotation, so the landmark model sees an upright face cut from the original frame.
 
-Blocking work (decode, warps, both models) runs off the event loop in Starlette's threadpool;
-the two model calls go through each model's one ``ModelCaller`` (``service.inference.batcher``),
-so they are micro-batched with every other request's calls of the same model and run on that
-model's executor (``Settings.inference_concurrency`` calls at once, all endpoints together).
+A frame is one thread hand-off: the header probe (tens of microseconds) runs on the loop,
+then decode, detector, landmarks, the session's ``finish`` and the head pose run in one
+Starlette threadpool task; the two model calls go through each model's one ``ModelCaller``
+(``service.inference.batcher``), so they are micro-batched with every other request's calls of
+the same model and run on that model's executor (``Settings.inference_concurrency`` calls at
+once, all endpoints together). Each stage is timed into ``facemesh_stage_duration_seconds``
+(``frame_decode``, ``detect``, ``landmarks``, ``pose``, ``frame_total``).
+
+Decode (``docs/ARCHITECTURE.md`` "Decoding"): a frame the detector runs on is decoded whole,
+as MediaPipe does. A tracking frame whose ROIs are all known (every face tracked, so the
+detector does not run) is decoded DCT-scaled when it is a JPEG whose smallest tracked ROI keeps
+at least ``LANDMARK_ROI_MIN_PX`` px per side at that scale: the landmark model's 192x192 warp
+needs no more, and the decode costs what the model needs. Its memory cost is the reduced one,
+held from the decode budget like any other.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Final
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from service import metrics
 from service.contract import MODEL_INPUT_SIZE, ModelOutputs
-from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.core.memory import release_memory
 from service.inference.base import InferenceBackend
 from service.inference.batcher import DetectorCaller, ModelCaller, detector_caller, mesh_caller
 from service.inference.detector import DetectorBackend
-from service.pipelines.crops import RELEASE_AFTER_BYTES, check_request_budget
-from service.processing.decode import decode_image, probe_image
+from service.pipelines.decode_budget import DecodeBudget
+from service.processing.decode import EIGHTHS, Decoded, Header, decode
 from service.processing.detection import (
     SHORT_RANGE,
     Detection,
@@ -52,9 +63,12 @@ from service.processing.detection import (
     turned_letterboxes,
 )
 from service.processing.face_geometry import GeometryError, HeadPose, estimate_pose
-from service.processing.postprocess import FaceResult
-from service.processing.roi import associate, project_face, roi_from_detection, roi_from_landmarks
-from service.processing.warp import RotatedRect, warp_rect
+from service.processing.postprocess import FaceResult, project
+from service.processing.roi import associate, roi_from_detection, roi_from_landmarks, roi_to_frame
+from service.processing.warp import RotatedRect, warp_matrix, warp_through
+
+# A tracked frame decodes reduced only while its smallest ROI keeps this many px per side.
+LANDMARK_ROI_MIN_PX: Final = MODEL_INPUT_SIZE
 
 
 @dataclass
@@ -94,7 +108,8 @@ class FramePipeline:
     """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in.
 
     ``mesh_calls`` / ``detector_calls`` are the models' shared ``ModelCaller``s (built in the
-    lifespan, closed there); without them the pipeline builds (and closes) its own."""
+    lifespan, closed there); without them the pipeline builds (and closes) its own.
+    ``budget``: the process's one ``DecodeBudget``, shared with the crop pipelines."""
 
     def __init__(
         self,
@@ -104,7 +119,8 @@ class FramePipeline:
         pipeline: str = "attention",
         extra_detectors: Mapping[str, DetectorBackend] | None = None,
         mesh_calls: ModelCaller[ModelOutputs] | None = None,
-        budget: MemoryBudget | None = None,
+        *,
+        budget: DecodeBudget,
     ) -> None:
         self.mesh = mesh
         self.pipeline = pipeline  # "attention" or "cascade": the landmark pipeline ``mesh`` runs
@@ -115,8 +131,7 @@ class FramePipeline:
             self.detectors[getattr(detector, "spec", SHORT_RANGE).name] = detector
         self.settings = settings
         self._settings = settings
-        # Decoded-frame memory (see service.pipelines.crops): shared with the crop pipelines.
-        self.budget = budget or MemoryBudget(settings.decode_memory_bytes, settings.queue_timeout_s)
+        self.budget = budget
         # One micro-batching caller per model: the landmark model's is shared with the crop
         # pipeline when given (built in the lifespan); the detectors' are this pipeline's.
         self._owned: list[ModelCaller[ModelOutputs] | DetectorCaller] = []
@@ -129,13 +144,32 @@ class FramePipeline:
         }
         self._owned.extend(self._detector_calls.values())
 
-    def decode(self, payload: bytes) -> np.ndarray:
-        """Image bytes -> uint8 [H, W, 3] RGB, with the gateway's size limits."""
-        return decode_image(
+    def decode(self, payload: bytes, header: Header | None = None, eighths: int = 8) -> Decoded:
+        """Image bytes -> RGB pixels at ``eighths``/8 of the size (JPEG; others whole), with
+        the gateway's size limits."""
+        return decode(
             payload,
             min_side=self._settings.min_image_side,
             max_pixels=self._settings.max_image_pixels,
+            header=header,
+            eighths=eighths,
         )
+
+    @staticmethod
+    def decode_eighths(header: Header, state: TrackState | None, max_faces: int) -> int:
+        """The DCT scale (n/8) a frame needs: reduced only for a JPEG shown as stored whose
+        every face is tracked (the detector will not run) and whose smallest ROI keeps at
+        least ``LANDMARK_ROI_MIN_PX`` px per side; 8 (whole) otherwise."""
+        if (
+            state is None
+            or not state.rois
+            or len(state.rois) < max_faces
+            or not header.can_scale()
+            or header.orientation != 1  # flipped axes round differently at reduced sizes
+        ):
+            return 8
+        side = min(min(roi.width, roi.height) for roi in state.rois)
+        return next(n for n in EIGHTHS[::-1] if n == 8 or side * n / 8 >= LANDMARK_ROI_MIN_PX)
 
     def _detector(self, kind: str | None = None) -> tuple[DetectorCaller, DetectorSpec]:
         """The ``kind`` detector (None: the default one) and its spec."""
@@ -146,10 +180,17 @@ class FramePipeline:
         spec = getattr(backend, "spec", SHORT_RANGE)
         return self._detector_calls[spec.name], spec
 
-    def detect(self, image: np.ndarray, max_faces: int, kind: str | None = None) -> list[Detection]:
+    def detect(
+        self,
+        image: np.ndarray,
+        max_faces: int,
+        kind: str | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> list[Detection]:
         """The detector's faces in ``image`` (frame pixels), best first, at most ``max_faces``;
-        ``kind`` picks a loaded detector (None: the default)."""
-        height, width = image.shape[:2]
+        ``kind`` picks a loaded detector (None: the default); ``size``: the frame's (width,
+        height) when ``image`` is a reduced decode of it (None: ``image``'s own)."""
+        width, height = size or (image.shape[1], image.shape[0])
         calls, spec = self._detector(kind)
         regressors, classificators = calls.infer_blocking(letterbox(image, spec.input_size)[None])
         detections = postprocess_detections(
@@ -163,12 +204,16 @@ class FramePipeline:
         return detections[:max_faces]
 
     def detect_turned(
-        self, image: np.ndarray, max_faces: int, kind: str | None = None
+        self,
+        image: np.ndarray,
+        max_faces: int,
+        kind: str | None = None,
+        size: tuple[int, int] | None = None,
     ) -> list[Detection]:
         """The rotation search: the detector on ``image`` turned by 90, 180 and 270 degrees
         (one call, batch of 3). Returns the detections (frame pixels, best first, at most
         ``max_faces``) of the turn whose best detection scores highest; [] when none."""
-        height, width = image.shape[:2]
+        width, height = size or (image.shape[1], image.shape[0])
         backend, spec = self._detector(kind)
         regressors, classificators = backend.infer_blocking(
             turned_letterboxes(image, spec.input_size)
@@ -190,14 +235,15 @@ class FramePipeline:
 
     def _landmarks(
         self,
-        image: np.ndarray,
+        frame: Decoded,
         detections: list[Detection],
         tracked: list[RotatedRect],
         max_faces: int,
     ) -> list[FrameFace]:
         """ROIs from ``detections`` merged with ``tracked`` -> one landmark-model call -> the
-        faces whose score reaches the threshold."""
-        height, width = image.shape[:2]
+        faces whose score reaches the threshold. Each ROI (frame pixels) is cut from
+        ``frame.pixels`` at the decode's scale; results come back in frame pixels."""
+        width, height = frame.width, frame.height
         rois = associate(
             [
                 [(roi_from_detection(d), i) for i, d in enumerate(detections)],
@@ -209,11 +255,29 @@ class FramePipeline:
         faces: list[FrameFace] = []
         if rois:
             size = MODEL_INPUT_SIZE
-            crops = np.stack([warp_rect(image, roi, size, size, "replicate") for roi, _ in rois])
+            # Frame pixels -> decoded pixels: pixel edges scale by exactly n/8 (libjpeg).
+            to_frame = np.diag([8 / frame.eighths, 8 / frame.eighths, 1.0])
+            crops = np.stack(
+                [
+                    warp_through(
+                        frame.pixels,
+                        warp_matrix(roi, size, size) @ to_frame,
+                        size,
+                        size,
+                        "replicate",
+                    )
+                    for roi, _ in rois
+                ]
+            )
             outputs = self._mesh_calls.infer_blocking(crops)
-            for index, (roi, tag) in enumerate(rois):
-                result = project_face(outputs, index, roi, width, height)
-                if not result.score >= self._settings.score_threshold:  # also catches NaN
+            results = project(
+                outputs,
+                roi_to_frame([roi for roi, _ in rois]),
+                [(width, height)] * len(rois),
+                self._settings.score_threshold,
+            )
+            for result, (roi, tag) in zip(results, rois, strict=True):
+                if result.landmarks is None:  # below the threshold (or NaN)
                     continue
                 if tag >= 0:
                     faces.append(FrameFace(result, roi, detections[tag]))
@@ -223,14 +287,15 @@ class FramePipeline:
 
     def process(
         self,
-        image: np.ndarray,
+        image: np.ndarray | Decoded,
         max_faces: int,
         state: TrackState | None = None,
         rotation_search: bool | None = None,
         detector: str | None = None,
     ) -> FrameResult:
-        """All faces of uint8 [H, W, 3] ``image`` (blocking). With ``state``, tracked ROIs are
-        used and ``state`` is updated for the next frame.
+        """All faces of uint8 [H, W, 3] ``image``, or of a ``Decoded`` frame at its decode's
+        scale (blocking). With ``state``, tracked ROIs are used and ``state`` is updated for
+        the next frame.
 
         ``rotation_search`` (None: ``Settings.detection_rotation_search``): when the detector
         ran and the frame still has no face (no detection, or none the landmark model
@@ -239,18 +304,25 @@ class FramePipeline:
         loaded detector by kind (``short``, ``full``; None: the default one)."""
         if rotation_search is None:
             rotation_search = self._settings.detection_rotation_search
-        height, width = image.shape[:2]
+        frame = (
+            image if isinstance(image, Decoded) else Decoded(image, image.shape[1], image.shape[0])
+        )
+        width, height = frame.width, frame.height
         tracked = list(state.rois) if state is not None else []
         detections: list[Detection] = []
         detector_ran = len(tracked) < max_faces
         if detector_ran:
-            detections = self.detect(image, max_faces, detector)
-        faces = self._landmarks(image, detections, tracked, max_faces)
+            with metrics.timed("detect"):
+                detections = self.detect(frame.pixels, max_faces, detector, (width, height))
+        with metrics.timed("landmarks"):
+            faces = self._landmarks(frame, detections, tracked, max_faces)
         if not faces and detector_ran and rotation_search:
-            turned = self.detect_turned(image, max_faces, detector)
+            with metrics.timed("detect"):
+                turned = self.detect_turned(frame.pixels, max_faces, detector, (width, height))
             if turned:
                 # Tracked ROIs, if any, were just rejected: only the turned detections remain.
-                faces = self._landmarks(image, turned, [], max_faces)
+                with metrics.timed("landmarks"):
+                    faces = self._landmarks(frame, turned, [], max_faces)
         if state is not None:
             state.rois = [
                 roi_from_landmarks(face.result.landmarks)
@@ -288,28 +360,30 @@ class FramePipeline:
         """Decode, then ``process``, ``finish`` (a tracking session's face IDs and smoothing)
         and ``with_pose`` on the result, in one threadpool task; the model calls join this
         loop's micro-batches. The header probe (tens of microseconds) runs on the loop. The
-        frame's decoded size is held from the memory budget meanwhile."""
-        cost = probe_image(
-            payload,
-            min_side=self._settings.min_image_side,
-            max_pixels=self._settings.max_image_pixels,
-        )
-        check_request_budget(cost, 1, self._settings.request_decode_bytes)
-        async with self.budget.hold(cost):
+        decode's estimated size (reduced when ``decode_eighths`` says so) is held from the
+        decode budget meanwhile."""
+        start = time.perf_counter()
+        header = self.budget.probe(payload)
+        eighths = self.decode_eighths(header, state, max_faces)
+        async with self.budget.images([header.cost(eighths)]):
             self._mesh_calls.bind()
             for caller in self._detector_calls.values():
                 caller.bind()
 
-            def work() -> tuple[FrameResult, int]:
-                image = self.decode(payload)
-                frame = self.process(image, max_faces, state, rotation_search, detector)
+            def work() -> FrameResult:
+                with metrics.timed("frame_decode"):
+                    decoded = self.decode(payload, header, eighths)
+                frame = self.process(decoded, max_faces, state, rotation_search, detector)
+                decoded_bytes = decoded.pixels.nbytes
+                del decoded
+                self.budget.release_large(decoded_bytes)
                 if finish is not None:
                     frame = finish(frame)
-                return self.with_pose(frame, fov_degrees), image.nbytes
+                with metrics.timed("pose"):
+                    return self.with_pose(frame, fov_degrees)
 
-            result, decoded_bytes = await run_in_threadpool(work)
-        if decoded_bytes >= RELEASE_AFTER_BYTES:
-            await run_in_threadpool(release_memory)
+            result = await run_in_threadpool(work)
+        metrics.STAGE_SECONDS.labels(stage="frame_total").observe(time.perf_counter() - start)
         return result
 
     def close(self) -> None:

@@ -8,45 +8,56 @@ Order of checks (all before any pixel is decoded, except the last two):
    included: a 12 KB PNG that claims 10000x10000 stops here; Pillow's own bomb check is the
    backstop)
 4. width or height < ``min_side``              -> ``image_too_small``
-5. decode; truncated or corrupt data           -> ``corrupt_image``
+5. decode; truncated or corrupt data           -> ``corrupt_image`` (also when the decoder
+   reads another size from the bytes than the header check did)
 6. mode conversion (below)                     -> ``unsupported_image_mode`` if none applies
 
-Mode handling: the EXIF orientation is applied first (``ImageOps.exif_transpose``), so
-coordinates refer to the image as a browser displays it. Greyscale (``L``, ``1``), palette
-(``P``), ``CMYK`` and ``YCbCr`` are converted to RGB; alpha (``RGBA``, ``LA``, ``PA``) is
-dropped (colour channels used as stored, not composited). 16-bit greyscale (``I;16*``, ``I``)
-is scaled to 8 bits (v * 255 / 65535, rounded); 16-bit RGB PNGs are reduced to 8 bits by
-Pillow on load. Animated images use their first frame.
+Decoders (``docs/ARCHITECTURE.md`` "Decoding" has the measurements): the header is read by
+Pillow (``probe``: steps 1-4, the EXIF orientation, no pixels). Pixels are decoded straight
+into NumPy, never through a Pillow image and a ``tobytes`` copy: JPEG by libjpeg-turbo through
+``simplejpeg`` (its own wheel), which also decodes DCT-scaled (``eighths``: n/8 of the size,
+n in 1, 2, 4, 8, every output pixel the mean of a k x k block of the full image, k = 8/n);
+PNG and WebP by OpenCV's ``imdecode``. Pillow remains the decoder of what these two do not
+take with our rules: CMYK JPEGs and 16-bit greyscale PNGs.
 
-Memory: ``probe_image`` estimates, from the header alone, the peak bytes decoding will take
-(``bytes_per_pixel`` of the mode: Pillow's own buffer, the RGB conversion, the array and its
-copy; measured, e.g. 14 B/px for a 16-bit RGBA PNG, which Pillow stores as 8-bit RGBA). The
-pipelines check it against the per-request budget and hold it from the process-wide one
-(``service.core.admission.MemoryBudget``) while the full-size image lives. With
-``shrink_to``, a JPEG much larger than needed is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's
-DCT scaling via Pillow's ``draft``; never below ``shrink_to`` px per side); PNG and WebP have
-no such mode and decode at full size (``service.core.memory.release_memory`` then hands
-freed heap back to the OS).
+Mode handling: the EXIF orientation is applied after decoding, so coordinates refer to the
+image as a browser displays it. Greyscale, palette, CMYK and YCbCr are converted to RGB; alpha
+is dropped (colour channels used as stored, not composited). 16-bit greyscale is scaled to 8
+bits (v * 255 / 65535, rounded); 16-bit RGB is reduced to its high byte. Animated images use
+their first frame.
+
+Memory: ``Header.cost`` estimates, from the header alone, the peak bytes decoding will take at
+a given scale (``bytes_per_pixel``). The pipelines check it against the per-request limit and
+hold it from the process-wide budget (``service.pipelines.decode_budget``) while the pixels
+live.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import zlib
 from dataclasses import dataclass
 from typing import Final
 
+import cv2
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+import simplejpeg
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from service.core.errors import InvalidImage, PayloadTooLarge
 
 ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "WEBP")
+# libjpeg's DCT scales the frame and crop paths use: n/8 of the full size.
+EIGHTHS: Final = (8, 4, 2, 1)
 _TO_RGB_MODES: Final = frozenset(
     {"RGB", "L", "1", "P", "CMYK", "YCbCr", "RGBA", "LA", "PA", "RGBa", "La", "RGBX"}
 )
 _SIXTEEN_BIT_MODES: Final = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
 _DECODE_ERRORS: Final = (OSError, SyntaxError, ValueError, EOFError, zlib.error, IndexError)
+# OpenCV: RGB order straight from the codec; the orientation is ours to apply (from Pillow's
+# reading of the header), so both decoders follow the same rule.
+_IMDECODE_FLAGS: Final = cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION
 
 
 def load_codecs() -> None:
@@ -54,33 +65,81 @@ def load_codecs() -> None:
     Image.init()
 
 
-def bytes_per_pixel(mode: str) -> int:
-    """Peak bytes per pixel of decoding an image of Pillow ``mode`` to the RGB array: Pillow
-    stores 1 (``1``, ``L``, ``P``) or 4 bytes per pixel (every other 8-bit mode), converts to
-    RGB (4) and the array is built through a packed copy (6); 16/32-bit greyscale goes
-    through wide integer arrays (24, measured 19)."""
+def bytes_per_pixel(mode: str, image_format: str = "PNG") -> int:
+    """Peak bytes per decoded pixel of an image of Pillow ``mode`` and ``image_format``, an
+    upper bound of the peak RSS measured decoding 12 MP images (``docs/ARCHITECTURE.md``).
+
+    JPEG through simplejpeg: the RGB array (3) and the EXIF orientation's copy (3): 6
+    (measured 3.1 without orientation). PNG and WebP through OpenCV: the codec's array and
+    the colour-order copy, with its row buffers: 7 (measured 6.2 for PNG, 16-bit RGBA too,
+    5.5 for WebP). Through Pillow (CMYK JPEGs): Pillow's buffer, the RGB conversion and the
+    array: 15 (measured 14.1); 16-bit greyscale goes through wide integer arrays (24,
+    measured 19)."""
     if mode in _SIXTEEN_BIT_MODES:
         return 24
-    stored = 1 if mode in ("1", "L", "P") else 4
-    converted = 0 if mode == "RGB" else 4
-    return stored + converted + 6
+    if _uses_pillow(mode, image_format):
+        return 15
+    return 6 if image_format == "JPEG" else 7
+
+
+def _uses_pillow(mode: str, image_format: str) -> bool:
+    return mode in _SIXTEEN_BIT_MODES or (image_format == "JPEG" and mode == "CMYK")
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the header says: ``format`` (JPEG, PNG, WEBP), Pillow ``mode``, the stored size
+    and the EXIF ``orientation`` (1-8; 1: as stored)."""
+
+    format: str
+    mode: str
+    width: int
+    height: int
+    orientation: int = 1
+
+    @property
+    def posted_size(self) -> tuple[int, int]:
+        """(width, height) as displayed: orientations 5-8 swap the axes."""
+        swapped = self.orientation in (5, 6, 7, 8)
+        return (self.height, self.width) if swapped else (self.width, self.height)
+
+    def can_scale(self) -> bool:
+        """Whether a DCT-scaled decode is possible (JPEG through libjpeg-turbo)."""
+        return self.format == "JPEG" and not _uses_pillow(self.mode, self.format)
+
+    def scaled_size(self, eighths: int) -> tuple[int, int]:
+        """Stored (width, height) decoded at ``eighths``/8 (libjpeg rounds up)."""
+        return math.ceil(self.width * eighths / 8), math.ceil(self.height * eighths / 8)
+
+    def cost(self, eighths: int = 8) -> int:
+        """Estimated peak bytes of decoding at ``eighths``/8 of the size."""
+        width, height = self.scaled_size(eighths if self.can_scale() else 8)
+        return width * height * bytes_per_pixel(self.mode, self.format)
+
+    def shrink_eighths(self, shrink_to: int | None) -> int:
+        """The DCT scale of a crop decode: the smallest n/8 (1/8, 1/4, 1/2) that keeps both
+        sides >= ``shrink_to``, only for JPEGs at least twice that on the short side (as
+        Pillow's ``draft`` picked it); 8 (full size) otherwise."""
+        if not shrink_to or not self.can_scale() or min(self.width, self.height) < 2 * shrink_to:
+            return 8
+        factor = min(self.width // shrink_to, self.height // shrink_to)
+        return next(n for n in EIGHTHS[::-1] if 8 // n <= factor)
 
 
 @dataclass(frozen=True)
 class Decoded:
-    """``pixels``: uint8 [h, w, 3] RGB, possibly reduced (``shrink_to``); ``width`` x
-    ``height``: the posted image's size as displayed (after EXIF orientation)."""
+    """``pixels``: uint8 [h, w, 3] RGB, possibly reduced; ``width`` x ``height``: the posted
+    image's size as displayed (after EXIF orientation); ``eighths``: the decode's scale, n/8
+    (8: full size; a posted pixel-edge coordinate x is x * n / 8 in ``pixels``)."""
 
     pixels: np.ndarray
     width: int
     height: int
+    eighths: int = 8
 
 
-def _open(
-    data: bytes, min_side: int, max_pixels: int, shrink_to: int | None
-) -> tuple[Image.Image, tuple[int, int]]:
-    """Open and check the header (steps 1-4); JPEGs much larger than ``shrink_to`` are set up
-    to decode reduced. Returns the image and its stored (full) size."""
+def probe(data: bytes, *, min_side: int, max_pixels: int) -> Header:
+    """Header checks (steps 1-4), nothing decoded: about 20-60 us."""
     if not data:
         raise InvalidImage("empty_body", "the request body is empty")
     try:
@@ -91,61 +150,141 @@ def _open(
         raise InvalidImage("not_an_image", "the bytes are not a JPEG, PNG or WebP image") from exc
     except _DECODE_ERRORS as exc:
         raise InvalidImage("corrupt_image", f"the image header cannot be read: {exc}") from exc
-    width, height = image.size
-    if width * height > max_pixels:
-        image.close()
-        raise PayloadTooLarge(
-            "image_too_large",
-            f"image is {width}x{height} = {width * height} pixels, the limit is {max_pixels}",
-        )
-    if min(width, height) < min_side:
-        image.close()
-        raise InvalidImage(
-            "image_too_small",
-            f"image is {width}x{height}, both sides must be at least {min_side} px",
-        )
-    if shrink_to and image.format == "JPEG" and min(width, height) >= 2 * shrink_to:
-        image.draft(None, (shrink_to, shrink_to))
-    return image, (width, height)
+    with image:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise PayloadTooLarge(
+                "image_too_large",
+                f"image is {width}x{height} = {width * height} pixels, the limit is {max_pixels}",
+            )
+        if min(width, height) < min_side:
+            raise InvalidImage(
+                "image_too_small",
+                f"image is {width}x{height}, both sides must be at least {min_side} px",
+            )
+        return Header(str(image.format), image.mode, width, height, _orientation(image))
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation read from the header (1 when absent or unreadable). A PNG's
+    metadata is read only up to its image data: Pillow's ``getexif`` would decode the whole
+    image to look for an ``eXIf`` chunk after it (which browsers ignore too)."""
+    if image.format == "PNG" and not {"exif", "XML:com.adobe.xmp"} & set(image.info):
+        return 1
+    try:
+        orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1))
+    except _DECODE_ERRORS:
+        return 1  # unreadable EXIF: shown as stored, as browsers do
+    return orientation if orientation in range(1, 9) else 1
 
 
 def probe_image(
     data: bytes, *, min_side: int, max_pixels: int, shrink_to: int | None = None
 ) -> int:
     """Estimated peak bytes of ``decode`` (header checks included, nothing decoded)."""
-    image, _ = _open(data, min_side, max_pixels, shrink_to)
-    with image:
-        width, height = image.size
-        return width * height * bytes_per_pixel(image.mode)
+    header = probe(data, min_side=min_side, max_pixels=max_pixels)
+    return header.cost(header.shrink_eighths(shrink_to))
 
 
-def decode(data: bytes, *, min_side: int, max_pixels: int, shrink_to: int | None = None) -> Decoded:
-    """Decode ``data`` to RGB (reduced JPEG decode with ``shrink_to``) or raise
-    ``InvalidImage``."""
-    image, stored = _open(data, min_side, max_pixels, shrink_to)
-    with image:
-        try:
-            posted = _posted_size(image, *stored)
-            image.load()
-            # In place: no copy of the (usual) image that has no orientation to apply.
-            ImageOps.exif_transpose(image, in_place=True)
-        except _DECODE_ERRORS as exc:
-            raise InvalidImage(
-                "corrupt_image", f"the image data is truncated or corrupt: {exc}"
-            ) from exc
-        return Decoded(to_rgb_array(image), *posted)
+def decode(
+    data: bytes,
+    *,
+    min_side: int,
+    max_pixels: int,
+    shrink_to: int | None = None,
+    header: Header | None = None,
+    eighths: int | None = None,
+) -> Decoded:
+    """Decode ``data`` to RGB or raise ``InvalidImage``. ``header``: this payload's ``probe``
+    (None: probed here); ``eighths`` (JPEG only, else ignored): the DCT scale, n/8; None: the
+    crop rule of ``shrink_to`` (``Header.shrink_eighths``)."""
+    if header is None:
+        header = probe(data, min_side=min_side, max_pixels=max_pixels)
+    if eighths is None:
+        eighths = header.shrink_eighths(shrink_to)
+    if not header.can_scale():
+        eighths = 8
+    if eighths not in EIGHTHS:
+        raise ValueError(f"eighths must be one of {EIGHTHS}, got {eighths}")
+    try:
+        if _uses_pillow(header.mode, header.format):
+            stored = _decode_pillow(data)
+        elif header.format == "JPEG":
+            stored = _decode_jpeg(data, header, eighths)
+        else:
+            stored = _decode_opencv(data)
+    except _DECODE_ERRORS as exc:
+        raise InvalidImage(
+            "corrupt_image", f"the image data is truncated or corrupt: {exc}"
+        ) from exc
+    expected = header.scaled_size(eighths)
+    if (stored.shape[1], stored.shape[0]) != expected:
+        raise InvalidImage(
+            "corrupt_image",
+            f"the image data decodes to {stored.shape[1]}x{stored.shape[0]}, its header "
+            f"says {expected[0]}x{expected[1]}",
+        )
+    return Decoded(_orient(stored, header.orientation), *header.posted_size, eighths)
 
 
 def decode_image(data: bytes, *, min_side: int, max_pixels: int) -> np.ndarray:
     """Decode ``data`` to uint8 [H, W, 3] RGB (C-contiguous) at full size or raise
     ``InvalidImage``."""
-    return decode(data, min_side=min_side, max_pixels=max_pixels).pixels
+    return decode(data, min_side=min_side, max_pixels=max_pixels, eighths=8).pixels
 
 
-def _posted_size(image: Image.Image, width: int, height: int) -> tuple[int, int]:
-    """(width, height) as displayed: EXIF orientations 5-8 swap the axes."""
-    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+def _decode_jpeg(data: bytes, header: Header, eighths: int) -> np.ndarray:
+    """libjpeg-turbo (simplejpeg) at ``eighths``/8; warnings (a truncated scan) are errors.
+    Its own reading of the size must be the one the header checks saw."""
+    height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    if (width, height) != (header.width, header.height):
+        raise ValueError(f"the JPEG frame is {width}x{height}, not {header.width}x{header.height}")
+    scaled_w, scaled_h = header.scaled_size(eighths)
+    return np.asarray(
+        simplejpeg.decode_jpeg(
+            data,
+            colorspace="RGB",
+            min_width=scaled_w,
+            min_height=scaled_h,
+            min_factor=8 / eighths,
+            strict=True,
+        )
+    )
+
+
+def _decode_opencv(data: bytes) -> np.ndarray:
+    """PNG and WebP through OpenCV (first frame of an animation); None means corrupt."""
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), _IMDECODE_FLAGS)
+    if pixels is None:
+        raise ValueError("the decoder rejected the data")
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise ValueError(f"unexpected decoded layout {pixels.dtype} {pixels.shape}")
+    return np.asarray(pixels)
+
+
+def _decode_pillow(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+        image.load()
+        return to_rgb_array(image)
+
+
+# EXIF orientation -> the view of the stored array as displayed (Pillow's exif_transpose).
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: a.transpose(1, 0, 2)[:, ::-1],
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: a.transpose(1, 0, 2)[::-1],
+}
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    turn = _ORIENT.get(orientation)
+    if turn is None:
+        return np.ascontiguousarray(pixels)
+    return np.ascontiguousarray(turn(pixels))
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:

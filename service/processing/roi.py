@@ -10,9 +10,9 @@ ROIs follow MediaPipe's face-mesh graphs (``docs/mediapipe_semantics.md`` §3):
 then both go through ``RectTransformation`` with ``square_long`` (side = the longer side in
 pixels) and scale 1.5. ``rotation = normalize(0 − atan2(−(y1 − y0), x1 − x0))`` in pixels.
 
-``project_face`` maps one crop's model outputs (px192) to frame pixels through the ROI warp:
-landmarks as MediaPipe's ``LandmarkProjectionCalculator`` does (z scaled by the ROI width),
-and each region's unit-square affine composed with the same crop-to-frame affine.
+The landmark model's outputs go back to frame pixels through ``roi_to_frame`` (the ROI's
+px192 -> frame affine) and ``service.processing.postprocess.project``, the one projection of
+crops and frames.
 """
 
 from __future__ import annotations
@@ -22,20 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from service.contract import (
-    DETECTION_EYES,
-    FACE_ROTATION,
-    IRIS_REGIONS,
-    MODEL_INPUT_SIZE,
-    REGION_ORDER,
-    ModelOutputs,
-)
+from service.contract import DETECTION_EYES, FACE_ROTATION, MODEL_INPUT_SIZE
 from service.processing.detection import Detection
-from service.processing.postprocess import (
-    FaceResult,
-    Region,
-    unit_square_to_px192,
-)
 from service.processing.warp import RotatedRect, crop_to_frame
 
 ROI_SCALE = 1.5
@@ -119,32 +107,8 @@ def associate(
     return kept
 
 
-def project_face(
-    outputs: ModelOutputs, index: int, rect: RotatedRect, width: int, height: int
-) -> FaceResult:
-    """Crop ``index`` of ``outputs`` (px192), cut from ``rect``, mapped to frame pixels."""
+def roi_to_frame(rects: Sequence[RotatedRect]) -> np.ndarray:
+    """float64 [N, 3, 3]: each ROI's px192 -> frame-pixel affine (``LandmarkProjection``), for
+    ``service.processing.postprocess.project``."""
     size = MODEL_INPUT_SIZE
-    frame_from_px192 = crop_to_frame(rect, size, size)
-    linear, offset = frame_from_px192[:2, :2], frame_from_px192[:2, 2]
-
-    def points(array: np.ndarray) -> np.ndarray:
-        values = np.asarray(array, dtype=np.float64)
-        out = values.copy()
-        out[:, :2] = values[:, :2] @ linear.T + offset
-        if values.shape[1] == 3:
-            out[:, 2] = values[:, 2] * rect.width / size
-        return out
-
-    regions: dict[str, Region] = {}
-    for k, name in enumerate(REGION_ORDER):
-        affine = (frame_from_px192 @ unit_square_to_px192(outputs.region_transforms[index, k]))[:2]
-        regions[name] = Region(points(getattr(outputs, name)[index]), affine)
-    for name in IRIS_REGIONS:
-        regions[name] = Region(points(getattr(outputs, name)[index]), None)
-    return FaceResult(
-        width,
-        height,
-        float(outputs.face_score[index]),
-        points(outputs.landmarks[index]),
-        regions,
-    )
+    return np.stack([crop_to_frame(rect, size, size) for rect in rects]).reshape(-1, 3, 3)

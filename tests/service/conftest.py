@@ -17,6 +17,7 @@ from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
 from service.main import create_app
+from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.frames import FramePipeline
 
 DETECTOR_PATH = Path(__file__).resolve().parents[2] / "model_repository/face_detector/1/model.onnx"
@@ -54,6 +55,7 @@ def open_frame_pipeline(model_path: Path) -> Callable[[str], FramePipeline]:
             EmbeddedBackend.open(model_path, options),
             EmbeddedDetector.open(DETECTOR_PATH, options),
             settings,
+            budget=DecodeBudget.from_settings(settings),
         )
 
     return open_pipeline

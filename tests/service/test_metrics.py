@@ -126,3 +126,32 @@ def test_frame_and_track_endpoints_have_their_own_series(gateway: Any) -> None:
         after = scrape(client)
     assert delta(requests, endpoint="/v1/track", status="101") == 1
     assert after[("facemesh_http_requests_in_flight", (("endpoint", "/v1/track"),))] == 0
+
+
+def test_frame_stages_are_timed_and_a_tracked_frame_skips_the_detector(gateway: Any) -> None:
+    """``/v1/frame`` and tracking sessions time frame_decode, detect, landmarks, pose and
+    frame_total; a session's second frame (its face tracked) has no detect."""
+    client = gateway.client()
+    before = scrape(client)
+    for stage in metrics.FRAME_STAGES:
+        assert (f"{STAGE}_count", (("stage", stage),)) in before
+    frame = (FRAMES / "lenna.png").read_bytes()
+    assert (
+        client.post("/v1/frame", content=frame, headers={"Content-Type": "image/png"}).status_code
+        == 200
+    )
+    ws_url = gateway.base_url.replace("http://", "ws://") + "/v1/track"
+    with connect(ws_url, max_size=None) as session:
+        for _ in range(2):
+            session.send(frame)
+            assert '"faces"' in str(session.recv(timeout=60))
+    after = scrape(client)
+
+    def count(stage: str) -> float:
+        key = (f"{STAGE}_count", (("stage", stage),))
+        return after[key] - before[key]
+
+    for stage in ("frame_decode", "landmarks", "pose", "frame_total"):
+        assert count(stage) == 3, stage
+    assert count("detect") == 2
+    assert count("decode") == 0  # the crops' decode stage is theirs alone

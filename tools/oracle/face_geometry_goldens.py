@@ -23,6 +23,7 @@ from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
+from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.frames import FramePipeline
 from service.processing.decode import decode_image
 from service.processing.face_geometry import METADATA_PATH
@@ -68,6 +69,7 @@ def main() -> None:
             RuntimeOptions(runtime="onnxruntime", device="cpu"),
         ),
         Settings(device="cpu"),
+        budget=DecodeBudget.from_settings(Settings(device="cpu")),
     )
     items = []
     for name, turn, mirrored, fov in CASES:

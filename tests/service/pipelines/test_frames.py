@@ -7,9 +7,11 @@ face's mean landmark error as a fraction of its box size.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -18,9 +20,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.core.config import Settings
+from service.core.errors import PayloadTooLarge
 from service.main import create_app
+from service.pipelines import frames as frames_module
 from service.pipelines.frames import FramePipeline, TrackState
 from service.processing.decode import decode_image
+from service.processing.warp import RotatedRect
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 DETECTOR_PATH = Path(__file__).resolve().parents[3] / "model_repository/face_detector/1/model.onnx"
@@ -285,3 +290,105 @@ def test_v1_frame_reports_the_pipeline_it_ran(model_path: Path) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["model"]["pipeline"] == "cascade"
     assert len(response.json()["faces"]) == 1
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [90, 90])
+    assert ok
+    return encoded.tobytes()
+
+
+def _jpeg_clip(steps: int, zoom: float) -> list[bytes]:
+    """A 1280x720 JPEG clip: Lenna zoomed by ``zoom``, shifted and turned a little more each
+    frame (a face ROI of about 300 px per 1x zoom)."""
+    base = cv2.resize(_frame("lenna.png"), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
+    height, width = base.shape[:2]
+    clip = []
+    for step in range(steps):
+        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), 0.3 * step, 1.0)
+        matrix[:, 2] += [(1280 - width) / 2 + 2 * step - 20, (720 - height) / 2 + step - 10]
+        frame = cv2.warpAffine(base, matrix, (1280, 720), borderMode=cv2.BORDER_REPLICATE)
+        clip.append(_jpeg(frame))
+    return clip
+
+
+def _track(frames: FramePipeline, clip: list[bytes]) -> tuple[list[np.ndarray], list[int]]:
+    """Each frame's landmarks through ``run`` in one session, and the scale it decoded at."""
+
+    async def session() -> tuple[list[np.ndarray], list[int]]:
+        state, found, scales = TrackState(), [], []
+        for payload in clip:
+            scales.append(frames.decode_eighths(frames.budget.probe(payload), state, 1))
+            (face,) = (await frames.run(payload, 1, state)).faces
+            assert face.result.landmarks is not None
+            found.append(face.result.landmarks)
+        return found, scales
+
+    return asyncio.run(session())
+
+
+@pytest.mark.parametrize("zoom", [1.8, 2.6])
+def test_tracked_jpeg_frames_decode_reduced_within_the_parity_tolerance(
+    frames: FramePipeline, zoom: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the face is tracked, a frame decodes DCT-scaled (its ROI keeps >= 192 px); its
+    landmarks stay within the parity tolerance of the same session decoded whole."""
+    clip = _jpeg_clip(12, zoom)
+    reduced, scales = _track(frames, clip)
+    monkeypatch.setattr(frames_module, "LANDMARK_ROI_MIN_PX", 10**9)  # whole frames only
+    whole, whole_scales = _track(frames, clip)
+    assert scales[0] == 8 and max(scales[1:]) < 8  # the first frame runs the detector
+    assert set(whole_scales) == {8}
+    errors = [
+        float(np.linalg.norm(a[:, :2] - b[:, :2], axis=1).mean()) / _box_size(b)
+        for a, b in zip(reduced, whole, strict=True)
+    ]
+    print(
+        f"zoom {zoom}: decoded at {sorted(set(scales))} eighths; reduced vs whole decode / "
+        f"box size: mean {np.mean(errors):.4%}, max {max(errors):.4%}"
+    )
+    assert errors[0] == 0.0
+    assert max(errors) <= PARITY_TOLERANCE
+
+
+def test_decode_scale_follows_the_tracked_rois(frames: FramePipeline) -> None:
+    jpeg = frames.budget.probe(_jpeg(np.zeros((720, 1280, 3), np.uint8)))
+    png = frames.budget.probe((DATA / "frames" / "lenna.png").read_bytes())
+
+    def tracked(*sides: float) -> TrackState:
+        return TrackState([RotatedRect(640.0, 360.0, side, side, 0.3) for side in sides])
+
+    assert frames.decode_eighths(jpeg, None, 1) == 8  # static: the detector runs
+    assert frames.decode_eighths(jpeg, TrackState(), 1) == 8
+    assert frames.decode_eighths(jpeg, tracked(800.0), 2) == 8  # the detector still runs
+    assert frames.decode_eighths(jpeg, tracked(300.0), 1) == 8
+    assert frames.decode_eighths(jpeg, tracked(384.0), 1) == 4
+    assert frames.decode_eighths(jpeg, tracked(800.0, 500.0), 2) == 4  # the smallest decides
+    assert frames.decode_eighths(jpeg, tracked(800.0), 1) == 2
+    assert frames.decode_eighths(jpeg, tracked(1600.0), 1) == 1
+    assert frames.decode_eighths(png, tracked(1600.0), 1) == 8  # no DCT scaling
+    turned = replace(jpeg, orientation=6)
+    assert frames.decode_eighths(turned, tracked(1600.0), 1) == 8
+
+
+def test_a_tracked_frame_holds_only_its_reduced_decode_from_the_budget(
+    frames: FramePipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the per-request limit between a frame's reduced and whole decode, a tracked
+    frame still passes and the same frame without a session is refused (413)."""
+    first, second = _jpeg_clip(2, 1.8)
+    header = frames.budget.probe(second)
+    whole, half = header.cost(8), header.cost(4)
+
+    async def scenario() -> None:
+        state = TrackState()
+        await frames.run(first, 1, state)  # detector frame: whole decode, default limit
+        assert frames.decode_eighths(header, state, 1) == 4
+        monkeypatch.setattr(frames.budget, "request_bytes", (whole + half) // 2)
+        assert len((await frames.run(second, 1, state)).faces) == 1
+        with pytest.raises(PayloadTooLarge) as excinfo:
+            await frames.run(second, 1)
+        assert excinfo.value.code == "decode_budget_exceeded"
+        assert frames.budget.memory.used == 0
+
+    asyncio.run(scenario())

@@ -1,17 +1,23 @@
-"""decode_image: accepted formats and modes, and every rejection with its error code."""
+"""decode: accepted formats and modes, EXIF orientations, JPEG variants at every DCT scale
+(regions where they belong), and every rejection with its error code."""
 
 from __future__ import annotations
 
+import io
+
+import cv2
 import numpy as np
 import pytest
 from imagekit import crop_array, crop_bytes, encode, png16_grey, png16_rgb, raw_png
-from PIL import Image
+from PIL import Image, ImageOps
 
 from service.core.errors import InvalidImage, PayloadTooLarge
 from service.processing.decode import (
+    Header,
     bytes_per_pixel,
     decode,
     decode_image,
+    probe,
     probe_image,
     to_rgb_array,
 )
@@ -141,16 +147,17 @@ def test_modes_without_a_rule_are_rejected() -> None:
 @pytest.mark.parametrize(
     ("data", "per_pixel"),
     [
-        (raw_png(100, 50, 16, 6, None), 14),  # 16-bit RGBA: Pillow holds 8-bit RGBA
-        (raw_png(100, 50, 8, 2, None), 10),  # RGB
-        (raw_png(100, 50, 8, 0, None), 11),  # L
-        (raw_png(100, 50, 16, 0, None), 24),  # 16-bit greyscale: wide integer arrays
+        (raw_png(100, 50, 16, 6, None), 7),  # 16-bit RGBA: OpenCV keeps the high byte
+        (raw_png(100, 50, 8, 2, None), 7),  # RGB: the codec's array and the RGB copy
+        (raw_png(100, 50, 8, 0, None), 7),  # L
+        (raw_png(100, 50, 16, 0, None), 24),  # 16-bit greyscale (Pillow): wide integer arrays
     ],
     ids=["rgba16", "rgb8", "grey8", "grey16"],
 )
 def test_probe_estimates_decoded_bytes_from_the_header(data: bytes, per_pixel: int) -> None:
     assert probe_image(data, **LIMITS) == 100 * 50 * per_pixel
-    assert bytes_per_pixel("RGB") == 10
+    assert bytes_per_pixel("RGB", "JPEG") == 6
+    assert bytes_per_pixel("CMYK", "JPEG") == 15  # through Pillow
 
 
 def test_probe_applies_the_header_checks() -> None:
@@ -168,7 +175,124 @@ def test_large_jpeg_decodes_reduced_but_reports_the_posted_size() -> None:
     assert full.pixels.shape == (640, 800, 3) and (full.width, full.height) == (800, 640)
     assert reduced.pixels.shape == (320, 400, 3)  # 1/2: the largest scale keeping >= 192 px
     assert (reduced.width, reduced.height) == (800, 640)
-    assert probe_image(data, **LIMITS, shrink_to=192) == 320 * 400 * bytes_per_pixel("RGB")
+    assert probe_image(data, **LIMITS, shrink_to=192) == 320 * 400 * bytes_per_pixel("RGB", "JPEG")
     # PNG has no reduced decode.
     png = decode(encode(rgb), **LIMITS, shrink_to=192)
     assert png.pixels.shape == (640, 800, 3)
+
+
+def _photo(width: int = 803, height: int = 611) -> np.ndarray:
+    """A real face photo at an odd size (not a multiple of the 16 px MCU)."""
+    return np.asarray(Image.fromarray(crop_array(CROP)).resize((width, height)))
+
+
+def _pillow_rgb(data: bytes) -> np.ndarray:
+    """What Pillow shows for ``data``: loaded, EXIF-transposed, RGB."""
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_shown_as_pillow_shows_it(fmt: str, orientation: int) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(_photo(97, 61), fmt, exif=exif, quality=95)
+    decoded = decode(data, **LIMITS)
+    expected = _pillow_rgb(data)
+    assert (decoded.height, decoded.width) == expected.shape[:2]
+    np.testing.assert_array_equal(decoded.pixels, expected)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"progressive": True}, {"restart_marker_blocks": 1}, {"restart_marker_rows": 2}, {}],
+    ids=["progressive", "restart-every-block", "restart-every-2-rows", "baseline"],
+)
+def test_jpeg_variants_decode_as_pillow_decodes_them_at_every_scale(params: dict) -> None:
+    rgb = _photo()
+    data = encode(rgb, "JPEG", quality=90, **params)
+    header = probe(data, **LIMITS)
+    assert header.can_scale()
+    np.testing.assert_array_equal(decode(data, **LIMITS, eighths=8).pixels, _pillow_rgb(data))
+    for eighths in (4, 2, 1):
+        reduced = decode(data, **LIMITS, eighths=eighths)
+        k = 8 // eighths
+        assert reduced.pixels.shape == (-(-611 // k), -(-803 // k), 3)  # libjpeg rounds up
+        assert (reduced.width, reduced.height, reduced.eighths) == (803, 611, eighths)
+        # Each reduced pixel is the mean of its k x k block of the full image.
+        blocks = cv2.resize(rgb[: 611 // k * k, : 803 // k * k], None, fx=1 / k, fy=1 / k,
+                            interpolation=cv2.INTER_AREA)  # fmt: skip
+        core = reduced.pixels[: blocks.shape[0], : blocks.shape[1]].astype(int)
+        assert np.abs(core - blocks).mean() < 4
+        assert header.cost(eighths) == reduced.pixels.size * 2  # the array and one copy
+
+
+def test_reduced_decode_keeps_regions_where_they_are() -> None:
+    """A white square at x 200..264, y 120..184 of an odd-sized black frame is at the same
+    place / k in each reduced decode."""
+    frame = np.zeros((611, 803, 3), np.uint8)
+    frame[120:184, 200:264] = 255
+    data = encode(frame, "JPEG", quality=95)
+    for eighths in (8, 4, 2, 1):
+        pixels = decode(data, **LIMITS, eighths=eighths).pixels.astype(int)
+        k = 8 // eighths
+        inside = pixels[120 // k + 1 : 184 // k - 1, 200 // k + 1 : 264 // k - 1]
+        assert inside.min() > 230, eighths
+        outside = pixels.copy()
+        outside[120 // k - 1 : 184 // k + 1, 200 // k - 1 : 264 // k + 1] = 0
+        assert outside.max() < 25, eighths
+
+
+def test_cmyk_jpeg_is_converted_as_pillow_converts_it() -> None:
+    cmyk = Image.fromarray(_photo(120, 90)).convert("CMYK")
+    data = encode(cmyk, "JPEG", quality=95)
+    header = probe(data, **LIMITS)
+    assert header.mode == "CMYK" and not header.can_scale()
+    decoded = decode(data, **LIMITS, eighths=2)  # no reduced decode through Pillow
+    assert decoded.pixels.shape == (90, 120, 3) and decoded.eighths == 8
+    np.testing.assert_array_equal(decoded.pixels, _pillow_rgb(data))
+    assert header.cost(2) == 120 * 90 * bytes_per_pixel("CMYK", "JPEG")
+
+
+@pytest.mark.parametrize("params", [{"progressive": True}, {"restart_marker_rows": 1}, {}])
+@pytest.mark.parametrize("eighths", [8, 2])
+def test_truncated_jpegs_are_corrupt_at_every_scale(params: dict, eighths: int) -> None:
+    data = encode(_photo(), "JPEG", quality=90, **params)
+    with pytest.raises(InvalidImage) as excinfo:
+        decode(data[: len(data) * 2 // 3], **LIMITS, eighths=eighths)
+    assert excinfo.value.code == "corrupt_image"
+
+
+def test_lossless_webp_decodes_exactly() -> None:
+    rgb = _photo(121, 77)
+    np.testing.assert_array_equal(decode_image(encode(rgb, "WEBP", lossless=True), **LIMITS), rgb)
+
+
+def test_a_decoder_reading_another_size_than_the_header_is_corrupt() -> None:
+    data = encode(_photo(120, 90), "JPEG")
+    lying = Header("JPEG", "RGB", 90, 120)  # what a crafted header could make a parser say
+    for eighths in (8, 4):
+        with pytest.raises(InvalidImage) as excinfo:
+            decode(data, **LIMITS, header=lying, eighths=eighths)
+        assert excinfo.value.code == "corrupt_image"
+    png = Header("PNG", "RGB", 90, 120)
+    with pytest.raises(InvalidImage, match="header says"):
+        decode(encode(_photo(120, 90)), **LIMITS, header=png)
+
+
+def test_png_probe_decodes_no_pixels() -> None:
+    # A PNG whose image data is garbage: only decoding would notice.
+    data = raw_png(4000, 200, 8, 2, b"\x00" * 10)
+    assert probe(data, **LIMITS).orientation == 1
+    with pytest.raises(InvalidImage):
+        decode(data, **LIMITS)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_animations_decode_their_first_frame(fmt: str) -> None:
+    frames = [Image.fromarray(np.full((64, 80, 3), v, np.uint8)) for v in (10, 200, 90)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], lossless=True)
+    decoded = decode_image(buffer.getvalue(), **LIMITS)
+    np.testing.assert_array_equal(decoded, np.asarray(frames[0]))

@@ -8,13 +8,13 @@ import numpy as np
 
 from service.contract import MODEL_OUTPUTS, ModelOutputs
 from service.processing.detection import Detection
-from service.processing.postprocess import unit_square_to_px192
+from service.processing.postprocess import project, unit_square_to_px192
 from service.processing.roi import (
     associate,
     normalize_radians,
-    project_face,
     roi_from_detection,
     roi_from_landmarks,
+    roi_to_frame,
     rotation_from,
 )
 from service.processing.warp import RotatedRect
@@ -57,7 +57,7 @@ def test_association_prefers_later_groups_and_keeps_distinct_rects() -> None:
     assert [tag for _, tag in kept] == [1, 2]
 
 
-def test_project_face_maps_px192_through_the_rotated_roi() -> None:
+def test_projection_maps_px192_through_the_rotated_roi() -> None:
     rng = np.random.default_rng(1)
     named = {k: rng.uniform(0, 192, (1, *s)).astype(np.float32) for k, s in MODEL_OUTPUTS.items()}
     named["face_score"] = np.array([0.9], dtype=np.float32)
@@ -67,7 +67,7 @@ def test_project_face_maps_px192_through_the_rotated_roi() -> None:
     named["region_transforms"] = transforms
     outputs = ModelOutputs.from_named(named)
     rect = RotatedRect(300.0, 200.0, 96.0, 96.0, math.pi / 2)
-    face = project_face(outputs, 0, rect, 640, 480)
+    (face,) = project(outputs, roi_to_frame([rect]), [(640, 480)], score_threshold=0.5)
     assert face.landmarks is not None and face.regions is not None
     # Crop centre -> ROI centre; +x in the crop -> +y in the frame (rotated 90 degrees).
     centre = (192 / 2, 192 / 2)
