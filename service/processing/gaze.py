@@ -317,3 +317,13 @@ def face_iris_distance(
         return iris_distance(landmarks, width, height, fov_degrees)
     except GeometryError:
         return None
+
+
+def crop_gaze(landmarks: np.ndarray | None) -> Gaze | None:
+    """``head_gaze_orthographic`` for a crop's face, None without landmarks or a usable eye."""
+    if landmarks is None:
+        return None
+    try:
+        return head_gaze_orthographic(landmarks)
+    except GeometryError:
+        return None
