@@ -99,15 +99,17 @@ def _weak_view(landmarks: np.ndarray) -> np.ndarray:
     return view
 
 
-def _lens_errors(portraits: list[Portrait], sight: gaze.LineOfSight, camera: bool) -> list[float]:
+def _lens_errors(
+    portraits: list[Portrait], sight: gaze.LineOfSight, camera: bool, fov: float = FOV
+) -> list[float]:
     """Per face, the angle between the combined gaze and the direction to the camera: in the
-    pose's camera frame (``camera``: perspective, FOV 63, lens at the frame centre) or, with
+    pose's camera frame (``camera``: perspective, ``fov``, lens at the frame centre) or, with
     no camera model, in the head's frame under weak perspective (a distant camera)."""
     errors = []
     for p in portraits:
         if camera:
-            pose = estimate_pose(p.landmarks, p.width, p.height, FOV)
-            eyes = gaze.gaze_from_pose(p.landmarks, pose.matrix, p.width, p.height, FOV, sight)
+            pose = estimate_pose(p.landmarks, p.width, p.height, fov)
+            eyes = gaze.gaze_from_pose(p.landmarks, pose.matrix, p.width, p.height, fov, sight)
             assert eyes.camera is not None and eyes.camera.combined.origin is not None
             origin = eyes.camera.combined.origin
             to_lens = -origin / np.linalg.norm(origin)
@@ -144,6 +146,8 @@ def test_portraits_look_into_the_lens(portraits: list[Portrait]) -> None:
         for name, sight in (("anatomical", gaze.ANATOMICAL), ("shipped   ", gaze.LINE_OF_SIGHT)):
             lines.append(f"  {label} {name}: {_figures(_lens_errors(portraits, sight, camera))}")
         lines.append(f"  {label} leave-one-photo-out: {_figures(lopo[camera])}")
+    narrow = _lens_errors(portraits, gaze.LINE_OF_SIGHT, True, 30.0)
+    lines.append(f"  perspective FOV 30 shipped   : {_figures(narrow)}")
     for p, error in zip(portraits, _lens_errors(portraits, gaze.LINE_OF_SIGHT, False), strict=True):
         lines.append(f"    {p.name:26s} weak perspective {error:5.1f} deg")
     print("\n".join(lines))
