@@ -9,10 +9,11 @@ diameter ``IRIS_DIAMETER_CM`` on the eyeball, so its centre lies on a sphere of 
 
 In a frame (perspective camera of ``fov_degrees``, as for ``pose``) the head pose places the
 eyeballs in camera space; the ray from the camera through the iris-centre landmark meets the
-iris sphere (the nearer intersection; the closest sphere point when it misses) and the gaze
-is the unit vector from the eyeball centre to that point. In a crop (no camera), the same
-model is fitted to the landmarks orthographically (x, y in pixels, z on the x scale, weak
-perspective) and only the gaze relative to the head is given.
+iris sphere (the nearer intersection; the closest sphere point when it misses); the unit
+vector from the eyeball centre to that point is the optical axis, and the gaze is the line of
+sight, the optical axis turned by ``LINE_OF_SIGHT`` in the head's frame. In a crop (no
+camera), the same model is fitted to the landmarks orthographically (x, y in pixels, z on the
+x scale, weak perspective) and only the gaze relative to the head is given.
 
 Angles use the pose's convention (``face_geometry``): a direction ``d = Ry(yaw) Rx(pitch)
 (0, 0, 1)``, so ``yaw = atan2(dx, dz)`` (positive: towards the image's right) and ``pitch =
