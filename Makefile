@@ -77,7 +77,7 @@ proto: $(PROTO_STUBS)
 # The web demo's mesh topology (triangles, contours) from the same wheel, parsed as data
 # (mediapipe is never imported): service/demo/static/mesh.json, git-ignored, served at /demo/.
 DEMO_MESH := service/demo/static/mesh.json
-$(DEMO_MESH): $(VENV)/.runtime converter/mesh_topology.py converter/source.py
+$(DEMO_MESH): $(VENV)/.runtime converter/mesh_topology.py converter/source.py service/contract.py
 	$(PY) -m converter mesh-topology --output $(DEMO_MESH)
 
 demo-assets: $(DEMO_MESH)

@@ -5,6 +5,9 @@ the lips/eye/iris/oval contours as literal ``frozenset([(a, b), ...])`` edges. T
 as data with ``ast`` (never imported or executed; mediapipe is never installed) and written as
 JSON for ``service/demo/static/``. The tessellation is written in source order, three edges per
 triangle ``(a, b), (b, c), (c, a)``; that layout is checked, so ``triangles`` is exact.
+``paths`` adds the demo's try-on outlines as ordered landmark lists (the lips' outer and inner
+rings, the upper lids corner to corner), taken from ``service.contract`` and checked to run
+along the wheel's contour edges.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from converter.errors import ConversionError, SourceIntegrityError
 from converter.source import download_wheel, sha256_of
+from service.contract import LEFT_UPPER_LID, LIPS_INNER, LIPS_OUTER, RIGHT_UPPER_LID
 
 CONNECTIONS_MEMBER = "mediapipe/python/solutions/face_mesh_connections.py"
 CONNECTIONS_SHA256 = "cc7171e44d0612db38720cb2fd2516c395992cdd7457efe341543be6f3c22d87"
@@ -32,6 +36,14 @@ CONTOURS = {
     "left_eyebrow": "FACEMESH_LEFT_EYEBROW",
     "right_eyebrow": "FACEMESH_RIGHT_EYEBROW",
     "face_oval": "FACEMESH_FACE_OVAL",
+}
+
+# JSON key -> (ordered landmarks, closed ring?): the try-on's lipstick and eyeliner outlines.
+PATHS: dict[str, tuple[tuple[int, ...], bool]] = {
+    "lips_outer": (LIPS_OUTER, True),
+    "lips_inner": (LIPS_INNER, True),
+    "left_upper_lid": (LEFT_UPPER_LID, False),
+    "right_upper_lid": (RIGHT_UPPER_LID, False),
 }
 
 
@@ -83,8 +95,21 @@ def unique_edges(edges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return list(dict.fromkeys((min(a, b), max(a, b)) for a, b in edges))
 
 
+def checked_paths(contour_edges: list[tuple[int, int]]) -> dict[str, list[int]]:
+    """``PATHS`` as lists, each step (and a ring's closing step) a contour edge of the wheel."""
+    known = {(min(a, b), max(a, b)) for a, b in contour_edges}
+    paths = {}
+    for key, (points, closed) in PATHS.items():
+        steps = list(zip(points, points[1:] + (points[:1] if closed else ()), strict=False))
+        stray = [step for step in steps if (min(step), max(step)) not in known]
+        if stray:
+            raise TopologyError(f"path {key}: steps {stray} are not contour edges of the wheel")
+        paths[key] = list(points)
+    return paths
+
+
 def topology(source: str) -> dict[str, Any]:
-    """The JSON document the demo loads: ``triangles``, ``edges`` and ``contours``."""
+    """The JSON document the demo loads: ``triangles``, ``edges``, ``contours``, ``paths``."""
     lists = literal_edge_lists(source)
     missing = [name for name in (TESSELLATION, *CONTOURS.values()) if name not in lists]
     if missing:
@@ -99,6 +124,7 @@ def topology(source: str) -> dict[str, Any]:
         "triangles": triangles_of(tessellation),
         "edges": unique_edges(tessellation),
         "contours": {key: lists[name] for key, name in CONTOURS.items()},
+        "paths": checked_paths([e for name in CONTOURS.values() for e in lists[name]]),
     }
 
 

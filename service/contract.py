@@ -67,6 +67,31 @@ RIGHT_IRIS: tuple[int, ...] = (473, 474, 475, 476, 477)
 # Each iris's z is the mean mesh z over the first 16 indices of its eye's list.
 IRIS_DEPTH_SOURCES = 16
 
+# Ordered contours, sliced from the lists above (MediaPipe writes each contour's lower arc
+# corner to corner, then the upper arc's inner points from the same corner): closed rings for
+# the lips (outer, inner), the eyes' lid-margin rings and the upper lids corner to corner.
+EYE_CONTOUR_POINTS = 16
+
+
+def _ring(contour: tuple[int, ...]) -> tuple[int, ...]:
+    """Lower arc (corner to corner) then the upper arc back: one closed ring."""
+    half = len(contour) // 2 + 1
+    return (*contour[:half], *reversed(contour[half:]))
+
+
+def _upper_arc(contour: tuple[int, ...]) -> tuple[int, ...]:
+    """The upper arc corner to corner (the first corner, its inner points, the second)."""
+    half = len(contour) // 2 + 1
+    return (contour[0], *contour[half:], contour[half - 1])
+
+
+LIPS_OUTER: tuple[int, ...] = _ring(LIPS[:20])
+LIPS_INNER: tuple[int, ...] = _ring(LIPS[20:40])
+LEFT_EYE_RING: tuple[int, ...] = _ring(LEFT_EYE[:EYE_CONTOUR_POINTS])
+RIGHT_EYE_RING: tuple[int, ...] = _ring(RIGHT_EYE[:EYE_CONTOUR_POINTS])
+LEFT_UPPER_LID: tuple[int, ...] = _upper_arc(LEFT_EYE[:EYE_CONTOUR_POINTS])
+RIGHT_UPPER_LID: tuple[int, ...] = _upper_arc(RIGHT_EYE[:EYE_CONTOUR_POINTS])
+
 # Refinement order (after the mesh; later regions overwrite x, y of earlier ones).
 REFINEMENTS: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("lips", LIPS),

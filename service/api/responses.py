@@ -22,12 +22,14 @@ from service.api import schemas
 from service.contract import IRIS_REGIONS, REGION_ORDER
 from service.core.config import Settings
 from service.pipelines.frames import FrameFace, FrameResult
+from service.processing.gaze import EyesGaze, Gaze, GazeRay, crop_gaze
 from service.processing.postprocess import FaceResult
 
 # 0.001 px is far below the model's accuracy and keeps the JSON short.
 COORD_DECIMALS = 3
 AFFINE_DECIMALS = 5
 POSE_DECIMALS = 5
+GAZE_DECIMALS = 5
 
 
 def model_info(settings: Settings, backend: str, pipeline: str) -> schemas.ModelInfo:
@@ -73,9 +75,37 @@ def face_body(result: FaceResult) -> dict[str, Any]:
     return body
 
 
+def _gaze_ray(ray: GazeRay) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "direction": _rounded(ray.direction, GAZE_DECIMALS),
+        "yaw": round(ray.yaw, GAZE_DECIMALS),
+        "pitch": round(ray.pitch, GAZE_DECIMALS),
+    }
+    if ray.origin is not None:
+        body["eyeball_center"] = _rounded(ray.origin, GAZE_DECIMALS)
+    return body
+
+
+def _eyes(eyes: EyesGaze | None) -> dict[str, Any] | None:
+    """``schemas.Gaze`` (camera frame, with eyeball centres) or ``schemas.HeadGaze``."""
+    if eyes is None:
+        return None
+    return {name: _gaze_ray(getattr(eyes, name)) for name in ("left", "right", "combined")}
+
+
+def _head_gaze(gaze: Gaze | None) -> dict[str, Any] | None:
+    return None if gaze is None else _eyes(gaze.head)
+
+
 def faces_response(results: Sequence[FaceResult], model: schemas.ModelInfo) -> Response:
-    """The ``schemas.FacesResponse`` JSON response for ``results``."""
-    body = {"model": model.model_dump(), "faces": [face_body(r) for r in results]}
+    """The ``schemas.FacesResponse`` JSON response for ``results`` (each face with its
+    head-relative gaze, ``processing.gaze.crop_gaze``)."""
+    faces = []
+    for result in results:
+        body = face_body(result)
+        body["head_gaze"] = _head_gaze(crop_gaze(result.landmarks))
+        faces.append(body)
+    body = {"model": model.model_dump(), "faces": faces}
     return Response(encode(body), media_type="application/json")
 
 
@@ -112,6 +142,15 @@ def frame_face_body(face: FrameFace) -> dict[str, Any]:
                 "roll": round(pose.roll, POSE_DECIMALS),
             },
         }
+    )
+    gaze = face.gaze
+    body["gaze"] = None if gaze is None else _eyes(gaze.camera)
+    body["head_gaze"] = _head_gaze(gaze)
+    iris = face.iris_distance
+    body["iris_distance"] = (
+        None
+        if iris is None
+        else {"left": round(iris.left, POSE_DECIMALS), "right": round(iris.right, POSE_DECIMALS)}
     )
     return body
 

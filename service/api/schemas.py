@@ -65,6 +65,45 @@ class Regions(BaseModel):
     right_iris: Iris
 
 
+class GazeAngles(BaseModel):
+    direction: Point3 = Field(description="Unit gaze vector.")
+    yaw: float = Field(
+        description="Degrees, positive: towards the image's right (as the pose's yaw; a mirrored "
+        "image negates it); yaw = atan2(x, z)."
+    )
+    pitch: float = Field(description="Degrees, positive: down (as the pose's pitch); asin(-y).")
+
+
+class EyeGaze(GazeAngles):
+    eyeball_center: Point3 = Field(
+        description="Where the gaze starts: the eyeball centre (the eyes' mid-point for "
+        "`combined`), cm, camera space."
+    )
+
+
+class HeadGaze(BaseModel):
+    """Gaze in the head's frame (MediaPipe's canonical face axes: x towards the image's right
+    for a frontal face, y up, z out of the face): yaw = pitch = 0 is straight ahead."""
+
+    left: GazeAngles = Field(description="The eye on the image's left (landmarks 33, 133, 468).")
+    right: GazeAngles = Field(description="The eye on the image's right (263, 362, 473).")
+    combined: GazeAngles = Field(description="Both eyes: their mean direction.")
+
+
+class Gaze(BaseModel):
+    """Gaze in the pose's camera frame (x right, y up, the camera looks down -z): looking into
+    the lens is the direction from `eyeball_center` towards the origin."""
+
+    left: EyeGaze
+    right: EyeGaze
+    combined: EyeGaze
+
+
+class IrisDistance(BaseModel):
+    left: float = Field(description="Camera to the left iris, cm.")
+    right: float = Field(description="Camera to the right iris, cm.")
+
+
 class Face(BaseModel):
     image: ImageSize
     score: float = Field(description="Face presence probability (0..1).")
@@ -73,6 +112,12 @@ class Face(BaseModel):
         "score is below the threshold."
     )
     regions: Regions | None = Field(description="Null when the score is below the threshold.")
+    head_gaze: HeadGaze | None = Field(
+        None,
+        description="Gaze relative to the head (docs/gaze.md). On /v1/crop(s), from a "
+        "weak-perspective fit (no camera); on frames, the camera-frame `gaze` turned into the "
+        "head's frame. Null without landmarks (or, on frames, without a pose).",
+    )
 
 
 class FacesResponse(BaseModel):
@@ -143,6 +188,17 @@ class FrameFace(Face):
     )
     pose: HeadPose | None = Field(
         None, description="Head pose from the landmarks; null when they give none."
+    )
+    gaze: Gaze | None = Field(
+        None,
+        description="Gaze per eye in the pose's camera frame, from the iris landmarks and an "
+        "eyeball model in the canonical face (docs/gaze.md); null when there is no pose.",
+    )
+    iris_distance: IrisDistance | None = Field(
+        None,
+        description="Camera-to-iris distance per eye from the iris's apparent size (11.7 mm "
+        "horizontal diameter, focal length from fov_degrees), as MediaPipe Iris; compare "
+        "pose.matrix's translation (cm).",
     )
 
 

@@ -63,6 +63,7 @@ from service.processing.detection import (
     turned_letterboxes,
 )
 from service.processing.face_geometry import GeometryError, HeadPose, estimate_pose
+from service.processing.gaze import Gaze, IrisDistance, face_gaze, face_iris_distance
 from service.processing.postprocess import FaceResult, project
 from service.processing.roi import associate, roi_from_detection, roi_from_landmarks, roi_to_frame
 from service.processing.warp import RotatedRect, warp_matrix, warp_through
@@ -84,7 +85,8 @@ class FrameFace:
     """One face found in a frame: the landmark result (frame pixels), the ROI it was cut
     from, and the detection behind that ROI (None when the ROI came from tracking).
     ``tracked_from``: the index in ``TrackState.rois`` of the tracked ROI it came from (None
-    when detected); ``face_id`` (tracking sessions) and ``pose`` are filled in later."""
+    when detected); ``face_id`` (tracking sessions), ``pose``, ``gaze`` and
+    ``iris_distance`` (``processing/gaze.py``) are filled in later."""
 
     result: FaceResult
     roi: RotatedRect
@@ -92,6 +94,8 @@ class FrameFace:
     tracked_from: int | None = None
     face_id: int | None = None
     pose: HeadPose | None = None
+    gaze: Gaze | None = None
+    iris_distance: IrisDistance | None = None
 
 
 @dataclass(frozen=True)
@@ -332,7 +336,8 @@ class FramePipeline:
         return FrameResult(width, height, faces, detector_ran)
 
     def with_pose(self, frame: FrameResult, fov_degrees: float | None = None) -> FrameResult:
-        """``frame`` with each face's head pose (``processing/face_geometry.py``) for a camera
+        """``frame`` with each face's head pose (``processing/face_geometry.py``), gaze and iris
+        distance (``processing/gaze.py``, from the same landmarks) for a camera
         of vertical field of view ``fov_degrees`` (None: ``Settings.camera_fov_degrees``);
         a face whose landmarks give no pose keeps ``pose=None``."""
         fov = self._settings.camera_fov_degrees if fov_degrees is None else fov_degrees
@@ -344,7 +349,10 @@ class FramePipeline:
                     pose = estimate_pose(face.result.landmarks, frame.width, frame.height, fov)
                 except GeometryError:
                     pose = None
-            faces.append(replace(face, pose=pose))
+            landmarks = face.result.landmarks
+            gaze = face_gaze(landmarks, pose, frame.width, frame.height, fov)
+            iris = face_iris_distance(landmarks, frame.width, frame.height, fov)
+            faces.append(replace(face, pose=pose, gaze=gaze, iris_distance=iris))
         return replace(frame, faces=faces)
 
     async def run(

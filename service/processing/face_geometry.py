@@ -248,18 +248,47 @@ def project_canonical(
         np.asarray(matrix, dtype=np.float64)
         @ np.vstack([face.points, np.ones(face.points.shape[1])])
     )[:3]
-    depth = -camera[2]
+    return project_points(camera, width, height, fov_degrees)
+
+
+def project_points(
+    camera: np.ndarray,
+    width: int,
+    height: int,
+    fov_degrees: float = DEFAULT_VERTICAL_FOV_DEGREES,
+    mean_depth: float | None = None,
+) -> np.ndarray:
+    """float [3, N] camera-space points (cm) -> float64 [N, 3] frame pixels, z relative to
+    ``mean_depth`` (None: the points' own mean depth) on the x scale."""
+    depth = -np.asarray(camera[2], dtype=np.float64)
     if not np.all(depth > 0):
         raise GeometryError("the posed face is not in front of the camera")
     frustum = Frustum.for_frame(width, height, fov_degrees)
-    mean_depth = float(depth.mean())
+    mean_depth = float(depth.mean()) if mean_depth is None else mean_depth
     near_x = camera[0] * frustum.near / depth
     near_y = camera[1] * frustum.near / depth
     near_z = (depth - mean_depth) * frustum.near / mean_depth
     x_scale = frustum.right - frustum.left
     y_scale = frustum.top - frustum.bottom
-    out = np.empty((face.points.shape[1], 3))
+    out = np.empty((camera.shape[1], 3))
     out[:, 0] = (near_x - frustum.left) / x_scale * width
     out[:, 1] = (1.0 - (near_y - frustum.bottom) / y_scale) * height
     out[:, 2] = near_z / x_scale * width
     return out
+
+
+def pixel_rays(
+    pixels: np.ndarray,
+    width: int,
+    height: int,
+    fov_degrees: float = DEFAULT_VERTICAL_FOV_DEGREES,
+) -> np.ndarray:
+    """float [N, 2] frame pixels -> float64 [N, 3] unit camera-space directions of the rays
+    from the camera centre through them (the inverse of ``project_points`` for x, y)."""
+    xy = np.asarray(pixels, dtype=np.float64)[:, :2]
+    frustum = Frustum.for_frame(width, height, fov_degrees)
+    normalised = np.vstack([(xy / np.array([width, height])).T, np.zeros(len(xy))])
+    near = _project_xy(frustum, normalised)
+    near[2] = -frustum.near
+    rays: np.ndarray = (near / np.linalg.norm(near, axis=0)).T
+    return rays

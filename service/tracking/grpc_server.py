@@ -22,6 +22,7 @@ from service.core.config import Settings
 from service.core.error_handlers import stream_ending
 from service.core.errors import InvalidImage, ServiceError
 from service.pipelines.frames import FramePipeline, FrameResult
+from service.processing.gaze import EyesGaze, GazeRay
 from service.tracking import tracking_pb2, tracking_pb2_grpc
 from service.tracking.sessions import SessionStore
 from service.tracking.tracker import smoothing_params, track_frame
@@ -31,6 +32,20 @@ logger = logging.getLogger(__name__)
 
 def _floats(array: np.ndarray | None) -> list[float]:
     return [] if array is None else np.asarray(array, dtype=np.float32).ravel().tolist()
+
+
+def _gaze_message(eyes: EyesGaze) -> tracking_pb2.Gaze:
+    def ray(gaze: GazeRay) -> tracking_pb2.GazeRay:
+        return tracking_pb2.GazeRay(
+            direction=_floats(gaze.direction),
+            yaw=gaze.yaw,
+            pitch=gaze.pitch,
+            eyeball_center=_floats(gaze.origin),
+        )
+
+    return tracking_pb2.Gaze(
+        left=ray(eyes.left), right=ray(eyes.right), combined=ray(eyes.combined)
+    )
 
 
 def result_message(index: int, frame: FrameResult) -> tracking_pb2.FrameResult:
@@ -66,6 +81,16 @@ def result_message(index: int, frame: FrameResult) -> tracking_pb2.FrameResult:
                     euler_degrees=tracking_pb2.EulerAngles(
                         pitch=pose.pitch, yaw=pose.yaw, roll=pose.roll
                     ),
+                )
+            )
+        if face.gaze is not None:
+            if face.gaze.camera is not None:
+                out.gaze.CopyFrom(_gaze_message(face.gaze.camera))
+            out.head_gaze.CopyFrom(_gaze_message(face.gaze.head))
+        if face.iris_distance is not None:
+            out.iris_distance.CopyFrom(
+                tracking_pb2.IrisDistance(
+                    left=face.iris_distance.left, right=face.iris_distance.right
                 )
             )
         if face.detection is not None:

@@ -54,12 +54,30 @@ def test_frame_result_holds_the_body_as_arrays(frame_body: dict[str, Any]) -> No
         assert face.pose is not None and face.pose.matrix is not None
         np.testing.assert_array_equal(face.pose.matrix, np.asarray(raw["pose"]["matrix"]))
         assert face.pose.euler_degrees == raw["pose"]["euler_degrees"]
+        # ... and the gaze per eye, the head-relative gaze and the iris distance (issue 22).
+        assert face.gaze is not None and face.head_gaze is not None
+        for name in ("left", "right", "combined"):
+            ray, head = getattr(face.gaze, name), getattr(face.head_gaze, name)
+            assert ray is not None and head is not None
+            np.testing.assert_array_equal(ray.direction, raw["gaze"][name]["direction"])
+            assert ray.eyeball_center is not None and ray.eyeball_center.shape == (3,)
+            assert (head.yaw, head.pitch) == (
+                raw["head_gaze"][name]["yaw"],
+                raw["head_gaze"][name]["pitch"],
+            )
+            assert head.eyeball_center is None
+        assert face.iris_distance is not None
+        assert face.iris_distance.left == raw["iris_distance"]["left"] > 0
 
 
 def test_crops_result_null_face(crops_body: dict[str, Any]) -> None:
     result = FacesResult.parse(crops_body)
     assert result.faces[0].landmarks is not None and result.faces[0].regions is not None
     assert result.faces[1].landmarks is None and result.faces[1].regions is None
+    head = result.faces[0].head_gaze  # crops: gaze relative to the head only
+    assert head is not None and head.combined is not None
+    assert head.combined.direction.shape == (3,) and head.combined.eyeball_center is None
+    assert result.faces[1].head_gaze is None
     assert result.model.pipeline == "attention"
 
 

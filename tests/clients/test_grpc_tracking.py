@@ -99,6 +99,18 @@ def test_results_equal_the_websockets(grpc_gateway: tuple[str, LiveServer]) -> N
             assert (face.detection is None) == (reference.detection is None)
             assert face.roi is not None and reference.roi is not None
             np.testing.assert_allclose(face.roi.center, reference.roi.center, atol=2e-3)
+            for field in ("gaze", "head_gaze"):
+                ours, theirs = getattr(face, field), getattr(reference, field)
+                assert ours is not None and theirs is not None and ours.combined is not None
+                assert theirs.combined is not None
+                np.testing.assert_allclose(
+                    ours.combined.direction, theirs.combined.direction, atol=1e-4
+                )
+                assert (ours.combined.eyeball_center is None) is (field == "head_gaze")
+            assert face.iris_distance is not None and reference.iris_distance is not None
+            assert face.iris_distance.right == pytest.approx(
+                reference.iris_distance.right, abs=1e-3
+            )
     first = over_grpc[0]
     assert isinstance(first, FrameResult)
     found = [f.landmarks for f in first.faces if f.landmarks is not None]

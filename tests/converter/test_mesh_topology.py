@@ -11,6 +11,7 @@ from converter.__main__ import main
 from converter.mesh_topology import (
     CONNECTIONS_MEMBER,
     TopologyError,
+    checked_paths,
     connections_source,
     literal_edge_lists,
     topology,
@@ -78,3 +79,15 @@ def test_cli_writes_the_json(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert len(json.loads(output.read_text())["triangles"]) == 852
     assert not list(output.parent.glob("*.tmp"))
     assert "852 triangles" in capsys.readouterr().out
+
+
+def test_try_on_paths_run_along_the_wheels_contours(source: str) -> None:
+    paths = topology(source)["paths"]
+    assert set(paths) == {"lips_outer", "lips_inner", "left_upper_lid", "right_upper_lid"}
+    assert len(paths["lips_outer"]) == len(paths["lips_inner"]) == 20
+    assert not set(paths["lips_outer"]) & set(paths["lips_inner"])
+    # The upper lids run corner to corner (the cascade's eye-ROI corners).
+    assert {paths["left_upper_lid"][0], paths["left_upper_lid"][-1]} == {33, 133}
+    assert {paths["right_upper_lid"][0], paths["right_upper_lid"][-1]} == {263, 362}
+    with pytest.raises(TopologyError, match="not contour edges"):
+        checked_paths([(61, 146)])

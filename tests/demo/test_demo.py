@@ -10,6 +10,7 @@ folder (their paths are printed; ``pytest -s`` shows them).
 from __future__ import annotations
 
 import base64
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from tests.demo.conftest import DATA, Clip, DemoPage, golden_faces
 
@@ -77,9 +79,9 @@ def _check_overlay(demo: DemoPage, expected: list[np.ndarray]) -> None:
     assert counts["outside"] <= STRAY_SHARE * sum(counts["inBox"]), counts
 
 
-def _screenshot(demo: DemoPage, folder: Path, name: str) -> Path:
+def _screenshot(demo: DemoPage, folder: Path, name: str, part: str = "main") -> Path:
     path = folder / name
-    demo.page.locator("main").screenshot(path=str(path))
+    demo.page.locator(part).screenshot(path=str(path))
     assert path.stat().st_size > 0
     print(f"screenshot: {path}")
     return path
@@ -251,3 +253,188 @@ def test_api_key_is_sent_in_both_modes(live_server: Any, demo_page: DemoPage) ->
     page.wait_for_function(f"() => window.facemeshDemo.framesReceived > {before}")
     assert demo_page.state()["lastResponse"]["image"] == {"width": 500, "height": 375}
     assert httpx.post(f"{server.base_url}/v1/frame").status_code == 401
+
+
+# ---- try-on and gaze arrows (issue 22) ------------------------------------------------------
+LIP_OPACITY = 0.55
+# The overlay canvas and the frame it was drawn on (PNG data URLs), with the response and
+# arrows drawn: read in one go, so a frame arriving meanwhile cannot mix two frames.
+READ_CANVASES = """() => ({
+  overlay: document.getElementById("overlay").toDataURL("image/png"),
+  frame: window.facemeshDemo.source.toDataURL("image/png"),
+  response: window.facemeshDemo.lastResponse,
+  arrows: window.facemeshDemo.arrows,
+})"""
+
+
+def _pixels(data_url: str) -> np.ndarray:
+    png = base64.b64decode(data_url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(float)
+
+
+def _polygon_mask(size: tuple[int, int], rings: list[np.ndarray]) -> np.ndarray:
+    """Even-odd fill of the rings (as the demo fills the lips)."""
+    mask = np.zeros(size[::-1], dtype=bool)
+    for ring in rings:
+        layer = Image.new("1", size)
+        ImageDraw.Draw(layer).polygon([tuple(p) for p in ring[:, :2]], fill=1)
+        mask ^= np.asarray(layer, dtype=bool)
+    return mask
+
+
+def _shrink(mask: np.ndarray, pixels: int) -> np.ndarray:
+    image = Image.fromarray(mask.astype(np.uint8) * 255).filter(
+        ImageFilter.MinFilter(2 * pixels + 1)
+    )
+    return np.asarray(image) > 0
+
+
+def _grow(mask: np.ndarray, pixels: int) -> np.ndarray:
+    image = Image.fromarray(mask.astype(np.uint8) * 255).filter(
+        ImageFilter.MaxFilter(2 * pixels + 1)
+    )
+    return np.asarray(image) > 0
+
+
+def _check_lipstick(demo: DemoPage, colour: tuple[int, int, int]) -> dict[str, float]:
+    """Inside the lips every pixel moves towards ``colour`` (alpha blend: its distance scales
+    by 1 - opacity); away from the lips, eyes and arrows nothing changes."""
+    topology = demo.page.evaluate("() => fetch('mesh.json').then((r) => r.json())")
+    state = demo.page.evaluate(READ_CANVASES)
+    overlay, frame = _pixels(state["overlay"]), _pixels(state["frame"])
+    assert overlay.shape == frame.shape
+    height, width = frame.shape[:2]
+    (face,) = [f for f in state["response"]["faces"] if f["landmarks"] is not None][:1]
+    points = np.asarray(face["landmarks"])
+    paths = {k: np.asarray(v) for k, v in topology["paths"].items()}
+    lips = _polygon_mask(
+        (width, height), [points[paths["lips_outer"]], points[paths["lips_inner"]]]
+    )
+    inside = _shrink(lips, 2)
+    eye_width = float(
+        np.linalg.norm(
+            points[paths["left_upper_lid"][0], :2] - points[paths["left_upper_lid"][-1], :2]
+        )
+    )
+    keep_out = Image.fromarray(_grow(lips, 4))
+    draw = ImageDraw.Draw(keep_out)
+    for lid in ("left_upper_lid", "right_upper_lid"):  # eyeliner, wing included
+        (x0, y0), (x1, y1) = points[paths[lid], :2].min(axis=0), points[paths[lid], :2].max(axis=0)
+        pad = 0.5 * eye_width
+        draw.rectangle([x0 - pad, y0 - pad, x1 + pad, y1 + pad], fill=1)
+    for arrow in state["arrows"]:
+        draw.line([tuple(arrow["from"]), tuple(arrow["to"])], fill=1, width=14)
+    keep_out = np.asarray(keep_out, dtype=bool)
+    box = np.zeros_like(lips)
+    (bx0, by0), (bx1, by1) = (
+        points[:, :2].min(axis=0).astype(int),
+        points[:, :2].max(axis=0).astype(int),
+    )
+    box[max(by0, 0) : by1, max(bx0, 0) : bx1] = True
+    outside = box & ~keep_out
+    target = np.asarray(colour, dtype=float)
+    before = np.linalg.norm(frame[inside] - target, axis=1)
+    after = np.linalg.norm(overlay[inside] - target, axis=1)
+    ratio = float(np.median(after / np.maximum(before, 1e-6)))
+    moved = float(np.mean(after < before - 1.0))
+    unchanged = float(np.mean(np.abs(overlay[outside] - frame[outside]).max(axis=1) <= 2))
+    assert inside.sum() > 100 and outside.sum() > 2000
+    assert moved > 0.97, moved
+    assert ratio == pytest.approx(1 - LIP_OPACITY, abs=0.06)
+    assert unchanged > 0.995, unchanged
+    return {"inside": int(inside.sum()), "ratio": ratio, "moved": moved, "unchanged": unchanged}
+
+
+def _turn_on_try_on(page: Any, colour: str) -> None:
+    page.check("#try-on")
+    page.fill("#lip-color", colour)
+    page.fill("#lip-opacity", str(LIP_OPACITY))
+    page.dispatch_event("#lip-opacity", "input")
+
+
+def _hex(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+def test_try_on_in_photo_mode_paints_only_the_lips(
+    server: Any, demo_page: DemoPage, tmp_path: Path
+) -> None:
+    page = demo_page.page
+    page.goto(f"{server.base_url}/demo/?mode=photo")
+    page.wait_for_function("() => window.facemeshDemo.meshLoaded")
+    page.set_input_files("#photo-file", str(DATA / "frames" / "grace_hopper.jpg"))
+    page.wait_for_function("() => window.facemeshDemo.framesReceived >= 1")
+    for colour in ("#1e90ff", "#c8102e"):  # the picker's change is drawn at once
+        _turn_on_try_on(page, colour)
+        figures = _check_lipstick(demo_page, _hex(colour))
+        print(f"photo try-on {colour}: {figures}")
+    _screenshot(demo_page, tmp_path, "demo-try-on.png", "#stage")  # README: docs/try-on.png
+    page.uncheck("#try-on")  # back to the mesh: no frame drawn on the overlay
+    assert (
+        demo_page.page.evaluate(COUNT_MESH_PIXELS, [[[0, 0, 1e4, 1e4]], COLORS_MESH])["inBox"][0]
+        > 0
+    )
+    _no_errors(demo_page)
+
+
+COLORS_MESH = [64, 224, 208]
+
+
+def test_try_on_in_webcam_mode_paints_every_frame(
+    server: Any, demo_page: DemoPage, clip: Clip
+) -> None:
+    page = demo_page.page
+    page.goto(f"{server.base_url}/demo/")
+    page.wait_for_function("() => window.facemeshDemo.meshLoaded")
+    _turn_on_try_on(page, "#b0306a")
+    page.click("#start")
+    page.wait_for_function("() => window.facemeshDemo.framesReceived >= 2")
+    first = demo_page.state()["framesReceived"]
+    figures = _check_lipstick(demo_page, _hex("#b0306a"))
+    page.wait_for_function(f"() => window.facemeshDemo.framesReceived >= {first + 2}")
+    again = _check_lipstick(demo_page, _hex("#b0306a"))
+    print(f"webcam try-on: {figures}, two frames later {again}")
+    page.click("#stop")
+    _no_errors(demo_page)
+
+
+def _arrows(demo: DemoPage, photo: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    before = demo.state()["framesReceived"]
+    demo.page.set_input_files("#photo-file", str(photo))
+    demo.page.wait_for_function(f"() => window.facemeshDemo.framesReceived > {before}")
+    state = demo.state()
+    return state["arrows"], state["lastResponse"]
+
+
+def test_gaze_arrows_follow_a_mirrored_twin(
+    server: Any, demo_page: DemoPage, tmp_path: Path
+) -> None:
+    photo = DATA / "frames" / "lenna.png"
+    twin = tmp_path / "lenna-mirrored.png"
+    ImageOps.mirror(Image.open(photo).convert("RGB")).save(twin)
+    page = demo_page.page
+    page.goto(f"{server.base_url}/demo/?mode=photo")
+    page.wait_for_function("() => window.facemeshDemo.meshLoaded")
+    arrows, response = _arrows(demo_page, photo)
+    mirrored, _ = _arrows(demo_page, twin)
+    width = response["image"]["width"]
+    assert len(arrows) == len(mirrored) == 2
+    (face,) = response["faces"]
+    points = np.asarray(face["landmarks"])
+    eye_width = float(np.linalg.norm(points[33, :2] - points[133, :2]))
+    by_eye = {a["eye"]: a for a in mirrored}
+    errors = []
+    for arrow in arrows:
+        other = by_eye["right" if arrow["eye"] == "left" else "left"]  # eyes swap in a mirror
+        start, tip = np.asarray(arrow["from"]), np.asarray(arrow["to"])
+        start_m, tip_m = np.asarray(other["from"]), np.asarray(other["to"])
+        assert start_m == pytest.approx([width - start[0], start[1]], abs=1.5)
+        vector, vector_m = tip - start, tip_m - start_m
+        errors.append(float(np.linalg.norm(vector_m - [-vector[0], vector[1]])) / eye_width)
+        # The arrow is on the canvas: gaze-coloured pixels around its tip.
+        box = [tip_m[0] - 4, tip_m[1] - 4, tip_m[0] + 4, tip_m[1] + 4]
+        counts = page.evaluate(COUNT_MESH_PIXELS, [[box], demo_page.state()["colors"]["gaze"]])
+        assert counts["inBox"][0] >= 3, counts
+    print(f"gaze arrows vs the mirrored twin's: {', '.join(f'{e:.2f}' for e in errors)} eye widths")
+    assert max(errors) < 0.45
+    _no_errors(demo_page)

@@ -54,6 +54,21 @@ _MESSAGES: dict[str, list[tuple[str, int, int, bool, str]]] = {
         ("keypoints", 6, _F.TYPE_FLOAT, True, ""),
         ("quarter_turns", 7, _F.TYPE_UINT32, False, ""),
     ],
+    "GazeRay": [
+        ("direction", 1, _F.TYPE_FLOAT, True, ""),
+        ("yaw", 2, _F.TYPE_FLOAT, False, ""),
+        ("pitch", 3, _F.TYPE_FLOAT, False, ""),
+        ("eyeball_center", 4, _F.TYPE_FLOAT, True, ""),
+    ],
+    "Gaze": [
+        ("left", 1, _F.TYPE_MESSAGE, False, "GazeRay"),
+        ("right", 2, _F.TYPE_MESSAGE, False, "GazeRay"),
+        ("combined", 3, _F.TYPE_MESSAGE, False, "GazeRay"),
+    ],
+    "IrisDistance": [
+        ("left", 1, _F.TYPE_FLOAT, False, ""),
+        ("right", 2, _F.TYPE_FLOAT, False, ""),
+    ],
     "Face": [
         ("score", 1, _F.TYPE_FLOAT, False, ""),
         ("landmarks", 2, _F.TYPE_FLOAT, True, ""),
@@ -62,6 +77,9 @@ _MESSAGES: dict[str, list[tuple[str, int, int, bool, str]]] = {
         ("right_eye_affine", 5, _F.TYPE_FLOAT, True, ""),
         ("roi", 6, _F.TYPE_MESSAGE, False, "Roi"),
         ("detection", 7, _F.TYPE_MESSAGE, False, "Detection"),
+        ("gaze", 10, _F.TYPE_MESSAGE, False, "Gaze"),
+        ("head_gaze", 11, _F.TYPE_MESSAGE, False, "Gaze"),
+        ("iris_distance", 12, _F.TYPE_MESSAGE, False, "IrisDistance"),
     ],
     "Error": [
         ("code", 1, _F.TYPE_STRING, False, ""),
@@ -123,6 +141,19 @@ def _affine(values: Any) -> np.ndarray | None:
     return array.reshape(2, 3) if array.size == 6 else None
 
 
+def _gaze_body(gaze: Any) -> dict[str, Any]:
+    def ray(message: Any) -> dict[str, Any]:
+        centre = np.asarray(message.eyeball_center, dtype=np.float64)
+        return {
+            "direction": np.asarray(message.direction, dtype=np.float64),
+            "yaw": message.yaw,
+            "pitch": message.pitch,
+            "eyeball_center": centre if centre.size else None,
+        }
+
+    return {name: ray(getattr(gaze, name)) for name in ("left", "right", "combined")}
+
+
 def _face_body(face: Any, width: int, height: int) -> dict[str, Any]:
     landmarks = np.asarray(face.landmarks, dtype=np.float64)
     body: dict[str, Any] = {
@@ -155,6 +186,14 @@ def _face_body(face: Any, width: int, height: int) -> dict[str, Any]:
             "score": detection.score,
             "keypoints": np.asarray(detection.keypoints, dtype=np.float64).reshape(-1, 2),
             "quarter_turns": detection.quarter_turns,
+        }
+    for name in ("gaze", "head_gaze"):
+        if face.HasField(name):
+            body[name] = _gaze_body(getattr(face, name))
+    if face.HasField("iris_distance"):
+        body["iris_distance"] = {
+            "left": face.iris_distance.left,
+            "right": face.iris_distance.right,
         }
     return body
 

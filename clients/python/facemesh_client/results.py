@@ -120,16 +120,76 @@ class Regions:
 
 
 @dataclass(frozen=True)
+class GazeRay:
+    """One gaze: ``direction`` (3,) unit vector, ``yaw``/``pitch`` in degrees (positive:
+    towards the image's right / down) and ``eyeball_center`` (3,) in cm, camera space (``None``
+    in the head's frame)."""
+
+    direction: np.ndarray
+    yaw: float
+    pitch: float
+    eyeball_center: np.ndarray | None
+    raw: Json = field(repr=False)
+
+    @classmethod
+    def parse(cls, data: Any) -> GazeRay:
+        data = _mapping(data)
+        return cls(
+            direction=_array(data.get("direction")),
+            yaw=float(data.get("yaw", 0.0)),
+            pitch=float(data.get("pitch", 0.0)),
+            eyeball_center=_optional_array(data.get("eyeball_center")),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Gaze:
+    """Gaze per eye (``left``: the eye on the image's left) and ``combined`` (both eyes):
+    in the camera frame (``FrameFace.gaze``) or relative to the head (``Face.head_gaze``)."""
+
+    left: GazeRay | None
+    right: GazeRay | None
+    combined: GazeRay | None
+    raw: Json = field(repr=False)
+
+    @classmethod
+    def parse(cls, data: Any) -> Gaze:
+        data = _mapping(data)
+        rays = {
+            name: None if data.get(name) is None else GazeRay.parse(data[name])
+            for name in ("left", "right", "combined")
+        }
+        return cls(**rays, raw=data)
+
+
+@dataclass(frozen=True)
+class IrisDistance:
+    """Camera-to-iris distance per eye in cm, from the iris's apparent size."""
+
+    left: float
+    right: float
+    raw: Json = field(repr=False)
+
+    @classmethod
+    def parse(cls, data: Any) -> IrisDistance:
+        data = _mapping(data)
+        return cls(left=float(data.get("left", 0.0)), right=float(data.get("right", 0.0)), raw=data)
+
+
+@dataclass(frozen=True)
 class Face:
     """One face of ``/v1/crop`` or ``/v1/crops``. ``landmarks``: ``(478, 3)`` [x, y, z] in
     posted-image pixels (z on the x scale); ``landmarks`` and ``regions`` are ``None`` when
-    ``score`` is below the server's threshold."""
+    ``score`` is below the server's threshold. ``head_gaze``: gaze relative to the head, when
+    the server sends it."""
 
     image: ImageSize
     score: float
     landmarks: np.ndarray | None
     regions: Regions | None
     raw: Json = field(repr=False)
+    head_gaze: Gaze | None = None
 
     @classmethod
     def parse(cls, data: Any) -> Face:
@@ -138,13 +198,14 @@ class Face:
 
 
 def _face_fields(data: Json) -> dict[str, Any]:
-    regions = data.get("regions")
+    regions, head_gaze = data.get("regions"), data.get("head_gaze")
     return {
         "image": ImageSize.parse(data.get("image")),
         "score": float(data.get("score", 0.0)),
         "landmarks": _optional_array(data.get("landmarks"), 3),
         "regions": None if regions is None else Regions.parse(regions),
         "raw": data,
+        "head_gaze": None if head_gaze is None else Gaze.parse(head_gaze),
     }
 
 
@@ -220,12 +281,15 @@ class Pose:
 class FrameFace(Face):
     """A face of ``/v1/frame`` or a tracking session: a :class:`Face` plus how it was found.
     ``detection`` is ``None`` when the face was tracked from the previous frame; ``face_id``
-    and ``pose`` are ``None`` unless the server sends them."""
+    ``pose``, ``gaze`` (camera frame) and ``iris_distance`` are ``None`` unless the server
+    sends them."""
 
     detection: Detection | None = None
     roi: Roi | None = None
     face_id: int | None = None
     pose: Pose | None = None
+    gaze: Gaze | None = None
+    iris_distance: IrisDistance | None = None
 
     @classmethod
     def parse(cls, data: Any) -> FrameFace:
@@ -238,6 +302,12 @@ class FrameFace(Face):
             roi=None if roi is None else Roi.parse(roi),
             face_id=None if face_id is None else int(face_id),
             pose=None if pose is None else Pose.parse(pose),
+            gaze=None if data.get("gaze") is None else Gaze.parse(data["gaze"]),
+            iris_distance=(
+                None
+                if data.get("iris_distance") is None
+                else IrisDistance.parse(data["iris_distance"])
+            ),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from service.api import schemas
@@ -58,7 +59,9 @@ async def crop(
     payloads = await read_images(request, settings, max_images=1)
     async with admission.slot():  # only once the body is in
         results = await pipeline.run(payloads)
-    return faces_response(results, model_info(settings, pipeline.backend.name, pipeline.name))
+    model = model_info(settings, pipeline.backend.name, pipeline.name)
+    # Off the loop: each face's head gaze is a small fit (about 0.5 ms).
+    return await run_in_threadpool(faces_response, results, model)
 
 
 @router.post(
@@ -74,4 +77,6 @@ async def crops(
     payloads = await read_images(request, settings, max_images=settings.max_batch_images)
     async with admission.slot():  # only once the body is in
         results = await pipeline.run(payloads)
-    return faces_response(results, model_info(settings, pipeline.backend.name, pipeline.name))
+    model = model_info(settings, pipeline.backend.name, pipeline.name)
+    # Off the loop: each face's head gaze is a small fit (about 0.5 ms).
+    return await run_in_threadpool(faces_response, results, model)

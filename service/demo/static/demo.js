@@ -2,6 +2,9 @@
 // the returned landmarks drawn on a canvas laid over the picture. Plain JavaScript, no build
 // step, nothing fetched from other origins. Landmarks arrive in frame pixels, so the overlay
 // canvas is sized to the frame and scaled by CSS together with the picture under it.
+// Try-on: the overlay shows the frame the landmarks belong to, with lipstick filled between
+// the lips' outer and inner rings and eyeliner along the upper lids (outlines: mesh.json's
+// `paths`); an arrow per eye shows its gaze (the response's camera-frame `gaze`).
 "use strict";
 
 (() => {
@@ -14,7 +17,11 @@
     left_eye: [60, 210, 60],
     right_eye: [70, 150, 255],
     iris: [255, 214, 10],
+    gaze: [255, 128, 0],
+    eyeliner: [24, 14, 20],
   };
+  // An arrow's length for a gaze at right angles to the view, in eye widths (corner to corner).
+  const ARROW_EYE_WIDTHS = 3;
   const LEGEND = [
     ["mesh", "mesh"],
     ["lips", "lips"],
@@ -22,6 +29,7 @@
     ["right_eye", "right eye"],
     ["iris", "irises"],
     ["contour", "oval, brows"],
+    ["gaze", "gaze"],
   ];
 
   // For people (the stats line) and for automated tests (tests/demo/).
@@ -35,6 +43,11 @@
     latencyMs: null,
     meshLoaded: false,
     colors: COLORS,
+    tryOn: false,
+    lipColor: [200, 16, 46],
+    lipOpacity: 0.55,
+    arrows: [], // per drawn eye: {face, eye, from: [x, y], to: [x, y]} in frame pixels
+    source: null, // the canvas holding the frame the overlay's try-on is drawn on
   };
   window.facemeshDemo = state;
 
@@ -55,6 +68,9 @@
     faces: $("stat-faces"),
     fps: $("stat-fps"),
     latency: $("stat-latency"),
+    tryOn: $("try-on"),
+    lipColor: $("lip-color"),
+    lipOpacity: $("lip-opacity"),
   };
   const rgb = (c, alpha = 1) => `rgba(${c[0]}, ${c[1]}, ${c[2]}, ${alpha})`;
 
@@ -117,9 +133,15 @@
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, width, height);
     const scale = Math.max(1, Math.min(width, height) / 480);
-    for (const face of response.faces) {
-      if (face.landmarks) drawFace(ctx, face, scale);
-    }
+    const source = state.tryOn ? state.source : null;
+    if (source) ctx.drawImage(source, 0, 0, width, height);
+    state.arrows = [];
+    response.faces.forEach((face, index) => {
+      if (!face.landmarks) return;
+      if (source && topology) drawTryOn(ctx, face.landmarks);
+      else drawFace(ctx, face, scale);
+      drawGaze(ctx, face, index, scale);
+    });
   }
 
   function redraw() {
@@ -200,6 +222,95 @@
     iris(ctx, regions.right_iris.landmarks, scale);
   }
 
+  // ---- try-on and gaze ---------------------------------------------------------------------
+  function tracePath(ctx, points, indices) {
+    indices.forEach((i, k) => {
+      const [x, y] = points[i];
+      if (k) ctx.lineTo(x, y);
+      else ctx.moveTo(x, y);
+    });
+  }
+
+  function drawTryOn(ctx, points) {
+    const paths = topology.paths;
+    // Lipstick: the band between the outer and inner rings (even-odd leaves the mouth open).
+    ctx.beginPath();
+    tracePath(ctx, points, paths.lips_outer);
+    ctx.closePath();
+    tracePath(ctx, points, paths.lips_inner);
+    ctx.closePath();
+    ctx.fillStyle = rgb(state.lipColor, state.lipOpacity);
+    ctx.fill("evenodd");
+    // Eyeliner: along each upper lid, from its outer corner (the path's first point), with a
+    // short wing past that corner.
+    for (const lid of [paths.left_upper_lid, paths.right_upper_lid]) {
+      const outer = points[lid[0]];
+      const inner = points[lid[lid.length - 1]];
+      const width = Math.hypot(outer[0] - inner[0], outer[1] - inner[1]);
+      const mid = points[lid[lid.length >> 1]];
+      const along = [(outer[0] - inner[0]) / width, (outer[1] - inner[1]) / width];
+      let up = [along[1], -along[0]]; // perpendicular, turned towards the lid's middle
+      if ((mid[0] - outer[0]) * up[0] + (mid[1] - outer[1]) * up[1] < 0) up = [-up[0], -up[1]];
+      const wing = [
+        outer[0] + 0.22 * width * along[0] + 0.12 * width * up[0],
+        outer[1] + 0.22 * width * along[1] + 0.12 * width * up[1],
+      ];
+      ctx.beginPath();
+      ctx.moveTo(wing[0], wing[1]);
+      for (const i of lid) ctx.lineTo(points[i][0], points[i][1]);
+      ctx.strokeStyle = rgb(COLORS.eyeliner, 0.9);
+      ctx.lineWidth = Math.max(1.5, 0.08 * width);
+      ctx.lineCap = "round";
+      ctx.stroke();
+    }
+  }
+
+  function drawGaze(ctx, face, index, scale) {
+    if (!face.gaze || !face.regions || !topology) return;
+    const eyes = {
+      left: [face.regions.left_iris.landmarks[0], topology.paths.left_upper_lid],
+      right: [face.regions.right_iris.landmarks[0], topology.paths.right_upper_lid],
+    };
+    for (const [eye, [from, lid]] of Object.entries(eyes)) {
+      const [dx, dy] = face.gaze[eye].direction; // camera frame: y up
+      const a = face.landmarks[lid[0]];
+      const b = face.landmarks[lid[lid.length - 1]];
+      const length = ARROW_EYE_WIDTHS * Math.hypot(a[0] - b[0], a[1] - b[1]);
+      const to = [from[0] + length * dx, from[1] - length * dy];
+      state.arrows.push({ face: index, eye, from: [from[0], from[1]], to });
+      arrow(ctx, from, to, COLORS.gaze, 2 * scale);
+    }
+  }
+
+  function arrow(ctx, from, to, color, lineWidth) {
+    const [dx, dy] = [to[0] - from[0], to[1] - from[1]];
+    const length = Math.hypot(dx, dy);
+    ctx.strokeStyle = rgb(color);
+    ctx.fillStyle = rgb(color);
+    ctx.lineWidth = lineWidth;
+    ctx.beginPath();
+    ctx.moveTo(from[0], from[1]);
+    ctx.lineTo(to[0], to[1]);
+    ctx.stroke();
+    if (length < 1) return;
+    const head = Math.min(length * 0.4, 4 * lineWidth);
+    const [ux, uy] = [dx / length, dy / length];
+    ctx.beginPath();
+    ctx.moveTo(to[0], to[1]);
+    ctx.lineTo(to[0] - head * ux + 0.5 * head * uy, to[1] - head * uy - 0.5 * head * ux);
+    ctx.lineTo(to[0] - head * ux - 0.5 * head * uy, to[1] - head * uy + 0.5 * head * ux);
+    ctx.closePath();
+    ctx.fill();
+  }
+
+  function readTryOn() {
+    state.tryOn = ui.tryOn.checked;
+    const hex = ui.lipColor.value; // "#rrggbb"
+    state.lipColor = [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16));
+    state.lipOpacity = Number.parseFloat(ui.lipOpacity.value);
+    redraw();
+  }
+
   // ---- results -----------------------------------------------------------------------------
   let lastArrival = null;
 
@@ -222,6 +333,7 @@
 
   // ---- webcam mode: one frame in flight on the WebSocket -------------------------------------
   const grab = document.createElement("canvas");
+  const answered = document.createElement("canvas"); // the webcam frame the last answer is for
   let stream = null;
   let socket = null;
   let inFlight = false;
@@ -278,7 +390,14 @@
       const roundTrip = performance.now() - sentAt;
       const body = JSON.parse(event.data);
       if (body.error) reportError(`frame: ${body.error.code}: ${body.error.message}`);
-      else accept(body, roundTrip);
+      else {
+        // ``grab`` still holds the frame sent: the next one is grabbed after this answer.
+        answered.width = grab.width;
+        answered.height = grab.height;
+        answered.getContext("2d").drawImage(grab, 0, 0);
+        state.source = answered;
+        accept(body, roundTrip);
+      }
       if (!frameCallbacks) frameSeq += 1;
       window.requestAnimationFrame(sendFrame); // or on the next new frame (watchFrames)
     };
@@ -366,6 +485,7 @@
       return;
     }
     const body = await response.json();
+    state.source = ui.photo;
     lastArrival = null; // one-off requests: no frame rate
     accept(body, performance.now() - started);
     setStatus(`${file.name}: ${body.faces.length} face(s)`, true);
@@ -386,6 +506,7 @@
     }
     ui.stage.classList.toggle("mirrored", mode === "webcam" && ui.mirror.checked);
     drawn = null;
+    state.source = null;
     ui.overlay.getContext("2d").clearRect(0, 0, ui.overlay.width, ui.overlay.height);
     setStatus("");
   }
@@ -402,6 +523,10 @@
     ui.stage.classList.toggle("mirrored", state.mode === "webcam" && ui.mirror.checked),
   );
   ui.file.addEventListener("change", () => runPhoto(ui.file.files[0]));
+  for (const input of [ui.tryOn, ui.lipColor, ui.lipOpacity]) {
+    input.addEventListener("input", readTryOn);
+    input.addEventListener("change", readTryOn);
+  }
   ui.stage.addEventListener("dragover", (event) => {
     if (state.mode !== "photo") return;
     event.preventDefault();
@@ -428,6 +553,7 @@
     item.append(swatch, label);
     legend.append(item);
   }
+  readTryOn();
   const initial = new URLSearchParams(window.location.search).get("mode");
   setMode(initial === "photo" ? "photo" : "webcam");
 })();

@@ -1,0 +1,173 @@
+"""Gaze and iris distance over every transport, against one real ``python -m service``:
+``POST /v1/frame`` and ``/v1/crop`` (httpx), the WebSocket ``/v1/track`` and the gRPC
+``Track`` stream; the streams' gaze comes from the smoothed landmarks, as the pose does."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+from PIL import Image
+from websockets.sync.client import connect
+
+from service.api import schemas
+from tests.service.tracking.conftest import DETECTOR_PATH, png
+from tools.servers.gateway import LiveServer, free_port
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+RAYS = ("left", "right", "combined")
+
+
+@pytest.fixture(scope="module")
+def server(model_path: Path, live_server: Callable[[Mapping[str, str]], Any]) -> LiveServer:
+    if not DETECTOR_PATH.is_file():
+        pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
+    port = free_port()
+    live: LiveServer = live_server(
+        {"FACEMESH_GRPC_ENABLED": "true", "FACEMESH_GRPC_PORT": str(port)}
+    )
+    live.env["grpc_target"] = f"127.0.0.1:{port}"
+    return live
+
+
+@pytest.fixture(scope="module")
+def clip() -> list[bytes]:
+    """Four frames of a still photo with fresh noise each (so smoothing shows)."""
+    photo = np.asarray(Image.open(DATA / "frames" / "lenna.png").convert("RGB")).astype(float)
+    rng = np.random.default_rng(11)
+    return [
+        png(np.clip(photo + rng.normal(0, 6.0, photo.shape), 0, 255).astype(np.uint8))
+        for _ in range(4)
+    ]
+
+
+def _unit(values: Any) -> np.ndarray:
+    vector = np.asarray(values, dtype=float)
+    assert vector.shape == (3,) and np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-4)
+    return vector
+
+
+def _check_angles(ray: dict[str, Any]) -> None:
+    x, y, z = _unit(ray["direction"])
+    assert ray["yaw"] == pytest.approx(math.degrees(math.atan2(x, z)), abs=1e-3)
+    assert ray["pitch"] == pytest.approx(math.degrees(math.asin(-y)), abs=1e-3)
+
+
+@pytest.mark.slow
+def test_v1_frame_has_gaze_head_gaze_and_iris_distance(server: LiveServer) -> None:
+    response = server.client().post(
+        "/v1/frame",
+        content=(DATA / "frames" / "dlib_2008_001322.jpg").read_bytes(),
+        headers={"Content-Type": "image/jpeg"},
+    )
+    assert response.status_code == 200
+    data = response.json()
+    schemas.FrameResponse.model_validate(data)
+    assert len(data["faces"]) == 3
+    for face in data["faces"]:
+        gaze, head = face["gaze"], face["head_gaze"]
+        for name in RAYS:
+            _check_angles(gaze[name])
+            _check_angles(head[name])
+            assert "eyeball_center" not in head[name]
+        left, right = (np.array(gaze[eye]["eyeball_center"]) for eye in ("left", "right"))
+        assert left[2] < 0 and right[2] < 0  # in front of the camera
+        assert left[0] < right[0]  # the left eye is on the image's left
+        np.testing.assert_allclose(
+            gaze["combined"]["eyeball_center"], (left + right) / 2, atol=1e-4
+        )
+        # Same eyes in both frames: the head's rotation maps one onto the other.
+        rotation = np.array(face["pose"]["matrix"])[:3, :3]
+        rotation /= np.cbrt(np.linalg.det(rotation))
+        for name in RAYS:
+            np.testing.assert_allclose(
+                rotation @ np.array(head[name]["direction"]), gaze[name]["direction"], atol=1e-4
+            )
+        for eye, centre in (("left", left), ("right", right)):
+            assert face["iris_distance"][eye] == pytest.approx(np.linalg.norm(centre), rel=0.3)
+
+
+@pytest.mark.slow
+def test_v1_crop_has_head_gaze_only(server: LiveServer) -> None:
+    files = [
+        ("image", ("a.png", (DATA / "crops" / "grace_hopper_face0.png").read_bytes(), "image/png")),
+        ("image", ("b.png", (DATA / "nonfaces" / "coins.png").read_bytes(), "image/png")),
+    ]
+    response = server.client().post("/v1/crops", files=files)
+    assert response.status_code == 200
+    data = response.json()
+    schemas.FacesResponse.model_validate(data)
+    face, nonface = data["faces"]
+    assert nonface["landmarks"] is None and nonface["head_gaze"] is None
+    assert "gaze" not in face and "iris_distance" not in face  # no camera on crops
+    for name in RAYS:
+        _check_angles(face["head_gaze"][name])
+    # Grace Hopper looks into the lens: her gaze is within 15 degrees of the viewing axis.
+    yaw, pitch = face["head_gaze"]["combined"]["yaw"], face["head_gaze"]["combined"]["pitch"]
+    assert abs(yaw) < 15 and abs(pitch) < 20
+
+
+def _websocket(server: LiveServer, clip: list[bytes], query: str = "") -> list[dict[str, Any]]:
+    url = server.base_url.replace("http://", "ws://") + "/v1/track" + query
+    answers = []
+    with connect(url, open_timeout=60) as ws:
+        for payload in clip:
+            ws.send(payload)
+            answers.append(json.loads(ws.recv(timeout=120)))
+    for answer in answers:
+        schemas.FrameResponse.model_validate(answer)
+    return answers
+
+
+def _grpc(server: LiveServer, clip: list[bytes]) -> list[Any]:
+    from service.tracking import tracking_pb2, tracking_pb2_grpc
+
+    def frames() -> Iterator[Any]:
+        for index, payload in enumerate(clip):
+            yield tracking_pb2.Frame(image=payload, **({"max_faces": 1} if index == 0 else {}))
+
+    with grpc.insecure_channel(server.env["grpc_target"]) as channel:
+        stub = tracking_pb2_grpc.FaceTrackingStub(channel)
+        return list(stub.Track(frames(), timeout=120))
+
+
+@pytest.mark.slow
+def test_streams_agree_and_smooth_the_gaze(server: LiveServer, clip: list[bytes]) -> None:
+    smoothed = _websocket(server, clip)
+    raw = _websocket(server, clip, "?smoothing=false")
+    rpc = _grpc(server, clip)
+    assert len(smoothed) == len(raw) == len(rpc) == len(clip)
+    for index, (answer, unsmoothed, message) in enumerate(zip(smoothed, raw, rpc, strict=True)):
+        (face,), (out,) = answer["faces"], message.faces
+        for field in ("gaze", "head_gaze"):
+            ours = getattr(out, field)
+            for name in RAYS:
+                ray, got = face[field][name], getattr(ours, name)
+                np.testing.assert_allclose(ray["direction"], got.direction, atol=1e-4)
+                assert (ray["yaw"], ray["pitch"]) == pytest.approx((got.yaw, got.pitch), abs=1e-3)
+                if field == "gaze":
+                    np.testing.assert_allclose(ray["eyeball_center"], got.eyeball_center, atol=1e-3)
+                else:
+                    assert list(got.eyeball_center) == []
+        iris = face["iris_distance"]
+        assert (iris["left"], iris["right"]) == pytest.approx(
+            (out.iris_distance.left, out.iris_distance.right), abs=1e-3
+        )
+        # The first frame passes the filter unchanged; later ones are smoothed landmarks'.
+        other = unsmoothed["faces"][0]["gaze"]
+        assert (face["gaze"] == other) is (index == 0)
+
+
+@pytest.mark.slow
+def test_openapi_documents_gaze_and_iris_distance(server: LiveServer) -> None:
+    components = server.client().get("/openapi.json").json()["components"]["schemas"]
+    assert {"Gaze", "HeadGaze", "EyeGaze", "GazeAngles", "IrisDistance"} <= set(components)
+    assert {"gaze", "head_gaze", "iris_distance"} <= set(components["FrameFace"]["properties"])
+    assert "head_gaze" in components["Face"]["properties"]
+    assert "eyeball_center" in components["EyeGaze"]["properties"]
