@@ -5,7 +5,8 @@ Facts taken from MediaPipe's ``modules/face_geometry/libs/geometry_pipeline.cc``
 
 * a perspective camera with a vertical field of view (63 degrees by default; accepted from
   ``CAMERA_FOV_DEGREES_MIN`` to ``CAMERA_FOV_DEGREES_MAX``, what a rectilinear lens can have,
-  in ``service.core.config``), near plane 1, far 10000, the principal point at the frame centre, origin top-left (screen y flipped);
+  in ``service.core.config``), near plane 1, far 10000, the principal point at the frame
+  centre, origin top-left (screen y flipped);
 * screen landmarks (normalised x, y, and z on the x scale; left-handed) are projected onto
   the near plane, the canonical-to-runtime scale is estimated twice (first on the projected
   points, then on points unprojected with that first scale), and the screen points are
@@ -176,9 +177,8 @@ class Frustum:
 
     @classmethod
     def for_frame(cls, width: int, height: int, fov_degrees: float) -> Frustum:
-        if not (
-            width > 0 and height > 0 and CAMERA_FOV_DEGREES_MIN <= fov_degrees <= CAMERA_FOV_DEGREES_MAX
-        ):
+        in_range = CAMERA_FOV_DEGREES_MIN <= fov_degrees <= CAMERA_FOV_DEGREES_MAX
+        if not (width > 0 and height > 0 and in_range):
             raise GeometryError(
                 "frame size must be positive and the field of view in "
                 f"[{CAMERA_FOV_DEGREES_MIN:g}, {CAMERA_FOV_DEGREES_MAX:g}] degrees"
