@@ -177,6 +177,20 @@ def raw_exchange(
     return CLOSED
 
 
+def websocket_upgrade(path: str, extra_headers: list[str] | None = None) -> bytes:
+    """A raw WebSocket upgrade request for ``path`` (valid unless ``extra_headers`` spoil it)."""
+    lines = [
+        f"GET {path} HTTP/1.1",
+        "Host: x",
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *(extra_headers or []),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
 def _dropped(server: LiveServer, head: bytes, partial: bytes) -> str | int:
     """Send the headers and part of the body, then vanish (RST)."""
     sock = socket.create_connection(_address(server), timeout=READ_LIMIT_S)
