@@ -11,19 +11,8 @@ from typing import Any
 
 import pytest
 
-from service.core.config import Settings
 from tools.hostile import CORPUS_SETTINGS, corpus_settings, probes, run_corpus
-
-MIB = 1024 * 1024
-# docs/operations.md, "Memory budget": peak RSS <= RSS at ready + decoded images (the
-# process-wide decode budget) + request bodies held (in flight + queued, each at most the
-# body limit) + working memory (model batch buckets, crops, answers).
-WORKING_MEMORY_MB = 256
-
-
-def memory_budget_mb(settings: Settings, ready_mb: float) -> float:
-    bodies = (settings.max_in_flight + settings.max_queue) * settings.max_body_bytes
-    return ready_mb + (settings.decode_memory_bytes + bodies) / MIB + WORKING_MEMORY_MB
+from tools.memory_budget import MIB, WORKING_MEMORY_MIB, memory_budget_mib, settings_from_env
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +52,10 @@ def test_no_probe_gets_a_5xx_or_hurts_the_server(corpus_gateway: Any) -> None:
         assert report.outcomes[outcome] >= 1, outcome
     assert report.outcomes["grpc:DEADLINE_EXCEEDED"] >= 1
     assert report.outcomes["grpc:RESOURCE_EXHAUSTED"] >= 2  # oversized, flood of waiters
-    settings = Settings(
-        **{k.removeprefix("FACEMESH_").lower(): v for k, v in CORPUS_SETTINGS.items()}
-    )
-    budget = memory_budget_mb(settings, report.hwm_start_mb)
+    # docs/operations.md "Memory budget", with this process's own RSS at ready.
+    budget = memory_budget_mib(settings_from_env(CORPUS_SETTINGS), report.hwm_start_mb)
     assert report.hwm_end_mb < budget, (report.hwm_end_mb, budget)
+    # Tighter: the corpus sends at most 4 requests at once, so the bodies term is 4 bodies.
+    settings = settings_from_env(CORPUS_SETTINGS)
+    growth = (settings.decode_memory_bytes + 4 * settings.max_body_bytes) / MIB
+    assert report.hwm_end_mb - report.hwm_start_mb < growth + WORKING_MEMORY_MIB
