@@ -8,6 +8,7 @@ exception                  status  codes
 PayloadTooLarge            413     body_too_large, image_too_large
 UnsupportedMediaType       415     unsupported_media_type
 InvalidImage               422     empty_body, not_an_image, corrupt_image, ...
+InvalidParameter           422     validation_error (a stream option out of range)
 RequestTimeout             408     body_timeout (+ Connection: close; logged at INFO)
 ClientDisconnected         499     nobody reads it: logged at INFO, counted apart
 BackendUnavailable         503     backend_unavailable, overloaded (+ Retry-After)

@@ -84,8 +84,8 @@ class InvalidParameter(ServiceError):  # noqa: N818
     read (a tracking stream's first-frame options, bytes that are not a ``Frame``): 422 on
     HTTP, ``INVALID_ARGUMENT`` on gRPC."""
 
-    def __init__(self, message: str, code: str = "validation_error") -> None:
-        super().__init__(code, message)
+    def __init__(self, message: str) -> None:
+        super().__init__("validation_error", message)
 
 
 class FirstFrameTimeout(ServiceError):  # noqa: N818

@@ -220,9 +220,7 @@ class FaceTrackingService:
             await _abort(context, ending)
         if isinstance(message, UndecodableFrame):
             logger.info("gRPC Track from %s: a message that is not a Frame", context.peer())
-            await _abort(
-                context, InvalidParameter("the message is not a Frame protobuf", "invalid_message")
-            )
+            await _abort(context, InvalidParameter("the message is not a Frame protobuf"))
         assert isinstance(message, tracking_pb2.Frame)
         return message
 
