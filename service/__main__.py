@@ -8,6 +8,7 @@ import tempfile
 import uvicorn
 
 from service.api.http_protocol import GuardedHttpToolsProtocol
+from service.api.websocket_protocol import GuardedWebSocketProtocol
 from service.core.config import get_settings
 from service.core.logging import configure_logging
 from service.core.memory import limit_malloc_arenas
@@ -31,6 +32,9 @@ def main() -> None:
         # (service.api.http_protocol); idle keep-alive connections close; a WebSocket
         # message (one tracking frame) is held to the body limit (larger: close 1009).
         "http": GuardedHttpToolsProtocol,
+        # WebSocket handshakes the library refuses get the JSON error body; a text frame
+        # that is not UTF-8 is closed (1007) with one INFO line (service.api.websocket_protocol).
+        "ws": GuardedWebSocketProtocol,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
         "ws_max_size": settings.max_body_bytes,
     }

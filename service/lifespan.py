@@ -20,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Services
 from service.core.admission import AdmissionController
-from service.core.auth import configured_keys
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import InferenceBackend
@@ -89,16 +88,8 @@ async def build_services(
     if settings.grpc_enabled:
         from service.tracking.grpc_server import FaceTrackingService, start_grpc_server
 
-        tracking = FaceTrackingService(
-            services.frames,
-            services.sessions,
-            settings.tracking_max_faces,
-            settings.max_faces,
-            api_keys=configured_keys(settings),
-        )
-        services.grpc_server, services.grpc_port = await start_grpc_server(
-            tracking, settings.host, settings.grpc_port
-        )
+        tracking = FaceTrackingService(services.frames, services.sessions, settings)
+        services.grpc_server, services.grpc_port = await start_grpc_server(tracking, settings)
     return services
 
 

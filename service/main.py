@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service import metrics
 from service.api.main import api_router
 from service.api.middleware import RequestMetricsMiddleware
-from service.api.openapi import document_api_keys
+from service.api.openapi import document_api_keys, document_limits
 from service.api.request_id import HEADER as REQUEST_ID_HEADER
 from service.api.request_id import RequestIdMiddleware
 from service.core.config import Settings, get_settings
@@ -49,6 +49,9 @@ def create_app(
         version=API_VERSION,
         description="MediaPipe Attention Mesh (478 landmarks + regions) for face crops.",
         lifespan=lifespan,
+        # No trailing-slash redirects: /v1/crop/ is a 404 JSON, never a 307 to a Location
+        # built from the request's Host header (before the API key was even checked).
+        redirect_slashes=False,
     )
     app.state.settings = settings
     configure_logging(settings.log_level, settings.log_format)  # also in spawned workers
@@ -64,6 +67,7 @@ def create_app(
         )
     app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)  # outermost
     app.include_router(api_router)
+    document_limits(app, settings)
     if settings.api_keys:
         document_api_keys(app)
     exposition = make_metrics(settings)

@@ -52,9 +52,10 @@ MODELS: tuple[str, ...] = ("attention", "cascade", "detector")
 _PRECREATED_STATUSES: tuple[str, ...] = (
     "200", "404", "408", "413", "415", "422", "499", "500", "503",
 )  # fmt: skip
-# The WebSocket /v1/track counts handshakes: 101 accepted, 403 refused (e.g. no API key).
+# The WebSocket /v1/track counts handshakes: 101 accepted, else the refusal's status (401 no
+# or bad API key, 422 bad query; 403 a close before acceptance).
 WEBSOCKET_ENDPOINTS: tuple[str, ...] = ("/v1/track",)
-_WEBSOCKET_STATUSES: tuple[str, ...] = ("101", "403")
+_WEBSOCKET_STATUSES: tuple[str, ...] = ("101", "401", "403", "422")
 
 # Milliseconds to seconds: a CPU model call on a batch is 5 ms to 1 s.
 STAGE_BUCKETS_S: tuple[float, ...] = (

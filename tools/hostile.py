@@ -4,12 +4,16 @@
 bit-flipped, headers that claim huge sizes, every PNG bit depth and colour type, 16-bit
 amplifiers, odd JPEGs, other formats), broken multiparts, hostile queries and headers,
 protocol abuse on raw sockets (unfinished, oversized and duplicated headers, request
-smuggling, garbage, TLS on the plain port, slow and dropped uploads) and WebSocket abuse.
-``run_corpus(server)`` sends every probe once, samples the server's RSS meanwhile and
-returns a ``CorpusReport``: probes tried, answers by status, 5xx, whether the server is
-still alive and healthy, peak RSS. ``tests/service/test_hostile_corpus.py`` runs it in the
-test suite; ``python -m tools.hostile`` starts a server (``CORPUS_SETTINGS``) and prints the
-report (the README's reliability section quotes it).
+smuggling, garbage, TLS on the plain port, slow and dropped uploads), WebSocket abuse
+(handshakes, text that is not UTF-8, idle sessions, bad queries) and gRPC abuse (bytes that
+are not protobuf, oversized messages, frameless and idle streams, floods of waiting
+streams, fields of view outside the camera range). ``run_corpus(server)`` sends every probe
+once, samples the server's RSS meanwhile and returns a ``CorpusReport``: probes tried,
+answers by status, 5xx (gRPC: UNKNOWN, INTERNAL, DATA_LOSS), redirects, connections
+dropped without a close code, whether the server is still alive and healthy, peak RSS and
+the kernel's high-water mark (VmHWM). ``tests/service/test_hostile_corpus.py`` runs it in
+the test suite; ``python -m tools.hostile`` starts a server (``corpus_settings()``) and
+prints the report (the README's reliability section quotes it).
 
 Only loopback; every loop is bounded; nothing here is a load test.
 """
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import grpc
 import httpx
 import numpy as np
 import psutil
@@ -44,10 +49,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
-from tools.servers.gateway import LiveServer, start_server
+from tools.servers.gateway import LiveServer, free_port, start_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CROP = REPO_ROOT / "tests" / "data" / "crops" / "lenna_face0.png"
+FRAME = REPO_ROOT / "tests" / "data" / "frames" / "lenna.png"  # a whole frame with a face
 
 # Small limits so that slow probes take about a second and big ones stay cheap.
 CORPUS_SETTINGS = {
@@ -61,19 +67,31 @@ CORPUS_SETTINGS = {
     "FACEMESH_MAX_HEADER_COUNT": "50",
     "FACEMESH_TRACKING_SESSION_TTL_S": "2",
     "FACEMESH_TRACKING_MAX_SESSIONS": "4",
+    "FACEMESH_TRACKING_FIRST_FRAME_TIMEOUT_S": "1",
+    "FACEMESH_GRPC_ENABLED": "true",
     "FACEMESH_LOG_LEVEL": "info",
 }
+GRPC_SERVER_ERRORS = ("UNKNOWN", "INTERNAL", "DATA_LOSS")  # the gRPC side of a 5xx
+
+
+def corpus_settings() -> dict[str, str]:
+    """``CORPUS_SETTINGS`` with a free port for the gRPC server."""
+    return {**CORPUS_SETTINGS, "FACEMESH_GRPC_PORT": str(free_port())}
+
+
 READ_LIMIT_S = 30.0  # upper bound on waiting for one answer
 
 # An outcome: an HTTP status, or one of these for answers that are not HTTP responses.
 CLOSED = "closed"  # the server closed (or reset) the connection without an answer
 WS_PREFIX = "ws:"  # "ws:<close code>" or "ws:message" for WebSocket probes
+WS_DROPPED = WS_PREFIX + "1006"  # the server dropped the connection without a close frame
+GRPC_PREFIX = "grpc:"  # "grpc:<status>" or "grpc:OK:<in-band error codes>" for gRPC probes
 
 
 @dataclass(frozen=True)
 class Probe:
     name: str
-    kind: str  # images, multipart, query, headers, protocol, slow, websocket
+    kind: str  # images, multipart, query, headers, protocol, slow, websocket, grpc
     send: Callable[[LiveServer], str | int]
 
 
@@ -84,11 +102,15 @@ class CorpusReport:
     by_kind: Counter[str] = field(default_factory=Counter)
     server_errors: list[tuple[str, str | int]] = field(default_factory=list)
     non_json_errors: list[str] = field(default_factory=list)
+    redirects: list[tuple[str, int]] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # closed without a close code
     alive: bool = True
     healthy: bool = True
     rss_start_mb: float = 0.0
     rss_peak_mb: float = 0.0
     rss_end_mb: float = 0.0
+    hwm_start_mb: float = 0.0  # VmHWM: the kernel's peak RSS of the process since it started
+    hwm_end_mb: float = 0.0
     tracebacks: int = 0
 
     def summary(self) -> dict[str, object]:
@@ -99,6 +121,8 @@ class CorpusReport:
             "5xx": len(self.server_errors),
             "server_errors": self.server_errors[:20],
             "non_json_errors": self.non_json_errors[:20],
+            "redirects": self.redirects[:20],
+            "dropped_without_close_code": self.dropped[:20],
             "alive": self.alive,
             "healthy": self.healthy,
             "tracebacks_in_log": self.tracebacks,
@@ -106,6 +130,8 @@ class CorpusReport:
                 "start": round(self.rss_start_mb, 1),
                 "peak": round(self.rss_peak_mb, 1),
                 "end": round(self.rss_end_mb, 1),
+                "vmhwm_at_start": round(self.hwm_start_mb, 1),
+                "vmhwm_at_end": round(self.hwm_end_mb, 1),
             },
         }
 
@@ -173,8 +199,26 @@ def raw_exchange(
         except OSError:
             pass
     if answer.startswith(b"HTTP/1.") and len(answer) >= 12:
-        return int(answer[9:12])
+        status = int(answer[9:12])
+        head = answer.split(b"\r\n\r\n", 1)[0].lower()
+        if status >= 400 and b"\r\ncontent-type: application/json" not in head:
+            raise NonJsonError(status)
+        return status
     return CLOSED
+
+
+def websocket_upgrade(path: str, extra_headers: list[str] | None = None) -> bytes:
+    """A raw WebSocket upgrade request for ``path`` (valid unless ``extra_headers`` spoil it)."""
+    lines = [
+        f"GET {path} HTTP/1.1",
+        "Host: x",
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *(extra_headers or []),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _dropped(server: LiveServer, head: bytes, partial: bytes) -> str | int:
@@ -590,15 +634,18 @@ def _dropped_after(head: bytes, partial_body: bytes, server: LiveServer) -> str 
 
 
 def _ws(
-    server: LiveServer, actions: Callable[..., str], subprotocols: list[str] | None = None
+    server: LiveServer,
+    actions: Callable[..., str],
+    subprotocols: list[str] | None = None,
+    query: str = "",
 ) -> str:
-    url = server.base_url.replace("http://", "ws://") + "/v1/track"
+    url = server.base_url.replace("http://", "ws://") + "/v1/track" + query
     try:
         offered = None if subprotocols is None else [Subprotocol(p) for p in subprotocols]
         with connect(url, max_size=None, open_timeout=READ_LIMIT_S, subprotocols=offered) as ws:
             return actions(ws)
     except ConnectionClosed as exc:
-        return f"{WS_PREFIX}{exc.rcvd.code if exc.rcvd else 'closed'}"
+        return f"{WS_PREFIX}{exc.rcvd.code}" if exc.rcvd else WS_DROPPED
     except InvalidHandshake as exc:
         return f"{WS_PREFIX}handshake:{type(exc).__name__}"
 
@@ -629,16 +676,250 @@ def _websocket_probes() -> Iterator[Probe]:
         "other-subprotocol": (_ws_send(crop), ["chat.v9"]),
         "apikey-only-subprotocol": (_ws_send(crop), ["apikey.x"]),
         "json-text": (_ws_send(json.dumps({"image": "x" * 1000})), None),
+        "text-not-utf8": (_ws_send_raw_text(b"\xff\xfe\xfd not UTF-8"), None),
+        "text-cut-utf8": (_ws_send_raw_text("caf\u00e9".encode()[:-1]), None),
+        "two-apikey-subprotocols": (_ws_send(crop), ["apikey.a", "apikey.b"]),
+        "two-apikey-subprotocols-reversed": (_ws_send(crop), ["apikey.b", "apikey.a"]),
+        "idle-after-one-frame": (_ws_send_then_wait(crop), None),
+        "idle-from-the-start": (_ws_send_then_wait(), None),
     }
     for name, (actions, protocols) in cases.items():
-        yield Probe(f"ws-{name}", "websocket", partial(_ws_case, actions, protocols))
-    yield Probe("ws-close-at-once", "websocket", lambda s: _ws(s, lambda ws: f"{WS_PREFIX}closed"))
+        yield Probe(f"ws-{name}", "websocket", partial(_ws_case, actions, protocols, ""))
+    for query in (
+        "max_faces=0",
+        "max_faces=-1",
+        "max_faces=abc",
+        "fov_degrees=1e-300",
+        "fov_degrees=0",
+        "fov_degrees=170",
+        "fov_degrees=nan",
+        "fov_degrees=inf",
+        "smoothing=maybe",
+    ):
+        yield Probe(
+            f"ws-query-{query}", "websocket", partial(_ws_case, _ws_send(crop), None, "?" + query)
+        )
+    yield Probe(
+        "ws-close-at-once", "websocket", lambda s: _ws(s, lambda ws: f"{WS_PREFIX}client-closed")
+    )
+    handshakes = {
+        "empty-subprotocol": ["Sec-WebSocket-Protocol: "],
+        "invalid-subprotocol": ["Sec-WebSocket-Protocol: a b@c"],
+        "comma-subprotocols": ["Sec-WebSocket-Protocol: ,,,"],
+        "duplicate-version": ["Sec-WebSocket-Version: 13"],
+        "duplicate-key": ["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="],
+        "bad-extension": ["Sec-WebSocket-Extensions: permessage-deflate; x=\x01"],
+    }
+    for name, extra in handshakes.items():
+        yield Probe(
+            f"ws-handshake-{name}",
+            "websocket",
+            partial(_raw, websocket_upgrade("/v1/track", extra)),
+        )
+    for query in ("max_faces=0", "fov_degrees=1e-300"):
+        yield Probe(
+            f"ws-handshake-query-{query}",
+            "websocket",
+            partial(_raw, websocket_upgrade("/v1/track?" + query)),
+        )
+
+
+def _ws_send_raw_text(data: bytes) -> Callable[[object], str]:
+    """Send ``data`` as a text frame, whatever its encoding."""
+
+    def actions(ws: object) -> str:
+        ws.send(data, text=True)  # type: ignore[attr-defined]
+        answer = json.loads(ws.recv(timeout=READ_LIMIT_S))  # type: ignore[attr-defined]
+        return f"{WS_PREFIX}{answer['error']['code'] if 'error' in answer else 'message'}"
+
+    return actions
+
+
+def _ws_send_then_wait(*frames: bytes) -> Callable[[object], str]:
+    """Send ``frames``, then nothing: the server must end the session itself (its TTL)."""
+
+    def actions(ws: object) -> str:
+        for frame in frames:
+            ws.send(frame)  # type: ignore[attr-defined]
+            ws.recv(timeout=READ_LIMIT_S)  # type: ignore[attr-defined]
+        ws.recv(timeout=READ_LIMIT_S)  # type: ignore[attr-defined]
+        return f"{WS_PREFIX}message"  # not expected: a message without a frame
+
+    return actions
 
 
 def _ws_case(
-    actions: Callable[[object], str], protocols: list[str] | None, server: LiveServer
+    actions: Callable[[object], str], protocols: list[str] | None, query: str, server: LiveServer
 ) -> str:
-    return _ws(server, actions, protocols)
+    return _ws(server, actions, protocols, query)
+
+
+def _more_http_probes() -> Iterator[Probe]:
+    """Cases from the third red-team round: fields of view, slashes, HEAD, batch limits,
+    concurrent amplifiers."""
+    frame = FRAME.read_bytes()
+    crop = CROP.read_bytes()
+    for fov in ("1e-300", "1e-150", "0.5", "170", "179.9999", "nan", "-inf"):
+        yield Probe(
+            f"frame-fov-{fov}", "query", _post(f"/v1/frame?fov_degrees={fov}", frame, "image/png")
+        )
+    for path in ("/v1/crop/", "/v1/crops/", "/v1/frame/", "/readyz/", "/v1/"):
+        yield Probe(
+            f"slash-evil-host-{path}",
+            "query",
+            partial(_post_with_host, path, crop, "evil.example"),
+        )
+    for path in ("/healthz", "/readyz"):
+        yield Probe(f"head-{path}", "query", partial(_head, path))
+    yield Probe("crops-zero-images", "multipart", _crops([]))
+    yield Probe("crops-one-over-the-limit", "multipart", _crops([crop] * 9))
+    amplifier = png(4000, 4000, 16, 6)
+    yield Probe("four-concurrent-amplifier-crops", "images", partial(_concurrent, amplifier, 4))
+
+
+def _post_with_host(path: str, body: bytes, host: str, server: LiveServer) -> int:
+    headers = {"Content-Type": "image/png", "Host": host}
+    return _checked(server.client().post(path, content=body, headers=headers))
+
+
+def _head(path: str, server: LiveServer) -> int:
+    response = server.client().head(path)
+    return response.status_code if response.content == b"" else 299  # a HEAD with a body
+
+
+def _concurrent(image: bytes, count: int, server: LiveServer) -> int:
+    """``count`` /v1/crop of ``image`` at once, each on its own connection; the worst status."""
+    statuses: list[int] = []
+
+    def one() -> None:
+        with server.new_client() as client:
+            response = client.post("/v1/crop", content=image, headers={"Content-Type": "image/png"})
+            statuses.append(_checked(response))
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return max(statuses) if len(statuses) == count else 599
+
+
+# --- gRPC -------------------------------------------------------------------------------------
+
+TRACK_METHOD = "/facemesh.tracking.v1.FaceTracking/Track"
+
+
+def _grpc_target(server: LiveServer) -> str:
+    return f"127.0.0.1:{server.env['FACEMESH_GRPC_PORT']}"
+
+
+def _grpc_outcome(call: Callable[[], list[bytes]]) -> str:
+    """``grpc:OK[:codes of in-band errors]`` or ``grpc:<status>``."""
+    from service.tracking import tracking_pb2
+
+    try:
+        answers = call()
+    except grpc.RpcError as exc:
+        return f"{GRPC_PREFIX}{exc.code().name}"  # type: ignore[attr-defined]
+    codes = [tracking_pb2.FrameResult.FromString(a).error.code for a in answers]
+    errors = [code for code in codes if code]
+    return f"{GRPC_PREFIX}OK" + (":" + ",".join(errors) if errors else "")
+
+
+def _grpc_stream(
+    messages: list[bytes],
+    server: LiveServer,
+    *,
+    hold: bool = False,
+    metadata: tuple[tuple[str, str], ...] = (),
+    method: str = TRACK_METHOD,
+) -> str:
+    """Send raw ``messages`` on one ``Track`` call (then, with ``hold``, keep the client's
+    side open until the server ends the call); the outcome."""
+    release = threading.Event()
+
+    def requests() -> Iterator[bytes]:
+        yield from messages
+        if hold:
+            release.wait(READ_LIMIT_S)
+
+    options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+    with grpc.insecure_channel(_grpc_target(server), options=options) as channel:
+        track = channel.stream_stream(
+            method, request_serializer=lambda b: b, response_deserializer=lambda b: b
+        )
+        try:
+            return _grpc_outcome(
+                lambda: list(track(requests(), metadata=metadata, timeout=READ_LIMIT_S))
+            )
+        finally:
+            release.set()
+
+
+def _grpc_waiting_flood(count: int, server: LiveServer) -> str:
+    """``count`` streams that send nothing, at once: past the limit they are refused."""
+    release = threading.Event()
+
+    def nothing() -> Iterator[bytes]:
+        release.wait(READ_LIMIT_S)
+        yield from ()
+
+    with grpc.insecure_channel(_grpc_target(server)) as channel:
+        track = channel.stream_stream(
+            TRACK_METHOD, request_serializer=lambda b: b, response_deserializer=lambda b: b
+        )
+        calls = [track(nothing(), timeout=READ_LIMIT_S) for _ in range(count)]
+        outcomes = []
+        try:
+            for call in calls:
+                outcomes.append(_grpc_outcome(lambda call=call: list(call)))  # type: ignore[misc]
+        finally:
+            release.set()
+            for call in calls:
+                call.cancel()
+    refused = f"{GRPC_PREFIX}RESOURCE_EXHAUSTED"
+    return refused if refused in outcomes else ",".join(sorted(set(outcomes)))
+
+
+def _grpc_probes() -> Iterator[Probe]:
+    from service.tracking import tracking_pb2
+
+    frame = FRAME.read_bytes()
+    limit = int(CORPUS_SETTINGS["FACEMESH_MAX_BODY_BYTES"])
+
+    def message(image: bytes = frame, **fields: object) -> bytes:
+        return tracking_pb2.Frame(image=image, **fields).SerializeToString()  # type: ignore[arg-type]
+
+    good = message()
+    cases: dict[str, Callable[[LiveServer], str]] = {
+        "good-frame": partial(_grpc_stream, [good]),
+        "empty-stream": partial(_grpc_stream, []),
+        "not-protobuf": partial(_grpc_stream, [b"\xff\xff\xff\xff not a protobuf"]),
+        "truncated-protobuf": partial(_grpc_stream, [good[: len(good) // 2]]),
+        "frame-then-garbage": partial(_grpc_stream, [good, b"\x0a\xff\xff\xff\xff\x0f"]),
+        "wrong-field-types": partial(_grpc_stream, [b"\x10" + b"\xff" * 11]),
+        "empty-message": partial(_grpc_stream, [b""]),
+        "not-an-image": partial(_grpc_stream, [message(b"nope" * 10)]),
+        "amplifier-frame": partial(_grpc_stream, [message(png(4000, 4000, 16, 6))]),
+        "image-over-body-limit": partial(_grpc_stream, [message(b"\0" * (limit + 1)), good]),
+        "message-over-grpc-limit": partial(_grpc_stream, [message(b"\0" * (limit + 128 * 1024))]),
+        "max-faces-huge": partial(_grpc_stream, [message(max_faces=2**32 - 1)]),
+        "no-first-frame": partial(_grpc_stream, [], hold=True),
+        "idle-after-one-frame": partial(_grpc_stream, [good], hold=True),
+        "waiting-flood": partial(
+            _grpc_waiting_flood, int(CORPUS_SETTINGS["FACEMESH_TRACKING_MAX_SESSIONS"]) + 1
+        ),
+        "duplicate-key-metadata": partial(
+            _grpc_stream, [good], metadata=(("x-api-key", "a"), ("x-api-key", "b"))
+        ),
+        "unknown-method": partial(
+            _grpc_stream, [good], method="/facemesh.tracking.v1.FaceTracking/Nope"
+        ),
+    }
+    for fov in (1e-300, 0.0, -1.0, 0.5, 170.0, 180.0, float("nan"), float("inf")):
+        cases[f"fov-{fov:g}"] = partial(_grpc_stream, [message(fov_degrees=fov)])
+    for name, send in cases.items():
+        yield Probe(f"grpc-{name}", "grpc", send)
 
 
 def probes(seed: int = 13) -> list[Probe]:
@@ -651,7 +932,9 @@ def probes(seed: int = 13) -> list[Probe]:
         *_header_probes(),
         *_protocol_probes(),
         *_slow_probes(),
+        *_more_http_probes(),
         *_websocket_probes(),
+        *_grpc_probes(),
     ]
 
 
@@ -662,7 +945,9 @@ def run_corpus(server: LiveServer, corpus: list[Probe] | None = None) -> CorpusR
     """Send every probe once; the report (server health and RSS included)."""
     corpus = corpus if corpus is not None else probes()
     process = psutil.Process(server.process.pid)
-    report = CorpusReport(rss_start_mb=process.memory_info().rss / 2**20)
+    report = CorpusReport(
+        rss_start_mb=process.memory_info().rss / 2**20, hwm_start_mb=vmhwm_mb(server.process.pid)
+    )
     report.rss_peak_mb = report.rss_start_mb
     done = threading.Event()
 
@@ -691,6 +976,12 @@ def run_corpus(server: LiveServer, corpus: list[Probe] | None = None) -> CorpusR
             report.outcomes[str(outcome)] += 1
             if isinstance(outcome, int) and outcome >= 500:
                 report.server_errors.append((probe.name, outcome))
+            if isinstance(outcome, int) and 300 <= outcome < 400:
+                report.redirects.append((probe.name, outcome))
+            if outcome == WS_DROPPED:
+                report.dropped.append(probe.name)
+            if str(outcome).removeprefix(GRPC_PREFIX) in GRPC_SERVER_ERRORS:
+                report.server_errors.append((probe.name, outcome))
             if server.process.poll() is not None:
                 report.alive = False
                 break
@@ -704,8 +995,17 @@ def run_corpus(server: LiveServer, corpus: list[Probe] | None = None) -> CorpusR
         except httpx.TransportError:
             report.healthy = False
         report.rss_end_mb = process.memory_info().rss / 2**20
+        report.hwm_end_mb = vmhwm_mb(server.process.pid)
     report.tracebacks = server.log().count("Traceback")
     return report
+
+
+def vmhwm_mb(pid: int) -> float:
+    """The process's peak resident set since it started (``VmHWM``, /proc), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 def main() -> None:
@@ -716,7 +1016,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as log_dir:
-        server = start_server(CORPUS_SETTINGS, Path(log_dir))
+        server = start_server(corpus_settings(), Path(log_dir))
         try:
             report = run_corpus(server, probes(args.seed))
         finally:

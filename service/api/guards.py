@@ -5,17 +5,19 @@
 admission slot (``AdmissionDep``) only once the request body is in, so a client that stalls
 mid-upload holds a connection, never a slot. On HTTP both raise typed errors
 (``Unauthorized``, ``Overloaded``) that ``service.core.error_handlers`` maps to 401 / 503.
-WebSockets (``/v1/track``): a missing or wrong key closes the handshake with 1008 (policy
-violation); sessions are not admitted here, they are bounded by ``tracking_max_sessions``.
+WebSockets (``/v1/track``): a missing or wrong key refuses the handshake with the same 401
+JSON error as HTTP (an ASGI ``websocket.http.response``); sessions are not admitted here,
+they are bounded by ``tracking_max_sessions``.
 Browsers cannot set headers on a WebSocket, so there the key may also come as a subprotocol
 ``apikey.<key>`` next to ``facemesh.v1`` (``new WebSocket(url, ["facemesh.v1",
 "apikey." + key])``); the server selects ``facemesh.v1`` (when offered), never echoing the key.
-A repeated ``x-api-key`` or ``authorization`` header is refused (``service.core.auth``).
+A repeated ``x-api-key`` or ``authorization`` header is refused (``service.core.auth``), and
+so is more than one credential on a WebSocket (two ``apikey.*`` subprotocols, or one beside
+a key header), whatever their order.
 """
 
 from __future__ import annotations
 
-from fastapi import WebSocketException, status
 from starlette.requests import HTTPConnection
 
 from service.api.deps import SettingsDep
@@ -27,15 +29,21 @@ API_KEY_SUBPROTOCOL_PREFIX = "apikey."
 
 
 def _presented_key(request: HTTPConnection) -> str | None:
+    """The one key presented; ``AmbiguousKey`` when more than one credential came."""
     key = presented_key(request.headers.getlist)
-    if key is not None:
-        return key
-    if request.scope["type"] == "websocket":
-        protocols: list[str] = request.scope.get("subprotocols", [])
-        for protocol in protocols:
-            if protocol.startswith(API_KEY_SUBPROTOCOL_PREFIX):
-                return protocol.removeprefix(API_KEY_SUBPROTOCOL_PREFIX)
-    return None
+    protocols: list[str] = (
+        request.scope.get("subprotocols", []) if request.scope["type"] == "websocket" else []
+    )
+    offered = [
+        protocol.removeprefix(API_KEY_SUBPROTOCOL_PREFIX)
+        for protocol in protocols
+        if protocol.startswith(API_KEY_SUBPROTOCOL_PREFIX)
+    ]
+    if len(offered) + (key is not None) > 1:
+        raise AmbiguousKey(
+            "send exactly one API key: several apikey.* subprotocols, or one beside a key header"
+        )
+    return key if key is not None else (offered[0] if offered else None)
 
 
 async def require_api_key(connection: HTTPConnection, settings: SettingsDep) -> None:
@@ -57,6 +65,4 @@ async def require_api_key(connection: HTTPConnection, settings: SettingsDep) -> 
             if presented is None
             else "invalid API key"
         )
-    if connection.scope["type"] == "websocket":
-        raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason=message)
-    raise Unauthorized(message)
+    raise Unauthorized(message)  # on a WebSocket too: refused before the handshake, as JSON

@@ -1,9 +1,10 @@
 """Pure ASGI middleware recording per-endpoint request metrics (count by status, latency,
 in-flight). Pure ASGI so it sees error responses produced by the exception handlers.
 
-WebSocket sessions (``/v1/track``) are counted by handshake outcome (101 accepted, 403
-refused before acceptance) and are in flight while open; their duration is not observed
-(a session lasts minutes, the latency histogram is for requests)."""
+WebSocket sessions (``/v1/track``) are counted by handshake outcome (101 accepted, else the
+status of the JSON refusal: 401, 422; 403 for a close before acceptance) and are in flight
+while open; their duration is not observed (a session lasts minutes, the latency histogram is
+for requests)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ class RequestMetricsMiddleware:
             nonlocal status
             if message["type"] == "websocket.accept":
                 status = "101"
+            elif message["type"] == "websocket.http.response.start":
+                status = str(message["status"])
             await send(message)
 
         in_flight = metrics.IN_FLIGHT.labels(endpoint=endpoint)

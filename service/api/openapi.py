@@ -1,9 +1,13 @@
-"""OpenAPI additions that depend on settings: the API-key security scheme and its 401.
+"""OpenAPI additions that depend on settings, so the schema says what the server accepts
+(a schema-driven fuzzer finds no mismatch):
 
-With ``FACEMESH_API_KEYS`` set, every ``/v1`` operation is documented as needing one of the
-two schemes (``X-API-Key`` header or ``Authorization: Bearer``) and as answering 401
-``unauthorized``; without keys the document says nothing about authentication (there is
-none).
+* ``document_limits``: ``/v1/crops``' ``image`` array holds 1 to ``FACEMESH_MAX_BATCH_IMAGES``
+  files; ``?model=`` lists only the loaded pipelines and ``?detector=`` only the loaded
+  detectors (the others are a 422);
+* ``document_api_keys``: with ``FACEMESH_API_KEYS`` set, every ``/v1`` operation is
+  documented as needing one of the two schemes (``X-API-Key`` header or ``Authorization:
+  Bearer``) and as answering 401 ``unauthorized``; without keys the document says nothing
+  about authentication (there is none).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+
+from service.core.config import Settings
 
 API_KEY_SCHEMES: dict[str, dict[str, Any]] = {
     "ApiKeyHeader": {
@@ -30,6 +36,44 @@ UNAUTHORIZED_RESPONSE: dict[str, Any] = {
     "`WWW-Authenticate: Bearer`).",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
 }
+
+
+def _restrict_enum(schema: dict[str, Any], allowed: list[str]) -> None:
+    """Keep only ``allowed`` in every ``enum`` of a parameter schema (``anyOf`` included)."""
+    for part in [schema, *schema.get("anyOf", [])]:
+        if "enum" in part:
+            part["enum"] = [value for value in part["enum"] if value in allowed]
+
+
+def document_limits(app: FastAPI, settings: Settings) -> None:
+    """Make ``app.openapi()`` state the batch limit and the loaded pipelines and detectors
+    (read from the running services when the schema is first built after start-up)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        services = getattr(app.state, "services", None)
+        loaded: dict[str, list[str]] = {"model": list(settings.loaded_pipelines)}
+        if services is not None:
+            loaded["detector"] = list(services.frames.detectors)
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("in") == "query" and parameter.get("name") in loaded:
+                        _restrict_enum(parameter.get("schema", {}), loaded[parameter["name"]])
+                if path == "/v1/crops":
+                    content = operation.get("requestBody", {}).get("content", {})
+                    for media in content.values():
+                        image = media.get("schema", {}).get("properties", {}).get("image")
+                        if image is not None and image.get("type") == "array":
+                            image["minItems"] = 1
+                            image["maxItems"] = settings.max_batch_images
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def document_api_keys(app: FastAPI) -> None:

@@ -26,6 +26,13 @@ ENV_PREFIX = "FACEMESH_"
 # batcher to form batches; one call at a time would serialise every request.
 TRITON_INFERENCE_CONCURRENCY = 16
 
+# The vertical field of view (degrees) a perspective camera can have, from a long telephoto
+# lens (about 1) to a very wide rectilinear one: the one range accepted for head pose by
+# FACEMESH_CAMERA_FOV_DEGREES, /v1/frame's and /v1/track's ?fov_degrees= and gRPC's
+# Frame.fov_degrees (outside it the pose solve has no meaning, and near 0 it breaks down).
+CAMERA_FOV_DEGREES_MIN = 1.0
+CAMERA_FOV_DEGREES_MAX = 160.0
+
 
 class Settings(BaseSettings):
     """Gateway configuration (see the settings table in README.md)."""
@@ -253,6 +260,13 @@ class Settings(BaseSettings):
     tracking_session_ttl_s: float = Field(
         60.0, gt=0, description="A tracking session idle this long expires."
     )
+    tracking_first_frame_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A gRPC tracking stream must send its first frame within this long (it "
+        "holds no session until then); past it: DEADLINE_EXCEEDED. At most "
+        "tracking_max_sessions streams wait for their first frame; past it: RESOURCE_EXHAUSTED.",
+    )
     tracking_max_faces: int = Field(
         1,
         ge=1,
@@ -279,9 +293,10 @@ class Settings(BaseSettings):
     )
     camera_fov_degrees: float = Field(
         63.0,
-        gt=0,
-        lt=180,
-        description="Vertical field of view of the camera assumed for head pose (MediaPipe: 63).",
+        ge=CAMERA_FOV_DEGREES_MIN,
+        le=CAMERA_FOV_DEGREES_MAX,
+        description="Vertical field of view of the camera assumed for head pose (MediaPipe: 63; "
+        "1 to 160 degrees).",
     )
     grpc_enabled: bool = Field(False, description="Serve the gRPC tracking stream.")
     grpc_port: int = Field(

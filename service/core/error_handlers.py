@@ -8,6 +8,7 @@ exception                  status  codes
 PayloadTooLarge            413     body_too_large, image_too_large
 UnsupportedMediaType       415     unsupported_media_type
 InvalidImage               422     empty_body, not_an_image, corrupt_image, ...
+InvalidParameter           422     validation_error (a stream option out of range)
 RequestTimeout             408     body_timeout (+ Connection: close; logged at INFO)
 ClientDisconnected         499     nobody reads it: logged at INFO, counted apart
 BackendUnavailable         503     backend_unavailable, overloaded (+ Retry-After)
@@ -27,7 +28,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -37,7 +38,9 @@ from service import metrics
 from service.core.errors import (
     BackendUnavailable,
     ClientDisconnected,
+    FirstFrameTimeout,
     InvalidImage,
+    InvalidParameter,
     PayloadTooLarge,
     RequestTimeout,
     ServiceError,
@@ -54,6 +57,7 @@ STATUS_BY_TYPE: tuple[tuple[type[ServiceError], int], ...] = (
     (PayloadTooLarge, 413),
     (UnsupportedMediaType, 415),
     (InvalidImage, 422),
+    (InvalidParameter, 422),
     (RequestTimeout, 408),
     (BackendUnavailable, 503),
     (Unauthorized, 401),
@@ -66,6 +70,8 @@ STREAM_ENDINGS: tuple[tuple[type[ServiceError], int, str], ...] = (
     (SessionExpired, 1008, "ABORTED"),
     (BackendUnavailable, 1013, "UNAVAILABLE"),
     (Unauthorized, 1008, "UNAUTHENTICATED"),
+    (InvalidParameter, 1008, "INVALID_ARGUMENT"),
+    (FirstFrameTimeout, 1008, "DEADLINE_EXCEEDED"),
 )
 # A stream error nobody mapped: the server's fault.
 _WS_INTERNAL_ERROR, _GRPC_INTERNAL = 1011, "INTERNAL"
@@ -130,7 +136,9 @@ async def _service_error(request: Request, exc: Exception) -> Response:
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    """422 on HTTP; on a WebSocket handshake (bad query) the same JSON body as its refusal
+    (ASGI ``websocket.http.response``), instead of a bare 403."""
+    assert isinstance(exc, (RequestValidationError, WebSocketRequestValidationError))
     parts = [
         f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
     ]
@@ -156,5 +164,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(WebSocketRequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -79,6 +79,24 @@ class SessionExpired(ServiceError):  # noqa: N818 (like the other service errors
         super().__init__("session_expired", f"tracking session {session_id} expired")
 
 
+class InvalidParameter(ServiceError):  # noqa: N818
+    """A request parameter outside its documented range, or a stream message that cannot be
+    read (a tracking stream's first-frame options, bytes that are not a ``Frame``): 422 on
+    HTTP, ``INVALID_ARGUMENT`` on gRPC."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("validation_error", message)
+
+
+class FirstFrameTimeout(ServiceError):  # noqa: N818
+    """A gRPC tracking stream sent no frame within ``tracking_first_frame_timeout_s``."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(
+            "first_frame_timeout", f"no frame within {timeout_s:g} s of the stream's start"
+        )
+
+
 # Every code a client can receive in ``error.code``; metrics pre-create one series per code.
 ERROR_CODES: tuple[str, ...] = (
     "empty_body",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from service.core.config import Settings
@@ -19,6 +21,14 @@ MOUNT_PATH = "/demo"
 
 
 def mount_demo(app: FastAPI, settings: Settings) -> None:
-    """Serve ``static/`` at ``/demo/`` (``index.html`` for the folder) when the demo is on."""
+    """Serve ``static/`` at ``/demo/`` (``index.html`` for the folder) when the demo is on;
+    ``/demo`` redirects there with a relative ``Location`` (the app makes no slash redirects)."""
     if settings.demo_enabled:
+        app.router.routes.append(
+            Route(MOUNT_PATH, _to_folder, methods=["GET", "HEAD"], include_in_schema=False)
+        )
         app.mount(MOUNT_PATH, StaticFiles(directory=STATIC_DIR, html=True), name="demo")
+
+
+async def _to_folder(_: object) -> RedirectResponse:
+    return RedirectResponse(MOUNT_PATH + "/")

@@ -3,8 +3,10 @@
 Facts taken from MediaPipe's ``modules/face_geometry/libs/geometry_pipeline.cc`` and
 ``procrustes_solver.cc`` (the code here is our own):
 
-* a perspective camera with a vertical field of view (63 degrees by default), near plane 1,
-  far 10000, the principal point at the frame centre, origin top-left (screen y flipped);
+* a perspective camera with a vertical field of view (63 degrees by default; accepted from
+  ``CAMERA_FOV_DEGREES_MIN`` to ``CAMERA_FOV_DEGREES_MAX``, what a rectilinear lens can have,
+  in ``service.core.config``), near plane 1, far 10000, the principal point at the frame
+  centre, origin top-left (screen y flipped);
 * screen landmarks (normalised x, y, and z on the x scale; left-handed) are projected onto
   the near plane, the canonical-to-runtime scale is estimated twice (first on the projected
   points, then on points unprojected with that first scale), and the screen points are
@@ -21,6 +23,10 @@ in-plane angle (positive: counter-clockwise on screen), yaw the turn about the v
 (positive: the face turns towards the image's right), pitch the nod about the horizontal
 axis (positive: the face looks down). Turning a frame about its centre changes roll alone;
 mirroring it negates yaw and roll.
+
+Degenerate input (landmarks that are not finite, collapsed or absurdly far, a field of view
+outside the camera range) never raises anything but ``GeometryError``: the caller gives the
+face no pose.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN
 
 METADATA_PATH = (
     Path(__file__).resolve().parent
@@ -102,7 +110,9 @@ def solve_weighted_orthogonal(
 ) -> np.ndarray:
     """float64 [4, 4] similarity transform (``s R`` and t) that best maps float [3, N]
     ``source`` onto ``target`` in the ``weights``-weighted least-squares sense (rotation
-    without reflection)."""
+    without reflection). Raises ``GeometryError`` when no finite transform exists."""
+    if not (np.all(np.isfinite(source)) and np.all(np.isfinite(target))):
+        raise GeometryError("Procrustes points must be finite")
     sqrt_w = np.sqrt(np.asarray(weights, dtype=np.float64))
     total = float(np.sum(sqrt_w**2))
     if not total > 0:
@@ -111,8 +121,14 @@ def solve_weighted_orthogonal(
     wt = target * sqrt_w
     source_centre = (ws * sqrt_w).sum(axis=1, keepdims=True) / total
     centred = ws - source_centre * sqrt_w
-    design = wt @ centred.T
-    u, _, vt = np.linalg.svd(design)
+    with np.errstate(all="ignore"):  # overflow shows up as a non-finite design below
+        design = wt @ centred.T
+    if not np.all(np.isfinite(design)):
+        raise GeometryError("degenerate Procrustes target")
+    try:
+        u, _, vt = np.linalg.svd(design)
+    except np.linalg.LinAlgError as exc:
+        raise GeometryError(f"degenerate Procrustes target: {exc}") from None
     if np.linalg.det(u @ vt) < 0:
         u[:, 2] *= -1.0
     rotation = u @ vt
@@ -125,6 +141,8 @@ def solve_weighted_orthogonal(
     transform = np.eye(4)
     transform[:3, :3] = linear
     transform[:3, 3] = translation
+    if not np.all(np.isfinite(transform)):
+        raise GeometryError("degenerate Procrustes fit")
     return transform
 
 
@@ -159,8 +177,12 @@ class Frustum:
 
     @classmethod
     def for_frame(cls, width: int, height: int, fov_degrees: float) -> Frustum:
-        if not (width > 0 and height > 0 and 0.0 < fov_degrees < 180.0):
-            raise GeometryError("frame size must be positive and the field of view in (0, 180)")
+        in_range = CAMERA_FOV_DEGREES_MIN <= fov_degrees <= CAMERA_FOV_DEGREES_MAX
+        if not (width > 0 and height > 0 and in_range):
+            raise GeometryError(
+                "frame size must be positive and the field of view in "
+                f"[{CAMERA_FOV_DEGREES_MIN:g}, {CAMERA_FOV_DEGREES_MAX:g}] degrees"
+            )
         height_at_near = 2.0 * CAMERA_NEAR * math.tan(0.5 * math.radians(fov_degrees))
         width_at_near = width * height_at_near / height
         return cls(
@@ -213,9 +235,17 @@ def metric_landmarks(
 
     first = projected.copy()
     first[2] *= -1.0
-    first_scale = scale_of(first)
-    second_scale = scale_of(_unproject(frustum, projected, offset, first_scale))
-    return _unproject(frustum, projected, offset, first_scale * second_scale)
+    with np.errstate(all="ignore"):  # non-finite results are refused by the solve
+        first_scale = scale_of(first)
+        if not first_scale > 0:
+            raise GeometryError("degenerate landmarks: zero scale")
+        second_scale = scale_of(_unproject(frustum, projected, offset, first_scale))
+        if not second_scale > 0:
+            raise GeometryError("degenerate landmarks: zero scale")
+        metric = _unproject(frustum, projected, offset, first_scale * second_scale)
+    if not np.all(np.isfinite(metric)):
+        raise GeometryError("degenerate landmarks: no finite metric points")
+    return metric
 
 
 def estimate_pose(
@@ -230,7 +260,8 @@ def estimate_pose(
     metric = metric_landmarks(landmarks, width, height, fov_degrees, face)
     matrix = solve_weighted_orthogonal(face.points, metric, face.weights)
     linear = matrix[:3, :3]
-    scale = float(np.cbrt(np.linalg.det(linear)))
+    with np.errstate(all="ignore"):
+        scale = float(np.cbrt(np.linalg.det(linear)))
     if not (np.isfinite(scale) and scale > 0):
         raise GeometryError("degenerate pose")
     pitch, yaw, roll = euler_degrees(linear / scale)

@@ -1,33 +1,79 @@
 """The ``FaceTracking.Track`` bidirectional stream on a ``grpc.aio`` server.
 
 Runs in the gateway's event loop, next to the HTTP API, sharing its frame pipeline and
-session store. Status codes: RESOURCE_EXHAUSTED when every session slot is taken,
-UNAVAILABLE when a model cannot run, ABORTED when the session expired between two frames,
-INVALID_ARGUMENT for a first frame's ``fov_degrees`` outside (0, 180).
-An unusable frame (bad bytes, too large) does not end the stream: its result carries
-``error`` and no faces.
+session store; the session opens on the first frame (``service.tracking.streams``, as the
+WebSocket's does). The stream's life, from the server's side:
+
+* until its first frame a stream holds no session, but it must send that frame within
+  ``tracking_first_frame_timeout_s`` (else ``DEADLINE_EXCEEDED``), and at most
+  ``tracking_max_sessions`` streams wait for one at once (past it: ``RESOURCE_EXHAUSTED``);
+* a session idle for ``tracking_session_ttl_s`` ends its stream with ``ABORTED`` at once,
+  not at its next frame;
+* RESOURCE_EXHAUSTED when every session slot is taken, UNAVAILABLE when a model cannot run,
+  UNAUTHENTICATED without a valid key, INVALID_ARGUMENT for a first frame's ``fov_degrees``
+  outside the camera range or a message that is not a ``Frame`` (logged at INFO, no
+  traceback);
+* an unusable frame (bad bytes, an image over ``FACEMESH_MAX_BODY_BYTES``) does not end
+  the stream: its result carries ``error`` and no faces. A message larger than
+  ``FACEMESH_MAX_BODY_BYTES`` plus ``MESSAGE_ENVELOPE_BYTES`` (the other fields' room) is
+  refused by grpcio itself and ends the stream with RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import numpy as np
+from google.protobuf.message import DecodeError
 
-from service.core.auth import AmbiguousKey, keys_match, presented_key
+from service.core.auth import AmbiguousKey, configured_keys, keys_match, presented_key
 from service.core.config import Settings
 from service.core.error_handlers import stream_ending
-from service.core.errors import InvalidImage, ServiceError
+from service.core.errors import (
+    FirstFrameTimeout,
+    InvalidImage,
+    InvalidParameter,
+    ServiceError,
+    TooManySessions,
+)
 from service.pipelines.frames import FramePipeline, FrameResult
 from service.processing.gaze import EyesGaze, GazeRay
-from service.tracking import tracking_pb2, tracking_pb2_grpc
-from service.tracking.sessions import SessionStore
-from service.tracking.tracker import smoothing_params, track_frame
+from service.tracking import tracking_pb2
+from service.tracking.sessions import SessionStore, TrackingSession
+from service.tracking.streams import (
+    StreamOptions,
+    frame_error,
+    idle_expiry,
+    open_session,
+)
+from service.tracking.tracker import track_frame
 
 logger = logging.getLogger(__name__)
+
+SERVICE_NAME = "facemesh.tracking.v1.FaceTracking"
+# Room for a Frame's fields besides the image (max_faces, flags, fov: a few bytes; generous).
+MESSAGE_ENVELOPE_BYTES = 64 * 1024
+
+
+class UndecodableFrame:
+    """What the request deserializer yields for bytes that are not a ``Frame`` message
+    (grpcio would otherwise log the DecodeError with a traceback and answer UNKNOWN)."""
+
+
+UNDECODABLE = UndecodableFrame()
+
+
+def parse_frame(data: bytes) -> tracking_pb2.Frame | UndecodableFrame:
+    frame = tracking_pb2.Frame()
+    try:
+        frame.ParseFromString(data)
+    except DecodeError:
+        return UNDECODABLE
+    return frame
 
 
 def _floats(array: np.ndarray | None) -> list[float]:
@@ -111,23 +157,14 @@ def result_message(index: int, frame: FrameResult) -> tracking_pb2.FrameResult:
 
 class FaceTrackingService:
     """The ``FaceTracking`` servicer: opens one session per stream, closes it when the stream
-    ends."""
+    ends. Everything it needs to know comes from ``settings``."""
 
-    def __init__(
-        self,
-        frames: FramePipeline,
-        store: SessionStore,
-        default_max_faces: int,
-        max_faces_limit: int,
-        api_keys: tuple[str, ...] = (),
-        settings: Settings | None = None,
-    ) -> None:
-        self._settings = settings or frames.settings
+    def __init__(self, frames: FramePipeline, store: SessionStore, settings: Settings) -> None:
+        self._settings = settings
         self._frames = frames
         self._store = store
-        self._default_max_faces = default_max_faces
-        self._limit = max_faces_limit
-        self._api_keys = api_keys
+        self._api_keys = configured_keys(settings)
+        self._waiting = 0  # streams that have not sent their first frame yet
 
     def _authorized(self, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
         """None when the call may go on, else why not (``FACEMESH_API_KEYS``, as on HTTP)."""
@@ -148,50 +185,108 @@ class FaceTrackingService:
 
     async def Track(  # noqa: N802 (name fixed by the proto)
         self,
-        request_iterator: AsyncIterator[tracking_pb2.Frame],
+        request_iterator: AsyncIterator[tracking_pb2.Frame | UndecodableFrame],
         context: grpc.aio.ServicerContext[tracking_pb2.Frame, tracking_pb2.FrameResult],
     ) -> AsyncIterator[tracking_pb2.FrameResult]:
         refused = self._authorized(context)
         if refused is not None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, refused)
-        session_id: int | None = None
+        messages = aiter(request_iterator)
+        frame = await self._first_frame(messages, context)
+        if frame is None:
+            return  # the client ended the stream without a frame
+        session = await self._open(frame, context)
         try:
             index = 0
-            async for frame in request_iterator:
-                if session_id is None:
-                    wanted = frame.max_faces or self._default_max_faces
-                    search = frame.rotation_search if frame.HasField("rotation_search") else None
-                    smooth = frame.smoothing if frame.HasField("smoothing") else None
-                    fov = frame.fov_degrees if frame.HasField("fov_degrees") else None
-                    if fov is not None and not 0.0 < fov < 180.0:
-                        await context.abort(
-                            grpc.StatusCode.INVALID_ARGUMENT, "fov_degrees must be in (0, 180)"
-                        )
-                    try:
-                        session_id = self._store.open(
-                            min(wanted, self._limit),
-                            search,
-                            smoothing_params(self._settings, smooth),
-                            fov,
-                        ).session_id
-                    except ServiceError as exc:
-                        await _abort(context, exc)
-                try:
-                    assert session_id is not None
-                    result = await track_frame(self._frames, self._store, session_id, frame.image)
-                except InvalidImage as exc:
-                    yield tracking_pb2.FrameResult(
-                        frame_index=index,
-                        error=tracking_pb2.Error(code=exc.code, message=exc.message),
-                    )
-                except ServiceError as exc:
-                    await _abort(context, exc)
-                else:
-                    yield result_message(index, result)
+            while frame is not None:
+                yield await self._answer(index, frame, session, context)
                 index += 1
+                frame = await self._next_frame(
+                    messages, context, self._settings.tracking_session_ttl_s, session
+                )
         finally:
-            if session_id is not None:
-                self._store.close(session_id)
+            self._store.close(session.session_id)
+
+    async def _first_frame(
+        self,
+        messages: AsyncIterator[tracking_pb2.Frame | UndecodableFrame],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> tracking_pb2.Frame | None:
+        """The stream's first frame, awaited as one of at most ``tracking_max_sessions``
+        waiting streams, for at most ``tracking_first_frame_timeout_s``."""
+        if self._waiting >= self._settings.tracking_max_sessions:
+            await _abort(context, TooManySessions(self._settings.tracking_max_sessions))
+        self._waiting += 1
+        try:
+            return await self._next_frame(
+                messages, context, self._settings.tracking_first_frame_timeout_s
+            )
+        finally:
+            self._waiting -= 1
+
+    async def _next_frame(
+        self,
+        messages: AsyncIterator[tracking_pb2.Frame | UndecodableFrame],
+        context: grpc.aio.ServicerContext[Any, Any],
+        timeout_s: float,
+        session: TrackingSession | None = None,
+    ) -> tracking_pb2.Frame | None:
+        """The next frame within ``timeout_s`` (None: the client closed its side). Past the
+        timeout the stream ends: ``ABORTED`` for an idle session, ``DEADLINE_EXCEEDED``
+        before the first frame."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                message = await anext(messages)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            ending = FirstFrameTimeout(timeout_s) if session is None else idle_expiry(session)
+            logger.info("gRPC Track from %s ended: %s", context.peer(), ending.message)
+            await _abort(context, ending)
+        if isinstance(message, UndecodableFrame):
+            logger.info("gRPC Track from %s: a message that is not a Frame", context.peer())
+            await _abort(context, InvalidParameter("the message is not a Frame protobuf"))
+        assert isinstance(message, tracking_pb2.Frame)
+        return message
+
+    async def _open(
+        self, frame: tracking_pb2.Frame, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> TrackingSession:
+        """The session, with the first frame's options (``service.tracking.streams``)."""
+        options = StreamOptions(
+            max_faces=frame.max_faces or None,
+            rotation_search=frame.rotation_search if frame.HasField("rotation_search") else None,
+            smoothing=frame.smoothing if frame.HasField("smoothing") else None,
+            fov_degrees=frame.fov_degrees if frame.HasField("fov_degrees") else None,
+        )
+        try:
+            return open_session(self._store, self._settings, options)
+        except ServiceError as exc:
+            await _abort(context, exc)
+            raise  # not reached: abort raises
+
+    async def _answer(
+        self,
+        index: int,
+        frame: tracking_pb2.Frame,
+        session: TrackingSession,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> tracking_pb2.FrameResult:
+        """The frame's result; an unusable frame's carries ``error`` (the stream goes on)."""
+        error = frame_error(frame.image, self._settings.max_body_bytes)
+        try:
+            if error is not None:
+                raise error
+            result = await track_frame(self._frames, self._store, session.session_id, frame.image)
+        except InvalidImage as exc:
+            return tracking_pb2.FrameResult(
+                frame_index=index,
+                error=tracking_pb2.Error(code=exc.code, message=exc.message),
+            )
+        except ServiceError as exc:
+            await _abort(context, exc)
+            raise  # not reached: abort raises
+        return result_message(index, result)
 
 
 def _text(value: str | bytes | None) -> str | None:
@@ -204,16 +299,31 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: ServiceError)
     await context.abort(grpc.StatusCode[status], exc.message)
 
 
+def _method_handlers(service: FaceTrackingService) -> grpc.GenericRpcHandler:
+    """The ``Track`` handler with ``parse_frame`` as its deserializer (the generated
+    ``add_FaceTrackingServicer_to_server`` uses ``Frame.FromString``, which raises)."""
+    handler = grpc.stream_stream_rpc_method_handler(
+        service.Track,
+        request_deserializer=parse_frame,
+        response_serializer=tracking_pb2.FrameResult.SerializeToString,
+    )
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, {"Track": handler})
+
+
 async def start_grpc_server(
-    service: FaceTrackingService, host: str, port: int
+    service: FaceTrackingService, settings: Settings
 ) -> tuple[grpc.aio.Server, int]:
-    """Start the server on ``host:port`` (0: a free port); returns it and the bound port."""
-    server = grpc.aio.server()
-    stubs: Any = tracking_pb2_grpc  # generated, untyped
-    stubs.add_FaceTrackingServicer_to_server(service, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    """Start the server on ``settings.host:grpc_port`` (0: a free port); returns it and the
+    bound port. Messages may be as large as ``max_body_bytes`` plus the envelope."""
+    limit = settings.max_body_bytes + MESSAGE_ENVELOPE_BYTES
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", limit)],
+    )
+    server.add_generic_rpc_handlers((_method_handlers(service),))
+    address = f"{settings.host}:{settings.grpc_port}"
+    bound = server.add_insecure_port(address)
     if bound == 0:
-        raise RuntimeError(f"cannot bind the gRPC server to {host}:{port}")
+        raise RuntimeError(f"cannot bind the gRPC server to {address}")
     await server.start()
-    logger.info("gRPC tracking stream on %s:%d", host, bound)
+    logger.info("gRPC tracking stream on %s:%d", settings.host, bound)
     return server, bound

@@ -22,6 +22,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from service import metrics as service_metrics
 from service.core.config import ENV_PREFIX, Settings
 from service.main import create_app
+from tools.memory_budget import MIB, memory_budget_mib, settings_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -305,6 +306,27 @@ def test_deployments_have_probes_resources_and_matching_selectors(overlay: Path)
                 assert probe in container, (name, probe)
                 port = container[probe]["httpGet"]["port"]
                 assert port in ports or port in ports.values(), (name, probe, port)
+
+
+def _mebibytes(quantity: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "K": 1000 / MIB, "M": 1e6 / MIB, "G": 1e9 / MIB}
+    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", quantity).groups()  # type: ignore[union-attr]
+    return float(number) * (units[unit] if unit else 1 / MIB)
+
+
+@pytest.mark.parametrize("overlay", [K8S / "base", *OVERLAYS], ids=lambda p: p.name)
+def test_gateway_memory_matches_the_memory_budget(overlay: Path) -> None:
+    """docs/operations.md "Memory budget" for the pod's own settings: the limit holds the
+    peak with at most 25 % to spare; the request holds RSS at ready plus decoded images."""
+    resources, config = build(overlay)
+    settings = settings_from_env(config)
+    (gateway,) = containers(resources[("Deployment", GATEWAY)])
+    limit = _mebibytes(gateway["resources"]["limits"]["memory"])
+    request = _mebibytes(gateway["resources"]["requests"]["memory"])
+    budget = memory_budget_mib(settings)
+    assert budget <= limit <= 1.25 * budget, (overlay.name, budget, limit)
+    ready = memory_budget_mib(settings) - memory_budget_mib(settings, ready_mib=0)
+    assert ready + settings.decode_memory_bytes / MIB <= request <= limit, (overlay.name, request)
 
 
 def test_gateway_probes_and_port_match_the_service() -> None:

@@ -1,32 +1,19 @@
-"""``POST /v1/frame`` (every face of a whole frame) and ``/v1/track`` (WebSocket tracking)."""
+"""``POST /v1/frame``: every face of a whole frame (``/v1/track`` is in ``routes.track``)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from service.api import schemas
-from service.api.deps import (
-    AdmissionDep,
-    FramePipelineDep,
-    SessionsDep,
-    SettingsDep,
-    require_loaded,
-)
-from service.api.guards import WEBSOCKET_SUBPROTOCOL
-from service.api.responses import encode, frame_body, frame_response, model_info
+from service.api.deps import AdmissionDep, FramePipelineDep, SettingsDep, require_loaded
+from service.api.responses import frame_response, model_info
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
-from service.core.error_handlers import stream_ending
-from service.core.errors import InvalidImage, PayloadTooLarge, ServiceError
-from service.tracking.tracker import smoothing_params, track_frame
+from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN
 
 router = APIRouter(prefix="/v1", tags=["frames"])
-
-# An idle session ends like an expired one (service.core.error_handlers.STREAM_ENDINGS).
-_WS_POLICY = 1008
 
 _ERRORS = schemas.error_responses(
     {
@@ -60,21 +47,14 @@ DetectorKind = Annotated[
         "(small faces). Default: FACEMESH_DETECTOR. A detector that is not loaded is a 422."
     ),
 ]
+FOV_DESCRIPTION = (
+    "Vertical field of view (degrees) of the camera, for head pose: "
+    f"{CAMERA_FOV_DEGREES_MIN:g} to {CAMERA_FOV_DEGREES_MAX:g} (what a camera lens can have). "
+    "Default: FACEMESH_CAMERA_FOV_DEGREES (63, MediaPipe's)."
+)
 FovDegrees = Annotated[
     float | None,
-    Query(
-        gt=0,
-        lt=180,
-        description="Vertical field of view (degrees) of the camera, for head pose. Default: "
-        "FACEMESH_CAMERA_FOV_DEGREES (63, MediaPipe's).",
-    ),
-]
-Smoothing = Annotated[
-    bool | None,
-    Query(
-        description="Tracking sessions: smooth landmarks over frames (One Euro filter). "
-        "Default: FACEMESH_TRACKING_SMOOTHING (on)."
-    ),
+    Query(ge=CAMERA_FOV_DEGREES_MIN, le=CAMERA_FOV_DEGREES_MAX, description=FOV_DESCRIPTION),
 ]
 
 
@@ -116,78 +96,3 @@ async def frame(
             detector=detector,
         )
     return frame_response(result, model_info(settings, frames.mesh.name, frames.pipeline))
-
-
-@router.websocket("/track")
-async def track(
-    websocket: WebSocket,
-    app_settings: SettingsDep,
-    frames: FramePipelineDep,
-    store: SessionsDep,
-    max_faces: MaxFaces = None,
-    rotation_search: RotationSearch = None,
-    smoothing: Smoothing = None,
-    fov_degrees: FovDegrees = None,
-) -> None:
-    """Tracking session for browsers: send each frame as one binary message (JPEG/PNG/WebP,
-    at most ``FACEMESH_MAX_BODY_BYTES``), receive one JSON text message per frame
-    (``FrameResponse``, in order). Subprotocol ``facemesh.v1``, selected only when the client
-    offers it (RFC 6455; offer ``apikey.<key>`` beside it to authenticate from a browser).
-    Errors for one frame (a bad image, a text message) come back as
-    ``{"error": {"code", "message"}}`` and the session goes on. A session idle for
-    ``FACEMESH_TRACKING_SESSION_TTL_S`` is closed (1008)."""
-    limit = min(max_faces or app_settings.tracking_max_faces, app_settings.max_faces)
-    offered = websocket.scope.get("subprotocols", [])
-    await websocket.accept(
-        subprotocol=WEBSOCKET_SUBPROTOCOL if WEBSOCKET_SUBPROTOCOL in offered else None
-    )
-    try:
-        session = store.open(
-            limit, rotation_search, smoothing_params(app_settings, smoothing), fov_degrees
-        )
-    except ServiceError as exc:
-        await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
-        return
-    model = model_info(app_settings, frames.mesh.name, frames.pipeline)
-    try:
-        while True:
-            try:
-                async with asyncio.timeout(app_settings.tracking_session_ttl_s):
-                    message = await websocket.receive()
-            except TimeoutError:
-                await websocket.close(code=_WS_POLICY, reason="tracking session expired (idle)")
-                return
-            if message["type"] == "websocket.disconnect":
-                return
-            payload = message.get("bytes")
-            error = _frame_error(payload, app_settings.max_body_bytes)
-            if error is not None:
-                await websocket.send_json({"error": {"code": error.code, "message": error.message}})
-                continue
-            assert payload is not None
-            try:
-                result = await track_frame(frames, store, session.session_id, payload)
-            except InvalidImage as exc:
-                await websocket.send_json({"error": {"code": exc.code, "message": exc.message}})
-                continue
-            except ServiceError as exc:
-                await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
-                return
-            await websocket.send_text(encode(frame_body(result, model)).decode())
-    except WebSocketDisconnect:
-        pass
-    finally:
-        store.close(session.session_id)
-
-
-def _frame_error(payload: bytes | None, max_bytes: int) -> ServiceError | None:
-    """Why a WebSocket message cannot be a frame, or None."""
-    if payload is None:
-        return ServiceError(
-            "unsupported_message", "send each frame as one binary message (text is not a frame)"
-        )
-    if len(payload) > max_bytes:
-        return PayloadTooLarge(
-            "body_too_large", f"frame is {len(payload)} bytes, the limit is {max_bytes}"
-        )
-    return None

@@ -1,4 +1,5 @@
-"""``GET /healthz`` (process alive) and ``GET /readyz`` (model loaded and answering)."""
+"""``GET /healthz`` (process alive) and ``GET /readyz`` (model loaded and answering); both
+answer ``HEAD`` like ``GET`` (no body), as load balancers probe."""
 
 from __future__ import annotations
 
@@ -25,3 +26,14 @@ async def readyz(pipeline: CropPipelineDep) -> schemas.HealthResponse:
     if not await pipeline.is_ready():
         raise BackendUnavailable(f"backend {pipeline.backend.name!r} is not ready")
     return schemas.HealthResponse(status="ready")
+
+
+# HEAD like GET (headers, no body); left out of the schema, where it would repeat GET.
+for _path, _endpoint in (("/healthz", healthz), ("/readyz", readyz)):
+    router.add_api_route(
+        _path,
+        _endpoint,
+        methods=["HEAD"],
+        response_model=schemas.HealthResponse,
+        include_in_schema=False,
+    )

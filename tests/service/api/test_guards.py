@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from imagekit import crop_bytes
-from starlette.websockets import WebSocketDisconnect
+from starlette.testclient import WebSocketDenialResponse
 
 from service.api.request_id import choose_request_id
 from service.core.config import Settings
@@ -65,9 +65,13 @@ def test_frames_need_a_key_too(keyed_client: TestClient) -> None:
     response = keyed_client.post("/v1/frame", content=CROP, headers=PNG)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
-    with pytest.raises(WebSocketDisconnect) as closed, keyed_client.websocket_connect("/v1/track"):
+    with (
+        pytest.raises(WebSocketDenialResponse) as refused,
+        keyed_client.websocket_connect("/v1/track"),
+    ):
         pass
-    assert closed.value.code == 1008
+    assert refused.value.status_code == 401  # the same JSON refusal as HTTP
+    assert refused.value.json()["error"]["code"] == "unauthorized"
 
 
 def test_browser_websocket_authenticates_with_a_subprotocol(keyed_client: TestClient) -> None:
@@ -80,11 +84,36 @@ def test_browser_websocket_authenticates_with_a_subprotocol(keyed_client: TestCl
         ws.send_bytes(CROP)
         assert "faces" in ws.receive_json()
     with (
-        pytest.raises(WebSocketDisconnect) as closed,
+        pytest.raises(WebSocketDenialResponse) as refused,
         keyed_client.websocket_connect("/v1/track", subprotocols=["facemesh.v1", "apikey.nope"]),
     ):
         pass
-    assert closed.value.code == 1008
+    assert refused.value.status_code == 401
+    assert refused.value.json()["error"]["message"] == "invalid API key"
+
+
+@pytest.mark.parametrize(
+    ("subprotocols", "headers"),
+    [
+        (["apikey.k-one", "apikey.nope"], {}),
+        (["apikey.nope", "apikey.k-one"], {}),
+        (["apikey.k-one", "apikey.k-one"], {}),
+        (["facemesh.v1", "apikey.k-one"], {"x-api-key": "k-two"}),
+    ],
+    ids=["good-first", "bad-first", "same-twice", "header-and-subprotocol"],
+)
+def test_more_than_one_websocket_credential_is_refused_whatever_the_order(
+    keyed_client: TestClient, subprotocols: list[str], headers: dict[str, str]
+) -> None:
+    """The headers' rule on the WebSocket: one credential, else 401 (before, the first
+    apikey.* subprotocol won, so its order decided)."""
+    with (
+        pytest.raises(WebSocketDenialResponse) as refused,
+        keyed_client.websocket_connect("/v1/track", subprotocols=subprotocols, headers=headers),
+    ):
+        pass
+    assert refused.value.status_code == 401
+    assert "exactly one" in refused.value.json()["error"]["message"]
 
 
 def test_health_metrics_and_docs_need_no_key(keyed_client: TestClient) -> None:

@@ -9,7 +9,9 @@ from fastapi.testclient import TestClient
 from service.core.error_handlers import install_error_handlers, status_for, stream_ending
 from service.core.errors import (
     BackendUnavailable,
+    FirstFrameTimeout,
     InvalidImage,
+    InvalidParameter,
     PayloadTooLarge,
     ServiceError,
     SessionExpired,
@@ -26,6 +28,7 @@ from service.core.errors import (
         (PayloadTooLarge("body_too_large", "m"), 413),
         (UnsupportedMediaType("unsupported_media_type", "m"), 415),
         (BackendUnavailable("m"), 503),
+        (InvalidParameter("m"), 422),
         (ServiceError("other", "m"), 500),
     ],
 )
@@ -61,6 +64,8 @@ def test_service_errors_use_the_envelope() -> None:
         (SessionExpired(7), (1008, "ABORTED")),
         (BackendUnavailable("m"), (1013, "UNAVAILABLE")),
         (Unauthorized("m"), (1008, "UNAUTHENTICATED")),
+        (InvalidParameter("m"), (1008, "INVALID_ARGUMENT")),
+        (FirstFrameTimeout(1.0), (1008, "DEADLINE_EXCEEDED")),
         (ServiceError("other", "m"), (1011, "INTERNAL")),
     ],
 )

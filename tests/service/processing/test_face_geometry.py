@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN
 from service.pipelines.frames import FramePipeline
 from service.processing import face_geometry as geometry
 from service.processing.decode import decode_image
@@ -204,3 +205,44 @@ def test_pose_matches_mediapipes_geometry_pipeline(golden: dict) -> None:
     )
     assert rotation_error <= 1e-4
     assert translation_error <= 1e-3
+
+
+@pytest.mark.parametrize(
+    ("what", "fov", "z"),
+    [
+        ("a tiny field of view", 1e-300, None),
+        ("a field of view below a camera's", 0.5, None),
+        ("a field of view above a camera's", 170.0, None),
+        ("absurd depths", 63.0, 1e300),
+        ("depths that are not finite", 63.0, np.inf),
+        ("every point on one spot in depth", 63.0, -1e308),
+    ],
+)
+def test_degenerate_input_gives_no_pose_never_another_error(
+    what: str, fov: float, z: float | None
+) -> None:
+    """``estimate_pose`` on input that gives no pose raises ``GeometryError`` (the frame
+    pipeline then returns the face without a pose), never ``LinAlgError`` or anything else."""
+    landmarks = geometry.project_canonical(_pose_matrix(0, 0, 0, [0.0, 0.0, -50.0]), 640, 480)
+    if z is not None:
+        landmarks[:, 2] = z
+        landmarks[0, 2] = -z if np.isfinite(z) else 0.0
+    with pytest.raises(geometry.GeometryError):
+        geometry.estimate_pose(landmarks, 640, 480, fov)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e308])
+def test_the_procrustes_solve_refuses_targets_without_a_finite_fit(value: float) -> None:
+    face = geometry.canonical_face()
+    target = face.points * value
+    with pytest.raises(geometry.GeometryError):
+        geometry.solve_weighted_orthogonal(face.points, target, face.weights)
+
+
+def test_the_camera_range_is_served() -> None:
+    """Both ends of the documented range give a pose."""
+    for fov in (CAMERA_FOV_DEGREES_MIN, CAMERA_FOV_DEGREES_MAX):
+        truth = _pose_matrix(5.0, 10.0, 0.0, [0.0, 0.0, -50.0])
+        landmarks = geometry.project_canonical(truth, 640, 480, fov)
+        pose = geometry.estimate_pose(landmarks, 640, 480, fov)
+        assert abs(pose.yaw - 10.0) < 0.5

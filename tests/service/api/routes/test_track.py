@@ -1,5 +1,6 @@
-"""``/v1/track`` (WebSocket) against a real server with a standard client (``websockets``):
-text messages, subprotocol negotiation (RFC 6455), the frame size limit, idle expiry."""
+"""``/v1/track`` (``service/api/routes/track.py``) against a real server with a standard
+client (``websockets``): text messages, subprotocol negotiation (RFC 6455), the frame size
+limit, idle expiry, a bad query refused at the handshake with the JSON error."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from imagekit import encode
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import TEST_DATA
@@ -83,3 +84,24 @@ def test_an_idle_session_is_closed_on_a_timer(track_gateway: Any) -> None:
     with _open(track_gateway) as first, _open(track_gateway) as second:
         assert len(_frame(first, FACE)["faces"]) == 1
         assert len(_frame(second, FACE)["faces"]) == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["max_faces=0", "max_faces=abc", "fov_degrees=1e-300", "fov_degrees=0.5", "fov_degrees=170"],
+)
+def test_a_bad_query_is_refused_at_the_handshake_with_the_json_error(
+    track_gateway: Any, query: str
+) -> None:
+    """Before: a 403 with an empty body (bad query) or, for fov_degrees=1e-300, a session
+    whose first face dropped the connection without a close frame."""
+    url = track_gateway.base_url.replace("http://", "ws://") + "/v1/track?" + query
+    with pytest.raises(InvalidStatus) as refused, connect(url, open_timeout=WAIT_S) as ws:
+        _frame(ws, FACE)
+    response = refused.value.response
+    assert response.status_code == 422
+    assert response.headers["Content-Type"] == "application/json"
+    error = json.loads(response.body)["error"]
+    assert error["code"] == "validation_error"
+    assert ("max_faces" if "max_faces" in query else "fov_degrees") in error["message"]
+    assert "Traceback" not in track_gateway.log()

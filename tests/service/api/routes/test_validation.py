@@ -130,6 +130,13 @@ BAD_INPUTS = {
     "decoded-size-over-the-request-budget": Bad(
         raw(raw_png(1000, 1000, 16, 0, None)), 413, "decode_budget_exceeded"
     ),
+    # Tiny fields of view made the pose solve's SVD fail: a 500 on a frame with a face.
+    "fov-far-below-a-camera's": Bad(
+        raw(GOOD, "image/png", "/v1/frame?fov_degrees=1e-300"), 422, "validation_error", "fov"
+    ),
+    "fov-above-a-camera's": Bad(
+        raw(GOOD, "image/png", "/v1/frame?fov_degrees=170"), 422, "validation_error", "fov"
+    ),
     "wrong-method": Bad(lambda client: client.get("/v1/crop"), 405, "method_not_allowed"),
     "unknown-path": Bad(lambda client: client.post("/v1/nothing", content=GOOD), 404, "not_found"),
 }

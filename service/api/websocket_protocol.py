@@ -1,0 +1,87 @@
+"""uvicorn's WebSocket protocol (websockets, sans-I/O) with the service's answers to abuse
+(``python -m service``).
+
+uvicorn hands two kinds of bad input to the ``websockets`` library, which answers them its
+own way; this subclass answers them as the rest of the gateway does:
+
+* a handshake the library refuses before the app runs (an empty or invalid
+  ``Sec-WebSocket-Protocol``, a repeated ``Sec-WebSocket-Version``, no ``Sec-WebSocket-Key``,
+  ...) gets the JSON error body ``{"error": {"code": "invalid_http_request", ...}}`` with the
+  library's status (400, 426) instead of its ``text/plain`` one; logged at INFO;
+* a text frame that is not UTF-8 closes the connection with 1007 (as uvicorn does) with one
+  INFO line, not an ERROR with a traceback per frame (anyone could flood the log).
+
+Refusals by the app itself (API key, bad query) are answered as JSON by the app
+(``service.core.error_handlers``) through the ASGI ``websocket.http.response`` extension.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http
+import json
+import logging
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+from websockets.server import ServerProtocol
+from websockets.typing import StatusLike
+
+from service import metrics
+
+logger = logging.getLogger(__name__)
+
+# The code of a refused upgrade request, as for any unparsable HTTP request.
+HANDSHAKE_ERROR_CODE = "invalid_http_request"
+INVALID_UTF8_CLOSE_CODE = 1007
+
+
+class JsonRefusingServerProtocol(ServerProtocol):
+    """``websockets``' server side, refusing handshakes with the service's JSON error body."""
+
+    def reject(self, status: StatusLike, text: str) -> Response:
+        status = http.HTTPStatus(status)
+        code = "internal_error" if status >= 500 else HANDSHAKE_ERROR_CODE
+        message = text.strip() or status.phrase
+        logger.info("WebSocket handshake refused (%d %s): %s", status.value, code, message)
+        metrics.REQUESTS.labels(endpoint="other", status=str(status.value)).inc()
+        metrics.ERRORS.labels(code=code).inc()
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        headers = Headers(
+            [
+                ("Date", email.utils.formatdate(usegmt=True)),
+                ("Connection", "close"),
+                ("Content-Length", str(len(body))),
+                ("Content-Type", "application/json"),
+            ]
+        )
+        return Response(status.value, status.phrase, headers, body)
+
+
+class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = JsonRefusingServerProtocol(
+            extensions=self.conn.available_extensions,
+            max_size=self.config.ws_max_size,
+            logger=logging.getLogger("uvicorn.error"),
+        )
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                client = f"{self.client[0]}:{self.client[1]}" if self.client else "-"
+                logger.info(
+                    "WebSocket text frame from %s is not UTF-8: closed with %d",
+                    client,
+                    INVALID_UTF8_CLOSE_CODE,
+                )
+                self.frames = []
+                self.conn.send_close(INVALID_UTF8_CLOSE_CODE, "text frame is not UTF-8")
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
