@@ -4,7 +4,7 @@
 ``/readyz``, ``/metrics`` and the docs stay open and are never queued). The routes take an
 admission slot (``AdmissionDep``) only once the request body is in, so a client that stalls
 mid-upload holds a connection, never a slot. On HTTP both raise typed errors
-(``Unauthorized``, ``Overloaded``) that ``service.core.error_handlers`` maps to 401 / 503.
+(``Unauthorized``, ``Overloaded``) that ``service.api.error_handlers`` maps to 401 / 503.
 WebSockets (``/v1/track``): a missing or wrong key closes the handshake with 1008 (policy
 violation); sessions are not admitted here, they are bounded by ``tracking_max_sessions``.
 Browsers cannot set headers on a WebSocket, so there the key may also come as a subprotocol

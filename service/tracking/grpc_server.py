@@ -19,8 +19,7 @@ import numpy as np
 
 from service.core.auth import AmbiguousKey, keys_match, presented_key
 from service.core.config import Settings
-from service.core.error_handlers import stream_ending
-from service.core.errors import InvalidImage, ServiceError
+from service.core.errors import InvalidImage, ServiceError, stream_ending
 from service.pipelines.frames import FramePipeline, FrameResult
 from service.tracking import tracking_pb2, tracking_pb2_grpc
 from service.tracking.sessions import SessionStore
@@ -174,7 +173,7 @@ def _text(value: str | bytes | None) -> str | None:
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: ServiceError) -> None:
-    """End the stream with the status ``service.core.error_handlers`` maps ``exc`` to."""
+    """End the stream with the status ``service.core.errors.STREAM_ENDINGS`` maps ``exc`` to."""
     _, status = stream_ending(exc)
     await context.abort(grpc.StatusCode[status], exc.message)
 

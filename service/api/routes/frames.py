@@ -19,13 +19,12 @@ from service.api.deps import (
 from service.api.guards import WEBSOCKET_SUBPROTOCOL
 from service.api.responses import encode, frame_body, frame_response, model_info
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
-from service.core.error_handlers import stream_ending
-from service.core.errors import InvalidImage, PayloadTooLarge, ServiceError
+from service.core.errors import InvalidImage, PayloadTooLarge, ServiceError, stream_ending
 from service.tracking.tracker import smoothing_params, track_frame
 
 router = APIRouter(prefix="/v1", tags=["frames"])
 
-# An idle session ends like an expired one (service.core.error_handlers.STREAM_ENDINGS).
+# An idle session ends like an expired one (service.core.errors.STREAM_ENDINGS).
 _WS_POLICY = 1008
 
 _ERRORS = schemas.error_responses(

@@ -1,36 +1,12 @@
-"""The one exception -> HTTP / WebSocket / gRPC mapping."""
+"""The FastAPI handlers answer every exception with the JSON error envelope."""
 
 from __future__ import annotations
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service.core.error_handlers import install_error_handlers, status_for, stream_ending
-from service.core.errors import (
-    BackendUnavailable,
-    InvalidImage,
-    PayloadTooLarge,
-    ServiceError,
-    SessionExpired,
-    TooManySessions,
-    Unauthorized,
-    UnsupportedMediaType,
-)
-
-
-@pytest.mark.parametrize(
-    ("error", "status"),
-    [
-        (InvalidImage("not_an_image", "m"), 422),
-        (PayloadTooLarge("body_too_large", "m"), 413),
-        (UnsupportedMediaType("unsupported_media_type", "m"), 415),
-        (BackendUnavailable("m"), 503),
-        (ServiceError("other", "m"), 500),
-    ],
-)
-def test_status_for_each_exception_type(error: ServiceError, status: int) -> None:
-    assert status_for(error) == status
+from service.api.error_handlers import install_error_handlers
+from service.core.errors import InvalidImage
 
 
 def _app(exc: Exception) -> TestClient:
@@ -52,22 +28,6 @@ def test_service_errors_use_the_envelope() -> None:
     response = _app(InvalidImage("not_an_image", "nothing there")).get("/boom")
     assert response.status_code == 422
     assert response.json() == {"error": {"code": "not_an_image", "message": "nothing there"}}
-
-
-@pytest.mark.parametrize(
-    ("error", "ending"),
-    [
-        (TooManySessions(4), (1013, "RESOURCE_EXHAUSTED")),
-        (SessionExpired(7), (1008, "ABORTED")),
-        (BackendUnavailable("m"), (1013, "UNAVAILABLE")),
-        (Unauthorized("m"), (1008, "UNAUTHENTICATED")),
-        (ServiceError("other", "m"), (1011, "INTERNAL")),
-    ],
-)
-def test_stream_ending_for_each_exception_type(
-    error: ServiceError, ending: tuple[int, str]
-) -> None:
-    assert stream_ending(error) == ending
 
 
 def test_unexpected_errors_are_500_without_details() -> None:
