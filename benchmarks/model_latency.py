@@ -30,7 +30,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from benchmarks.harness import REPORTS, QuietCheck, write_report
-from service.inference.base import ATTENTION_SPEC
+from service.contract import ATTENTION_SPEC
 from service.inference.runtime import OpenVinoRuntime, RuntimeOptions
 from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
 

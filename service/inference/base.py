@@ -10,30 +10,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from service.contract import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS, ModelOutputs
+from service.contract import MODEL_INPUT_SIZE, ModelOutputs
 from service.core.errors import BackendUnavailable
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What one model looks like to every runtime and to Triton: one uint8 NHWC input of
-    ``input_size`` squared pixels named ``input_name``, and ``outputs`` (name -> float32 shape
-    without the batch dimension). ``label`` names it in errors; ``build_hint`` says how to
-    build its file."""
-
-    label: str
-    input_size: int
-    outputs: Mapping[str, tuple[int, ...]]
-    input_name: str = "image"
-    build_hint: str = "make model"
-
-
-ATTENTION_SPEC = ModelSpec("attention mesh", MODEL_INPUT_SIZE, MODEL_OUTPUTS, MODEL_INPUT_NAME)
 
 
 def check_image_batch(images: np.ndarray, size: int = MODEL_INPUT_SIZE, min_batch: int = 0) -> None:

@@ -18,28 +18,15 @@ import logging
 
 import numpy as np
 
-from service.contract import (
-    CASCADE_MESH_OUTPUTS,
-    IRIS_INPUT_SIZE,
-    IRIS_OUTPUTS,
-    MODEL_INPUT_SIZE,
-    ModelOutputs,
-)
+from service.contract import CASCADE_MESH_SPEC, IRIS_SPEC, ModelOutputs
 from service.core.config import Settings
-from service.inference.base import InProcessBackend, ModelSpec
+from service.inference.base import InProcessBackend
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 from service.processing.iris_refinement import assemble_outputs, crop_eyes, eye_rois
 
 logger = logging.getLogger(__name__)
 
 EXTRA_PIPELINE_MAX_BUCKET = 4
-
-MESH_SPEC = ModelSpec(
-    "cascade mesh", MODEL_INPUT_SIZE, CASCADE_MESH_OUTPUTS, build_hint="make cascade-models"
-)
-IRIS_SPEC = ModelSpec(
-    "cascade iris", IRIS_INPUT_SIZE, IRIS_OUTPUTS, build_hint="make cascade-models"
-)
 
 
 class CascadeBackend(InProcessBackend):
@@ -69,7 +56,7 @@ def create_cascade_backend(settings: Settings) -> CascadeBackend:
         # each compiled bucket costs memory (about 65 MB for bucket 8 of both models).
         options = options.capped(EXTRA_PIPELINE_MAX_BUCKET)
     backend = CascadeBackend(
-        open_runtime(settings.cascade_mesh_path, MESH_SPEC, options),
+        open_runtime(settings.cascade_mesh_path, CASCADE_MESH_SPEC, options),
         open_runtime(settings.cascade_iris_path, IRIS_SPEC, options),
     )
     backend.warm_up()

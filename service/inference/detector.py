@@ -1,9 +1,9 @@
 """The face detector: one interface, an embedded and a Triton implementation.
 
 The detector is MediaPipe's short-range model converted by ``converter`` (see
-``converter/README.md``): input ``image`` uint8 [N, 128, 128, 3] RGB, outputs raw
-``regressors`` float32 [N, 896, 16] and ``classificators`` float32 [N, 896, 1] (logits).
-The full-range model (``spec=FULL_RANGE``: 192x192 input, 2304 anchors) runs embedded only.
+``converter/README.md``): one uint8 RGB input, outputs raw ``regressors`` float32 [N, B, 16]
+and ``classificators`` float32 [N, B, 1] (logits), B anchors; sizes and anchors are
+``service.contract.SHORT_RANGE``. The full-range model (``spec=FULL_RANGE``) runs embedded only.
 Decoding, NMS and projection are NumPy in ``service.processing.detection``, shared by both
 implementations, so their results are directly comparable.
 """
@@ -16,24 +16,13 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from service.contract import DETECTOR_SPECS, FULL_RANGE, SHORT_RANGE, DetectorSpec
 from service.core.config import Settings
-from service.inference.base import ModelSpec, check_image_batch
+from service.inference.base import check_image_batch
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
-from service.processing.detection import FULL_RANGE, NUM_COORDS, SHORT_RANGE, DetectorSpec
 
 logger = logging.getLogger(__name__)
 
-
-def model_spec(spec: DetectorSpec) -> ModelSpec:
-    """The detector model's tensors for ``spec`` (input size, anchor count)."""
-    return ModelSpec(
-        f"face detector ({spec.name} range)",
-        spec.input_size,
-        {"regressors": (spec.num_boxes, NUM_COORDS), "classificators": (spec.num_boxes, 1)},
-    )
-
-
-DETECTOR_SPEC = model_spec(SHORT_RANGE)
 
 # A frame is one detector row (three with the rotation search); micro-batched frames rarely
 # fill more than 4, and each compiled OpenVINO bucket costs memory (the full-range model's
@@ -71,7 +60,7 @@ class EmbeddedDetector:
         options: RuntimeOptions | None = None,
         spec: DetectorSpec = SHORT_RANGE,
     ) -> EmbeddedDetector:
-        runtime = open_runtime(model_path, model_spec(spec), options or RuntimeOptions())
+        runtime = open_runtime(model_path, DETECTOR_SPECS[spec.name], options or RuntimeOptions())
         return cls(runtime, spec)
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +97,7 @@ class TritonDetector:
             raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
         self.model = TritonModel(
             url,
-            spec=DETECTOR_SPEC,
+            spec=DETECTOR_SPECS[SHORT_RANGE.name],
             protocol="grpc" if protocol == "grpc" else "http",
             model_name=model_name,
             model_version=model_version,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.contract import ModelOutputs
-from service.inference.base import ATTENTION_SPEC, InProcessBackend
+from service.contract import ATTENTION_SPEC, ModelOutputs
+from service.inference.base import InProcessBackend
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 
 logger = logging.getLogger(__name__)

@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from service.contract import ModelSpec
 from service.core.errors import BackendUnavailable
-from service.inference.base import ModelSpec, checked_outputs
+from service.inference.base import checked_outputs
 
 if TYPE_CHECKING:
     import onnxruntime as ort

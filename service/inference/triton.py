@@ -40,14 +40,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from service.contract import ModelOutputs
+from service.contract import ATTENTION_SPEC, ModelOutputs, ModelSpec
 from service.core.errors import BackendUnavailable
-from service.inference.base import (
-    ATTENTION_SPEC,
-    ModelSpec,
-    check_image_batch,
-    checked_outputs,
-)
+from service.inference.base import check_image_batch, checked_outputs
 
 if TYPE_CHECKING:
     from service.core.config import Settings

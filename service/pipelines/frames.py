@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from service.contract import MODEL_INPUT_SIZE, ModelOutputs
+from service.contract import MODEL_INPUT_SIZE, SHORT_RANGE, DetectorSpec, ModelOutputs
 from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
@@ -44,9 +44,7 @@ from service.inference.detector import DetectorBackend
 from service.pipelines.crops import RELEASE_AFTER_BYTES, check_request_budget
 from service.processing.decode import decode_image, probe_image
 from service.processing.detection import (
-    SHORT_RANGE,
     Detection,
-    DetectorSpec,
     letterbox,
     postprocess_detections,
     turned_letterboxes,

@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from service.inference.base import ATTENTION_SPEC
+from service.contract import ATTENTION_SPEC
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 from tests.converter.conftest import DATA, load_rgb
 

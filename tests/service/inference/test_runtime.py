@@ -10,11 +10,18 @@ import numpy as np
 import pytest
 from imagekit import CROPS, DATA
 
+from service.contract import (
+    ATTENTION_SPEC,
+    CASCADE_MESH_SPEC,
+    DETECTOR_SPECS,
+    IRIS_SPEC,
+    SHORT_RANGE,
+    ModelSpec,
+)
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import ATTENTION_SPEC, ModelSpec
-from service.inference.cascade import IRIS_SPEC, MESH_SPEC, create_cascade_backend
-from service.inference.detector import DETECTOR_SPEC, create_detector
+from service.inference.cascade import create_cascade_backend
+from service.inference.detector import create_detector
 from service.inference.runtime import (
     OnnxRuntimeRuntime,
     OpenVinoRuntime,
@@ -55,8 +62,8 @@ def _letterboxed_frames() -> np.ndarray:
 def _paths() -> dict[str, tuple[Path, ModelSpec]]:
     return {
         "attention": (SETTINGS.model_path, ATTENTION_SPEC),
-        "detector": (SETTINGS.detector_model_path, DETECTOR_SPEC),
-        "cascade mesh": (SETTINGS.cascade_mesh_path, MESH_SPEC),
+        "detector": (SETTINGS.detector_model_path, DETECTOR_SPECS[SHORT_RANGE.name]),
+        "cascade mesh": (SETTINGS.cascade_mesh_path, CASCADE_MESH_SPEC),
         "cascade iris": (SETTINGS.cascade_iris_path, IRIS_SPEC),
     }
 
@@ -66,7 +73,9 @@ def _inputs(model: str) -> np.ndarray:
     if model == "detector":
         return _letterboxed_frames()
     if model == "cascade iris":
-        mesh = OnnxRuntimeRuntime(SETTINGS.cascade_mesh_path, MESH_SPEC, ORT).run(crops[:12])
+        mesh = OnnxRuntimeRuntime(SETTINGS.cascade_mesh_path, CASCADE_MESH_SPEC, ORT).run(
+            crops[:12]
+        )
         return crop_eyes(crops[:12], eye_rois(mesh["mesh"]))
     return crops
 
@@ -239,7 +248,7 @@ def test_openvino_never_loads_onnxruntime_without_its_gpu_package(model_path: Pa
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from service.inference.base import ATTENTION_SPEC\n"
+        "from service.contract import ATTENTION_SPEC\n"
         "from service.inference.runtime import RuntimeOptions, open_runtime\n"
         f"runtime = open_runtime(Path({str(model_path)!r}), ATTENTION_SPEC, RuntimeOptions())\n"
         "print(runtime.name, 'onnxruntime' in sys.modules)\n"
