@@ -71,7 +71,7 @@ async def build_services(
             settings,
             settings.pipeline,
             other_detectors,
-            mesh_calls=default.caller,
+            mesh_caller=default.mesh_caller,
             budget=decode_budget,
         ),
         sessions=SessionStore(settings.tracking_max_sessions, settings.tracking_session_ttl_s),

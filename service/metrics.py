@@ -83,9 +83,10 @@ IN_FLIGHT = Gauge(
     ["endpoint"],
     multiprocess_mode="livesum",
 )
-BATCH_SIZE = Histogram(
+IMAGES_PER_REQUEST = Histogram(
     "facemesh_batch_size_images",
-    "Images per crops request (model calls: facemesh_model_batch_size_images).",
+    "Images per /v1/crop or /v1/crops request (not per model call: that is "
+    "facemesh_model_batch_size_images).",
     buckets=BATCH_BUCKETS,
 )
 MODEL_BATCH_SIZE = Histogram(

@@ -2,8 +2,8 @@
 
 A backend takes a batch of 192x192 RGB crops and returns the fused model's outputs, exactly
 as the ONNX graph names them (see ``converter/README.md`` for the contract). Pre- and
-post-processing live in ``service.processing`` so the embedded ONNX Runtime backend and the
-Triton backend produce directly comparable results.
+post-processing live in ``service.processing`` so the embedded backends (in process, on
+OpenVINO or ONNX Runtime) and the Triton backend produce directly comparable results.
 """
 
 from __future__ import annotations

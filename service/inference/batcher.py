@@ -62,8 +62,8 @@ class ModelCaller(Generic[R]):
     ``call`` runs the model (blocking, thread-safe, e.g. ``backend.infer``); ``rows(result,
     start, stop)`` cuts one request's rows out of a batched result; ``check(images)`` raises
     ``ValueError`` for images off the model's contract (run per request, before batching);
-    ``preferred``: the batch sizes the model runs without padding (OpenVINO's buckets; empty:
-    any), to which a batch is trimmed when it covers one.
+    ``batch_sizes``: the batch sizes the model runs without padding (OpenVINO's compiled
+    sizes; empty: any), to which a batch is trimmed when it covers one.
     """
 
     def __init__(
@@ -77,7 +77,7 @@ class ModelCaller(Generic[R]):
         max_delay_us: int = 0,
         check: Callable[[np.ndarray], None] | None = None,
         close: Callable[[], None] | None = None,
-        preferred: tuple[int, ...] = (),
+        batch_sizes: tuple[int, ...] = (),
     ) -> None:
         if concurrency < 1 or max_batch < 1 or max_delay_us < 0:
             raise ValueError("concurrency and max_batch must be >= 1, max_delay_us >= 0")
@@ -85,7 +85,7 @@ class ModelCaller(Generic[R]):
         self.concurrency = concurrency
         self.max_batch = max_batch
         self.max_delay_s = max_delay_us / 1e6
-        self.preferred = preferred
+        self.batch_sizes = batch_sizes
         self._call = call
         self._rows = rows
         self._check = check
@@ -192,13 +192,13 @@ class ModelCaller(Generic[R]):
         return rows
 
     def _fit(self, batch: list[_Request[R]], rows: int) -> int:
-        """Trim ``batch`` to the largest preferred size it covers, putting the trimmed
+        """Trim ``batch`` to the largest padding-free batch size it covers, putting the trimmed
         requests back at the head of the queue in order: a model with static batch sizes
-        (OpenVINO's buckets) would otherwise pad, e.g. 5 rows to 8, and compute the padding;
+        (OpenVINO's) would otherwise pad, e.g. 5 rows to 8, and compute the padding;
         the trimmed requests lead the next call instead."""
-        if not self.preferred or rows in self.preferred or len(batch) == 1:
+        if not self.batch_sizes or rows in self.batch_sizes or len(batch) == 1:
             return rows
-        target = max((size for size in self.preferred if size <= rows), default=0)
+        target = max((size for size in self.batch_sizes if size <= rows), default=0)
         if target == 0:
             return rows
         while len(batch) > 1 and rows > target:
@@ -300,12 +300,12 @@ def _soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
 
 def batch_sizes(model: object) -> tuple[int, ...]:
     """The batch sizes ``model`` runs without padding (its runtime's ``batch_sizes``: OpenVINO's
-    buckets), or () when any size runs as is (ONNX Runtime, Triton)."""
+    compiled sizes), or () when any size runs as is (ONNX Runtime, Triton)."""
     runtime = getattr(model, "runtime", None)
     return tuple(getattr(runtime, "batch_sizes", ()) or ())
 
 
-def mesh_caller(
+def build_mesh_caller(
     backend: InferenceBackend, settings: Settings, model: str = "attention"
 ) -> ModelCaller[ModelOutputs]:
     """The one ``ModelCaller`` for a landmark pipeline's backend (closes it on close)."""
@@ -318,7 +318,7 @@ def mesh_caller(
         max_delay_us=settings.batch_max_delay_us,
         check=check_image_batch,
         close=backend.close,
-        preferred=batch_sizes(backend),
+        batch_sizes=batch_sizes(backend),
     )
 
 
@@ -334,7 +334,7 @@ def detector_caller(detector: DetectorBackend, settings: Settings) -> DetectorCa
         max_delay_us=settings.batch_max_delay_us,
         check=lambda images: check_image_batch(images, size),
         close=detector.close,
-        preferred=batch_sizes(detector),
+        batch_sizes=batch_sizes(detector),
     )
 
 

@@ -52,8 +52,8 @@ def create_cascade_backend(settings: Settings) -> CascadeBackend:
     ``settings.cascade_mesh_path`` and ``settings.cascade_iris_path`` (warmed up)."""
     options = RuntimeOptions.from_settings(settings)
     if settings.pipeline != "cascade":
-        # A pipeline picked per request (?model=cascade) compiles only the smaller buckets:
-        # each compiled bucket costs memory (about 65 MB for bucket 8 of both models).
+        # A pipeline picked per request (?model=cascade) compiles only the smaller batch sizes:
+        # each compiled size costs memory (about 65 MB for size 8 of both models).
         options = options.capped(EXTRA_PIPELINE_MAX_BUCKET)
     backend = CascadeBackend(
         open_runtime(settings.cascade_mesh_path, CASCADE_MESH_SPEC, options),

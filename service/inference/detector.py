@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 
 
 # A frame is one detector row (three with the rotation search); micro-batched frames rarely
-# fill more than 4, and each compiled OpenVINO bucket costs memory (the full-range model's
-# bucket 8 about 45 MB): the detectors compile only the buckets up to 4.
+# fill more than 4, and each compiled OpenVINO batch size costs memory (the full-range model's
+# size 8 about 45 MB): the detectors compile only the batch sizes up to 4.
 DETECTOR_MAX_BUCKET = 4
 
 
@@ -120,7 +120,7 @@ def create_detector(settings: Settings, kind: str = "short") -> DetectorBackend:
     options = RuntimeOptions.from_settings(settings).capped(DETECTOR_MAX_BUCKET)
     if kind == FULL_RANGE.name:
         return EmbeddedDetector.open(settings.detector_full_model_path, options, FULL_RANGE)
-    if settings.backend == "onnxruntime":
+    if settings.backend == "embedded":
         return EmbeddedDetector.open(settings.detector_model_path, options)
     return TritonDetector(
         settings.triton_url,

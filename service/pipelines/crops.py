@@ -33,7 +33,7 @@ from service.core.config import Settings
 from service.core.errors import InvalidImage, PayloadTooLarge
 from service.core.memory import release_memory
 from service.inference.base import InferenceBackend
-from service.inference.batcher import ModelCaller, mesh_caller
+from service.inference.batcher import ModelCaller, build_mesh_caller
 from service.processing.decode import decode, load_codecs, probe_image
 from service.processing.postprocess import FaceResult, postprocess
 from service.processing.preprocess import CropTransform, preprocess
@@ -95,24 +95,30 @@ class PreparedCrop:
 class CropPipeline:
     """Stateless apart from the model's caller; shared by all requests.
 
-    ``caller`` is the model's shared ``ModelCaller`` (built in the lifespan, closed there);
-    without one, the pipeline builds (and closes) its own."""
+    ``mesh_caller`` is the landmark model's shared ``ModelCaller`` (built in the lifespan,
+    closed there); without one, the pipeline builds (and closes) its own. ``pipeline`` is the
+    landmark pipeline's name (``attention`` or ``cascade``): ``Settings.pipeline``, the
+    ``?model=`` query value and the ``model`` metric label of its caller name the same thing."""
 
     def __init__(
         self,
         backend: InferenceBackend,
         settings: Settings,
-        name: str = "attention",
-        caller: ModelCaller[ModelOutputs] | None = None,
+        pipeline: str = "attention",
+        mesh_caller: ModelCaller[ModelOutputs] | None = None,
         budget: MemoryBudget | None = None,
     ) -> None:
         self.backend = backend
-        self.name = name  # "attention" or "cascade": the pipeline ``backend`` runs
+        self.pipeline = pipeline  # "attention" or "cascade": the pipeline ``backend`` runs
         # Process-wide when the app passes its own (shared with the other pipelines).
         self.budget = budget or MemoryBudget(settings.decode_memory_bytes, settings.queue_timeout_s)
         self._settings = settings
-        self._owns_caller = caller is None
-        self.caller = caller if caller is not None else mesh_caller(backend, settings, name)
+        self._owns_caller = mesh_caller is None
+        self.mesh_caller = (
+            mesh_caller
+            if mesh_caller is not None
+            else build_mesh_caller(backend, settings, pipeline)
+        )
         load_codecs()
 
     def probe(self, payload: bytes, index: int, count: int) -> int:
@@ -177,10 +183,10 @@ class CropPipeline:
         metrics.STAGE_SECONDS.labels(stage="preprocess").observe(
             sum(p.preprocess_s for p in prepared)
         )
-        metrics.BATCH_SIZE.observe(count)
+        metrics.IMAGES_PER_REQUEST.observe(count)
         batch = np.stack([p.crop for p in prepared])
         with timed("inference"):
-            outputs = await self.caller.infer(batch)
+            outputs = await self.mesh_caller.infer(batch)
         with timed("postprocess"):
             results = postprocess(
                 outputs, [p.transform for p in prepared], self._settings.score_threshold
@@ -197,4 +203,4 @@ class CropPipeline:
 
     def close(self) -> None:
         if self._owns_caller:
-            self.caller.close()
+            self.mesh_caller.close()

@@ -39,7 +39,12 @@ from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.core.memory import release_memory
 from service.inference.base import InferenceBackend
-from service.inference.batcher import DetectorCaller, ModelCaller, detector_caller, mesh_caller
+from service.inference.batcher import (
+    DetectorCaller,
+    ModelCaller,
+    build_mesh_caller,
+    detector_caller,
+)
 from service.inference.detector import DetectorBackend
 from service.pipelines.crops import RELEASE_AFTER_BYTES, check_request_budget
 from service.processing.decode import decode_image, probe_image
@@ -91,7 +96,7 @@ class FrameResult:
 class FramePipeline:
     """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in.
 
-    ``mesh_calls`` / ``detector_calls`` are the models' shared ``ModelCaller``s (built in the
+    ``mesh_caller`` / ``detector_calls`` are the models' shared ``ModelCaller``s (built in the
     lifespan, closed there); without them the pipeline builds (and closes) its own."""
 
     def __init__(
@@ -101,7 +106,7 @@ class FramePipeline:
         settings: Settings,
         pipeline: str = "attention",
         extra_detectors: Mapping[str, DetectorBackend] | None = None,
-        mesh_calls: ModelCaller[ModelOutputs] | None = None,
+        mesh_caller: ModelCaller[ModelOutputs] | None = None,
         budget: MemoryBudget | None = None,
     ) -> None:
         self.mesh = mesh
@@ -118,10 +123,10 @@ class FramePipeline:
         # One micro-batching caller per model: the landmark model's is shared with the crop
         # pipeline when given (built in the lifespan); the detectors' are this pipeline's.
         self._owned: list[ModelCaller[ModelOutputs] | DetectorCaller] = []
-        if mesh_calls is None:
-            mesh_calls = mesh_caller(mesh, settings, pipeline)
-            self._owned.append(mesh_calls)
-        self._mesh_calls = mesh_calls
+        if mesh_caller is None:
+            mesh_caller = build_mesh_caller(mesh, settings, pipeline)
+            self._owned.append(mesh_caller)
+        self._mesh_calls = mesh_caller
         self._detector_calls: dict[str, DetectorCaller] = {
             kind: detector_caller(backend, settings) for kind, backend in self.detectors.items()
         }

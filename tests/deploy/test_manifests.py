@@ -224,7 +224,7 @@ def test_overlay_resolves_with_a_gateway_and_its_objects(overlay: Path) -> None:
     resources, config = build(overlay)
     for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         assert (kind, GATEWAY) in resources, f"{overlay.name}: no {kind} {GATEWAY}"
-    assert config["FACEMESH_BACKEND"] in {"onnxruntime", "triton"}
+    assert config["FACEMESH_BACKEND"] in {"embedded", "triton"}
     if config["FACEMESH_BACKEND"] == "triton":
         for kind in ("Deployment", "Service", "PodDisruptionBudget"):
             assert (kind, TRITON) in resources, f"{overlay.name}: triton backend, no {kind}"
@@ -242,7 +242,7 @@ def test_gpu_overlay_puts_triton_on_a_gpu() -> None:
 
 def test_cpu_overlay_runs_the_models_in_the_gateway_on_openvino() -> None:
     resources, config = build(K8S / "overlays" / "cpu")
-    assert (config["FACEMESH_BACKEND"], config["FACEMESH_RUNTIME"]) == ("onnxruntime", "openvino")
+    assert (config["FACEMESH_BACKEND"], config["FACEMESH_RUNTIME"]) == ("embedded", "openvino")
     assert ("Deployment", TRITON) not in resources
 
 

@@ -35,7 +35,7 @@ def gateway(model_path: Path, live_server: Callable[[Mapping[str, str]], Any]) -
 
 @pytest.fixture(scope="session")
 def test_client(model_path: Path) -> Iterator[TestClient]:
-    """In-process TestClient on the real ONNX Runtime backend (lifespan run)."""
+    """In-process TestClient on the real embedded backend (lifespan run)."""
     with TestClient(create_app(Settings(model_path=model_path))) as client:
         yield client
 

@@ -32,7 +32,7 @@ def test_metric_names_are_namespaced_with_units() -> None:
         metrics.REQUEST_SECONDS,
         metrics.REQUESTS,
         metrics.IN_FLIGHT,
-        metrics.BATCH_SIZE,
+        metrics.IMAGES_PER_REQUEST,
         metrics.ERRORS,
         metrics.CROPS,
     ]

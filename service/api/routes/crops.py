@@ -58,7 +58,7 @@ async def crop(
     payloads = await read_images(request, settings, max_images=1)
     async with admission.slot():  # only once the body is in
         results = await pipeline.run(payloads)
-    return faces_response(results, model_info(settings, pipeline.backend.name, pipeline.name))
+    return faces_response(results, model_info(settings, pipeline.backend.name, pipeline.pipeline))
 
 
 @router.post(
@@ -74,4 +74,4 @@ async def crops(
     payloads = await read_images(request, settings, max_images=settings.max_batch_images)
     async with admission.slot():  # only once the body is in
         results = await pipeline.run(payloads)
-    return faces_response(results, model_info(settings, pipeline.backend.name, pipeline.name))
+    return faces_response(results, model_info(settings, pipeline.backend.name, pipeline.pipeline))

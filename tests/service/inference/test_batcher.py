@@ -21,7 +21,7 @@ from service import metrics
 from service.contract import ModelOutputs
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.batcher import ModelCaller, mesh_caller, output_rows
+from service.inference.batcher import ModelCaller, build_mesh_caller, output_rows
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
 
@@ -138,7 +138,7 @@ def test_batches_are_trimmed_to_the_models_padding_free_sizes(
     """With OpenVINO's buckets 1, 4, 8, five waiting crops run as 4 then 1 (not 8 with three
     padding rows); every caller still gets its own rows."""
     recorder = Recorder(backend)
-    models = caller(recorder, max_batch=8, preferred=(1, 4, 8))
+    models = caller(recorder, max_batch=8, batch_sizes=(1, 4, 8))
 
     async def run() -> list[ModelOutputs]:
         first = asyncio.create_task(models.infer(crops[:1]))  # occupies the worker
@@ -158,7 +158,7 @@ def test_batches_are_trimmed_to_the_models_padding_free_sizes(
 def test_the_gateway_batches_to_the_runtimes_buckets(backend: EmbeddedBackend) -> None:
     from service.inference.batcher import batch_sizes
 
-    assert mesh_caller(backend, Settings()).preferred == batch_sizes(backend) == (1, 4, 8)
+    assert build_mesh_caller(backend, Settings()).batch_sizes == batch_sizes(backend) == (1, 4, 8)
 
 
 def test_one_callers_failure_never_fails_another(
@@ -189,7 +189,7 @@ def test_one_callers_failure_never_fails_another(
 def test_off_contract_images_fail_their_caller_only(
     backend: EmbeddedBackend, crops: np.ndarray
 ) -> None:
-    models = mesh_caller(backend, Settings(batch_max_size=16))
+    models = build_mesh_caller(backend, Settings(batch_max_size=16))
     wrong = np.zeros((1, 96, 96, 3), np.uint8)
     results = asyncio.run(_gather(models, [crops[:1], wrong, crops[1:2]]))
     models.close()
