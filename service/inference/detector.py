@@ -76,7 +76,7 @@ class TritonDetector:
     """``DetectorBackend`` calling the ``face_detector`` model on a Triton server
     (``model_repository/face_detector/config.pbtxt``), over gRPC or HTTP, with the mesh
     backend's per-thread clients, deadlines, retries and error mapping
-    (``service.inference.triton.TritonModel``)."""
+    (``service.inference.triton_model.TritonModel``)."""
 
     name = "triton"
     spec = SHORT_RANGE
@@ -91,7 +91,7 @@ class TritonDetector:
         timeout_s: float,
         retries: int = 1,
     ) -> None:
-        from service.inference.triton import TritonModel
+        from service.inference.triton_model import TritonModel
 
         if protocol not in ("grpc", "http"):
             raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
@@ -106,8 +106,7 @@ class TritonDetector:
         )
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        check_image_batch(images, self.spec.input_size)
-        named = self.model.run(images)
+        named = self.model.run(images)  # validates the batch and the outputs, once
         return named["regressors"], named["classificators"]
 
     def close(self) -> None:
