@@ -18,7 +18,7 @@ explain each one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -204,3 +204,11 @@ class ModelOutputs:
     @property
     def batch_size(self) -> int:
         return int(self.face_score.shape[0])
+
+    def rows(self, start: int, stop: int) -> ModelOutputs:
+        """Rows ``start:stop`` of every output (one request's share of a batched call)."""
+        if start == 0 and stop == self.batch_size:
+            return self
+        return ModelOutputs(
+            **{field.name: getattr(self, field.name)[start:stop] for field in fields(self)}
+        )

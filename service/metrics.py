@@ -39,8 +39,9 @@ ENDPOINTS: tuple[str, ...] = (
     "other",
 )
 OUTCOMES: tuple[str, ...] = ("face", "below_threshold")
-# Models behind the micro-batcher (service/inference/batcher.py), one executor each.
-MODELS: tuple[str, ...] = ("attention", "cascade", "detector")
+# Models behind the micro-batcher (service/inference/batcher.py), one executor each: the
+# landmark pipelines by name and the two face detectors by kind (service/lifespan.py).
+MODELS: tuple[str, ...] = ("attention", "cascade", "detector_short", "detector_full")
 _PRECREATED_STATUSES: tuple[str, ...] = (
     "200", "404", "408", "413", "415", "422", "499", "500", "503",
 )  # fmt: skip

@@ -51,9 +51,15 @@ def checked_outputs(
 
 @runtime_checkable
 class InferenceBackend(Protocol):
-    """Runs the fused attention-mesh model on uint8 [N, 192, 192, 3] RGB crops."""
+    """Runs the fused attention-mesh model on uint8 [N, 192, 192, 3] RGB crops.
+
+    ``batch_sizes``: the batch sizes it runs without padding (OpenVINO's compiled sizes),
+    () when any size runs as is (ONNX Runtime, Triton); the micro-batcher trims to them."""
 
     name: str
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]: ...
 
     def infer(self, images: np.ndarray) -> ModelOutputs:
         """Blocking call; raises ``service.core.errors.BackendUnavailable`` when it cannot run."""

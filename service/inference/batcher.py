@@ -18,7 +18,10 @@ fails gets the error. A request whose caller went away (cancelled) is dropped, o
 ignored.
 
 Metrics: ``facemesh_model_batch_size_images`` (rows per model call) and
-``facemesh_model_queue_delay_seconds`` (arrival to model call), labelled by model.
+``facemesh_model_queue_delay_seconds`` (arrival to model call), labelled by ``model``.
+
+Batching only: what a model is, how it is checked and what its label is, the caller is told;
+every ``ModelCaller`` of the app is built in ``service.lifespan``.
 """
 
 from __future__ import annotations
@@ -32,17 +35,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from service import metrics
-from service.contract import ModelOutputs
-from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import InferenceBackend, check_image_batch
-from service.inference.detector import DetectorBackend
 
 logger = logging.getLogger(__name__)
 
@@ -284,9 +283,6 @@ class ModelCaller(Generic[R]):
             offset += count
 
 
-DetectorCaller = ModelCaller[tuple[np.ndarray, np.ndarray]]
-
-
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
@@ -298,57 +294,9 @@ def _soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
         loop.call_soon_threadsafe(callback)
 
 
-def batch_sizes(model: object) -> tuple[int, ...]:
-    """The batch sizes ``model`` runs without padding (its runtime's ``batch_sizes``: OpenVINO's
-    compiled sizes), or () when any size runs as is (ONNX Runtime, Triton)."""
-    runtime = getattr(model, "runtime", None)
-    return tuple(getattr(runtime, "batch_sizes", ()) or ())
-
-
-def build_mesh_caller(
-    backend: InferenceBackend, settings: Settings, model: str = "attention"
-) -> ModelCaller[ModelOutputs]:
-    """The one ``ModelCaller`` for a landmark pipeline's backend (closes it on close)."""
-    return ModelCaller(
-        backend.infer,
-        output_rows,
-        model=model,
-        concurrency=settings.inference_concurrency,
-        max_batch=settings.batch_max_size,
-        max_delay_us=settings.batch_max_delay_us,
-        check=check_image_batch,
-        close=backend.close,
-        batch_sizes=batch_sizes(backend),
-    )
-
-
-def detector_caller(detector: DetectorBackend, settings: Settings) -> DetectorCaller:
-    """The one ``ModelCaller`` for a face detector (closes it on close)."""
-    size = detector.spec.input_size
-    return ModelCaller(
-        detector.detect,
-        tuple_rows,
-        model="detector",
-        concurrency=settings.inference_concurrency,
-        max_batch=settings.batch_max_size,
-        max_delay_us=settings.batch_max_delay_us,
-        check=lambda images: check_image_batch(images, size),
-        close=detector.close,
-        batch_sizes=batch_sizes(detector),
-    )
-
-
-def output_rows(outputs: ModelOutputs, start: int, stop: int) -> ModelOutputs:
-    """Rows ``start:stop`` of every output."""
-    if start == 0 and stop == outputs.batch_size:
-        return outputs
-    return ModelOutputs(
-        **{field.name: getattr(outputs, field.name)[start:stop] for field in fields(outputs)}
-    )
-
-
-def tuple_rows(
+def pair_rows(
     arrays: tuple[np.ndarray, np.ndarray], start: int, stop: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``start:stop`` of both arrays (the detector's regressors and classificators)."""
+    """Rows ``start:stop`` of both arrays of a pair result (e.g. a detector's regressors and
+    classificators)."""
     return arrays[0][start:stop], arrays[1][start:stop]

@@ -34,9 +34,13 @@ class CascadeBackend(InProcessBackend):
 
     def __init__(self, mesh: Runtime, iris: Runtime) -> None:
         super().__init__(mesh.name)
-        self.runtime = mesh  # its batch sizes are the cascade's (the iris gets 2N rows)
         self._mesh = mesh
         self._iris = iris
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """The mesh model's (the iris model gets 2N rows)."""
+        return self._mesh.batch_sizes
 
     def _run(self, images: np.ndarray) -> ModelOutputs:
         mesh = self._mesh.run(images)

@@ -19,9 +19,13 @@ import numpy as np
 from service.contract import DETECTOR_SPECS, FULL_RANGE, SHORT_RANGE, DetectorSpec
 from service.core.config import Settings
 from service.inference.base import check_image_batch
+from service.inference.batcher import ModelCaller
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 
 logger = logging.getLogger(__name__)
+
+# A detector's micro-batched calls: (regressors, classificators) per request.
+DetectorCaller = ModelCaller[tuple[np.ndarray, np.ndarray]]
 
 
 # A frame is one detector row (three with the rotation search); micro-batched frames rarely
@@ -36,6 +40,11 @@ class DetectorBackend(Protocol):
 
     name: str
     spec: DetectorSpec
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """Batch sizes run without padding; () for any (as ``InferenceBackend.batch_sizes``)."""
+        ...
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Blocking; returns (regressors [N, B, 16], classificators [N, B, 1]) float32 (B: the
@@ -52,6 +61,10 @@ class EmbeddedDetector:
         self.runtime = runtime
         self.name = runtime.name
         self.spec = spec
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        return self.runtime.batch_sizes
 
     @classmethod
     def open(
@@ -80,6 +93,7 @@ class TritonDetector:
 
     name = "triton"
     spec = SHORT_RANGE
+    batch_sizes: tuple[int, ...] = ()  # Triton batches dynamically
 
     def __init__(
         self,

@@ -31,5 +31,9 @@ class EmbeddedBackend(InProcessBackend):
         logger.info("loaded %s with %s", model_path, runtime.name)
         return cls(runtime)
 
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        return self.runtime.batch_sizes
+
     def _run(self, images: np.ndarray) -> ModelOutputs:
         return ModelOutputs.from_named(self.runtime.run(images))

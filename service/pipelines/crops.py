@@ -33,7 +33,7 @@ from service.core.config import Settings
 from service.core.errors import InvalidImage, PayloadTooLarge
 from service.core.memory import release_memory
 from service.inference.base import InferenceBackend
-from service.inference.batcher import ModelCaller, build_mesh_caller
+from service.inference.batcher import ModelCaller
 from service.processing.decode import decode, load_codecs, probe_image
 from service.processing.postprocess import FaceResult, postprocess
 from service.processing.preprocess import CropTransform, preprocess
@@ -96,7 +96,7 @@ class CropPipeline:
     """Stateless apart from the model's caller; shared by all requests.
 
     ``mesh_caller`` is the landmark model's shared ``ModelCaller`` (built in the lifespan,
-    closed there); without one, the pipeline builds (and closes) its own. ``pipeline`` is the
+    closed there, shared with the frame pipeline). ``pipeline`` is the
     landmark pipeline's name (``attention`` or ``cascade``): ``Settings.pipeline``, the
     ``?model=`` query value and the ``model`` metric label of its caller name the same thing."""
 
@@ -104,8 +104,8 @@ class CropPipeline:
         self,
         backend: InferenceBackend,
         settings: Settings,
+        mesh_caller: ModelCaller[ModelOutputs],
         pipeline: str = "attention",
-        mesh_caller: ModelCaller[ModelOutputs] | None = None,
         budget: MemoryBudget | None = None,
     ) -> None:
         self.backend = backend
@@ -113,12 +113,7 @@ class CropPipeline:
         # Process-wide when the app passes its own (shared with the other pipelines).
         self.budget = budget or MemoryBudget(settings.decode_memory_bytes, settings.queue_timeout_s)
         self._settings = settings
-        self._owns_caller = mesh_caller is None
-        self.mesh_caller = (
-            mesh_caller
-            if mesh_caller is not None
-            else build_mesh_caller(backend, settings, pipeline)
-        )
+        self.mesh_caller = mesh_caller
         load_codecs()
 
     def probe(self, payload: bytes, index: int, count: int) -> int:
@@ -200,7 +195,3 @@ class CropPipeline:
     async def is_ready(self) -> bool:
         """Asks the backend off the event loop (a remote backend may do I/O)."""
         return await run_in_threadpool(self.backend.is_ready)
-
-    def close(self) -> None:
-        if self._owns_caller:
-            self.mesh_caller.close()

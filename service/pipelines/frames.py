@@ -39,13 +39,8 @@ from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.core.memory import release_memory
 from service.inference.base import InferenceBackend
-from service.inference.batcher import (
-    DetectorCaller,
-    ModelCaller,
-    build_mesh_caller,
-    detector_caller,
-)
-from service.inference.detector import DetectorBackend
+from service.inference.batcher import ModelCaller
+from service.inference.detector import DetectorBackend, DetectorCaller
 from service.pipelines.crops import RELEASE_AFTER_BYTES, check_request_budget
 from service.processing.decode import decode_image, probe_image
 from service.processing.detection import (
@@ -96,17 +91,20 @@ class FrameResult:
 class FramePipeline:
     """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in.
 
-    ``mesh_caller`` / ``detector_calls`` are the models' shared ``ModelCaller``s (built in the
-    lifespan, closed there); without them the pipeline builds (and closes) its own."""
+    ``mesh_caller`` (shared with the default crop pipeline) and ``detector_callers`` (one per
+    detector kind: ``short``, ``full``) are the models' ``ModelCaller``s, built in the
+    lifespan and closed there."""
 
     def __init__(
         self,
         mesh: InferenceBackend,
         detector: DetectorBackend | None,
         settings: Settings,
+        *,
+        mesh_caller: ModelCaller[ModelOutputs],
+        detector_callers: Mapping[str, DetectorCaller],
         pipeline: str = "attention",
         extra_detectors: Mapping[str, DetectorBackend] | None = None,
-        mesh_caller: ModelCaller[ModelOutputs] | None = None,
         budget: MemoryBudget | None = None,
     ) -> None:
         self.mesh = mesh
@@ -115,22 +113,18 @@ class FramePipeline:
         # Every loaded detector by kind ("short", "full"); ``detector`` is the default one.
         self.detectors: dict[str, DetectorBackend] = dict(extra_detectors or {})
         if detector is not None:
-            self.detectors[getattr(detector, "spec", SHORT_RANGE).name] = detector
+            self.detectors[detector.spec.name] = detector
         self.settings = settings
         self._settings = settings
         # Decoded-frame memory (see service.pipelines.crops): shared with the crop pipelines.
         self.budget = budget or MemoryBudget(settings.decode_memory_bytes, settings.queue_timeout_s)
-        # One micro-batching caller per model: the landmark model's is shared with the crop
-        # pipeline when given (built in the lifespan); the detectors' are this pipeline's.
-        self._owned: list[ModelCaller[ModelOutputs] | DetectorCaller] = []
-        if mesh_caller is None:
-            mesh_caller = build_mesh_caller(mesh, settings, pipeline)
-            self._owned.append(mesh_caller)
+        # One micro-batching caller per model, shared with every endpoint.
+        if set(detector_callers) != set(self.detectors):
+            raise ValueError(
+                f"detector callers {sorted(detector_callers)} for {sorted(self.detectors)}"
+            )
         self._mesh_calls = mesh_caller
-        self._detector_calls: dict[str, DetectorCaller] = {
-            kind: detector_caller(backend, settings) for kind, backend in self.detectors.items()
-        }
-        self._owned.extend(self._detector_calls.values())
+        self._detector_calls: dict[str, DetectorCaller] = dict(detector_callers)
 
     def decode(self, payload: bytes) -> np.ndarray:
         """Image bytes -> uint8 [H, W, 3] RGB, with the gateway's size limits."""
@@ -314,7 +308,3 @@ class FramePipeline:
         if decoded_bytes >= RELEASE_AFTER_BYTES:
             await run_in_threadpool(release_memory)
         return result
-
-    def close(self) -> None:
-        for caller in self._owned:
-            caller.close()

@@ -30,6 +30,7 @@ class BlockingBackend:
     """Contract-shaped outputs, returned only once ``release`` is set."""
 
     name = "blocking"
+    batch_sizes: tuple[int, ...] = ()
 
     def __init__(self) -> None:
         self.entered = threading.Event()

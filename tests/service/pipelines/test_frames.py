@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import cv2
@@ -31,13 +32,13 @@ ROTATION_TOLERANCE = 0.02
 
 @pytest.fixture(scope="module", params=["openvino", "onnxruntime"])
 def frames(
-    request: pytest.FixtureRequest, open_frame_pipeline: Callable[[str], FramePipeline]
+    request: pytest.FixtureRequest,
+    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
 ) -> Iterator[FramePipeline]:
     """The frame pipeline on each embedded runtime: the parity tests run against both."""
-    pipeline = open_frame_pipeline(request.param)
-    assert pipeline.mesh.name == pipeline.detector.name == request.param  # type: ignore[union-attr]
-    yield pipeline
-    pipeline.close()
+    with open_frame_pipeline(request.param) as pipeline:
+        assert pipeline.mesh.name == pipeline.detector.name == request.param  # type: ignore[union-attr]
+        yield pipeline
 
 
 def _frame(name: str) -> np.ndarray:

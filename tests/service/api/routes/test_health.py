@@ -18,6 +18,7 @@ class DownBackend:
     """An InferenceBackend whose server is unreachable (the Triton-down situation)."""
 
     name = "down"
+    batch_sizes: tuple[int, ...] = ()
 
     def infer(self, images: np.ndarray) -> ModelOutputs:
         raise BackendUnavailable("connection refused")
