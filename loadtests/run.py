@@ -40,7 +40,6 @@ from loadtests.processes import (
     LOCUST_CPU_S,
     ROOT,
     Gateway,
-    free_port,
     run_locust,
     serves_route,
     triton_server,
@@ -48,6 +47,7 @@ from loadtests.processes import (
 from loadtests.reporting import machine_info, plot, render_markdown, summarise
 from loadtests.sampling import StageStats
 from loadtests.wire import is_loopback_url
+from tools.servers.ports import free_port
 
 LOCUSTFILES = Path(__file__).resolve().parent / "locustfiles"
 

@@ -19,7 +19,7 @@ class ServiceError(Exception):
         self.message = message
 
 
-class InvalidImage(ServiceError):  # noqa: N818 (name fixed by STYLE.md)
+class InvalidImage(ServiceError):  # noqa: N818 (a name clients know)
     """The request's image(s) cannot be used: bad bytes, bad size, bad mode, bad multipart."""
 
 

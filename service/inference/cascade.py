@@ -57,7 +57,7 @@ def create_cascade_backend(settings: Settings) -> CascadeBackend:
     options = RuntimeOptions.from_settings(settings)
     if settings.pipeline != "cascade":
         # A pipeline picked per request (?model=cascade) compiles only the smaller batch sizes:
-        # each compiled size costs memory (about 65 MB for size 8 of both models).
+        # each compiled size costs memory (docs/performance.md).
         options = options.capped(EXTRA_PIPELINE_MAX_BUCKET)
     backend = CascadeBackend(
         open_runtime(settings.cascade_mesh_path, CASCADE_MESH_SPEC, options),

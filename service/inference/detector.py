@@ -29,8 +29,8 @@ DetectorCaller = ModelCaller[tuple[np.ndarray, np.ndarray]]
 
 
 # A frame is one detector row (three with the rotation search); micro-batched frames rarely
-# fill more than 4, and each compiled OpenVINO batch size costs memory (the full-range model's
-# size 8 about 45 MB): the detectors compile only the batch sizes up to 4.
+# fill more than 4, and each compiled OpenVINO batch size costs memory (docs/performance.md):
+# the detectors compile only the batch sizes up to 4.
 DETECTOR_MAX_BUCKET = 4
 
 

@@ -8,9 +8,10 @@ Two implementations of ``Runtime``:
     run without padding): a call with N images runs as consecutive chunks of the largest size
     that fits (5 -> 4 + 1); a rest smaller than every size is zero-padded up to one and the
     padding rows are dropped.
-    Static shapes matter: with a dynamic batch dimension OpenVINO's CPU plugin was 2.7x
-    slower per crop. The precision hint is pinned to f32 (on CPUs with AVX512-BF16 OpenVINO
-    would otherwise run bf16, which moves landmarks by more than a pixel). ``streams`` calls
+    Static shapes matter: with a dynamic batch dimension OpenVINO's CPU plugin is much
+    slower per crop (figures: ``docs/performance.md``). The precision hint is pinned to f32
+    (on CPUs with AVX512-BF16 OpenVINO would otherwise run bf16, which moves landmarks by
+    more than a pixel). ``streams`` calls
     can run at once (one OpenVINO stream each, one infer request per call from a per-size
     pool), each on ``threads`` threads.
 ``OnnxRuntimeRuntime`` (CUDA, and the fallback)
@@ -171,8 +172,8 @@ def plan_chunks(count: int, batch_sizes: tuple[int, ...]) -> list[int]:
     """Consecutive chunk sizes for ``count`` rows: the largest batch size that fits, again and
     again, so nothing is padded while a size fits the rest (5 -> 4 + 1 with 1, 4, 8); a rest
     smaller than every size is one last chunk, padded. OpenVINO's CPU time per face falls
-    only a little with the batch size (measured here: 1.21 ms at 1, 1.06 ms at 8), so
-    computing padding rows costs more than an extra call."""
+    only a little with the batch size, so computing padding rows costs more than an extra
+    call (figures: ``docs/performance.md``)."""
     chunks: list[int] = []
     left = count
     while left > 0:
@@ -317,7 +318,7 @@ class OpenVinoRuntime:
 
 def _cuda_available() -> bool:
     """ONNX Runtime offers CUDA. Only the ``onnxruntime-gpu`` package can; without it the
-    answer is no, found without importing ONNX Runtime (about 20 MB of RSS when it would
+    answer is no, found without importing ONNX Runtime (whose import costs RSS when it would
     otherwise not be used at all)."""
     try:
         importlib.metadata.distribution("onnxruntime-gpu")

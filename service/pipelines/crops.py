@@ -44,10 +44,9 @@ SHRINK_TO = 2 * MODEL_INPUT_SIZE
 RELEASE_AFTER_BYTES = 8 * 1024 * 1024
 
 
-# A request's single small image (a crop: about 0.5 ms to decode a 192x192 PNG) is decoded on
-# the event loop: the two thread hand-offs of the threadpool cost more CPU than they save
-# (measured with benchmarks/crop_e2e.py: 3.0 -> 2.7 ms server CPU per image at 16 clients).
-# Several images, or larger ones, decode in the threadpool, in parallel.
+# A request's single small image (a crop) is decoded on the event loop: the two thread
+# hand-offs of the threadpool cost more CPU than they save (benchmarks/crop_e2e.py; figures in
+# docs/performance.md). Several images, or larger ones, decode in the threadpool, in parallel.
 INLINE_DECODE_MAX_BYTES = 256 * 1024
 
 

@@ -20,7 +20,8 @@ from tests.clients.helpers import (
     assert_frame_matches_golden,
     frame_goldens,
 )
-from tools.servers.gateway import LiveServer, free_port
+from tools.servers.gateway import LiveServer
+from tools.servers.ports import free_port
 
 FRAME_GOLDENS = frame_goldens()
 

@@ -16,7 +16,8 @@ from service.core.errors import BackendUnavailable
 from service.inference.base import InferenceBackend
 from service.inference.triton import TritonBackend, from_settings
 from service.inference.triton_model import check_metadata
-from tools.servers.triton import LocalTriton, free_port
+from tools.servers.ports import free_port
+from tools.servers.triton import LocalTriton
 
 
 def metadata() -> dict[str, Any]:

@@ -147,7 +147,7 @@ def test_detector_calls_from_many_threads_use_one_client_each(
 def test_detector_unreachable_is_backend_unavailable(protocol: str) -> None:
     """The mesh backend's error mapping: no Triton answering is ``BackendUnavailable`` (503)."""
     from service.core.errors import BackendUnavailable
-    from tools.servers.gateway import free_port
+    from tools.servers.ports import free_port
 
     remote = TritonDetector(
         f"127.0.0.1:{free_port()}",

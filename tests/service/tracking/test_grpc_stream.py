@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 import pytest
 
-from tools.servers.gateway import free_port
+from tools.servers.ports import free_port
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 DETECTOR = Path(__file__).resolve().parents[3] / "model_repository/face_detector/1/model.onnx"

@@ -17,7 +17,8 @@ from websockets.sync.client import connect
 
 from service.api import schemas
 from tests.service.tracking.conftest import DETECTOR_PATH, png
-from tools.servers.gateway import LiveServer, free_port
+from tools.servers.gateway import LiveServer
+from tools.servers.ports import free_port
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
