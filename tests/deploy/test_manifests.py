@@ -207,8 +207,20 @@ def test_every_yaml_file_parses(path: Path) -> None:
 @pytest.mark.parametrize(
     "path", sorted(DEPLOY.rglob("*.json")), ids=lambda p: str(p.relative_to(DEPLOY))
 )
-def test_every_json_file_parses(path: Path) -> None:
-    assert json.loads(path.read_text())
+def test_every_json_file_is_a_grafana_dashboard(path: Path) -> None:
+    """The only JSON deploy/ ships is Grafana dashboards: an object Grafana imports, with a
+    uid, a schema version and panels that each have a unique id, a type and a title."""
+    dashboard = json.loads(path.read_text())
+    assert isinstance(dashboard, dict), path
+    assert isinstance(dashboard["uid"], str) and dashboard["uid"]
+    assert isinstance(dashboard["title"], str) and dashboard["title"]
+    assert isinstance(dashboard["schemaVersion"], int)
+    panels = dashboard["panels"]
+    assert isinstance(panels, list) and panels
+    ids = [panel["id"] for panel in panels]
+    assert len(ids) == len(set(ids)), "panel ids repeat"
+    for panel in panels:
+        assert panel["type"] and panel["title"], panel
 
 
 def test_there_is_a_base_and_a_gpu_overlay() -> None:

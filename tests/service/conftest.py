@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from imagekit import goldens
 
 from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector
@@ -20,6 +19,7 @@ from service.inference.runtime import RuntimeOptions
 from service.lifespan import detector_caller, mesh_caller
 from service.main import create_app
 from service.pipelines.frames import FramePipeline
+from tests.service.imagekit import goldens
 
 DETECTOR_PATH = Path(__file__).resolve().parents[2] / "model_repository/face_detector/1/model.onnx"
 

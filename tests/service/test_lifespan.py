@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from imagekit import CROPS, crop_bytes
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -22,6 +21,7 @@ from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
 from service.lifespan import detector_caller, mesh_caller
+from tests.service.imagekit import CROPS, crop_bytes
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from imagekit import crop_bytes
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from service import metrics
+from tests.service.imagekit import crop_bytes
 
 STAGE = "facemesh_stage_duration_seconds"
 

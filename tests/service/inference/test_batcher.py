@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from imagekit import CROPS
 from PIL import Image
 
 from service import metrics
@@ -20,6 +19,7 @@ from service.core.errors import BackendUnavailable
 from service.inference.batcher import ModelCaller
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
+from tests.service.imagekit import CROPS
 
 
 @pytest.fixture(scope="module")

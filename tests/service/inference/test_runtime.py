@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from imagekit import CROPS, DATA
 
 from service.contract import (
     ATTENTION_SPEC,
@@ -34,6 +33,7 @@ from service.inference.runtime import (
 from service.processing.decode import decode_image
 from service.processing.detection import letterbox
 from service.processing.iris_refinement import crop_eyes, eye_rois
+from tests.service.imagekit import CROPS, DATA
 
 SETTINGS = Settings()
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 from fastapi.testclient import TestClient
-from imagekit import crop_bytes
 
 from service.contract import ModelOutputs
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.main import create_app
+from tests.service.imagekit import crop_bytes
 
 
 class DownBackend:

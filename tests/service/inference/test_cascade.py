@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from imagekit import DATA, crop_array, crop_bytes
 
 from service import contract
 from service.contract import CASCADE_MESH_SPEC, IRIS_SPEC
@@ -35,6 +34,7 @@ from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions, open_runtime
 from service.main import create_app
 from service.processing import iris_refinement
+from tests.service.imagekit import DATA, crop_array, crop_bytes
 
 SETTINGS = Settings()
 PX = 192.0
