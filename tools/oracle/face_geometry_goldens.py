@@ -60,7 +60,7 @@ def _image(name: str, turn: float, mirrored: bool) -> np.ndarray:
 
 def main() -> None:
     models = REPO / "model_repository"
-    options = RuntimeOptions(runtime="onnxruntime", device="cpu")
+    options = ONNX_RUNTIME
     settings = Settings(device="cpu")
     mesh = EmbeddedBackend.open(models / "facemesh/1/model.onnx", options)
     detector = EmbeddedDetector.open(models / "face_detector/1/model.onnx", options)
