@@ -42,6 +42,7 @@ from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
+from service.lifespan import detector_caller, mesh_caller
 from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.frames import FramePipeline, TrackState
 from service.processing.decode import decode_image
@@ -155,10 +156,15 @@ def main() -> None:
         openvino_eager_compile=True,
     )
     options = RuntimeOptions.from_settings(settings)
+    mesh, detector = EmbeddedBackend.open(MODEL, options), EmbeddedDetector.open(DETECTOR, options)
+    # The callers the gateway's lifespan would build (closed, with the models, at the end).
+    callers = (mesh_caller(mesh, settings), detector_caller(detector, settings))
     pipeline = FramePipeline(
-        EmbeddedBackend.open(MODEL, options),
-        EmbeddedDetector.open(DETECTOR, options),
+        mesh,
+        detector,
         settings,
+        mesh_caller=callers[0],
+        detector_callers={detector.spec.name: callers[1]},
         budget=DecodeBudget.from_settings(settings),
     )
     for _, mode, name in RUNS:  # warm-up
@@ -176,7 +182,8 @@ def main() -> None:
             rounds = interleaved(args.rounds, {"_".join(run): contender(*run) for run in RUNS})
         finally:
             mediapipe.close()
-            pipeline.close()
+            for caller in callers:
+                caller.close()
 
     results = {key: summary(each) for key, each in rounds.items()}
     print(

@@ -1,6 +1,6 @@
 """HTTP overhead of the gateway: end-to-end /v1/crops vs the raw model, in the same run.
 
-1. Raw model: the embedded ONNX Runtime backend (same class and settings as the server) runs
+1. Raw model: the embedded backend (same class and settings as the server) runs
    the same batch of preprocessed 192x192 crops sequentially.
 2. Gateway: ``python -m service`` is started on a free local port; ``--concurrency`` clients
    post the same crops (JPEG by default, as client apps send them; ``--format png`` for the

@@ -30,7 +30,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from benchmarks.harness import REPORTS, QuietCheck, write_report
-from service.inference.base import ATTENTION_SPEC
+from service.contract import ATTENTION_SPEC
 from service.inference.runtime import OpenVinoRuntime, RuntimeOptions
 from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
 
@@ -66,7 +66,7 @@ def timed_calls(
 
 def openvino(streams: int) -> OpenVinoRuntime:
     """The gateway's OpenVINO runtime: f32, one thread per call, buckets 1/4/8 compiled."""
-    options = RuntimeOptions(threads=1, streams=streams, buckets=(1, 4, 8), eager=True)
+    options = RuntimeOptions(threads=1, streams=streams, batch_sizes=(1, 4, 8), eager=True)
     return OpenVinoRuntime(MODEL, ATTENTION_SPEC, options)
 
 

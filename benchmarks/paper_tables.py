@@ -43,7 +43,8 @@ from converter.source import fetch_tflite
 from converter.summary import summarize, tflite_parameters
 from converter.tflite_model import read_tflite
 from service import contract
-from service.inference.cascade import IRIS_SPEC, MESH_SPEC, CascadeBackend
+from service.contract import CASCADE_MESH_SPEC, IRIS_SPEC
+from service.inference.cascade import CascadeBackend
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import OnnxRuntimeRuntime, RuntimeOptions
 from service.processing import iris_refinement
@@ -109,7 +110,7 @@ class Pipelines:
         options = RuntimeOptions(runtime="onnxruntime", device="cpu", threads=1)
         self.attention = EmbeddedBackend.open(MODELS["attention"][0], options)
         self.cascade = CascadeBackend(
-            OnnxRuntimeRuntime(MODELS["mesh"][0], MESH_SPEC, options),
+            OnnxRuntimeRuntime(MODELS["mesh"][0], CASCADE_MESH_SPEC, options),
             OnnxRuntimeRuntime(MODELS["iris"][0], IRIS_SPEC, options),
         )
         self.mesh_session = session(MODELS["mesh"][0])

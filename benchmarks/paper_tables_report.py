@@ -211,7 +211,7 @@ def _why(report: dict[str, Any]) -> list[str]:
         "  pipelines is fair but absolute NME depends on that crop rule.",
         "* **Cascade fidelity.** Our cascade matches MediaPipe's own non-attention pipeline on the",
         "  42 shared crops (mesh and eye ROIs within 0.01 px; merged 478 points mean <= 0.25 px,",
-        "  max <= 1.5 px at 192 px: `tests/service/inference/test_cascade_backend.py`), so the",
+        "  max <= 1.5 px at 192 px: `tests/service/inference/test_cascade.py`), so the",
         "  differences above are the models', not the glue's.",
         "",
     ]

@@ -1,4 +1,4 @@
-"""Gateway -> Triton vs the embedded ONNX Runtime backend: throughput and latency, same run.
+"""Gateway -> Triton vs the embedded backend (in process): throughput and latency, same run.
 
     .venv/bin/python -m benchmarks.triton_vs_embedded [--clients 16] [--requests 24] [--rounds 3]
         [--queue-delays 0,100,500,2000]

@@ -1,11 +1,12 @@
 """Assembles the attention model's contract outputs from the converted TFLite outputs.
 
 Names, shapes and index lists come from ``service.contract`` (their one home); meaning is
-documented in ``converter/README.md`` and ``docs/model_contract.md``. MediaPipe's landmark
-refinement (``LandmarksRefinementCalculator`` in ``tensors_to_face_landmarks_with_attention``)
-becomes two gathers: refinements run in order mesh, lips, left eye, right eye, left iris, right
-iris, each writing its points' x, y to its listed indices (later ones overwrite); z comes from
-the mesh, except that each iris gets the mean mesh z over the first 16 indices of its eye list.
+documented in ``converter/README.md`` (model contract) and ``docs/mediapipe_semantics.md``.
+MediaPipe's landmark refinement (``LandmarksRefinementCalculator`` in
+``tensors_to_face_landmarks_with_attention``) becomes two gathers: refinements run in order
+mesh, lips, left eye, right eye, left iris, right iris, each writing its points' x, y to its
+listed indices (later ones overwrite); z comes from the mesh, except that each iris gets the
+mean mesh z over the first 16 indices of its eye list.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 
 import converter.handlers  # noqa: F401  (registers every handler)
 from converter.context import NHWC_TO_NCHW, ConversionContext
-from converter.models import SPECS, ModelSpec
+from converter.models import SPECS, ConversionSpec
 from converter.registry import lookup
 from converter.tflite_model import Operator, TFLiteModel
 
@@ -21,7 +21,7 @@ INPUT_NAME = "image"
 
 def convert(
     model: TFLiteModel,
-    spec: ModelSpec = SPECS["face_landmark_with_attention"],
+    spec: ConversionSpec = SPECS["face_landmark_with_attention"],
     *,
     fp16: bool = False,
     native_prelu: bool = False,

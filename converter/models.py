@@ -14,11 +14,13 @@ import onnx
 from converter.context import ConversionContext
 from converter.contract import assemble_outputs
 from converter.outputs import NamedOutput, emit_outputs, value_infos
-from service.contract import CASCADE_MESH_OUTPUTS, IRIS_OUTPUTS
+from service.contract import CASCADE_MESH_OUTPUTS, FULL_RANGE, IRIS_OUTPUTS, SHORT_RANGE
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ConversionSpec:
+    """How the converter builds one model: its name, input range and contract outputs."""
+
     name: str
     input_range: tuple[float, float]  # pixel 0 -> low, 255 -> high
     assemble: Callable[[ConversionContext], list[onnx.ValueInfoProto]]
@@ -34,13 +36,13 @@ def named_outputs(
     return assemble
 
 
-SPECS: dict[str, ModelSpec] = {
+SPECS: dict[str, ConversionSpec] = {
     spec.name: spec
     for spec in (
         # The fused Attention Mesh: the service's model (contract in README.md).
-        ModelSpec("face_landmark_with_attention", (0.0, 1.0), assemble_outputs),
+        ConversionSpec("face_landmark_with_attention", (0.0, 1.0), assemble_outputs),
         # The pre-attention cascade's 468-point mesh model.
-        ModelSpec(
+        ConversionSpec(
             "face_landmark",
             (0.0, 1.0),
             named_outputs(
@@ -53,7 +55,7 @@ SPECS: dict[str, ModelSpec] = {
             ),
         ),
         # The cascade's per-eye model on a 64x64 eye crop.
-        ModelSpec(
+        ConversionSpec(
             "iris_landmark",
             (0.0, 1.0),
             named_outputs(
@@ -66,24 +68,28 @@ SPECS: dict[str, ModelSpec] = {
             ),
         ),
         # BlazeFace short-range detector on a 128x128 frame, raw anchor regressions/logits.
-        ModelSpec(
+        ConversionSpec(
             "face_detection_short_range",
             (-1.0, 1.0),
             named_outputs(
                 {
-                    "regressors": NamedOutput("regressors", (896, 16)),
-                    "classificators": NamedOutput("classificators", (896, 1)),
+                    "regressors": NamedOutput("regressors", SHORT_RANGE.outputs["regressors"]),
+                    "classificators": NamedOutput(
+                        "classificators", SHORT_RANGE.outputs["classificators"]
+                    ),
                 }
             ),
         ),
         # BlazeFace full-range (sparse) detector on a 192x192 frame: one 48x48 anchor grid.
-        ModelSpec(
+        ConversionSpec(
             "face_detection_full_range",
             (-1.0, 1.0),
             named_outputs(
                 {
-                    "regressors": NamedOutput("Identity", (2304, 16)),
-                    "classificators": NamedOutput("Identity_1", (2304, 1)),
+                    "regressors": NamedOutput("Identity", FULL_RANGE.outputs["regressors"]),
+                    "classificators": NamedOutput(
+                        "Identity_1", FULL_RANGE.outputs["classificators"]
+                    ),
                 }
             ),
         ),

@@ -1,5 +1,6 @@
-"""Process control for the load-test runner: the gateway under test (``python -m service`` on
-loopback, log to a file, RSS sampled), locust as a bounded subprocess, and a local Triton.
+"""Process control for the load-test runner: the gateway under test (started by
+``tools/servers/gateway.py`` as the tests start theirs, log to a file, RSS sampled), locust as
+a bounded subprocess, and a local Triton (``tools/servers/triton.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,16 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from loadtests.sampling import RssSampler
+from tools.servers.gateway import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILES = Path(__file__).resolve().parent / "locustfiles"
-LOOPBACK = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -43,47 +37,25 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
 
 
 class Gateway:
-    """``python -m service`` on loopback, its log in a file, its RSS sampled every 2 s."""
+    """The gateway under test (``tools.servers.gateway.launch``: ``python -m service`` on
+    loopback), its log in ``out/gateway.log``, its RSS sampled every 2 s."""
 
     def __init__(self, backend: str, port: int, env: dict[str, str], out: Path) -> None:
-        self.url = f"http://{LOOPBACK}:{port}"
         self.out = out
         self.ready_at: float | None = None
-        environ = dict(os.environ)
-        environ.update(
-            {
-                "FACEMESH_HOST": LOOPBACK,
-                "FACEMESH_PORT": str(port),
-                "FACEMESH_BACKEND": backend,
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        environ.update(env)
-        self.log = open(out / "gateway.log", "wb")  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service"],
-            cwd=ROOT,
-            env=environ,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        settings = {"FACEMESH_BACKEND": backend, "PYTHONUNBUFFERED": "1", **env}
+        self.server = launch(settings, out / "gateway.log", port)
+        self.url = self.server.base_url
+        self.process = self.server.process
         self.rss = RssSampler(self.process.pid)
 
     def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.process.returncode}; see log")
-            try:
-                status, _ = http_get(f"{self.url}/readyz", timeout=2.0)
-                if status == 200:
-                    self.ready_at = time.time()
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"gateway not ready within {timeout:.0f} s")
+        if not self.server.wait_ready(timeout):
+            code = self.process.poll()
+            if code is not None:
+                raise RuntimeError(f"gateway exited with {code}; see log")
+            raise RuntimeError(f"gateway not ready within {timeout:.0f} s")
+        self.ready_at = time.time()
 
     def rss_summary(self) -> dict[str, float | None]:
         """RSS (MiB, gateway and its workers) when it became ready, at the end, and the max."""
@@ -105,16 +77,9 @@ class Gateway:
 
     def stop(self) -> int | None:
         self.rss.stop()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self.log.close()
+        code = self.server.stop()
         self.rss.write_csv(self.out / "gateway_rss.csv")
-        return self.process.returncode
+        return code
 
 
 def serves_route(base_url: str, route: str) -> bool:

@@ -17,9 +17,9 @@ targets loopback addresses. Per backend and profile it writes, under ``--out``:
 Exit status 0 only when no request failed (HTTP error or failed body check).
 
     python -m loadtests.run                              # CI size: 60 s, <= 20 users, crops
-    python -m loadtests.run --profiles crop,batch --backends onnxruntime --run-time 60
+    python -m loadtests.run --profiles crop,batch --backends embedded --run-time 60
     python -m loadtests.run --profiles crop --stages 10 --run-time 600 --max-requests 0  # soak
-    python -m loadtests.run --backends onnxruntime,triton    # starts a local tritonserver too
+    python -m loadtests.run --backends embedded,triton       # starts a local tritonserver too
     python -m loadtests.run --backends triton --triton-url 127.0.0.1:8001
 """
 
@@ -40,7 +40,6 @@ from loadtests.processes import (
     LOCUST_CPU_S,
     ROOT,
     Gateway,
-    free_port,
     run_locust,
     serves_route,
     triton_server,
@@ -48,6 +47,7 @@ from loadtests.processes import (
 from loadtests.reporting import machine_info, plot, render_markdown, summarise
 from loadtests.sampling import StageStats
 from loadtests.wire import is_loopback_url
+from tools.servers.ports import free_port
 
 LOCUSTFILES = Path(__file__).resolve().parent / "locustfiles"
 
@@ -65,7 +65,7 @@ PROFILES = {
 PROFILE_ENV = {"burst": {"FACEMESH_MAX_IN_FLIGHT": "2", "FACEMESH_MAX_QUEUE": "4"}}
 
 
-BACKENDS = ("onnxruntime", "triton")
+BACKENDS = ("embedded", "triton")
 
 
 # Hard ceilings, whatever the command line says.
@@ -78,7 +78,7 @@ MAX_RUN_TIME_S = 3600
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", default="crop,batch", help="comma list of crop,batch,frame")
-    parser.add_argument("--backends", default="onnxruntime", help="comma list: onnxruntime,triton")
+    parser.add_argument("--backends", default="embedded", help="comma list: embedded,triton")
     parser.add_argument("--users", type=int, default=20, help="peak simulated users")
     parser.add_argument(
         "--stages",

@@ -1,8 +1,11 @@
-"""The models' contract: tensor names and shapes, region order and MediaPipe's landmark indices.
+"""Every model's contract: tensor names and shapes, region order, MediaPipe's landmark indices.
 
-The one literal home of these facts. The converter builds its graphs' outputs from them, the
-service's backends check what a runtime returns against them, and processing, benchmarks and
-tests index landmarks with them. Shapes are per item, without the batch dimension (float32).
+The one literal home of these facts, for all five models: the fused Attention Mesh, the
+cascade's mesh and iris models, and the two face detectors (short and full range, with their
+anchor layout). ``ModelSpec`` is what one model looks like to a runtime or to Triton. The
+converter builds its graphs' outputs from these facts, the service's backends check what a
+runtime returns against them, and processing, benchmarks and tests index landmarks with them.
+Shapes are per item, without the batch dimension (float32).
 
 The index lists are MediaPipe's: the attention model's lips / eye subsets (its
 ``Landmarks2TransformMatrix`` ``subset_idxs``, which the converter checks against the model on
@@ -14,12 +17,13 @@ explain each one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 # --- the fused Attention Mesh model ---------------------------------------------------------
-MODEL_INPUT_NAME = "image"  # uint8 [N, 192, 192, 3] RGB, every model's input name
+MODEL_INPUT_NAME = "image"  # every model's one input: uint8 [N, S, S, 3] RGB
 MODEL_INPUT_SIZE = 192
 NUM_MESH = 468
 NUM_LANDMARKS = 478
@@ -114,6 +118,72 @@ CASCADE_MESH_OUTPUTS: dict[str, tuple[int, ...]] = {"mesh": (NUM_MESH, 3), "face
 IRIS_INPUT_SIZE = 64
 IRIS_OUTPUTS: dict[str, tuple[int, ...]] = {"eye_contour": (71, 3), "iris": (5, 3)}
 
+# --- the face detectors (MediaPipe's short- and full-range BlazeFace) -----------------------
+# Per anchor: x, y, w, h, then six (x, y) keypoints; one face-presence logit.
+DETECTOR_NUM_COORDS = 16
+DETECTOR_NUM_KEYPOINTS = 6
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """One MediaPipe face detector: its letterbox side (also its x/y/w/h scale), the SSD
+    anchor layers' strides, whether each layer adds an interpolated-scale anchor
+    (``interpolated_scale_aspect_ratio: 1.0``) beside its aspect-ratio-1 anchor, the anchor
+    count those give (the models' box dimension; ``processing.detection.ssd_anchors`` derives
+    it, and the contract test checks the two agree), and the graph's own ``min_score_thresh``
+    (a floor under the caller's threshold)."""
+
+    name: str
+    input_size: int
+    strides: tuple[int, ...]
+    interpolated_scale: bool
+    num_boxes: int
+    min_score: float = 0.5
+
+    @property
+    def outputs(self) -> dict[str, tuple[int, ...]]:
+        """The detector model's outputs: raw regressions and logits, one row per anchor."""
+        return {
+            "regressors": (self.num_boxes, DETECTOR_NUM_COORDS),
+            "classificators": (self.num_boxes, 1),
+        }
+
+
+# 16x16x2 + 8x8x6 anchors on 128x128 (faces within about 2 m).
+SHORT_RANGE = DetectorSpec("short", 128, (8, 16, 16, 16), True, 896)
+# One 48x48 grid of stride 4 on 192x192, one anchor per cell; the graph decodes with
+# min_score_thresh 0.6.
+FULL_RANGE = DetectorSpec("full", 192, (4,), False, 2304, 0.6)
+DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in (SHORT_RANGE, FULL_RANGE)}
+
+
+# --- every model, as runtimes and Triton see it ---------------------------------------------
+@dataclass(frozen=True)
+class ModelSpec:
+    """What one model looks like to every runtime and to Triton: one uint8 NHWC input of
+    ``input_size`` squared pixels named ``input_name``, and ``outputs`` (name -> float32 shape
+    without the batch dimension). ``label`` names it in errors; ``build_hint`` says how to
+    build its file."""
+
+    label: str
+    input_size: int
+    outputs: Mapping[str, tuple[int, ...]]
+    input_name: str = MODEL_INPUT_NAME
+    build_hint: str = "make model"
+
+
+ATTENTION_SPEC = ModelSpec("attention mesh", MODEL_INPUT_SIZE, MODEL_OUTPUTS)
+CASCADE_MESH_SPEC = ModelSpec(
+    "cascade mesh", MODEL_INPUT_SIZE, CASCADE_MESH_OUTPUTS, build_hint="make cascade-models"
+)
+IRIS_SPEC = ModelSpec(
+    "cascade iris", IRIS_INPUT_SIZE, IRIS_OUTPUTS, build_hint="make cascade-models"
+)
+DETECTOR_SPECS: dict[str, ModelSpec] = {
+    spec.name: ModelSpec(f"face detector ({spec.name} range)", spec.input_size, spec.outputs)
+    for spec in DETECTORS.values()
+}
+
 
 @dataclass(frozen=True)
 class ModelOutputs:
@@ -159,3 +229,11 @@ class ModelOutputs:
     @property
     def batch_size(self) -> int:
         return int(self.face_score.shape[0])
+
+    def rows(self, start: int, stop: int) -> ModelOutputs:
+        """Rows ``start:stop`` of every output (one request's share of a batched call)."""
+        if start == 0 and stop == self.batch_size:
+            return self
+        return ModelOutputs(
+            **{field.name: getattr(self, field.name)[start:stop] for field in fields(self)}
+        )

@@ -1,10 +1,12 @@
 """What the app builds when it starts and tears down when it stops.
 
-``build_services`` loads every backend (off the event loop), builds the crop pipelines (one per
-loaded pipeline name), the frame pipeline, the tracking-session store (and its expiry timer),
-the admission queue, the process-wide decoded-memory budget and, with
-``FACEMESH_GRPC_ENABLED``, the gRPC tracking server; ``close_services`` stops them in the
-reverse order. Routes reach them through ``service.api.deps``.
+``build_services`` loads every backend (off the event loop), builds every model's one
+``ModelCaller`` (``mesh_caller``, ``detector_caller``: micro-batching shared by every endpoint),
+the crop pipelines (one per loaded pipeline name), the frame pipeline, the tracking-session
+store (and its expiry timer), the admission queue, the process-wide decoded-memory budget and,
+with ``FACEMESH_GRPC_ENABLED``, the gRPC tracking server; ``close_services`` stops them in the
+reverse order (closing a caller closes its model). Routes reach them through
+``service.api.deps``.
 
 The detector shares the landmark model's backend choice (``Settings.backend``). When it cannot
 be loaded (model file not built), the gateway still serves the crop endpoints; frame routes
@@ -15,15 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Services
+from service.contract import ModelOutputs
 from service.core.admission import AdmissionController
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import InferenceBackend
-from service.inference.detector import DetectorBackend, create_detector
+from service.inference.base import InferenceBackend, check_image_batch
+from service.inference.batcher import ModelCaller, pair_rows
+from service.inference.detector import DetectorBackend, DetectorCaller, create_detector
 from service.inference.factory import create_pipeline_backend
 from service.pipelines.crops import CropPipeline
 from service.pipelines.decode_budget import DecodeBudget
@@ -31,6 +36,41 @@ from service.pipelines.frames import FramePipeline
 from service.tracking.sessions import SessionStore
 
 logger = logging.getLogger(__name__)
+
+
+def mesh_caller(
+    backend: InferenceBackend, settings: Settings, pipeline: str = "attention"
+) -> ModelCaller[ModelOutputs]:
+    """The one ``ModelCaller`` of a landmark pipeline's backend, labelled ``pipeline``
+    (``attention`` or ``cascade``); closing it closes the backend."""
+    return ModelCaller(
+        backend.infer,
+        ModelOutputs.rows,
+        model=pipeline,
+        concurrency=settings.inference_concurrency,
+        max_batch=settings.batch_max_size,
+        max_delay_us=settings.batch_max_delay_us,
+        check=check_image_batch,
+        close=backend.close,
+        batch_sizes=backend.batch_sizes,
+    )
+
+
+def detector_caller(detector: DetectorBackend, settings: Settings) -> DetectorCaller:
+    """The one ``ModelCaller`` of a face detector, labelled ``detector_<kind>`` (``short``,
+    ``full``); closing it closes the detector."""
+    size = detector.spec.input_size
+    return ModelCaller(
+        detector.detect,
+        pair_rows,
+        model=f"detector_{detector.spec.name}",
+        concurrency=settings.inference_concurrency,
+        max_batch=settings.batch_max_size,
+        max_delay_us=settings.batch_max_delay_us,
+        check=lambda images: check_image_batch(images, size),
+        close=detector.close,
+        batch_sizes=detector.batch_sizes,
+    )
 
 
 async def build_services(
@@ -41,12 +81,15 @@ async def build_services(
     given = backends or {}
     # One decoded-memory budget for the whole process: every crop pipeline and the frames.
     decode_budget = DecodeBudget.from_settings(settings)
+    callers: list[ModelCaller[Any]] = []
     crops: dict[str, CropPipeline] = {}
     for name in settings.loaded_pipelines:  # the default pipeline first
         backend = given.get(name)
         if backend is None:
             backend = await run_in_threadpool(create_pipeline_backend, settings, name)
-        crops[name] = CropPipeline(backend, settings, name, budget=decode_budget)
+        caller = mesh_caller(backend, settings, name)
+        callers.append(caller)
+        crops[name] = CropPipeline(backend, settings, caller, name, budget=decode_budget)
     detector: DetectorBackend | None = None
     try:
         detector = await run_in_threadpool(create_detector, settings, settings.detector)
@@ -59,6 +102,11 @@ async def build_services(
         other_detectors[other] = await run_in_threadpool(create_detector, settings, other)
     except BackendUnavailable as exc:
         logger.info("%s-range face detector not loaded (?detector= refused): %s", other, exc)
+    loaded = dict(other_detectors)
+    if detector is not None:
+        loaded[settings.detector] = detector
+    detector_callers = {kind: detector_caller(each, settings) for kind, each in loaded.items()}
+    callers.extend(detector_callers.values())
     default = crops[settings.pipeline]
     services = Services(
         settings=settings,
@@ -69,11 +117,13 @@ async def build_services(
             default.backend,
             detector,
             settings,
-            settings.pipeline,
-            other_detectors,
-            mesh_calls=default.caller,
+            mesh_caller=default.mesh_caller,
+            detector_callers=detector_callers,
+            pipeline=settings.pipeline,
+            extra_detectors=other_detectors,
             budget=decode_budget,
         ),
+        callers=callers,
         sessions=SessionStore(settings.tracking_max_sessions, settings.tracking_session_ttl_s),
         # Created here, inside the serving event loop (asyncio primitives bind to one loop).
         admission=AdmissionController(
@@ -94,11 +144,11 @@ async def build_services(
 
 
 async def close_services(services: Services, grace_s: float = 5.0) -> None:
-    """Stop the gRPC server (letting streams finish for ``grace_s``), then the pipelines."""
+    """Stop the gRPC server (letting streams finish for ``grace_s``), then every model's
+    caller (and with it the model)."""
     if services.session_expiry is not None:
         services.session_expiry.cancel()
     if services.grpc_server is not None:
         await services.grpc_server.stop(grace_s)
-    await run_in_threadpool(services.frames.close)
-    for pipeline in services.crops.values():
-        await run_in_threadpool(pipeline.close)
+    for caller in services.callers:
+        await caller.aclose()

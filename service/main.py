@@ -12,13 +12,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import metrics
+from service.api.error_handlers import install_error_handlers
 from service.api.main import api_router
 from service.api.middleware import RequestMetricsMiddleware
 from service.api.openapi import document_api_keys, document_limits
 from service.api.request_id import HEADER as REQUEST_ID_HEADER
 from service.api.request_id import RequestIdMiddleware
 from service.core.config import Settings, get_settings
-from service.core.error_handlers import install_error_handlers
 from service.core.logging import configure_logging
 from service.demo import mount_demo
 from service.inference.base import InferenceBackend

@@ -47,8 +47,9 @@ ENDPOINTS: tuple[str, ...] = (
     "other",
 )
 OUTCOMES: tuple[str, ...] = ("face", "below_threshold")
-# Models behind the micro-batcher (service/inference/batcher.py), one executor each.
-MODELS: tuple[str, ...] = ("attention", "cascade", "detector")
+# Models behind the micro-batcher (service/inference/batcher.py), one executor each: the
+# landmark pipelines by name and the two face detectors by kind (service/lifespan.py).
+MODELS: tuple[str, ...] = ("attention", "cascade", "detector_short", "detector_full")
 _PRECREATED_STATUSES: tuple[str, ...] = (
     "200", "404", "408", "413", "415", "422", "499", "500", "503",
 )  # fmt: skip
@@ -92,9 +93,10 @@ IN_FLIGHT = Gauge(
     ["endpoint"],
     multiprocess_mode="livesum",
 )
-BATCH_SIZE = Histogram(
+IMAGES_PER_REQUEST = Histogram(
     "facemesh_batch_size_images",
-    "Images per crops request (model calls: facemesh_model_batch_size_images).",
+    "Images per /v1/crop or /v1/crops request (not per model call: that is "
+    "facemesh_model_batch_size_images).",
     buckets=BATCH_BUCKETS,
 )
 MODEL_BATCH_SIZE = Histogram(

@@ -8,6 +8,9 @@ are cached per settings for the whole session and stopped at its end, so reuse i
         server = live_server({"FACEMESH_MAX_BATCH_IMAGES": "4"})
         response = httpx.get(f"{server.base_url}/healthz")
 
+``grpc_live_server(settings)`` is the same with the gRPC tracking stream on; it returns the
+server and its gRPC target.
+
 Tests that need the built model use the ``model_path`` fixture (skips with a pointer to
 ``make model`` when the file is absent; ``make test`` always builds it first).
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tools.servers.gateway import LiveServer, start_server
+from tools.servers.ports import LOOPBACK, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"
@@ -45,6 +49,25 @@ def live_server(
     yield get
     for server in servers.values():
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def grpc_live_server(
+    live_server: Callable[[Mapping[str, str]], LiveServer],
+) -> Callable[[Mapping[str, str]], tuple[LiveServer, str]]:
+    """Factory: ``grpc_live_server(settings)`` -> (a ready gateway with the gRPC tracking
+    stream on, its ``host:port`` gRPC target). Its gRPC port is picked once per distinct
+    settings, so every module asking for the same settings shares one gateway process (a port
+    picked per module would make each settings key, and each process, new)."""
+    ports: dict[tuple[tuple[str, str], ...], int] = {}
+
+    def get(settings: Mapping[str, str] | None = None) -> tuple[LiveServer, str]:
+        key = tuple(sorted((settings or {}).items()))
+        port = ports.setdefault(key, free_port())
+        grpc = {"FACEMESH_GRPC_ENABLED": "true", "FACEMESH_GRPC_PORT": str(port)}
+        return live_server({**dict(key), **grpc}), f"{LOOPBACK}:{port}"
+
+    return get
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +20,7 @@ from starlette.requests import HTTPConnection
 
 from service.core.admission import AdmissionController
 from service.core.config import Settings
+from service.inference.batcher import ModelCaller
 from service.pipelines.crops import CropPipeline
 from service.pipelines.frames import FramePipeline
 from service.tracking.sessions import SessionStore
@@ -38,6 +39,8 @@ class Services:
     frames: FramePipeline
     sessions: SessionStore
     admission: AdmissionController
+    # Every model's one micro-batching caller (closed, with its model, by close_services).
+    callers: list[ModelCaller[Any]] = field(default_factory=list)
     grpc_server: grpc.aio.Server | None = None
     grpc_port: int | None = None
     session_expiry: asyncio.Task[None] | None = None

@@ -4,7 +4,7 @@
 ``/readyz``, ``/metrics`` and the docs stay open and are never queued). The routes take an
 admission slot (``AdmissionDep``) only once the request body is in, so a client that stalls
 mid-upload holds a connection, never a slot. On HTTP both raise typed errors
-(``Unauthorized``, ``Overloaded``) that ``service.core.error_handlers`` maps to 401 / 503.
+(``Unauthorized``, ``Overloaded``) that ``service.api.error_handlers`` maps to 401 / 503.
 WebSockets (``/v1/track``): a missing or wrong key refuses the handshake with the same 401
 JSON error as HTTP (an ASGI ``websocket.http.response``); sessions are not admitted here,
 they are bounded by ``tracking_max_sessions``.

@@ -1,8 +1,8 @@
 """Pipeline results (NumPy, posted-image pixels) -> the JSON body of ``schemas.FacesResponse``.
 
 The body is built as dicts holding rounded NumPy arrays and serialised by orjson, which writes
-float arrays straight from their buffers (no per-float Python objects; about 2.3x faster than
-``tolist()`` + pydantic-core's encoder for a 478-point face), without validating a pydantic
+float arrays straight from their buffers (no per-float Python objects; faster than ``tolist()``
++ pydantic-core's encoder, figures in ``docs/performance.md``), without validating a pydantic
 model per request: the values come from arrays of contract-checked shapes, and validating
 ~2000 floats per face cost more than the rest of the response path.
 ``schemas.FacesResponse`` stays the documented contract (OpenAPI), and the tests validate real

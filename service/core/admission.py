@@ -3,7 +3,7 @@
 At most ``max_in_flight`` requests are processed at once in one process; up to ``max_queue``
 more wait (FIFO) for a slot, each at most ``queue_timeout_s``. A request that finds the queue
 full, or waits too long, gets ``Overloaded`` (503 with ``Retry-After``, mapped in
-``service.core.error_handlers``) at once instead of adding latency and memory without bound.
+``service.core.errors``) at once instead of adding latency and memory without bound.
 The routes ask for a slot once the request body is in (``AdmissionController.slot``):
 a client that stalls mid-upload holds a connection, never a slot, and its read times out
 (408). A queued request holds its body (at most ``FACEMESH_MAX_BODY_BYTES``).

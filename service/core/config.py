@@ -7,12 +7,15 @@ insensitive), e.g. ``FACEMESH_PORT=9000``. The only exception is
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,14 +58,17 @@ class Settings(BaseSettings):
     )
 
     # --- model / backend ----------------------------------------------------------------
-    backend: Literal["onnxruntime", "triton"] = Field(
-        "onnxruntime", description="Inference backend: embedded ONNX Runtime or a Triton server."
+    backend: Literal["embedded", "triton"] = Field(
+        "embedded",
+        description="Where the models run: `embedded` (in process, on the engine `runtime` "
+        "picks: OpenVINO or ONNX Runtime) or a Triton server. `onnxruntime` is a deprecated "
+        "alias of `embedded` (logs a warning).",
     )
     model_name: str = Field("facemesh", description="Model name reported and used on Triton.")
     model_version: str = Field("1", description="Model version reported and used on Triton.")
     model_path: Path = Field(
         REPO_ROOT / "model_repository" / "facemesh" / "1" / "model.onnx",
-        description="ONNX file for the onnxruntime backend.",
+        description="ONNX file of the fused model for the embedded backend.",
     )
     pipeline: Literal["attention", "cascade"] = Field(
         "attention",
@@ -72,7 +78,7 @@ class Settings(BaseSettings):
     extra_pipelines: str = Field(
         "",
         description="Comma-separated further pipelines loaded at start-up and selectable per "
-        "request with `?model=` (e.g. `cascade`). The cascade runs on embedded ONNX Runtime.",
+        "request with `?model=` (e.g. `cascade`). The cascade always runs embedded (on `runtime`).",
     )
     cascade_mesh_path: Path = Field(
         REPO_ROOT / "model_repository" / "face_landmark_cascade" / "1" / "model.onnx",
@@ -84,8 +90,8 @@ class Settings(BaseSettings):
     )
     runtime: Literal["openvino", "onnxruntime"] = Field(
         "openvino",
-        description="Embedded runtime for every in-process model (onnxruntime backend): "
-        "OpenVINO (CPU, static batch buckets, f32) or ONNX Runtime. device=cuda always runs "
+        description="Engine for every in-process model (embedded backend): "
+        "OpenVINO (CPU, static batch sizes, f32) or ONNX Runtime. device=cuda always runs "
         "ONNX Runtime; OpenVINO falls back to it when missing or failing.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
@@ -102,18 +108,24 @@ class Settings(BaseSettings):
         description="Let onnxruntime's threads spin-wait between ops: slightly lower model "
         "latency, but burns CPU that decoding and HTTP handling need.",
     )
-    openvino_batch_buckets: Annotated[tuple[int, ...], NoDecode] = Field(
+    openvino_batch_sizes: Annotated[tuple[int, ...], NoDecode] = Field(
         (1, 4, 8),
-        description="Comma-separated static batch sizes OpenVINO compiles per model; a call "
-        "runs as chunks of the largest bucket that fits (5: 4 + 1), a rest smaller than "
-        "every bucket zero-padded. Each "
-        "compiled bucket costs memory (about 70 MB for the mesh model): 1,4,8 keeps the "
-        "gateway with every model under 600 MB.",
+        # The old name FACEMESH_OPENVINO_BATCH_BUCKETS is still read (deprecated).
+        validation_alias=AliasChoices(
+            "openvino_batch_sizes",
+            ENV_PREFIX + "OPENVINO_BATCH_SIZES",
+            ENV_PREFIX + "OPENVINO_BATCH_BUCKETS",
+        ),
+        description="Comma-separated batch sizes OpenVINO compiles per model (static shapes: "
+        "the sizes that run without padding); a call runs as chunks of the largest size that "
+        "fits (5: 4 + 1), a rest smaller than every size zero-padded. Each compiled size costs "
+        "memory (about 70 MB for the mesh model): 1,4,8 keeps the gateway with every model "
+        "under 600 MB.",
     )
     openvino_eager_compile: bool = Field(
         False,
-        description="Compile every OpenVINO bucket at start-up (else on first use; each "
-        "compiled bucket costs about 70 MB for the mesh model).",
+        description="Compile every OpenVINO batch size at start-up (else on first use; each "
+        "compiled size costs about 70 MB for the mesh model).",
     )
     batch_max_size: int = Field(
         8,
@@ -134,7 +146,7 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         description="Model calls allowed to run at once in one process (default 1 for "
-        f"onnxruntime, {TRITON_INFERENCE_CONCURRENCY} for triton so its dynamic batcher has "
+        f"embedded, {TRITON_INFERENCE_CONCURRENCY} for triton so its dynamic batcher has "
         "calls to batch).",
     )
     triton_url: str = Field("localhost:8001", description="Triton endpoint (triton backend).")
@@ -231,7 +243,7 @@ class Settings(BaseSettings):
     )
     detector_model_path: Path = Field(
         REPO_ROOT / "model_repository" / "face_detector" / "1" / "model.onnx",
-        description="Face detector ONNX file for the onnxruntime backend.",
+        description="Face detector ONNX file for the embedded backend.",
     )
     detector: Literal["short", "full"] = Field(
         "short",
@@ -319,18 +331,29 @@ class Settings(BaseSettings):
         description="prometheus_client multiprocess directory; set automatically when workers > 1.",
     )
 
-    @field_validator("api_keys", "cors_allow_origins", "openvino_batch_buckets", mode="before")
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend_alias(cls, value: Any) -> Any:
+        if value == "onnxruntime":
+            logger.warning(
+                "FACEMESH_BACKEND=onnxruntime is deprecated: use embedded (in process; the "
+                "engine is FACEMESH_RUNTIME, OpenVINO by default)"
+            )
+            return "embedded"
+        return value
+
+    @field_validator("api_keys", "cors_allow_origins", "openvino_batch_sizes", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
-    @field_validator("openvino_batch_buckets")
+    @field_validator("openvino_batch_sizes")
     @classmethod
-    def _check_buckets(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+    def _check_batch_sizes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if not value or list(value) != sorted(set(value)) or value[0] < 1 or value[-1] > 256:
-            raise ValueError("openvino_batch_buckets: ascending distinct sizes in 1..256")
+            raise ValueError("openvino_batch_sizes: ascending distinct sizes in 1..256")
         return value
 
     @model_validator(mode="before")

@@ -1,8 +1,10 @@
-"""Typed exceptions raised by the service. ``service.core.error_handlers`` maps them to HTTP.
+"""Typed exceptions raised by the service and the pure tables that map them to the wire.
 
 Each exception carries a stable machine-readable ``code`` (the ``error.code`` in responses)
-and a human-readable message. Nothing here knows about HTTP, WebSockets or gRPC:
-``service.core.error_handlers`` maps the exceptions to all three.
+and a human-readable message. ``STATUS_BY_TYPE`` gives each type its HTTP status and
+``STREAM_ENDINGS`` the WebSocket close code and gRPC status of the errors that end a tracking
+stream: plain data, no web framework. ``service.api.error_handlers`` installs the FastAPI
+handlers that read the first table; the WebSocket route and the gRPC servicer read the second.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ class ServiceError(Exception):
         self.message = message
 
 
-class InvalidImage(ServiceError):  # noqa: N818 (name fixed by STYLE.md)
+class InvalidImage(ServiceError):  # noqa: N818 (a name clients know)
     """The request's image(s) cannot be used: bad bytes, bad size, bad mode, bad multipart."""
 
 
@@ -125,3 +127,44 @@ ERROR_CODES: tuple[str, ...] = (
     "http_error",
     "internal_error",
 )
+
+
+# Most specific first: the first isinstance match wins.
+STATUS_BY_TYPE: tuple[tuple[type[ServiceError], int], ...] = (
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (InvalidImage, 422),
+    (InvalidParameter, 422),
+    (RequestTimeout, 408),
+    (BackendUnavailable, 503),
+    (Unauthorized, 401),
+)
+
+# Errors that end a stream: (type, WebSocket close code, gRPC status name), most specific
+# first. 1008 policy violation, 1013 try again later (RFC 6455 / IANA registry).
+STREAM_ENDINGS: tuple[tuple[type[ServiceError], int, str], ...] = (
+    (TooManySessions, 1013, "RESOURCE_EXHAUSTED"),
+    (SessionExpired, 1008, "ABORTED"),
+    (BackendUnavailable, 1013, "UNAVAILABLE"),
+    (Unauthorized, 1008, "UNAUTHENTICATED"),
+    (InvalidParameter, 1008, "INVALID_ARGUMENT"),
+    (FirstFrameTimeout, 1008, "DEADLINE_EXCEEDED"),
+)
+# A stream error nobody mapped: the server's fault.
+_WS_INTERNAL_ERROR, _GRPC_INTERNAL = 1011, "INTERNAL"
+
+
+def status_for(exc: ServiceError) -> int:
+    """HTTP status for a service exception (500 for an unmapped subclass)."""
+    for exc_type, status in STATUS_BY_TYPE:
+        if isinstance(exc, exc_type):
+            return status
+    return 500
+
+
+def stream_ending(exc: ServiceError) -> tuple[int, str]:
+    """(WebSocket close code, gRPC status name) for an error that ends a tracking stream."""
+    for exc_type, close_code, grpc_status in STREAM_ENDINGS:
+        if isinstance(exc, exc_type):
+            return close_code, grpc_status
+    return _WS_INTERNAL_ERROR, _GRPC_INTERNAL

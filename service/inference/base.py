@@ -2,38 +2,20 @@
 
 A backend takes a batch of 192x192 RGB crops and returns the fused model's outputs, exactly
 as the ONNX graph names them (see ``converter/README.md`` for the contract). Pre- and
-post-processing live in ``service.processing`` so the embedded ONNX Runtime backend and the
-Triton backend produce directly comparable results.
+post-processing live in ``service.processing`` so the embedded backends (in process, on
+OpenVINO or ONNX Runtime) and the Triton backend produce directly comparable results.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from service.contract import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS, ModelOutputs
+from service.contract import MODEL_INPUT_SIZE, ModelOutputs
 from service.core.errors import BackendUnavailable
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What one model looks like to every runtime and to Triton: one uint8 NHWC input of
-    ``input_size`` squared pixels named ``input_name``, and ``outputs`` (name -> float32 shape
-    without the batch dimension). ``label`` names it in errors; ``build_hint`` says how to
-    build its file."""
-
-    label: str
-    input_size: int
-    outputs: Mapping[str, tuple[int, ...]]
-    input_name: str = "image"
-    build_hint: str = "make model"
-
-
-ATTENTION_SPEC = ModelSpec("attention mesh", MODEL_INPUT_SIZE, MODEL_OUTPUTS, MODEL_INPUT_NAME)
 
 
 def check_image_batch(images: np.ndarray, size: int = MODEL_INPUT_SIZE, min_batch: int = 0) -> None:
@@ -69,9 +51,15 @@ def checked_outputs(
 
 @runtime_checkable
 class InferenceBackend(Protocol):
-    """Runs the fused attention-mesh model on uint8 [N, 192, 192, 3] RGB crops."""
+    """Runs the fused attention-mesh model on uint8 [N, 192, 192, 3] RGB crops.
+
+    ``batch_sizes``: the batch sizes it runs without padding (OpenVINO's compiled sizes),
+    () when any size runs as is (ONNX Runtime, Triton); the micro-batcher trims to them."""
 
     name: str
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]: ...
 
     def infer(self, images: np.ndarray) -> ModelOutputs:
         """Blocking call; raises ``service.core.errors.BackendUnavailable`` when it cannot run."""

@@ -18,7 +18,10 @@ fails gets the error. A request whose caller went away (cancelled) is dropped, o
 ignored.
 
 Metrics: ``facemesh_model_batch_size_images`` (rows per model call) and
-``facemesh_model_queue_delay_seconds`` (arrival to model call), labelled by model.
+``facemesh_model_queue_delay_seconds`` (arrival to model call), labelled by ``model``.
+
+Batching only: what a model is, how it is checked and what its label is, the caller is told;
+every ``ModelCaller`` of the app is built in ``service.lifespan``.
 """
 
 from __future__ import annotations
@@ -32,17 +35,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from service import metrics
-from service.contract import ModelOutputs
-from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import InferenceBackend, check_image_batch
-from service.inference.detector import DetectorBackend
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +61,8 @@ class ModelCaller(Generic[R]):
     ``call`` runs the model (blocking, thread-safe, e.g. ``backend.infer``); ``rows(result,
     start, stop)`` cuts one request's rows out of a batched result; ``check(images)`` raises
     ``ValueError`` for images off the model's contract (run per request, before batching);
-    ``preferred``: the batch sizes the model runs without padding (OpenVINO's buckets; empty:
-    any), to which a batch is trimmed when it covers one.
+    ``batch_sizes``: the batch sizes the model runs without padding (OpenVINO's compiled
+    sizes; empty: any), to which a batch is trimmed when it covers one.
     """
 
     def __init__(
@@ -77,7 +76,7 @@ class ModelCaller(Generic[R]):
         max_delay_us: int = 0,
         check: Callable[[np.ndarray], None] | None = None,
         close: Callable[[], None] | None = None,
-        preferred: tuple[int, ...] = (),
+        batch_sizes: tuple[int, ...] = (),
     ) -> None:
         if concurrency < 1 or max_batch < 1 or max_delay_us < 0:
             raise ValueError("concurrency and max_batch must be >= 1, max_delay_us >= 0")
@@ -85,7 +84,7 @@ class ModelCaller(Generic[R]):
         self.concurrency = concurrency
         self.max_batch = max_batch
         self.max_delay_s = max_delay_us / 1e6
-        self.preferred = preferred
+        self.batch_sizes = batch_sizes
         self._call = call
         self._rows = rows
         self._check = check
@@ -192,13 +191,13 @@ class ModelCaller(Generic[R]):
         return rows
 
     def _fit(self, batch: list[_Request[R]], rows: int) -> int:
-        """Trim ``batch`` to the largest preferred size it covers, putting the trimmed
+        """Trim ``batch`` to the largest padding-free batch size it covers, putting the trimmed
         requests back at the head of the queue in order: a model with static batch sizes
-        (OpenVINO's buckets) would otherwise pad, e.g. 5 rows to 8, and compute the padding;
+        (OpenVINO's) would otherwise pad, e.g. 5 rows to 8, and compute the padding;
         the trimmed requests lead the next call instead."""
-        if not self.preferred or rows in self.preferred or len(batch) == 1:
+        if not self.batch_sizes or rows in self.batch_sizes or len(batch) == 1:
             return rows
-        target = max((size for size in self.preferred if size <= rows), default=0)
+        target = max((size for size in self.batch_sizes if size <= rows), default=0)
         if target == 0:
             return rows
         while len(batch) > 1 and rows > target:
@@ -284,9 +283,6 @@ class ModelCaller(Generic[R]):
             offset += count
 
 
-DetectorCaller = ModelCaller[tuple[np.ndarray, np.ndarray]]
-
-
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
@@ -298,57 +294,9 @@ def _soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
         loop.call_soon_threadsafe(callback)
 
 
-def batch_sizes(model: object) -> tuple[int, ...]:
-    """The batch sizes ``model`` runs without padding (its runtime's ``batch_sizes``: OpenVINO's
-    buckets), or () when any size runs as is (ONNX Runtime, Triton)."""
-    runtime = getattr(model, "runtime", None)
-    return tuple(getattr(runtime, "batch_sizes", ()) or ())
-
-
-def mesh_caller(
-    backend: InferenceBackend, settings: Settings, model: str = "attention"
-) -> ModelCaller[ModelOutputs]:
-    """The one ``ModelCaller`` for a landmark pipeline's backend (closes it on close)."""
-    return ModelCaller(
-        backend.infer,
-        output_rows,
-        model=model,
-        concurrency=settings.inference_concurrency,
-        max_batch=settings.batch_max_size,
-        max_delay_us=settings.batch_max_delay_us,
-        check=check_image_batch,
-        close=backend.close,
-        preferred=batch_sizes(backend),
-    )
-
-
-def detector_caller(detector: DetectorBackend, settings: Settings) -> DetectorCaller:
-    """The one ``ModelCaller`` for a face detector (closes it on close)."""
-    size = detector.spec.input_size
-    return ModelCaller(
-        detector.detect,
-        tuple_rows,
-        model="detector",
-        concurrency=settings.inference_concurrency,
-        max_batch=settings.batch_max_size,
-        max_delay_us=settings.batch_max_delay_us,
-        check=lambda images: check_image_batch(images, size),
-        close=detector.close,
-        preferred=batch_sizes(detector),
-    )
-
-
-def output_rows(outputs: ModelOutputs, start: int, stop: int) -> ModelOutputs:
-    """Rows ``start:stop`` of every output."""
-    if start == 0 and stop == outputs.batch_size:
-        return outputs
-    return ModelOutputs(
-        **{field.name: getattr(outputs, field.name)[start:stop] for field in fields(outputs)}
-    )
-
-
-def tuple_rows(
+def pair_rows(
     arrays: tuple[np.ndarray, np.ndarray], start: int, stop: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``start:stop`` of both arrays (the detector's regressors and classificators)."""
+    """Rows ``start:stop`` of both arrays of a pair result (e.g. a detector's regressors and
+    classificators)."""
     return arrays[0][start:stop], arrays[1][start:stop]

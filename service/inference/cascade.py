@@ -18,15 +18,9 @@ import logging
 
 import numpy as np
 
-from service.contract import (
-    CASCADE_MESH_OUTPUTS,
-    IRIS_INPUT_SIZE,
-    IRIS_OUTPUTS,
-    MODEL_INPUT_SIZE,
-    ModelOutputs,
-)
+from service.contract import CASCADE_MESH_SPEC, IRIS_SPEC, ModelOutputs
 from service.core.config import Settings
-from service.inference.base import InProcessBackend, ModelSpec
+from service.inference.base import InProcessBackend
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 from service.processing.iris_refinement import assemble_outputs, crop_eyes, eye_rois
 
@@ -34,22 +28,19 @@ logger = logging.getLogger(__name__)
 
 EXTRA_PIPELINE_MAX_BUCKET = 4
 
-MESH_SPEC = ModelSpec(
-    "cascade mesh", MODEL_INPUT_SIZE, CASCADE_MESH_OUTPUTS, build_hint="make cascade-models"
-)
-IRIS_SPEC = ModelSpec(
-    "cascade iris", IRIS_INPUT_SIZE, IRIS_OUTPUTS, build_hint="make cascade-models"
-)
-
 
 class CascadeBackend(InProcessBackend):
     """``InferenceBackend`` for the cascade: mesh model, eye crops, iris model, merge."""
 
     def __init__(self, mesh: Runtime, iris: Runtime) -> None:
         super().__init__(mesh.name)
-        self.runtime = mesh  # its batch sizes are the cascade's (the iris gets 2N rows)
         self._mesh = mesh
         self._iris = iris
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """The mesh model's (the iris model gets 2N rows)."""
+        return self._mesh.batch_sizes
 
     def _run(self, images: np.ndarray) -> ModelOutputs:
         mesh = self._mesh.run(images)
@@ -65,11 +56,11 @@ def create_cascade_backend(settings: Settings) -> CascadeBackend:
     ``settings.cascade_mesh_path`` and ``settings.cascade_iris_path`` (warmed up)."""
     options = RuntimeOptions.from_settings(settings)
     if settings.pipeline != "cascade":
-        # A pipeline picked per request (?model=cascade) compiles only the smaller buckets:
-        # each compiled bucket costs memory (about 65 MB for bucket 8 of both models).
+        # A pipeline picked per request (?model=cascade) compiles only the smaller batch sizes:
+        # each compiled size costs memory (docs/performance.md).
         options = options.capped(EXTRA_PIPELINE_MAX_BUCKET)
     backend = CascadeBackend(
-        open_runtime(settings.cascade_mesh_path, MESH_SPEC, options),
+        open_runtime(settings.cascade_mesh_path, CASCADE_MESH_SPEC, options),
         open_runtime(settings.cascade_iris_path, IRIS_SPEC, options),
     )
     backend.warm_up()

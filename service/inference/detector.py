@@ -1,9 +1,9 @@
 """The face detector: one interface, an embedded and a Triton implementation.
 
 The detector is MediaPipe's short-range model converted by ``converter`` (see
-``converter/README.md``): input ``image`` uint8 [N, 128, 128, 3] RGB, outputs raw
-``regressors`` float32 [N, 896, 16] and ``classificators`` float32 [N, 896, 1] (logits).
-The full-range model (``spec=FULL_RANGE``: 192x192 input, 2304 anchors) runs embedded only.
+``converter/README.md``): one uint8 RGB input, outputs raw ``regressors`` float32 [N, B, 16]
+and ``classificators`` float32 [N, B, 1] (logits), B anchors; sizes and anchors are
+``service.contract.SHORT_RANGE``. The full-range model (``spec=FULL_RANGE``) runs embedded only.
 Decoding, NMS and projection are NumPy in ``service.processing.detection``, shared by both
 implementations, so their results are directly comparable.
 """
@@ -16,28 +16,21 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from service.contract import DETECTOR_SPECS, FULL_RANGE, SHORT_RANGE, DetectorSpec
 from service.core.config import Settings
-from service.inference.base import ModelSpec, check_image_batch
+from service.inference.base import check_image_batch
+from service.inference.batcher import ModelCaller
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
-from service.processing.detection import FULL_RANGE, NUM_COORDS, SHORT_RANGE, DetectorSpec
 
 logger = logging.getLogger(__name__)
 
+# A detector's micro-batched calls: (regressors, classificators) per request.
+DetectorCaller = ModelCaller[tuple[np.ndarray, np.ndarray]]
 
-def model_spec(spec: DetectorSpec) -> ModelSpec:
-    """The detector model's tensors for ``spec`` (input size, anchor count)."""
-    return ModelSpec(
-        f"face detector ({spec.name} range)",
-        spec.input_size,
-        {"regressors": (spec.num_boxes, NUM_COORDS), "classificators": (spec.num_boxes, 1)},
-    )
-
-
-DETECTOR_SPEC = model_spec(SHORT_RANGE)
 
 # A frame is one detector row (three with the rotation search); micro-batched frames rarely
-# fill more than 4, and each compiled OpenVINO bucket costs memory (the full-range model's
-# bucket 8 about 45 MB): the detectors compile only the buckets up to 4.
+# fill more than 4, and each compiled OpenVINO batch size costs memory (docs/performance.md):
+# the detectors compile only the batch sizes up to 4.
 DETECTOR_MAX_BUCKET = 4
 
 
@@ -47,6 +40,11 @@ class DetectorBackend(Protocol):
 
     name: str
     spec: DetectorSpec
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """Batch sizes run without padding; () for any (as ``InferenceBackend.batch_sizes``)."""
+        ...
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Blocking; returns (regressors [N, B, 16], classificators [N, B, 1]) float32 (B: the
@@ -64,6 +62,10 @@ class EmbeddedDetector:
         self.name = runtime.name
         self.spec = spec
 
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        return self.runtime.batch_sizes
+
     @classmethod
     def open(
         cls,
@@ -71,7 +73,7 @@ class EmbeddedDetector:
         options: RuntimeOptions | None = None,
         spec: DetectorSpec = SHORT_RANGE,
     ) -> EmbeddedDetector:
-        runtime = open_runtime(model_path, model_spec(spec), options or RuntimeOptions())
+        runtime = open_runtime(model_path, DETECTOR_SPECS[spec.name], options or RuntimeOptions())
         return cls(runtime, spec)
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,10 +89,11 @@ class TritonDetector:
     """``DetectorBackend`` calling the ``face_detector`` model on a Triton server
     (``model_repository/face_detector/config.pbtxt``), over gRPC or HTTP, with the mesh
     backend's per-thread clients, deadlines, retries and error mapping
-    (``service.inference.triton.TritonModel``)."""
+    (``service.inference.triton_model.TritonModel``)."""
 
     name = "triton"
     spec = SHORT_RANGE
+    batch_sizes: tuple[int, ...] = ()  # Triton batches dynamically
 
     def __init__(
         self,
@@ -102,13 +105,13 @@ class TritonDetector:
         timeout_s: float,
         retries: int = 1,
     ) -> None:
-        from service.inference.triton import TritonModel
+        from service.inference.triton_model import TritonModel
 
         if protocol not in ("grpc", "http"):
             raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
         self.model = TritonModel(
             url,
-            spec=DETECTOR_SPEC,
+            spec=DETECTOR_SPECS[SHORT_RANGE.name],
             protocol="grpc" if protocol == "grpc" else "http",
             model_name=model_name,
             model_version=model_version,
@@ -117,8 +120,7 @@ class TritonDetector:
         )
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        check_image_batch(images, self.spec.input_size)
-        named = self.model.run(images)
+        named = self.model.run(images)  # validates the batch and the outputs, once
         return named["regressors"], named["classificators"]
 
     def close(self) -> None:
@@ -131,7 +133,7 @@ def create_detector(settings: Settings, kind: str = "short") -> DetectorBackend:
     options = RuntimeOptions.from_settings(settings).capped(DETECTOR_MAX_BUCKET)
     if kind == FULL_RANGE.name:
         return EmbeddedDetector.open(settings.detector_full_model_path, options, FULL_RANGE)
-    if settings.backend == "onnxruntime":
+    if settings.backend == "embedded":
         return EmbeddedDetector.open(settings.detector_model_path, options)
     return TritonDetector(
         settings.triton_url,

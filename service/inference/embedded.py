@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.contract import ModelOutputs
-from service.inference.base import ATTENTION_SPEC, InProcessBackend
+from service.contract import ATTENTION_SPEC, ModelOutputs
+from service.inference.base import InProcessBackend
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,10 @@ class EmbeddedBackend(InProcessBackend):
         runtime = open_runtime(model_path, ATTENTION_SPEC, options or RuntimeOptions())
         logger.info("loaded %s with %s", model_path, runtime.name)
         return cls(runtime)
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        return self.runtime.batch_sizes
 
     def _run(self, images: np.ndarray) -> ModelOutputs:
         return ModelOutputs.from_named(self.runtime.run(images))

@@ -15,7 +15,7 @@ def create_backend(settings: Settings) -> InferenceBackend:
     The Triton backend (``service.inference.triton``) is imported lazily so that the embedded
     backend never needs ``tritonclient``; it must expose ``from_settings(settings)``.
     """
-    if settings.backend == "onnxruntime":
+    if settings.backend == "embedded":
         from service.inference.embedded import EmbeddedBackend
         from service.inference.runtime import RuntimeOptions
 

@@ -4,13 +4,15 @@ and iris): an ONNX file in, ``run(images) -> {output name: float32 [N, ...]}`` o
 Two implementations of ``Runtime``:
 
 ``OpenVinoRuntime`` (CPU, the default)
-    One compiled model per static batch bucket (``buckets``, e.g. 1, 4, 8): a call with N
-    images runs as consecutive chunks of the largest bucket that fits (5 -> 4 + 1); a rest
-    smaller than every bucket is zero-padded up to one and the padding rows are dropped.
-    Static shapes matter: with a dynamic batch dimension OpenVINO's CPU plugin was 2.7x
-    slower per crop. The precision hint is pinned to f32 (on CPUs with AVX512-BF16 OpenVINO
-    would otherwise run bf16, which moves landmarks by more than a pixel). ``streams`` calls
-    can run at once (one OpenVINO stream each, one infer request per call from a per-bucket
+    One compiled model per static batch size (``batch_sizes``, e.g. 1, 4, 8: the sizes that
+    run without padding): a call with N images runs as consecutive chunks of the largest size
+    that fits (5 -> 4 + 1); a rest smaller than every size is zero-padded up to one and the
+    padding rows are dropped.
+    Static shapes matter: with a dynamic batch dimension OpenVINO's CPU plugin is much
+    slower per crop (figures: ``docs/performance.md``). The precision hint is pinned to f32
+    (on CPUs with AVX512-BF16 OpenVINO would otherwise run bf16, which moves landmarks by
+    more than a pixel). ``streams`` calls
+    can run at once (one OpenVINO stream each, one infer request per call from a per-size
     pool), each on ``threads`` threads.
 ``OnnxRuntimeRuntime`` (CUDA, and the fallback)
     One ``InferenceSession`` with a dynamic batch; ``threads`` is its intra-op pool size and
@@ -33,8 +35,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from service.contract import ModelSpec
 from service.core.errors import BackendUnavailable
-from service.inference.base import ModelSpec, checked_outputs
+from service.inference.base import checked_outputs
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RuntimeName = Literal["openvino", "onnxruntime"]
-DEFAULT_BUCKETS: tuple[int, ...] = (1, 4, 8)
+DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 4, 8)
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
@@ -59,14 +62,14 @@ class RuntimeOptions:
     threads: int = 0  # per call; 0: ONNX Runtime one per core, OpenVINO 1
     streams: int = 1  # OpenVINO: calls that can run at once per compiled model
     spinning: bool = False  # ONNX Runtime only
-    buckets: tuple[int, ...] = DEFAULT_BUCKETS  # OpenVINO only
-    eager: bool = False  # OpenVINO: compile every bucket at load (else on first use)
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES  # OpenVINO only: compiled, padding-free
+    eager: bool = False  # OpenVINO: compile every batch size at load (else on first use)
 
     def capped(self, largest: int) -> RuntimeOptions:
-        """The same options with only the buckets up to ``largest`` (at least the smallest):
-        for models that never see large batches, each compiled bucket costing memory."""
-        small = tuple(size for size in self.buckets if size <= largest)
-        return replace(self, buckets=small or self.buckets[:1])
+        """The same options with only the batch sizes up to ``largest`` (at least the
+        smallest): for models that never see large batches, each compiled size costing memory."""
+        small = tuple(size for size in self.batch_sizes if size <= largest)
+        return replace(self, batch_sizes=small or self.batch_sizes[:1])
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RuntimeOptions:
@@ -76,7 +79,7 @@ class RuntimeOptions:
             threads=settings.intra_op_threads,
             spinning=settings.intra_op_spinning,
             streams=settings.inference_concurrency,
-            buckets=settings.openvino_batch_buckets,
+            batch_sizes=settings.openvino_batch_sizes,
             eager=settings.openvino_eager_compile,
         )
 
@@ -165,31 +168,31 @@ class OnnxRuntimeRuntime:
 # --- OpenVINO -------------------------------------------------------------------------------
 
 
-def plan_chunks(count: int, buckets: tuple[int, ...]) -> list[int]:
-    """Consecutive chunk sizes for ``count`` rows: the largest bucket that fits, again and
-    again, so nothing is padded while a bucket fits the rest (5 -> 4 + 1 with 1, 4, 8); a rest
-    smaller than every bucket is one last chunk, padded. OpenVINO's CPU time per face falls
-    only a little with the batch size (measured here: 1.21 ms at 1, 1.06 ms at 8), so
-    computing padding rows costs more than an extra call."""
+def plan_chunks(count: int, batch_sizes: tuple[int, ...]) -> list[int]:
+    """Consecutive chunk sizes for ``count`` rows: the largest batch size that fits, again and
+    again, so nothing is padded while a size fits the rest (5 -> 4 + 1 with 1, 4, 8); a rest
+    smaller than every size is one last chunk, padded. OpenVINO's CPU time per face falls
+    only a little with the batch size, so computing padding rows costs more than an extra
+    call (figures: ``docs/performance.md``)."""
     chunks: list[int] = []
     left = count
     while left > 0:
-        fitting = [size for size in buckets if size <= left]
+        fitting = [size for size in batch_sizes if size <= left]
         chunk = fitting[-1] if fitting else left
         chunks.append(chunk)
         left -= chunk
     return chunks or [0]
 
 
-def bucket_for(count: int, buckets: tuple[int, ...]) -> int:
-    """The smallest bucket holding ``count`` rows (the largest one when none does)."""
-    for size in buckets:
+def padded_size(count: int, batch_sizes: tuple[int, ...]) -> int:
+    """The smallest batch size holding ``count`` rows (the largest one when none does)."""
+    for size in batch_sizes:
         if size >= count:
             return size
-    return buckets[-1]
+    return batch_sizes[-1]
 
 
-class _Bucket:
+class _Compiled:
     """One static-batch compiled model and its idle infer requests (one per concurrent call)."""
 
     def __init__(self, compiled: Any) -> None:
@@ -210,7 +213,7 @@ class _Bucket:
 
 
 class OpenVinoRuntime:
-    """``Runtime`` on OpenVINO's CPU plugin: one compiled model per static batch bucket."""
+    """``Runtime`` on OpenVINO's CPU plugin: one compiled model per static batch size."""
 
     name = "openvino"
 
@@ -218,11 +221,12 @@ class OpenVinoRuntime:
         import openvino as ov
 
         _require_file(model_path, spec)
-        if not options.buckets or list(options.buckets) != sorted(set(options.buckets)):
-            raise ValueError(f"buckets must be ascending and distinct, got {options.buckets}")
+        if not options.batch_sizes or list(options.batch_sizes) != sorted(set(options.batch_sizes)):
+            raise ValueError(
+                f"batch_sizes must be ascending and distinct, got {options.batch_sizes}"
+            )
         self.spec = spec
-        self.buckets = options.buckets
-        self.batch_sizes = options.buckets
+        self.batch_sizes = options.batch_sizes
         self._path = model_path
         self._core = ov.Core()
         # One stream per call that may run at once (a stream runs one request at a time);
@@ -240,11 +244,11 @@ class OpenVinoRuntime:
             raise BackendUnavailable(f"openvino cannot read {model_path}: {exc}") from exc
         self._check_signature()
         self._names = list(spec.outputs)
-        self._compiled: dict[int, _Bucket] = {}
+        self._compiled: dict[int, _Compiled] = {}
         self._lock = threading.Lock()
         if options.eager:
-            for size in self.buckets:
-                self._bucket(size)
+            for size in self.batch_sizes:
+                self._compiled_for(size)
 
     def _check_signature(self) -> None:
         import openvino as ov
@@ -258,13 +262,13 @@ class OpenVinoRuntime:
         if missing:
             raise BackendUnavailable(f"{self._path} lacks outputs {sorted(missing)}")
 
-    def _bucket(self, size: int) -> _Bucket:
-        bucket = self._compiled.get(size)
-        if bucket is not None:
-            return bucket
+    def _compiled_for(self, size: int) -> _Compiled:
+        compiled_model = self._compiled.get(size)
+        if compiled_model is not None:
+            return compiled_model
         with self._lock:
-            bucket = self._compiled.get(size)
-            if bucket is None:
+            compiled_model = self._compiled.get(size)
+            if compiled_model is None:
                 model = self._model.clone()
                 side = self.spec.input_size
                 model.reshape({self.spec.input_name: [size, side, side, 3]})
@@ -274,32 +278,33 @@ class OpenVinoRuntime:
                     raise BackendUnavailable(
                         f"openvino cannot compile {self._path} for batch {size}: {exc}"
                     ) from exc
-                bucket = self._compiled[size] = _Bucket(compiled)
-        return bucket
+                compiled_model = self._compiled[size] = _Compiled(compiled)
+        return compiled_model
 
     @property
-    def compiled_buckets(self) -> tuple[int, ...]:
+    def compiled_batch_sizes(self) -> tuple[int, ...]:
         return tuple(sorted(self._compiled))
 
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        chunks = plan_chunks(len(images), self.buckets)
+        chunks = plan_chunks(len(images), self.batch_sizes)
         if len(chunks) > 1:
             parts, start = [], 0
             for chunk in chunks:
-                parts.append(self._run_bucket(images[start : start + chunk]))
+                parts.append(self._run_compiled(images[start : start + chunk]))
                 start += chunk
             return {name: np.concatenate([part[name] for part in parts]) for name in self._names}
-        return self._run_bucket(images)
+        return self._run_compiled(images)
 
-    def _run_bucket(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """One compiled bucket on ``images``, zero-padded up to it, padding rows dropped."""
+    def _run_compiled(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """The compiled model of the smallest size holding ``images``, on them zero-padded up to
+        it, padding rows dropped."""
         count = len(images)
-        size = bucket_for(count, self.buckets)
+        size = padded_size(count, self.batch_sizes)
         batch = np.ascontiguousarray(images)
         if size > count:
             batch = np.concatenate([batch, np.zeros((size - count, *batch.shape[1:]), batch.dtype)])
         try:
-            named = self._bucket(size).run(batch, self.spec.input_name, self._names)
+            named = self._compiled_for(size).run(batch, self.spec.input_name, self._names)
         except BackendUnavailable:
             raise
         except Exception as exc:
@@ -313,7 +318,7 @@ class OpenVinoRuntime:
 
 def _cuda_available() -> bool:
     """ONNX Runtime offers CUDA. Only the ``onnxruntime-gpu`` package can; without it the
-    answer is no, found without importing ONNX Runtime (about 20 MB of RSS when it would
+    answer is no, found without importing ONNX Runtime (whose import costs RSS when it would
     otherwise not be used at all)."""
     try:
         importlib.metadata.distribution("onnxruntime-gpu")

@@ -32,7 +32,7 @@ from service.contract import MODEL_INPUT_SIZE, ModelOutputs
 from service.core.config import Settings
 from service.core.errors import InvalidImage
 from service.inference.base import InferenceBackend
-from service.inference.batcher import ModelCaller, mesh_caller
+from service.inference.batcher import ModelCaller
 from service.pipelines.decode_budget import DecodeBudget
 from service.processing.decode import Header, decode, load_codecs
 from service.processing.postprocess import FaceResult, postprocess
@@ -42,10 +42,9 @@ from service.processing.preprocess import CropTransform, preprocess
 SHRINK_TO = 2 * MODEL_INPUT_SIZE
 
 
-# A request's single small image (a crop: about 0.5 ms to decode a 192x192 PNG) is decoded on
-# the event loop: the two thread hand-offs of the threadpool cost more CPU than they save
-# (measured with benchmarks/crop_e2e.py: 3.0 -> 2.7 ms server CPU per image at 16 clients).
-# Several images, or larger ones, decode in the threadpool, in parallel.
+# A request's single small image (a crop) is decoded on the event loop: the two thread
+# hand-offs of the threadpool cost more CPU than they save (benchmarks/crop_e2e.py; figures in
+# docs/performance.md). Several images, or larger ones, decode in the threadpool, in parallel.
 INLINE_DECODE_MAX_BYTES = 256 * 1024
 
 
@@ -73,25 +72,26 @@ class PreparedCrop:
 class CropPipeline:
     """Stateless apart from the model's caller; shared by all requests.
 
-    ``caller`` is the model's shared ``ModelCaller`` (built in the lifespan, closed there);
-    without one, the pipeline builds (and closes) its own. ``budget``: the process's one
-    ``DecodeBudget``, shared with the other pipelines."""
+    ``mesh_caller`` is the landmark model's shared ``ModelCaller`` (built in the lifespan,
+    closed there, shared with the frame pipeline). ``pipeline`` is the
+    landmark pipeline's name (``attention`` or ``cascade``): ``Settings.pipeline``, the
+    ``?model=`` query value and the ``model`` metric label of its caller name the same thing.
+    ``budget``: the process's one ``DecodeBudget``, shared with the other pipelines."""
 
     def __init__(
         self,
         backend: InferenceBackend,
         settings: Settings,
-        name: str = "attention",
-        caller: ModelCaller[ModelOutputs] | None = None,
+        mesh_caller: ModelCaller[ModelOutputs],
+        pipeline: str = "attention",
         *,
         budget: DecodeBudget,
     ) -> None:
         self.backend = backend
-        self.name = name  # "attention" or "cascade": the pipeline ``backend`` runs
+        self.pipeline = pipeline  # "attention" or "cascade": the pipeline ``backend`` runs
         self.budget = budget
         self._settings = settings
-        self._owns_caller = caller is None
-        self.caller = caller if caller is not None else mesh_caller(backend, settings, name)
+        self.mesh_caller = mesh_caller
         load_codecs()
 
     def probe(self, payload: bytes, index: int, count: int) -> Header:
@@ -152,10 +152,10 @@ class CropPipeline:
         metrics.STAGE_SECONDS.labels(stage="preprocess").observe(
             sum(p.preprocess_s for p in prepared)
         )
-        metrics.BATCH_SIZE.observe(count)
+        metrics.IMAGES_PER_REQUEST.observe(count)
         batch = np.stack([p.crop for p in prepared])
         with metrics.timed("inference"):
-            outputs = await self.caller.infer(batch)
+            outputs = await self.mesh_caller.infer(batch)
         with metrics.timed("postprocess"):
             results = postprocess(
                 outputs, [p.transform for p in prepared], self._settings.score_threshold
@@ -169,7 +169,3 @@ class CropPipeline:
     async def is_ready(self) -> bool:
         """Asks the backend off the event loop (a remote backend may do I/O)."""
         return await run_in_threadpool(self.backend.is_ready)
-
-    def close(self) -> None:
-        if self._owns_caller:
-            self.caller.close()

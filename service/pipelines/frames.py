@@ -46,18 +46,16 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from service import metrics
-from service.contract import MODEL_INPUT_SIZE, ModelOutputs
+from service.contract import MODEL_INPUT_SIZE, SHORT_RANGE, DetectorSpec, ModelOutputs
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import InferenceBackend
-from service.inference.batcher import DetectorCaller, ModelCaller, detector_caller, mesh_caller
-from service.inference.detector import DetectorBackend
+from service.inference.batcher import ModelCaller
+from service.inference.detector import DetectorBackend, DetectorCaller
 from service.pipelines.decode_budget import DecodeBudget
 from service.processing.decode import EIGHTHS, Decoded, Header, decode
 from service.processing.detection import (
-    SHORT_RANGE,
     Detection,
-    DetectorSpec,
     letterbox,
     postprocess_detections,
     turned_letterboxes,
@@ -111,19 +109,21 @@ class FrameResult:
 class FramePipeline:
     """Shared by all requests and sessions; the only state is in the ``TrackState`` passed in.
 
-    ``mesh_calls`` / ``detector_calls`` are the models' shared ``ModelCaller``s (built in the
-    lifespan, closed there); without them the pipeline builds (and closes) its own.
-    ``budget``: the process's one ``DecodeBudget``, shared with the crop pipelines."""
+    ``mesh_caller`` (shared with the default crop pipeline) and ``detector_callers`` (one per
+    detector kind: ``short``, ``full``) are the models' ``ModelCaller``s, built in the
+    lifespan and closed there. ``budget``: the process's one ``DecodeBudget``, shared with
+    the crop pipelines."""
 
     def __init__(
         self,
         mesh: InferenceBackend,
         detector: DetectorBackend | None,
         settings: Settings,
+        *,
+        mesh_caller: ModelCaller[ModelOutputs],
+        detector_callers: Mapping[str, DetectorCaller],
         pipeline: str = "attention",
         extra_detectors: Mapping[str, DetectorBackend] | None = None,
-        mesh_calls: ModelCaller[ModelOutputs] | None = None,
-        *,
         budget: DecodeBudget,
     ) -> None:
         self.mesh = mesh
@@ -132,21 +132,17 @@ class FramePipeline:
         # Every loaded detector by kind ("short", "full"); ``detector`` is the default one.
         self.detectors: dict[str, DetectorBackend] = dict(extra_detectors or {})
         if detector is not None:
-            self.detectors[getattr(detector, "spec", SHORT_RANGE).name] = detector
+            self.detectors[detector.spec.name] = detector
         self.settings = settings
         self._settings = settings
         self.budget = budget
-        # One micro-batching caller per model: the landmark model's is shared with the crop
-        # pipeline when given (built in the lifespan); the detectors' are this pipeline's.
-        self._owned: list[ModelCaller[ModelOutputs] | DetectorCaller] = []
-        if mesh_calls is None:
-            mesh_calls = mesh_caller(mesh, settings, pipeline)
-            self._owned.append(mesh_calls)
-        self._mesh_calls = mesh_calls
-        self._detector_calls: dict[str, DetectorCaller] = {
-            kind: detector_caller(backend, settings) for kind, backend in self.detectors.items()
-        }
-        self._owned.extend(self._detector_calls.values())
+        # One micro-batching caller per model, shared with every endpoint.
+        if set(detector_callers) != set(self.detectors):
+            raise ValueError(
+                f"detector callers {sorted(detector_callers)} for {sorted(self.detectors)}"
+            )
+        self._mesh_calls = mesh_caller
+        self._detector_calls: dict[str, DetectorCaller] = dict(detector_callers)
 
     def decode(self, payload: bytes, header: Header | None = None, eighths: int = 8) -> Decoded:
         """Image bytes -> RGB pixels at ``eighths``/8 of the size (JPEG; others whole), with
@@ -393,7 +389,3 @@ class FramePipeline:
             result = await run_in_threadpool(work)
         metrics.STAGE_SECONDS.labels(stage="frame_total").observe(time.perf_counter() - start)
         return result
-
-    def close(self) -> None:
-        for caller in self._owned:
-            caller.close()

@@ -1,10 +1,10 @@
 """Face detection post-processing for MediaPipe's face detectors, in NumPy.
 
-Two detectors (``DetectorSpec``): the short-range model (``FaceDetectionShortRangeCpu``,
-128x128 input, faces within about 2 m) and the full-range sparse model
-(``FaceDetectionFullRangeCpu``, 192x192 input, one 48x48 anchor grid of stride 4, for small
-faces). Every step follows MediaPipe's graphs (0.10.x); the full-range one differs only in
-the input size and anchors (``num_layers: 1``, ``strides: 4``,
+Two detectors (``service.contract.DetectorSpec``: input size, anchor layers, box count): the
+short-range model (``FaceDetectionShortRangeCpu``, 128x128 input, faces within about 2 m)
+and the full-range sparse model (``FaceDetectionFullRangeCpu``, 192x192 input, one 48x48
+anchor grid of stride 4, for small faces). Every step follows MediaPipe's graphs (0.10.x);
+the full-range one differs only in the input size and anchors (``num_layers: 1``, ``strides: 4``,
 ``interpolated_scale_aspect_ratio: 0``: one anchor per cell, 2304 in all; scales 192):
 
 1. **Letterbox** (``ImageToTensorCalculator``, ``keep_aspect_ratio: true``,
@@ -44,40 +44,18 @@ from functools import lru_cache
 
 import numpy as np
 
+from service.contract import (
+    DETECTOR_NUM_COORDS,
+    DETECTOR_NUM_KEYPOINTS,
+    SHORT_RANGE,
+    DetectorSpec,
+)
 from service.processing.warp import RotatedRect, crop_to_frame, warp_matrix, warp_rect, warp_through
 
-NUM_COORDS = 16
-NUM_KEYPOINTS = 6
 _SCORE_CLIP = 100.0
-MIN_SCORE = 0.5
+# The caller's default threshold: the short-range graph's own floor.
+MIN_SCORE = SHORT_RANGE.min_score
 NMS_IOU_THRESHOLD = 0.3
-
-
-@dataclass(frozen=True)
-class DetectorSpec:
-    """One MediaPipe face detector: its letterbox side (also its x/y/w/h scale), the SSD
-    anchor layers' strides, whether each layer adds an interpolated-scale anchor
-    (``interpolated_scale_aspect_ratio: 1.0``) beside its aspect-ratio-1 anchor, and the
-    graph's own ``min_score_thresh`` (a floor under the caller's threshold)."""
-
-    name: str
-    input_size: int
-    strides: tuple[int, ...]
-    interpolated_scale: bool
-    min_score: float = MIN_SCORE
-
-    @property
-    def num_boxes(self) -> int:
-        return int(ssd_anchors(self).shape[0])
-
-
-SHORT_RANGE = DetectorSpec("short", 128, (8, 16, 16, 16), True)
-# The full-range graph decodes with min_score_thresh 0.6 (0.5 in the short-range one).
-FULL_RANGE = DetectorSpec("full", 192, (4,), False, 0.6)
-DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in (SHORT_RANGE, FULL_RANGE)}
-# The short-range model's sizes (the default detector).
-DETECTOR_INPUT_SIZE = SHORT_RANGE.input_size
-NUM_BOXES = 896
 
 
 @dataclass(frozen=True)
@@ -127,7 +105,7 @@ def letterbox_rect(width: int, height: int) -> RotatedRect:
     return RotatedRect(width / 2.0, height / 2.0, side, side, 0.0)
 
 
-def letterbox(image: np.ndarray, size: int = DETECTOR_INPUT_SIZE) -> np.ndarray:
+def letterbox(image: np.ndarray, size: int = SHORT_RANGE.input_size) -> np.ndarray:
     """uint8 [H, W, 3] frame -> uint8 [size, size, 3] detector input (zero padding)."""
     height, width = image.shape[:2]
     return warp_rect(image, letterbox_rect(width, height), size, size, border="zero")
@@ -139,7 +117,7 @@ def _quarter_turn_indices(width: int, height: int) -> np.ndarray:
     return np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, width - 1.0], [0.0, 0.0, 1.0]])
 
 
-def turned_letterboxes(image: np.ndarray, size: int = DETECTOR_INPUT_SIZE) -> np.ndarray:
+def turned_letterboxes(image: np.ndarray, size: int = SHORT_RANGE.input_size) -> np.ndarray:
     """uint8 [H, W, 3] frame -> uint8 [3, size, size, 3]: exactly ``letterbox(np.rot90(image,
     k))`` for k = 1, 2, 3 (counter-clockwise quarter turns), without copying the turned
     frames: the exact index permutation of each turn is folded into the letterbox warp."""
@@ -183,13 +161,13 @@ def decode(
     floor are dropped.
     """
     count, scale = spec.num_boxes, np.float32(spec.input_size)
-    raw = np.asarray(regressors, dtype=np.float32).reshape(count, NUM_COORDS)
+    raw = np.asarray(regressors, dtype=np.float32).reshape(count, DETECTOR_NUM_COORDS)
     logits = np.asarray(classificators, dtype=np.float32).reshape(count)
     anchors = ssd_anchors(spec)
     centre = raw[:, 0:2] / scale + anchors
     size = raw[:, 2:4] / scale
     boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
-    keypoints = raw[:, 4:].reshape(count, NUM_KEYPOINTS, 2) / scale
+    keypoints = raw[:, 4:].reshape(count, DETECTOR_NUM_KEYPOINTS, 2) / scale
     keypoints = keypoints + anchors[:, None, :]
     clipped = np.clip(logits.astype(np.float64), -_SCORE_CLIP, _SCORE_CLIP)
     scores = (1.0 / (1.0 + np.exp(-clipped))).astype(np.float32)

@@ -32,13 +32,13 @@ from google.protobuf.message import DecodeError
 
 from service.core.auth import AmbiguousKey, configured_keys, keys_match, presented_key
 from service.core.config import Settings
-from service.core.error_handlers import stream_ending
 from service.core.errors import (
     FirstFrameTimeout,
     InvalidImage,
     InvalidParameter,
     ServiceError,
     TooManySessions,
+    stream_ending,
 )
 from service.pipelines.frames import FramePipeline, FrameResult
 from service.processing.gaze import EyesGaze, GazeRay
@@ -294,7 +294,7 @@ def _text(value: str | bytes | None) -> str | None:
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: ServiceError) -> None:
-    """End the stream with the status ``service.core.error_handlers`` maps ``exc`` to."""
+    """End the stream with the status ``service.core.errors.STREAM_ENDINGS`` maps ``exc`` to."""
     _, status = stream_ending(exc)
     await context.abort(grpc.StatusCode[status], exc.message)
 

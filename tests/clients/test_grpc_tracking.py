@@ -4,7 +4,7 @@ message description matches the server's proto, and results equal the WebSocket'
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +20,19 @@ from tests.clients.helpers import (
     assert_frame_matches_golden,
     frame_goldens,
 )
-from tools.servers.gateway import LiveServer, free_port
+from tools.servers.gateway import LiveServer
 
 FRAME_GOLDENS = frame_goldens()
 
 
 @pytest.fixture(scope="module")
 def grpc_gateway(
-    model_path: Path, live_server: Callable[[Mapping[str, str]], LiveServer]
+    model_path: Path, grpc_live_server: Callable[..., tuple[LiveServer, str]]
 ) -> tuple[str, LiveServer]:
-    port = free_port()
-    server = live_server(
-        {
-            "FACEMESH_GRPC_ENABLED": "true",
-            "FACEMESH_GRPC_PORT": str(port),
-            "FACEMESH_API_KEYS": API_KEY,
-            "FACEMESH_TRACKING_MAX_SESSIONS": "1",
-        }
+    server, target = grpc_live_server(
+        {"FACEMESH_API_KEYS": API_KEY, "FACEMESH_TRACKING_MAX_SESSIONS": "1"}
     )
-    return f"127.0.0.1:{port}", server
+    return target, server
 
 
 def _fields(proto: descriptor_pb2.FileDescriptorProto) -> dict[tuple[str, str], tuple[Any, ...]]:

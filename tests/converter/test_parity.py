@@ -7,12 +7,13 @@ import numpy as np
 import onnx
 import pytest
 
-from service.inference.base import ATTENTION_SPEC
+from service.contract import ATTENTION_SPEC
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 from tests.converter.conftest import DATA, load_rgb
 
 MODEL_PX = 192.0
-NONFACES_BELOW_THRESHOLD = ("coffee.png", "rocket.png", "coins.png")
+# Crops with no human face, the cat included: MediaPipe scores each far below 0.5.
+NONFACES_BELOW_THRESHOLD = ("chelsea.png", "coffee.png", "rocket.png", "coins.png")
 
 
 @pytest.fixture(scope="module", params=["openvino", "onnxruntime"])
@@ -85,15 +86,6 @@ def test_face_score_agrees_with_mediapipe_on_every_face_crop(
 def test_face_score_is_low_on_non_faces(attention_runtime: Runtime, name: str) -> None:
     score = float(run(attention_runtime, load_rgb(DATA / "nonfaces" / name)[None])["face_score"][0])
     assert 0.0 <= score < 0.5, f"{name}: {score}"
-
-
-def test_report_cat_face_score(attention_runtime: Runtime) -> None:
-    """The cat is reported, not asserted below 0.5 (it is a face of sorts)."""
-    score = float(
-        run(attention_runtime, load_rgb(DATA / "nonfaces" / "chelsea.png")[None])["face_score"][0]
-    )
-    print(f"\ncat (chelsea.png) face_score {score:.6f}")
-    assert 0.0 <= score <= 1.0
 
 
 def test_region_outputs_are_the_refined_landmarks(attention_runtime: Runtime) -> None:

@@ -208,8 +208,20 @@ def test_every_yaml_file_parses(path: Path) -> None:
 @pytest.mark.parametrize(
     "path", sorted(DEPLOY.rglob("*.json")), ids=lambda p: str(p.relative_to(DEPLOY))
 )
-def test_every_json_file_parses(path: Path) -> None:
-    assert json.loads(path.read_text())
+def test_every_json_file_is_a_grafana_dashboard(path: Path) -> None:
+    """The only JSON deploy/ ships is Grafana dashboards: an object Grafana imports, with a
+    uid, a schema version and panels that each have a unique id, a type and a title."""
+    dashboard = json.loads(path.read_text())
+    assert isinstance(dashboard, dict), path
+    assert isinstance(dashboard["uid"], str) and dashboard["uid"]
+    assert isinstance(dashboard["title"], str) and dashboard["title"]
+    assert isinstance(dashboard["schemaVersion"], int)
+    panels = dashboard["panels"]
+    assert isinstance(panels, list) and panels
+    ids = [panel["id"] for panel in panels]
+    assert len(ids) == len(set(ids)), "panel ids repeat"
+    for panel in panels:
+        assert panel["type"] and panel["title"], panel
 
 
 def test_there_is_a_base_and_a_gpu_overlay() -> None:
@@ -225,7 +237,7 @@ def test_overlay_resolves_with_a_gateway_and_its_objects(overlay: Path) -> None:
     resources, config = build(overlay)
     for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         assert (kind, GATEWAY) in resources, f"{overlay.name}: no {kind} {GATEWAY}"
-    assert config["FACEMESH_BACKEND"] in {"onnxruntime", "triton"}
+    assert config["FACEMESH_BACKEND"] in {"embedded", "triton"}
     if config["FACEMESH_BACKEND"] == "triton":
         for kind in ("Deployment", "Service", "PodDisruptionBudget"):
             assert (kind, TRITON) in resources, f"{overlay.name}: triton backend, no {kind}"
@@ -243,7 +255,7 @@ def test_gpu_overlay_puts_triton_on_a_gpu() -> None:
 
 def test_cpu_overlay_runs_the_models_in_the_gateway_on_openvino() -> None:
     resources, config = build(K8S / "overlays" / "cpu")
-    assert (config["FACEMESH_BACKEND"], config["FACEMESH_RUNTIME"]) == ("onnxruntime", "openvino")
+    assert (config["FACEMESH_BACKEND"], config["FACEMESH_RUNTIME"]) == ("embedded", "openvino")
     assert ("Deployment", TRITON) not in resources
 
 

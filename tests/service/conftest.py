@@ -4,21 +4,23 @@ in-process frame pipelines."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from imagekit import goldens
 
 from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
+from service.lifespan import detector_caller, mesh_caller
 from service.main import create_app
 from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.frames import FramePipeline
+from tests.service.imagekit import goldens
 
 DETECTOR_PATH = Path(__file__).resolve().parents[2] / "model_repository/face_detector/1/model.onnx"
 
@@ -36,26 +38,42 @@ def gateway(model_path: Path, live_server: Callable[[Mapping[str, str]], Any]) -
 
 @pytest.fixture(scope="session")
 def test_client(model_path: Path) -> Iterator[TestClient]:
-    """In-process TestClient on the real ONNX Runtime backend (lifespan run)."""
+    """In-process TestClient on the real embedded backend (lifespan run)."""
     with TestClient(create_app(Settings(model_path=model_path))) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
-def open_frame_pipeline(model_path: Path) -> Callable[[str], FramePipeline]:
-    """``open_frame_pipeline(runtime)``: a ``FramePipeline`` on the real landmark model and
-    short-range detector, on CPU and the given embedded runtime; the caller closes it."""
+def open_frame_pipeline(
+    model_path: Path,
+) -> Callable[[str], AbstractContextManager[FramePipeline]]:
+    """``with open_frame_pipeline(runtime) as pipeline``: a ``FramePipeline`` on the real
+    landmark model and short-range detector, on CPU and the given embedded runtime, with its
+    callers built as the lifespan builds them (and closed, with the models, on exit)."""
     if not DETECTOR_PATH.is_file():
         pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
 
-    def open_pipeline(runtime: str = "openvino") -> FramePipeline:
+    @contextmanager
+    def open_pipeline(runtime: str = "openvino") -> Iterator[FramePipeline]:
         settings = Settings(device="cpu", runtime=runtime)
         options = RuntimeOptions.from_settings(settings)
-        return FramePipeline(
-            EmbeddedBackend.open(model_path, options),
-            EmbeddedDetector.open(DETECTOR_PATH, options),
-            settings,
-            budget=DecodeBudget.from_settings(settings),
+        mesh = EmbeddedBackend.open(model_path, options)
+        detector = EmbeddedDetector.open(DETECTOR_PATH, options)
+        mesh_calls, detector_calls = (
+            mesh_caller(mesh, settings),
+            detector_caller(detector, settings),
         )
+        try:
+            yield FramePipeline(
+                mesh,
+                detector,
+                settings,
+                mesh_caller=mesh_calls,
+                detector_callers={detector.spec.name: detector_calls},
+                budget=DecodeBudget.from_settings(settings),
+            )
+        finally:
+            mesh_calls.close()
+            detector_calls.close()
 
     return open_pipeline

@@ -1,10 +1,16 @@
-"""The model contract: consistent index lists, and one literal home for them."""
+"""The model contract: consistent index lists and detector facts, and one literal home for them."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
+import onnx
+import pytest
+
 from service import contract
+from service.core.config import Settings
+from service.processing.detection import ssd_anchors
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,5 +42,63 @@ def test_index_lists_are_literal_only_in_the_contract() -> None:
         if path != REPO / "service" / "contract.py"
         for needle in needles
         if needle in path.read_text(encoding="utf-8")
+    ]
+    assert copies == []
+
+
+@pytest.mark.parametrize("detector", contract.DETECTORS.values(), ids=contract.DETECTORS)
+def test_each_detector_box_count_is_its_anchor_layout(detector: contract.DetectorSpec) -> None:
+    assert ssd_anchors(detector).shape == (detector.num_boxes, 2)
+    assert contract.DETECTOR_SPECS[detector.name].outputs == {
+        "regressors": (detector.num_boxes, contract.DETECTOR_NUM_COORDS),
+        "classificators": (detector.num_boxes, 1),
+    }
+
+
+def _graph_shapes(path: Path) -> tuple[dict[str, tuple[int | str, ...]], ...]:
+    graph = onnx.load(str(path), load_external_data=False).graph
+
+    def dims(values: list[onnx.ValueInfoProto]) -> dict[str, tuple[int | str, ...]]:
+        return {
+            value.name: tuple(d.dim_value or d.dim_param for d in value.type.tensor_type.shape.dim)
+            for value in values
+        }
+
+    return dims(list(graph.input)), dims(list(graph.output))
+
+
+_SETTINGS = Settings()
+_BUILT_MODELS = {
+    "attention": (_SETTINGS.model_path, contract.ATTENTION_SPEC),
+    "cascade mesh": (_SETTINGS.cascade_mesh_path, contract.CASCADE_MESH_SPEC),
+    "cascade iris": (_SETTINGS.cascade_iris_path, contract.IRIS_SPEC),
+    "short-range detector": (_SETTINGS.detector_model_path, contract.DETECTOR_SPECS["short"]),
+    "full-range detector": (_SETTINGS.detector_full_model_path, contract.DETECTOR_SPECS["full"]),
+}
+
+
+@pytest.mark.parametrize("model", _BUILT_MODELS)
+def test_each_built_model_has_its_contract_tensors(model: str) -> None:
+    path, spec = _BUILT_MODELS[model]
+    if not path.is_file():
+        pytest.skip(f"{path} missing: run `{spec.build_hint}`")
+    inputs, outputs = _graph_shapes(path)
+    size = spec.input_size
+    assert list(inputs) == [spec.input_name]
+    assert inputs[spec.input_name][1:] == (size, size, 3)
+    assert {name: shape[1:] for name, shape in outputs.items()} == dict(spec.outputs)
+
+
+def test_detector_box_counts_are_literal_only_in_the_contract() -> None:
+    """An integer 896 or 2304 (the detectors' anchor counts) in product code outside the
+    contract is a second copy of a detector fact."""
+    counts = {spec.num_boxes for spec in contract.DETECTORS.values()}
+    copies = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for folder in ("service", "converter", "benchmarks", "loadtests", "tools")
+        for path in (REPO / folder).rglob("*.py")
+        if path != REPO / "service" / "contract.py" and not path.name.endswith("_pb2.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and type(node.value) is int and node.value in counts
     ]
     assert copies == []

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imagekit import crop_bytes
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.service.imagekit import crop_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 

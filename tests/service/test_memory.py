@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from imagekit import raw_png
+
+from tests.service.imagekit import raw_png
 
 MIB = 1024 * 1024
 DECODE_BUDGET = 256 * MIB

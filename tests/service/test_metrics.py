@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from imagekit import crop_bytes
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from service import metrics
+from tests.service.imagekit import crop_bytes
 
 STAGE = "facemesh_stage_duration_seconds"
 
@@ -32,7 +32,7 @@ def test_metric_names_are_namespaced_with_units() -> None:
         metrics.REQUEST_SECONDS,
         metrics.REQUESTS,
         metrics.IN_FLIGHT,
-        metrics.BATCH_SIZE,
+        metrics.IMAGES_PER_REQUEST,
         metrics.ERRORS,
         metrics.CROPS,
     ]

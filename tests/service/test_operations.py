@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-from imagekit import crop_bytes
 
+from tests.service.imagekit import crop_bytes
 from tools.servers.gateway import start_server
 
 CROP = crop_bytes("dlib_2008_001009_face0")

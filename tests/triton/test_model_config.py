@@ -16,10 +16,9 @@ from google.protobuf import text_format
 from onnx import TensorProto, helper
 from tritonclient.grpc import model_config_pb2 as mc
 
-from service.contract import MODEL_INPUT_NAME, MODEL_INPUT_SIZE, MODEL_OUTPUTS
+from service.contract import ATTENTION_SPEC, DETECTOR_SPECS, MODEL_OUTPUTS, SHORT_RANGE, ModelSpec
 from service.core.config import Settings
-from service.inference.detector import DETECTOR_SPEC
-from service.processing.detection import DETECTOR_INPUT_SIZE, turned_letterboxes
+from service.processing.detection import turned_letterboxes
 from tools.servers.triton import PRODUCTION_CONFIG, local_model_config
 
 REPOSITORY = PRODUCTION_CONFIG.parents[1]
@@ -34,15 +33,13 @@ class Contract:
     outputs: dict[str, tuple[int, ...]]
 
 
+def _contract(spec: ModelSpec) -> Contract:
+    return Contract(spec.input_name, (spec.input_size, spec.input_size, 3), dict(spec.outputs))
+
+
 CONTRACTS = {
-    "facemesh": Contract(
-        MODEL_INPUT_NAME, (MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3), dict(MODEL_OUTPUTS)
-    ),
-    "face_detector": Contract(
-        DETECTOR_SPEC.input_name,
-        (DETECTOR_INPUT_SIZE, DETECTOR_INPUT_SIZE, 3),
-        dict(DETECTOR_SPEC.outputs),
-    ),
+    "facemesh": _contract(ATTENTION_SPEC),
+    "face_detector": _contract(DETECTOR_SPECS[SHORT_RANGE.name]),
 }
 # (model, config file) for every config Triton may load: config.pbtxt and configs/*.pbtxt.
 CONFIGS = [

@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.contract import MODEL_OUTPUTS
+from service.contract import ATTENTION_SPEC, MODEL_OUTPUTS
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import InferenceBackend
-from service.inference.triton import TritonBackend, check_metadata, from_settings
-from tools.servers.triton import LocalTriton, free_port
+from service.inference.triton import TritonBackend, from_settings
+from service.inference.triton_model import check_metadata
+from tools.servers.ports import free_port
+from tools.servers.triton import LocalTriton
 
 
 def metadata() -> dict[str, Any]:
@@ -31,7 +33,7 @@ def metadata() -> dict[str, Any]:
 
 
 def test_metadata_of_the_contract_passes() -> None:
-    check_metadata(metadata())
+    check_metadata(metadata(), ATTENTION_SPEC)
 
 
 @pytest.mark.parametrize(
@@ -50,7 +52,7 @@ def test_metadata_mismatch_is_reported(break_it: Any) -> None:
     broken = metadata()
     break_it(broken)
     with pytest.raises(ValueError, match=r"Triton (input|output)"):
-        check_metadata(broken)
+        check_metadata(broken, ATTENTION_SPEC)
 
 
 def test_backend_satisfies_the_interface() -> None:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.contract import SHORT_RANGE
 from service.inference.detector import EmbeddedDetector, TritonDetector
 from service.inference.runtime import RuntimeOptions
-from service.processing.detection import DETECTOR_INPUT_SIZE
 from tests.triton.conftest import SAME_RUNTIME, TOLERANCE_PX, assert_same_json
 from tools.servers.triton import DETECTOR_NAME, REPOSITORY, LocalTriton
 
@@ -32,7 +32,7 @@ def detector_served(triton: LocalTriton) -> LocalTriton:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_detector_outputs_equal_embedded(protocol: str, detector_served: LocalTriton) -> None:
-    size = DETECTOR_INPUT_SIZE
+    size = SHORT_RANGE.input_size
     frames = np.stack(
         [
             np.asarray(Image.open(path).convert("RGB").resize((size, size), Image.BILINEAR))
@@ -111,7 +111,7 @@ def test_detector_calls_from_many_threads_use_one_client_each(
     executor threads) each get their own client, and every answer is that frame's."""
     from concurrent.futures import ThreadPoolExecutor
 
-    size = DETECTOR_INPUT_SIZE
+    size = SHORT_RANGE.input_size
     frames = np.stack(
         [
             np.asarray(Image.open(path).convert("RGB").resize((size, size), Image.BILINEAR))
@@ -147,7 +147,7 @@ def test_detector_calls_from_many_threads_use_one_client_each(
 def test_detector_unreachable_is_backend_unavailable(protocol: str) -> None:
     """The mesh backend's error mapping: no Triton answering is ``BackendUnavailable`` (503)."""
     from service.core.errors import BackendUnavailable
-    from tools.servers.gateway import free_port
+    from tools.servers.ports import free_port
 
     remote = TritonDetector(
         f"127.0.0.1:{free_port()}",
@@ -156,7 +156,7 @@ def test_detector_unreachable_is_backend_unavailable(protocol: str) -> None:
         model_version="1",
         timeout_s=5.0,
     )
-    frame = np.zeros((1, DETECTOR_INPUT_SIZE, DETECTOR_INPUT_SIZE, 3), np.uint8)
+    frame = np.zeros((1, SHORT_RANGE.input_size, SHORT_RANGE.input_size, 3), np.uint8)
     with pytest.raises(BackendUnavailable, match="unreachable"):
         remote.detect(frame)
     remote.close()

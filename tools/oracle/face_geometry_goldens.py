@@ -23,6 +23,7 @@ from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
+from service.lifespan import detector_caller, mesh_caller
 from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.frames import FramePipeline
 from service.processing.decode import decode_image
@@ -60,16 +61,18 @@ def _image(name: str, turn: float, mirrored: bool) -> np.ndarray:
 
 def main() -> None:
     models = REPO / "model_repository"
+    options = ONNX_RUNTIME
+    settings = Settings(device="cpu")
+    mesh = EmbeddedBackend.open(models / "facemesh/1/model.onnx", options)
+    detector = EmbeddedDetector.open(models / "face_detector/1/model.onnx", options)
+    callers = (mesh_caller(mesh, settings), detector_caller(detector, settings))
     frames = FramePipeline(
-        EmbeddedBackend.open(
-            models / "facemesh/1/model.onnx", RuntimeOptions(runtime="onnxruntime", device="cpu")
-        ),
-        EmbeddedDetector.open(
-            models / "face_detector/1/model.onnx",
-            RuntimeOptions(runtime="onnxruntime", device="cpu"),
-        ),
-        Settings(device="cpu"),
-        budget=DecodeBudget.from_settings(Settings(device="cpu")),
+        mesh,
+        detector,
+        settings,
+        mesh_caller=callers[0],
+        detector_callers={detector.spec.name: callers[1]},
+        budget=DecodeBudget.from_settings(settings),
     )
     items = []
     for name, turn, mirrored, fov in CASES:
@@ -89,7 +92,8 @@ def main() -> None:
                     "landmarks": landmarks.tolist(),
                 }
             )
-    frames.close()
+    for caller in callers:
+        caller.close()
     lines = "".join(
         json.dumps(
             {

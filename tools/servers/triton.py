@@ -18,7 +18,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -30,6 +29,8 @@ from typing import Any
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
+
+from tools.servers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_CONFIG = ROOT / "model_repository" / "facemesh" / "config.pbtxt"
@@ -88,12 +89,6 @@ def python_libdir() -> Path:
             f"{soname} not in {libdir}: this Python has no shared lib"
         )
     return libdir
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def local_model_config(

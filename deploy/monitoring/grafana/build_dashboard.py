@@ -146,7 +146,7 @@ ROWS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]], int]]]] = [
                 8,
             ),
             (
-                "Images per model call",
+                "Images per crops request (/v1/crop, /v1/crops)",
                 "short",
                 [
                     (

@@ -59,7 +59,7 @@ async def crop(
     payloads = await read_images(request, settings, max_images=1)
     async with admission.slot():  # only once the body is in
         results = await pipeline.run(payloads)
-    model = model_info(settings, pipeline.backend.name, pipeline.name)
+    model = model_info(settings, pipeline.backend.name, pipeline.pipeline)
     # Off the loop: each face's head gaze is a small fit (about 0.5 ms).
     return await run_in_threadpool(faces_response, results, model)
 
@@ -77,6 +77,6 @@ async def crops(
     payloads = await read_images(request, settings, max_images=settings.max_batch_images)
     async with admission.slot():  # only once the body is in
         results = await pipeline.run(payloads)
-    model = model_info(settings, pipeline.backend.name, pipeline.name)
+    model = model_info(settings, pipeline.backend.name, pipeline.pipeline)
     # Off the loop: each face's head gaze is a small fit (about 0.5 ms).
     return await run_in_threadpool(faces_response, results, model)

@@ -11,8 +11,7 @@ from service.api.deps import FramePipelineDep, SessionsDep, SettingsDep
 from service.api.guards import WEBSOCKET_SUBPROTOCOL
 from service.api.responses import encode, frame_body, model_info
 from service.api.routes.frames import FOV_DESCRIPTION, MaxFaces, RotationSearch
-from service.core.error_handlers import stream_ending
-from service.core.errors import InvalidImage, InvalidParameter, ServiceError
+from service.core.errors import InvalidImage, InvalidParameter, ServiceError, stream_ending
 from service.tracking.streams import StreamOptions, frame_error, idle_expiry, open_session
 from service.tracking.tracker import track_frame
 

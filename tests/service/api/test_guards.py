@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from imagekit import crop_bytes
 from starlette.testclient import WebSocketDenialResponse
 
 from service.api.request_id import choose_request_id
 from service.core.config import Settings
 from service.core.logging import JsonFormatter, RequestIdFilter, request_id
 from service.main import create_app
+from tests.service.imagekit import crop_bytes
 
 CROP = crop_bytes("dlib_2008_001009_face0")
 PNG = {"Content-Type": "image/png"}

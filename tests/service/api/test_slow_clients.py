@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from imagekit import crop_bytes
+
+from tests.service.imagekit import crop_bytes
 
 GOOD = crop_bytes("lenna_face0")
 TIMEOUT_S = 2.0

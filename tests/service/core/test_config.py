@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import logging
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_defaults_serve_the_built_model_on_8000(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert settings.port == 8000
-    assert settings.backend == "onnxruntime"
+    assert settings.backend == "embedded"
     assert settings.model_path.parts[-4:] == ("model_repository", "facemesh", "1", "model.onnx")
 
 
@@ -100,3 +101,31 @@ def test_triton_backend_defaults_to_several_calls_in_flight(
     monkeypatch.delenv("FACEMESH_BACKEND")
     monkeypatch.delenv("FACEMESH_INFERENCE_CONCURRENCY")
     assert Settings().inference_concurrency == 1
+
+
+def test_backend_onnxruntime_is_a_deprecated_alias_of_embedded(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``onnxruntime`` named the engine, not the place: the backend runs in process, on
+    ``FACEMESH_RUNTIME`` (OpenVINO by default)."""
+    monkeypatch.setenv("FACEMESH_BACKEND", "onnxruntime")
+    with caplog.at_level(logging.WARNING, logger="service.core.config"):
+        settings = Settings()
+    assert settings.backend == "embedded"
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "deprecated" in caplog.records[0].getMessage()
+    caplog.clear()
+    monkeypatch.setenv("FACEMESH_BACKEND", "embedded")
+    with caplog.at_level(logging.WARNING, logger="service.core.config"):
+        assert Settings().backend == "embedded"
+    assert caplog.records == []
+
+
+def test_openvino_batch_sizes_read_the_old_bucket_name_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FACEMESH_OPENVINO_BATCH_BUCKETS", "2,4")
+    assert Settings().openvino_batch_sizes == (2, 4)
+    monkeypatch.setenv("FACEMESH_OPENVINO_BATCH_SIZES", "1,8")
+    assert Settings().openvino_batch_sizes == (1, 8)
+    assert Settings(openvino_batch_sizes="4").openvino_batch_sizes == (4,)

@@ -8,22 +8,18 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-import httpx
 import numpy as np
 import pytest
-from imagekit import CROPS, crop_bytes
 from PIL import Image
-from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
 from service.contract import ModelOutputs
-from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.batcher import ModelCaller, mesh_caller, output_rows
+from service.inference.batcher import ModelCaller
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
+from tests.service.imagekit import CROPS
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +50,7 @@ class Recorder:
 def caller(
     call: Callable[[np.ndarray], ModelOutputs], **kwargs: object
 ) -> ModelCaller[ModelOutputs]:
-    return ModelCaller(call, output_rows, model="attention", **kwargs)  # type: ignore[arg-type]
+    return ModelCaller(call, ModelOutputs.rows, model="attention", **kwargs)  # type: ignore[arg-type]
 
 
 def _requests(crops: np.ndarray) -> list[np.ndarray]:
@@ -138,7 +134,7 @@ def test_batches_are_trimmed_to_the_models_padding_free_sizes(
     """With OpenVINO's buckets 1, 4, 8, five waiting crops run as 4 then 1 (not 8 with three
     padding rows); every caller still gets its own rows."""
     recorder = Recorder(backend)
-    models = caller(recorder, max_batch=8, preferred=(1, 4, 8))
+    models = caller(recorder, max_batch=8, batch_sizes=(1, 4, 8))
 
     async def run() -> list[ModelOutputs]:
         first = asyncio.create_task(models.infer(crops[:1]))  # occupies the worker
@@ -153,12 +149,6 @@ def test_batches_are_trimmed_to_the_models_padding_free_sizes(
         np.testing.assert_allclose(
             result.landmarks, backend.infer(crops[index : index + 1]).landmarks, atol=1e-3
         )
-
-
-def test_the_gateway_batches_to_the_runtimes_buckets(backend: EmbeddedBackend) -> None:
-    from service.inference.batcher import batch_sizes
-
-    assert mesh_caller(backend, Settings()).preferred == batch_sizes(backend) == (1, 4, 8)
 
 
 def test_one_callers_failure_never_fails_another(
@@ -184,17 +174,6 @@ def test_one_callers_failure_never_fails_another(
         np.testing.assert_allclose(
             result.landmarks, backend.infer(requests[index]).landmarks, atol=1e-3
         )
-
-
-def test_off_contract_images_fail_their_caller_only(
-    backend: EmbeddedBackend, crops: np.ndarray
-) -> None:
-    models = mesh_caller(backend, Settings(batch_max_size=16))
-    wrong = np.zeros((1, 96, 96, 3), np.uint8)
-    results = asyncio.run(_gather(models, [crops[:1], wrong, crops[1:2]]))
-    models.close()
-    assert isinstance(results[1], ValueError) and "want uint8" in str(results[1])
-    assert isinstance(results[0], ModelOutputs) and isinstance(results[2], ModelOutputs)
 
 
 def test_backend_unavailable_fails_the_whole_batch_once(crops: np.ndarray) -> None:
@@ -304,7 +283,7 @@ def test_metrics_count_model_calls_and_queue_delays(
         for key in ("batch_size_images_count", "batch_size_images_sum", "queue_delay_seconds_count")
     }
     recorder = Recorder(backend)
-    models = ModelCaller(recorder, output_rows, model="cascade", max_batch=16)
+    models = ModelCaller(recorder, ModelOutputs.rows, model="cascade", max_batch=16)
     requests = _requests(crops)
     asyncio.run(_gather(models, requests))
     models.close()
@@ -321,63 +300,6 @@ def test_metrics_count_model_calls_and_queue_delays(
 def test_invalid_limits_are_refused(backend: EmbeddedBackend) -> None:
     with pytest.raises(ValueError, match="max_batch"):
         caller(backend.infer, max_batch=0)
-
-
-def _metric(client: httpx.Client, name: str, model: str) -> float:
-    text = client.get("/metrics", follow_redirects=True).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels.get("model") == model:
-                return float(sample.value)
-    raise AssertionError(f"{name}{{model={model}}} not exported")
-
-
-def test_gateway_batches_concurrent_crop_and_frame_requests(gateway: Any) -> None:
-    """Real uvicorn gateway, real HTTP clients: concurrent /v1/crop and /v1/frame requests go
-    through one attention-model caller; every crop answer equals its answer alone, and the
-    exported batch-size histogram accounts for every image exactly once."""
-    names = [path.stem for path in sorted(CROPS.glob("*.png"))[:16]]
-    frame = (CROPS.parents[0] / "frames" / "lenna.png").read_bytes()
-    headers = {"content-type": "image/png"}
-    client = gateway.client()
-    alone = {
-        name: client.post("/v1/crop", content=crop_bytes(name), headers=headers).json()
-        for name in names
-    }
-    frame_alone = client.post("/v1/frame", content=frame, headers=headers).json()
-    before = _metric(client, "facemesh_model_batch_size_images_sum", "attention")
-    detector_before = _metric(client, "facemesh_model_batch_size_images_sum", "detector")
-
-    async def together() -> tuple[list[httpx.Response], list[httpx.Response]]:
-        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=60.0) as pool:
-            crops = [
-                pool.post("/v1/crop", content=crop_bytes(name), headers=headers) for name in names
-            ]
-            frames = [pool.post("/v1/frame", content=frame, headers=headers) for _ in range(4)]
-            answers = await asyncio.gather(*crops, *frames)
-            return list(answers[: len(crops)]), list(answers[len(crops) :])
-
-    crop_answers, frame_answers = asyncio.run(together())
-    for name, response in zip(names, crop_answers, strict=True):
-        assert response.status_code == 200, response.text
-        got, want = response.json()["faces"][0], alone[name]["faces"][0]
-        if want["landmarks"] is None:
-            assert got["landmarks"] is None
-            continue
-        np.testing.assert_allclose(got["landmarks"], want["landmarks"], atol=1e-2)
-    faces_per_frame = len(frame_alone["faces"])
-    for response in frame_answers:
-        assert response.status_code == 200, response.text
-        assert len(response.json()["faces"]) == faces_per_frame
-        np.testing.assert_allclose(
-            response.json()["faces"][0]["landmarks"],
-            frame_alone["faces"][0]["landmarks"],
-            atol=1e-2,
-        )
-    after = _metric(client, "facemesh_model_batch_size_images_sum", "attention")
-    detector_after = _metric(client, "facemesh_model_batch_size_images_sum", "detector")
-    assert after - before == len(names) + 4 * faces_per_frame
-    assert detector_after - detector_before == 4
 
 
 def test_callers_of_a_batch_cut_short_by_shutdown_get_an_answer(crops: np.ndarray) -> None:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from imagekit import crop_array
 
 from service.contract import MODEL_OUTPUTS
 from service.core.config import Settings
@@ -15,6 +14,7 @@ from service.inference.base import InferenceBackend, check_image_batch
 from service.inference.embedded import EmbeddedBackend
 from service.inference.factory import create_backend
 from service.inference.runtime import RuntimeOptions
+from tests.service.imagekit import crop_array
 
 RUNTIMES = ("openvino", "onnxruntime")
 

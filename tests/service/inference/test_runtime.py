@@ -8,25 +8,32 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from imagekit import CROPS, DATA
 
+from service.contract import (
+    ATTENTION_SPEC,
+    CASCADE_MESH_SPEC,
+    DETECTOR_SPECS,
+    IRIS_SPEC,
+    SHORT_RANGE,
+    ModelSpec,
+)
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import ATTENTION_SPEC, ModelSpec
-from service.inference.cascade import IRIS_SPEC, MESH_SPEC, create_cascade_backend
-from service.inference.detector import DETECTOR_SPEC, create_detector
+from service.inference.cascade import create_cascade_backend
+from service.inference.detector import create_detector
 from service.inference.runtime import (
     OnnxRuntimeRuntime,
     OpenVinoRuntime,
     RuntimeOptions,
-    bucket_for,
     open_runtime,
+    padded_size,
     plan_chunks,
     select_providers,
 )
 from service.processing.decode import decode_image
 from service.processing.detection import letterbox
 from service.processing.iris_refinement import crop_eyes, eye_rois
+from tests.service.imagekit import CROPS, DATA
 
 SETTINGS = Settings()
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -55,8 +62,8 @@ def _letterboxed_frames() -> np.ndarray:
 def _paths() -> dict[str, tuple[Path, ModelSpec]]:
     return {
         "attention": (SETTINGS.model_path, ATTENTION_SPEC),
-        "detector": (SETTINGS.detector_model_path, DETECTOR_SPEC),
-        "cascade mesh": (SETTINGS.cascade_mesh_path, MESH_SPEC),
+        "detector": (SETTINGS.detector_model_path, DETECTOR_SPECS[SHORT_RANGE.name]),
+        "cascade mesh": (SETTINGS.cascade_mesh_path, CASCADE_MESH_SPEC),
         "cascade iris": (SETTINGS.cascade_iris_path, IRIS_SPEC),
     }
 
@@ -66,7 +73,9 @@ def _inputs(model: str) -> np.ndarray:
     if model == "detector":
         return _letterboxed_frames()
     if model == "cascade iris":
-        mesh = OnnxRuntimeRuntime(SETTINGS.cascade_mesh_path, MESH_SPEC, ORT).run(crops[:12])
+        mesh = OnnxRuntimeRuntime(SETTINGS.cascade_mesh_path, CASCADE_MESH_SPEC, ORT).run(
+            crops[:12]
+        )
         return crop_eyes(crops[:12], eye_rois(mesh["mesh"]))
     return crops
 
@@ -92,9 +101,9 @@ def test_openvino_equals_onnxruntime_on_real_inputs(model: str) -> None:
         assert worst <= PARITY_ATOL, (model, name, worst)
 
 
-def test_bucket_for() -> None:
+def test_padded_size() -> None:
     buckets = (1, 2, 4, 8, 16)
-    assert [bucket_for(n, buckets) for n in (1, 2, 3, 5, 8, 9, 16, 40)] == [
+    assert [padded_size(n, buckets) for n in (1, 2, 3, 5, 8, 9, 16, 40)] == [
         1, 2, 4, 8, 8, 16, 16, 16,
     ]  # fmt: skip
 
@@ -109,28 +118,30 @@ def test_plan_chunks_never_pads_while_a_bucket_fits() -> None:
 
 
 def test_buckets_compile_lazily_and_padding_is_dropped(model_path: Path) -> None:
-    runtime = OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(buckets=(4, 8)))
-    assert runtime.compiled_buckets == ()
+    runtime = OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(batch_sizes=(4, 8)))
+    assert runtime.compiled_batch_sizes == ()
     crops = _crops()[:9]
     three = runtime.run(crops[:3])  # padded to 4, the padding row dropped
-    assert runtime.compiled_buckets == (4,)
+    assert runtime.compiled_batch_sizes == (4,)
     assert three["landmarks"].shape == (3, 478, 3)
     nine = runtime.run(crops)  # 8, then 1 padded to 4
-    assert runtime.compiled_buckets == (4, 8)
+    assert runtime.compiled_batch_sizes == (4, 8)
     assert nine["landmarks"].shape == (9, 478, 3)
     np.testing.assert_allclose(nine["landmarks"][:3], three["landmarks"], atol=1e-3)
-    eager = OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(buckets=(1, 2), eager=True))
-    assert eager.compiled_buckets == (1, 2)
-    lazy = OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(buckets=(1, 4, 8)))
+    eager = OpenVinoRuntime(
+        model_path, ATTENTION_SPEC, RuntimeOptions(batch_sizes=(1, 2), eager=True)
+    )
+    assert eager.compiled_batch_sizes == (1, 2)
+    lazy = OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(batch_sizes=(1, 4, 8)))
     lazy.run(crops[:5])  # 4 + 1: bucket 8 is never needed
-    assert lazy.compiled_buckets == (1, 4)
+    assert lazy.compiled_batch_sizes == (1, 4)
 
 
 def test_buckets_must_ascend(model_path: Path) -> None:
     with pytest.raises(ValueError, match="ascending"):
-        OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(buckets=(4, 1)))
+        OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(batch_sizes=(4, 1)))
     with pytest.raises(ValueError, match="ascending"):
-        Settings(openvino_batch_buckets="8,2")
+        Settings(openvino_batch_sizes="8,2")
 
 
 def test_concurrent_calls_get_their_own_rows(model_path: Path) -> None:
@@ -196,7 +207,7 @@ def test_every_onnxruntime_session_honours_spinning(spinning: bool) -> None:
 def test_openvino_compiles_f32_with_one_stream_per_concurrent_call(model_path: Path) -> None:
     """f32 whatever the CPU offers (bf16 moves landmarks by pixels), and as many streams as
     calls may run at once (a stream runs one request at a time)."""
-    options = RuntimeOptions(streams=2, threads=1, buckets=(1,), eager=True)
+    options = RuntimeOptions(streams=2, threads=1, batch_sizes=(1,), eager=True)
     compiled = OpenVinoRuntime(model_path, ATTENTION_SPEC, options)._compiled[1].compiled
     assert str(compiled.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'float32'>"
     assert int(compiled.get_property("NUM_STREAMS")) == 2
@@ -209,9 +220,9 @@ def test_detectors_compile_only_the_small_buckets() -> None:
     if not SETTINGS.detector_model_path.is_file():
         pytest.skip("detector not built: make model")
     detector = create_detector(Settings(device="cpu"))
-    assert detector.runtime.buckets == (1, 4)  # type: ignore[attr-defined]
-    only_eight = create_detector(Settings(device="cpu", openvino_batch_buckets="8,16"))
-    assert only_eight.runtime.buckets == (8,)  # type: ignore[attr-defined]
+    assert detector.runtime.batch_sizes == (1, 4)  # type: ignore[attr-defined]
+    only_eight = create_detector(Settings(device="cpu", openvino_batch_sizes="8,16"))
+    assert only_eight.runtime.batch_sizes == (8,)  # type: ignore[attr-defined]
 
 
 def test_cascade_compiles_the_small_buckets_unless_it_is_the_default() -> None:
@@ -220,8 +231,8 @@ def test_cascade_compiles_the_small_buckets_unless_it_is_the_default() -> None:
             pytest.skip(f"{path} missing")
     extra = create_cascade_backend(Settings(device="cpu", extra_pipelines="cascade"))
     default = create_cascade_backend(Settings(device="cpu", pipeline="cascade"))
-    assert extra._mesh.buckets == extra._iris.buckets == (1, 4)  # type: ignore[attr-defined]
-    assert default._mesh.buckets == (1, 4, 8)  # type: ignore[attr-defined]
+    assert extra._mesh.batch_sizes == extra._iris.batch_sizes == (1, 4)  # type: ignore[attr-defined]
+    assert default._mesh.batch_sizes == (1, 4, 8)  # type: ignore[attr-defined]
 
 
 def test_openvino_never_loads_onnxruntime_without_its_gpu_package(model_path: Path) -> None:
@@ -239,7 +250,7 @@ def test_openvino_never_loads_onnxruntime_without_its_gpu_package(model_path: Pa
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from service.inference.base import ATTENTION_SPEC\n"
+        "from service.contract import ATTENTION_SPEC\n"
         "from service.inference.runtime import RuntimeOptions, open_runtime\n"
         f"runtime = open_runtime(Path({str(model_path)!r}), ATTENTION_SPEC, RuntimeOptions())\n"
         "print(runtime.name, 'onnxruntime' in sys.modules)\n"

@@ -17,11 +17,11 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
-from imagekit import crop_bytes
 
 from service.contract import MODEL_OUTPUTS, ModelOutputs
 from service.core.config import Settings
 from service.main import create_app
+from tests.service.imagekit import crop_bytes
 
 WAIT_S = 60.0  # deadlock guard, not a speed requirement
 
@@ -30,6 +30,7 @@ class BlockingBackend:
     """Contract-shaped outputs, returned only once ``release`` is set."""
 
     name = "blocking"
+    batch_sizes: tuple[int, ...] = ()
 
     def __init__(self) -> None:
         self.entered = threading.Event()

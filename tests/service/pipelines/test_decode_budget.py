@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from imagekit import raw_png
 
 from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import InvalidImage, PayloadTooLarge
 from service.pipelines.decode_budget import DecodeBudget
+from tests.service.imagekit import raw_png
 
 
 def _budget(capacity: int = 1000, request_bytes: int = 600) -> DecodeBudget:

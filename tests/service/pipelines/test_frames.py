@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,13 +37,13 @@ ROTATION_TOLERANCE = 0.02
 
 @pytest.fixture(scope="module", params=["openvino", "onnxruntime"])
 def frames(
-    request: pytest.FixtureRequest, open_frame_pipeline: Callable[[str], FramePipeline]
+    request: pytest.FixtureRequest,
+    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
 ) -> Iterator[FramePipeline]:
     """The frame pipeline on each embedded runtime: the parity tests run against both."""
-    pipeline = open_frame_pipeline(request.param)
-    assert pipeline.mesh.name == pipeline.detector.name == request.param  # type: ignore[union-attr]
-    yield pipeline
-    pipeline.close()
+    with open_frame_pipeline(request.param) as pipeline:
+        assert pipeline.mesh.name == pipeline.detector.name == request.param  # type: ignore[union-attr]
+        yield pipeline
 
 
 def _frame(name: str) -> np.ndarray:

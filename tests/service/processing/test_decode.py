@@ -8,7 +8,6 @@ import io
 import cv2
 import numpy as np
 import pytest
-from imagekit import crop_array, crop_bytes, encode, png16_grey, png16_rgb, raw_png
 from PIL import Image, ImageOps
 
 from service.core.errors import InvalidImage, PayloadTooLarge
@@ -21,6 +20,7 @@ from service.processing.decode import (
     probe_image,
     to_rgb_array,
 )
+from tests.service.imagekit import crop_array, crop_bytes, encode, png16_grey, png16_rgb, raw_png
 
 LIMITS = {"min_side": 32, "max_pixels": 1_000_000}
 CROP = "lenna_face0"

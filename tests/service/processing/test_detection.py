@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from service.contract import SHORT_RANGE
 from service.processing.detection import (
-    DETECTOR_INPUT_SIZE,
-    NUM_BOXES,
     decode,
     letterbox,
     letterbox_rect,
@@ -17,6 +16,9 @@ from service.processing.detection import (
     unturn_normalized,
     weighted_nms,
 )
+
+DETECTOR_INPUT_SIZE = SHORT_RANGE.input_size
+NUM_BOXES = SHORT_RANGE.num_boxes
 
 
 def test_anchors_follow_the_short_range_layout() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import cv2
@@ -124,10 +125,11 @@ def test_bad_landmarks_give_a_geometry_error() -> None:
 
 
 @pytest.fixture(scope="module")
-def frames(open_frame_pipeline: Callable[[str], FramePipeline]) -> Iterator[FramePipeline]:
-    pipeline = open_frame_pipeline("openvino")
-    yield pipeline
-    pipeline.close()
+def frames(
+    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
+) -> Iterator[FramePipeline]:
+    with open_frame_pipeline("openvino") as pipeline:
+        yield pipeline
 
 
 def _pose(frames: FramePipeline, image: np.ndarray) -> geometry.HeadPose:

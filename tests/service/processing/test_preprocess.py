@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from imagekit import crop_array
 
 from service.processing.preprocess import CropTransform, preprocess
+from tests.service.imagekit import crop_array
 
 
 def test_192_crop_is_passed_through_unchanged() -> None:

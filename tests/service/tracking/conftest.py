@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +31,11 @@ def png(image: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def frames(open_frame_pipeline: Callable[[str], FramePipeline]) -> Iterator[FramePipeline]:
-    pipeline = open_frame_pipeline("openvino")
-    yield pipeline
-    pipeline.close()
+def frames(
+    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
+) -> Iterator[FramePipeline]:
+    with open_frame_pipeline("openvino") as pipeline:
+        yield pipeline
 
 
 @pytest.fixture(scope="module")

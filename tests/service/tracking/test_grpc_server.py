@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +17,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tools.servers.gateway import free_port
-
 DATA = Path(__file__).resolve().parents[2] / "data"
 DETECTOR = Path(__file__).resolve().parents[3] / "model_repository/face_detector/1/model.onnx"
 
 
 @pytest.fixture(scope="module")
-def grpc_target(model_path: Path, live_server: Callable[[Mapping[str, str]], Any]) -> str:
+def grpc_target(model_path: Path, grpc_live_server: Callable[..., tuple[Any, str]]) -> str:
     if not DETECTOR.is_file():
         pytest.skip(f"{DETECTOR} missing: run `make model`")
-    port = free_port()
-    live_server(
-        {
-            "FACEMESH_GRPC_ENABLED": "true",
-            "FACEMESH_GRPC_PORT": str(port),
-            "FACEMESH_TRACKING_MAX_SESSIONS": "1",
-        }
-    )
-    return f"127.0.0.1:{port}"
+    _, target = grpc_live_server({"FACEMESH_TRACKING_MAX_SESSIONS": "1"})
+    return target
 
 
 def _frames(payloads: list[bytes]) -> Iterator[Any]:
@@ -81,19 +72,12 @@ def test_sessions_are_bounded(grpc_target: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def keyed_grpc_target(model_path: Path, live_server: Callable[[Mapping[str, str]], Any]) -> str:
+def keyed_grpc_target(model_path: Path, grpc_live_server: Callable[..., tuple[Any, str]]) -> str:
     """A gateway with API keys set: the gRPC stream needs one, as the /v1 routes do."""
     if not DETECTOR.is_file():
         pytest.skip(f"{DETECTOR} missing: run `make model`")
-    port = free_port()
-    live_server(
-        {
-            "FACEMESH_GRPC_ENABLED": "true",
-            "FACEMESH_GRPC_PORT": str(port),
-            "FACEMESH_API_KEYS": "k1,k2",
-        }
-    )
-    return f"127.0.0.1:{port}"
+    _, target = grpc_live_server({"FACEMESH_API_KEYS": "k1,k2"})
+    return target
 
 
 @pytest.mark.slow
@@ -167,14 +151,10 @@ WAIT_S = 30  # client deadline: an upper bound on waiting, never a timing assert
 
 
 @pytest.fixture(scope="module")
-def lifecycle(model_path: Path, live_server: Callable[[Mapping[str, str]], Any]) -> Any:
+def lifecycle(model_path: Path, grpc_live_server: Callable[..., tuple[Any, str]]) -> Any:
     if not DETECTOR.is_file():
         pytest.skip(f"{DETECTOR} missing: run `make model`")
-    port = free_port()
-    server = live_server(
-        {**LIFECYCLE, "FACEMESH_GRPC_ENABLED": "true", "FACEMESH_GRPC_PORT": str(port)}
-    )
-    return server, f"127.0.0.1:{port}"
+    return grpc_live_server(LIFECYCLE)
 
 
 def _then_hold(frames: list[Any], release: threading.Event) -> Iterator[Any]:

@@ -17,20 +17,17 @@ from websockets.sync.client import connect
 
 from service.api import schemas
 from tests.service.tracking.conftest import DETECTOR_PATH, png
-from tools.servers.gateway import LiveServer, free_port
+from tools.servers.gateway import LiveServer
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 @pytest.fixture(scope="module")
-def server(model_path: Path, live_server: Callable[[Mapping[str, str]], Any]) -> LiveServer:
+def server(model_path: Path, grpc_live_server: Callable[..., tuple[LiveServer, str]]) -> LiveServer:
     if not DETECTOR_PATH.is_file():
         pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
-    port = free_port()
-    live: LiveServer = live_server(
-        {"FACEMESH_GRPC_ENABLED": "true", "FACEMESH_GRPC_PORT": str(port)}
-    )
-    live.env["grpc_target"] = f"127.0.0.1:{port}"
+    live, target = grpc_live_server({})
+    live.env["grpc_target"] = target
     return live
 
 

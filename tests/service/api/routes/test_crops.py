@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from imagekit import crop_array, crop_bytes, encode, goldens, png16_grey
 from PIL import Image
 
 from service.api import schemas
+from tests.service.imagekit import crop_array, crop_bytes, encode, goldens, png16_grey
 
 GOLDEN_CROPS = sorted(goldens())
 NONFACE = "../nonfaces/coffee"

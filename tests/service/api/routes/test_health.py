@@ -6,18 +6,19 @@ from typing import Any
 
 import numpy as np
 from fastapi.testclient import TestClient
-from imagekit import crop_bytes
 
 from service.contract import ModelOutputs
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.main import create_app
+from tests.service.imagekit import crop_bytes
 
 
 class DownBackend:
     """An InferenceBackend whose server is unreachable (the Triton-down situation)."""
 
     name = "down"
+    batch_sizes: tuple[int, ...] = ()
 
     def infer(self, images: np.ndarray) -> ModelOutputs:
         raise BackendUnavailable("connection refused")

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from imagekit import encode
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import TEST_DATA
+from tests.service.imagekit import encode
 
 MAX_BODY = 600_000  # lenna.png is 475 KB
 TTL_S = 1.0

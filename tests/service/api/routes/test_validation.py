@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from imagekit import crop_array, crop_bytes, encode, raw_png
+
+from tests.service.imagekit import crop_array, crop_bytes, encode, raw_png
 
 MAX_BODY = 300_000
 MAX_PIXELS = 1_000_000

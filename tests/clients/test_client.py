@@ -241,7 +241,8 @@ def test_model_picks_the_cascade_pipeline(guarded_gateway: Any) -> None:
     assert result.model.pipeline == "cascade" and default.model.pipeline == "attention"
     for name, face in zip(names, result.faces, strict=True):
         assert face.landmarks is not None
-        # The service's bounds for its cascade against MediaPipe's (test_cascade_backend.py).
+        # The service's bounds for its cascade against MediaPipe's
+        # (tests/service/inference/test_cascade.py).
         xy = np.linalg.norm(face.landmarks[:, :2] - goldens[name][:, :2], axis=1)
         assert xy.mean() <= 0.25 and xy.max() <= 1.5, (name, xy.mean(), xy.max())
 

@@ -24,21 +24,17 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from imagekit import DATA, crop_array, crop_bytes
 
 from service import contract
+from service.contract import CASCADE_MESH_SPEC, IRIS_SPEC
 from service.core.config import Settings
 from service.inference.base import InferenceBackend
-from service.inference.cascade import (
-    IRIS_SPEC,
-    MESH_SPEC,
-    CascadeBackend,
-    create_cascade_backend,
-)
+from service.inference.cascade import CascadeBackend, create_cascade_backend
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions, open_runtime
 from service.main import create_app
 from service.processing import iris_refinement
+from tests.service.imagekit import DATA, crop_array, crop_bytes
 
 SETTINGS = Settings()
 PX = 192.0
@@ -179,5 +175,5 @@ def test_missing_model_file_is_unavailable(tmp_path: Path) -> None:
     from service.core.errors import BackendUnavailable
 
     with pytest.raises(BackendUnavailable, match="make cascade-models"):
-        open_runtime(tmp_path / "absent.onnx", MESH_SPEC, RuntimeOptions(device="cpu"))
+        open_runtime(tmp_path / "absent.onnx", CASCADE_MESH_SPEC, RuntimeOptions(device="cpu"))
     assert IRIS_SPEC.outputs["iris"] == (5, 3)

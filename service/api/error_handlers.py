@@ -1,4 +1,4 @@
-"""The one place where exceptions become HTTP responses, WebSocket close codes and gRPC statuses.
+"""The FastAPI exception handlers: every exception becomes one JSON error response.
 
 Every error response has the body ``{"error": {"code": str, "message": str}}``. Status codes:
 
@@ -18,9 +18,9 @@ HTTPException (Starlette)  as is   not_found, method_not_allowed, http_error
 anything else              500     internal_error (logged with traceback)
 =========================  ======  =============================================
 
-On the tracking streams (WebSocket ``/v1/track``, gRPC ``Track``) an unusable frame is answered
-in-band with the same ``{code, message}`` and the stream goes on; the errors that end a stream
-map as ``STREAM_ENDINGS`` says: WebSocket close code and gRPC status name.
+The tables themselves (``STATUS_BY_TYPE``, and ``STREAM_ENDINGS`` for the tracking streams:
+WebSocket close code and gRPC status name) live in ``service.core.errors``, free of any web
+framework; this module installs the FastAPI handlers that answer with them.
 """
 
 from __future__ import annotations
@@ -35,67 +35,14 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from service import metrics
-from service.core.errors import (
-    BackendUnavailable,
-    ClientDisconnected,
-    FirstFrameTimeout,
-    InvalidImage,
-    InvalidParameter,
-    PayloadTooLarge,
-    RequestTimeout,
-    ServiceError,
-    SessionExpired,
-    TooManySessions,
-    Unauthorized,
-    UnsupportedMediaType,
-)
+from service.core.errors import ClientDisconnected, ServiceError, status_for
 
 logger = logging.getLogger(__name__)
-
-# Most specific first: the first isinstance match wins.
-STATUS_BY_TYPE: tuple[tuple[type[ServiceError], int], ...] = (
-    (PayloadTooLarge, 413),
-    (UnsupportedMediaType, 415),
-    (InvalidImage, 422),
-    (InvalidParameter, 422),
-    (RequestTimeout, 408),
-    (BackendUnavailable, 503),
-    (Unauthorized, 401),
-)
-
-# Errors that end a stream: (type, WebSocket close code, gRPC status name), most specific
-# first. 1008 policy violation, 1013 try again later (RFC 6455 / IANA registry).
-STREAM_ENDINGS: tuple[tuple[type[ServiceError], int, str], ...] = (
-    (TooManySessions, 1013, "RESOURCE_EXHAUSTED"),
-    (SessionExpired, 1008, "ABORTED"),
-    (BackendUnavailable, 1013, "UNAVAILABLE"),
-    (Unauthorized, 1008, "UNAUTHENTICATED"),
-    (InvalidParameter, 1008, "INVALID_ARGUMENT"),
-    (FirstFrameTimeout, 1008, "DEADLINE_EXCEEDED"),
-)
-# A stream error nobody mapped: the server's fault.
-_WS_INTERNAL_ERROR, _GRPC_INTERNAL = 1011, "INTERNAL"
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 # Seconds a client should wait before retrying a 503 (backend down or restarting).
 RETRY_AFTER_S = 1
-
-
-def status_for(exc: ServiceError) -> int:
-    """HTTP status for a service exception (500 for an unmapped subclass)."""
-    for exc_type, status in STATUS_BY_TYPE:
-        if isinstance(exc, exc_type):
-            return status
-    return 500
-
-
-def stream_ending(exc: ServiceError) -> tuple[int, str]:
-    """(WebSocket close code, gRPC status name) for an error that ends a tracking stream."""
-    for exc_type, close_code, grpc_status in STREAM_ENDINGS:
-        if isinstance(exc, exc_type):
-            return close_code, grpc_status
-    return _WS_INTERNAL_ERROR, _GRPC_INTERNAL
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:

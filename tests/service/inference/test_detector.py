@@ -14,17 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.contract import FULL_RANGE, SHORT_RANGE
 from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector, create_detector
 from service.inference.runtime import RuntimeOptions
 from service.processing.decode import decode_image
-from service.processing.detection import (
-    FULL_RANGE,
-    SHORT_RANGE,
-    letterbox,
-    postprocess_detections,
-    ssd_anchors,
-)
+from service.processing.detection import letterbox, postprocess_detections, ssd_anchors
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 REPO = Path(__file__).resolve().parents[3]

@@ -43,8 +43,8 @@ def test_runner_end_to_end_with_zero_failed_checks(tmp_path: Path) -> None:
     for profile, run in runs.items():
         assert run["requests"] > 0 and run["failures"] == 0, run
         for suffix in ("_stats.csv", "_report.html", "_requests.csv", "_stages.csv"):
-            assert (out / "onnxruntime" / f"{profile}{suffix}").stat().st_size > 0
-        png = out / "onnxruntime" / f"{profile}_latency_vs_throughput.png"
+            assert (out / "embedded" / f"{profile}{suffix}").stat().st_size > 0
+        png = out / "embedded" / f"{profile}_latency_vs_throughput.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert summary["gateway"]["onnxruntime"]["rss_end_mib"] > 0
+    assert summary["gateway"]["embedded"]["rss_end_mib"] > 0
     assert (out / "summary.md").read_text().startswith("# Load test report")
