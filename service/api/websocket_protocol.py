@@ -12,7 +12,7 @@ own way; this subclass answers them as the rest of the gateway does:
   INFO line, not an ERROR with a traceback per frame (anyone could flood the log).
 
 Refusals by the app itself (API key, bad query) are answered as JSON by the app
-(``service.core.error_handlers``) through the ASGI ``websocket.http.response`` extension.
+(``service.api.error_handlers``) through the ASGI ``websocket.http.response`` extension.
 """
 
 from __future__ import annotations

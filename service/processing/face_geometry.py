@@ -113,7 +113,12 @@ def solve_weighted_orthogonal(
     without reflection). Raises ``GeometryError`` when no finite transform exists."""
     if not (np.all(np.isfinite(source)) and np.all(np.isfinite(target))):
         raise GeometryError("Procrustes points must be finite")
-    sqrt_w = np.sqrt(np.asarray(weights, dtype=np.float64))
+    weights = np.asarray(weights, dtype=np.float64)
+    # Points of weight 0 add nothing to any sum below: solve on the others only (MediaPipe's
+    # weights give 33 of the 468 canonical points a weight, so this is ~14x less work).
+    support = weights > 0
+    source, target, weights = source[:, support], target[:, support], weights[support]
+    sqrt_w = np.sqrt(weights)
     total = float(np.sum(sqrt_w**2))
     if not total > 0:
         raise GeometryError("Procrustes weights sum to zero")

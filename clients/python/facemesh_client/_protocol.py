@@ -191,8 +191,9 @@ def session_closed(code: int | None, reason: str) -> SessionClosed:
 
 
 def handshake_error(status: int, content: bytes, headers: Mapping[str, str]) -> FacemeshError:
-    """The error for a refused WebSocket handshake. The gateway refuses one only for its API
-    key (403, close 1008 before accepting), so a 403 without an error body is ``unauthorized``."""
+    """The error for a refused WebSocket handshake. The gateway answers refusals with its JSON
+    error body (401 for the API key, 422 for a bad query); a bare 403 without a body (a proxy,
+    or an older gateway) is taken as ``unauthorized``."""
     if status == 403 and not content.strip().startswith(b"{"):
         body = {"error": {"code": "unauthorized", "message": "WebSocket handshake refused (403)"}}
         return error_from_body(body, status=status, request_id=headers.get("x-request-id"))

@@ -54,7 +54,7 @@ async def track(
     try:
         session = open_session(store, app_settings, options)
     except InvalidParameter:
-        raise  # refused at the handshake (service.core.error_handlers: 422 JSON)
+        raise  # refused at the handshake (service.api.error_handlers: 422 JSON)
     except ServiceError as exc:
         await websocket.accept(subprotocol=subprotocol)
         await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])

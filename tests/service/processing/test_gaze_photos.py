@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,10 +47,11 @@ def _figures(errors: list[float]) -> str:
 
 
 @pytest.fixture(scope="module")
-def pipeline(open_frame_pipeline: Callable[[str], FramePipeline]) -> Iterator[FramePipeline]:
-    frames = open_frame_pipeline("openvino")
-    yield frames
-    frames.close()
+def pipeline(
+    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
+) -> Iterator[FramePipeline]:
+    with open_frame_pipeline("openvino") as frames:
+        yield frames
 
 
 def _frame(pipeline: FramePipeline, image: np.ndarray) -> FrameResult:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from service.core.error_handlers import status_for, stream_ending
 
 from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN, Settings
-from service.core.errors import InvalidParameter, PayloadTooLarge
+from service.core.errors import InvalidParameter, PayloadTooLarge, status_for, stream_ending
 from service.tracking.sessions import SessionStore
 from service.tracking.streams import StreamOptions, frame_error, open_session
 
