@@ -12,6 +12,7 @@ from service.api import schemas
 from service.api.deps import AdmissionDep, CropPipelineDep, SettingsDep
 from service.api.responses import faces_response, model_info
 from service.api.uploads import IMAGE_FIELD, IMAGE_MEDIA_TYPES, read_images
+from service.processing.postprocess import FaceResult
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 
@@ -46,6 +47,15 @@ def _body_doc(multiple: bool) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
+async def _respond(results: list[FaceResult], model: schemas.ModelInfo) -> Response:
+    """The response, with each face's head gaze (a small weighted fit per face): one face on
+    the loop, where a thread hand-off would cost more than the fit; several in the threadpool,
+    as several images are decoded."""
+    if len(results) <= 1:
+        return faces_response(results, model)
+    return await run_in_threadpool(faces_response, results, model)
+
+
 @router.post(
     "/crop",
     response_model=schemas.FacesResponse,
@@ -59,9 +69,7 @@ async def crop(
     payloads = await read_images(request, settings, max_images=1)
     async with admission.slot():  # only once the body is in
         results = await pipeline.run(payloads)
-    model = model_info(settings, pipeline.backend.name, pipeline.pipeline)
-    # Off the loop: each face's head gaze is a small fit (about 0.5 ms).
-    return await run_in_threadpool(faces_response, results, model)
+    return await _respond(results, model_info(settings, pipeline.backend.name, pipeline.pipeline))
 
 
 @router.post(
@@ -77,6 +85,4 @@ async def crops(
     payloads = await read_images(request, settings, max_images=settings.max_batch_images)
     async with admission.slot():  # only once the body is in
         results = await pipeline.run(payloads)
-    model = model_info(settings, pipeline.backend.name, pipeline.pipeline)
-    # Off the loop: each face's head gaze is a small fit (about 0.5 ms).
-    return await run_in_threadpool(faces_response, results, model)
+    return await _respond(results, model_info(settings, pipeline.backend.name, pipeline.pipeline))
