@@ -29,9 +29,8 @@ from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
-from service.lifespan import detector_caller, mesh_caller
-from service.pipelines.decode_budget import DecodeBudget
-from service.pipelines.frames import FrameFace, FramePipeline, FrameResult
+from service.lifespan import standalone_frame_pipeline
+from service.pipelines.frames import FrameFace, FrameResult
 from service.processing.detection import letterbox, postprocess_detections
 from service.processing.postprocess import project
 from service.processing.roi import associate, roi_from_detection, roi_to_frame
@@ -51,15 +50,6 @@ def main(argv: list[str] | None = None) -> None:
     options = RuntimeOptions.from_settings(settings)
     mesh = EmbeddedBackend.open(MODELS / "facemesh/1/model.onnx", options)
     detector = EmbeddedDetector.open(MODELS / "face_detector/1/model.onnx", options)
-    callers = (mesh_caller(mesh, settings), detector_caller(detector, settings))
-    pipeline = FramePipeline(
-        mesh,
-        detector,
-        settings,
-        mesh_caller=callers[0],
-        detector_callers={detector.spec.name: callers[1]},
-        budget=DecodeBudget.from_settings(settings),
-    )
     inputs = stills()
     spent: dict[str, float] = {}
 
@@ -71,56 +61,50 @@ def main(argv: list[str] | None = None) -> None:
 
     threshold = settings.detection_score_threshold
     faces = 0
-    try:
-        with QuietCheck() as quiet:
-            for _ in range(args.rounds):
-                for still in inputs:
-                    with clock("decode"):
-                        frame = pipeline.decode(still.body)
-                    pixels, width, height = frame.pixels, frame.width, frame.height
-                    with clock("detector letterbox"):
-                        square = letterbox(pixels, 128)[None]
-                    with clock("detector model"):
-                        regressors, scores = detector.detect(square)
-                    with clock("detector decoding + NMS"):
-                        found = postprocess_detections(
-                            regressors[0], scores[0], width, height, threshold
-                        )
-                    tagged = [(roi_from_detection(each), i) for i, each in enumerate(found)]
-                    rois = [roi for roi, _ in associate([tagged, []], width, height)][:16]
-                    if not rois:
-                        continue
-                    with clock("ROI warps"):
-                        crops = np.stack(
-                            [
-                                warp_through(
-                                    pixels, warp_matrix(r, 192, 192), 192, 192, "replicate"
-                                )
-                                for r in rois
-                            ]
-                        )
-                    with clock("landmark model"):
-                        outputs = mesh.infer(crops)
-                    with clock("projection"):
-                        results = project(
-                            outputs,
-                            roi_to_frame(rois),
-                            [(width, height)] * len(rois),
-                            settings.score_threshold,
-                        )
-                    kept = [
-                        FrameFace(result, roi, None)
-                        for result, roi in zip(results, rois, strict=True)
-                        if result.landmarks is not None
-                    ]
-                    with clock("pose + gaze + iris distance"):
-                        posed = pipeline.with_pose(FrameResult(width, height, kept, True))
-                    with clock("JSON body"):
-                        responses.encode(responses.frame_body(posed, MODEL_INFO))
-                    faces += len(kept)
-    finally:
-        for caller in callers:
-            caller.close()
+    with standalone_frame_pipeline(mesh, detector, settings) as pipeline, QuietCheck() as quiet:
+        for _ in range(args.rounds):
+            for still in inputs:
+                with clock("decode"):
+                    frame = pipeline.decode(still.body)
+                pixels, width, height = frame.pixels, frame.width, frame.height
+                with clock("detector letterbox"):
+                    square = letterbox(pixels, 128)[None]
+                with clock("detector model"):
+                    regressors, scores = detector.detect(square)
+                with clock("detector decoding + NMS"):
+                    found = postprocess_detections(
+                        regressors[0], scores[0], width, height, threshold
+                    )
+                tagged = [(roi_from_detection(each), i) for i, each in enumerate(found)]
+                rois = [roi for roi, _ in associate([tagged, []], width, height)][:16]
+                if not rois:
+                    continue
+                with clock("ROI warps"):
+                    crops = np.stack(
+                        [
+                            warp_through(pixels, warp_matrix(r, 192, 192), 192, 192, "replicate")
+                            for r in rois
+                        ]
+                    )
+                with clock("landmark model"):
+                    outputs = mesh.infer(crops)
+                with clock("projection"):
+                    results = project(
+                        outputs,
+                        roi_to_frame(rois),
+                        [(width, height)] * len(rois),
+                        settings.score_threshold,
+                    )
+                kept = [
+                    FrameFace(result, roi, None)
+                    for result, roi in zip(results, rois, strict=True)
+                    if result.landmarks is not None
+                ]
+                with clock("pose + gaze + iris distance"):
+                    posed = pipeline.with_pose(FrameResult(width, height, kept, True))
+                with clock("JSON body"):
+                    responses.encode(responses.frame_body(posed, MODEL_INFO))
+                faces += len(kept)
     frames = args.rounds * len(inputs)
     per_frame = {piece: 1000 * seconds / frames for piece, seconds in spent.items()}
     print(f"\n{len(inputs)} stills x {args.rounds} rounds, {faces / frames:.2f} faces per frame")

@@ -42,8 +42,7 @@ from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
-from service.lifespan import detector_caller, mesh_caller
-from service.pipelines.decode_budget import DecodeBudget
+from service.lifespan import standalone_frame_pipeline
 from service.pipelines.frames import FramePipeline, TrackState
 from service.processing.decode import decode_image
 from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
@@ -157,33 +156,23 @@ def main() -> None:
     )
     options = RuntimeOptions.from_settings(settings)
     mesh, detector = EmbeddedBackend.open(MODEL, options), EmbeddedDetector.open(DETECTOR, options)
-    # The callers the gateway's lifespan would build (closed, with the models, at the end).
-    callers = (mesh_caller(mesh, settings), detector_caller(detector, settings))
-    pipeline = FramePipeline(
-        mesh,
-        detector,
-        settings,
-        mesh_caller=callers[0],
-        detector_callers={detector.spec.name: callers[1]},
-        budget=DecodeBudget.from_settings(settings),
-    )
-    for _, mode, name in RUNS:  # warm-up
-        if name == "video":
-            our_round(pipeline, mode, sets[name][:3], MAX_FACES[name])
-    with tempfile.TemporaryDirectory() as workdir, QuietCheck() as quiet:
-        mediapipe = start_mediapipe(sets, Path(workdir))
+    # Callers as the gateway's lifespan builds them (closed, with the models, at the end).
+    with standalone_frame_pipeline(mesh, detector, settings) as pipeline:
+        for _, mode, name in RUNS:  # warm-up
+            if name == "video":
+                our_round(pipeline, mode, sets[name][:3], MAX_FACES[name])
+        with tempfile.TemporaryDirectory() as workdir, QuietCheck() as quiet:
+            mediapipe = start_mediapipe(sets, Path(workdir))
 
-        def contender(who: str, mode: str, name: str) -> Any:
-            if who == "mediapipe":
-                return lambda: mediapipe.ask(f"{mode} {name}")
-            return lambda: our_round(pipeline, mode, sets[name], MAX_FACES[name])
+            def contender(who: str, mode: str, name: str) -> Any:
+                if who == "mediapipe":
+                    return lambda: mediapipe.ask(f"{mode} {name}")
+                return lambda: our_round(pipeline, mode, sets[name], MAX_FACES[name])
 
-        try:
-            rounds = interleaved(args.rounds, {"_".join(run): contender(*run) for run in RUNS})
-        finally:
-            mediapipe.close()
-            for caller in callers:
-                caller.close()
+            try:
+                rounds = interleaved(args.rounds, {"_".join(run): contender(*run) for run in RUNS})
+            finally:
+                mediapipe.close()
 
     results = {key: summary(each) for key, each in rounds.items()}
     print(

@@ -25,9 +25,8 @@ from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
-from service.lifespan import detector_caller, mesh_caller
-from service.pipelines.decode_budget import DecodeBudget
-from service.pipelines.frames import FramePipeline, FrameResult
+from service.lifespan import standalone_frame_pipeline
+from service.pipelines.frames import FrameResult
 from tools.oracle.oracle_env import REPO
 
 MODELS = REPO / "model_repository"
@@ -59,17 +58,8 @@ def main() -> None:
     options = RuntimeOptions.from_settings(settings)
     mesh = EmbeddedBackend.open(MODELS / "facemesh/1/model.onnx", options)
     detector = EmbeddedDetector.open(MODELS / "face_detector/1/model.onnx", options)
-    callers = (mesh_caller(mesh, settings), detector_caller(detector, settings))
-    pipeline = FramePipeline(
-        mesh,
-        detector,
-        settings,
-        mesh_caller=callers[0],
-        detector_callers={detector.spec.name: callers[1]},
-        budget=DecodeBudget.from_settings(settings),
-    )
     rows = []
-    try:
+    with standalone_frame_pipeline(mesh, detector, settings) as pipeline:
         for still in stills():
             header = pipeline.budget.probe(still.body)
             full = pipeline.process(pipeline.decode(still.body, header), 16)
@@ -92,9 +82,6 @@ def main() -> None:
                         else f"face count {row['faces']} -> {row['faces_reduced']}"
                     )
                 )
-    finally:
-        for caller in callers:
-            caller.close()
     write_report(REPORT, {"rows": rows}, None)
 
 

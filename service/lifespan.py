@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -71,6 +73,29 @@ def detector_caller(detector: DetectorBackend, settings: Settings) -> DetectorCa
         close=detector.close,
         batch_sizes=detector.batch_sizes,
     )
+
+
+@contextmanager
+def standalone_frame_pipeline(
+    mesh: InferenceBackend, detector: DetectorBackend, settings: Settings
+) -> Iterator[FramePipeline]:
+    """``with standalone_frame_pipeline(mesh, detector, settings) as frames``: a
+    ``FramePipeline`` outside the app (benchmarks, golden writers, tests), its callers and
+    decode budget built as ``build_services`` builds them; the callers, and with them the
+    models, are closed on exit."""
+    callers = (mesh_caller(mesh, settings), detector_caller(detector, settings))
+    try:
+        yield FramePipeline(
+            mesh,
+            detector,
+            settings,
+            mesh_caller=callers[0],
+            detector_callers={detector.spec.name: callers[1]},
+            budget=DecodeBudget.from_settings(settings),
+        )
+    finally:
+        for caller in callers:
+            caller.close()
 
 
 async def build_services(

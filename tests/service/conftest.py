@@ -4,7 +4,7 @@ in-process frame pipelines."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,8 @@ from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
-from service.lifespan import detector_caller, mesh_caller
+from service.lifespan import standalone_frame_pipeline
 from service.main import create_app
-from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.frames import FramePipeline
 from tests.service.imagekit import goldens
 
@@ -53,27 +52,13 @@ def open_frame_pipeline(
     if not DETECTOR_PATH.is_file():
         pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
 
-    @contextmanager
-    def open_pipeline(runtime: str = "openvino") -> Iterator[FramePipeline]:
+    def open_pipeline(runtime: str = "openvino") -> AbstractContextManager[FramePipeline]:
         settings = Settings(device="cpu", runtime=runtime)
         options = RuntimeOptions.from_settings(settings)
-        mesh = EmbeddedBackend.open(model_path, options)
-        detector = EmbeddedDetector.open(DETECTOR_PATH, options)
-        mesh_calls, detector_calls = (
-            mesh_caller(mesh, settings),
-            detector_caller(detector, settings),
+        return standalone_frame_pipeline(
+            EmbeddedBackend.open(model_path, options),
+            EmbeddedDetector.open(DETECTOR_PATH, options),
+            settings,
         )
-        try:
-            yield FramePipeline(
-                mesh,
-                detector,
-                settings,
-                mesh_caller=mesh_calls,
-                detector_callers={detector.spec.name: detector_calls},
-                budget=DecodeBudget.from_settings(settings),
-            )
-        finally:
-            mesh_calls.close()
-            detector_calls.close()
 
     return open_pipeline

@@ -23,9 +23,7 @@ from service.core.config import Settings
 from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
-from service.lifespan import detector_caller, mesh_caller
-from service.pipelines.decode_budget import DecodeBudget
-from service.pipelines.frames import FramePipeline
+from service.lifespan import standalone_frame_pipeline
 from service.processing.decode import decode_image
 from service.processing.face_geometry import METADATA_PATH
 from tools.oracle.oracle_env import REPO, WORKERS, oracle_python
@@ -65,35 +63,25 @@ def main() -> None:
     settings = Settings(device="cpu")
     mesh = EmbeddedBackend.open(models / "facemesh/1/model.onnx", options)
     detector = EmbeddedDetector.open(models / "face_detector/1/model.onnx", options)
-    callers = (mesh_caller(mesh, settings), detector_caller(detector, settings))
-    frames = FramePipeline(
-        mesh,
-        detector,
-        settings,
-        mesh_caller=callers[0],
-        detector_callers={detector.spec.name: callers[1]},
-        budget=DecodeBudget.from_settings(settings),
-    )
     items = []
-    for name, turn, mirrored, fov in CASES:
-        image = _image(name, turn, mirrored)
-        height, width = image.shape[:2]
-        for face in frames.process(image, 16).faces:
-            assert face.result.landmarks is not None
-            landmarks = np.round(face.result.landmarks[:468], 3)
-            items.append(
-                {
-                    "file": f"frames/{name}",
-                    "turn_degrees": turn,
-                    "mirrored": mirrored,
-                    "width": width,
-                    "height": height,
-                    "fov_degrees": fov,
-                    "landmarks": landmarks.tolist(),
-                }
-            )
-    for caller in callers:
-        caller.close()
+    with standalone_frame_pipeline(mesh, detector, settings) as frames:
+        for name, turn, mirrored, fov in CASES:
+            image = _image(name, turn, mirrored)
+            height, width = image.shape[:2]
+            for face in frames.process(image, 16).faces:
+                assert face.result.landmarks is not None
+                landmarks = np.round(face.result.landmarks[:468], 3)
+                items.append(
+                    {
+                        "file": f"frames/{name}",
+                        "turn_degrees": turn,
+                        "mirrored": mirrored,
+                        "width": width,
+                        "height": height,
+                        "fov_degrees": fov,
+                        "landmarks": landmarks.tolist(),
+                    }
+                )
     lines = "".join(
         json.dumps(
             {
