@@ -17,8 +17,10 @@ from service.pipelines.frames import FramePipeline, FrameResult
 from service.tracking.sessions import SessionStore
 from service.tracking.smoothing import OneEuroParams
 from service.tracking.tracker import track_frame
+from tools.servers.gateway import LiveServer
 
 DETECTOR_PATH = Path(__file__).resolve().parents[3] / "model_repository/face_detector/1/model.onnx"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 RunSession = Callable[[list[bytes], int, OneEuroParams | None], list[FrameResult]]
 
@@ -28,6 +30,28 @@ def png(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def noisy_photo_clip(name: str, count: int, seed: int, sigma: float = 6.0) -> list[bytes]:
+    """``count`` PNG frames of ``tests/data/frames/<name>``, each with fresh Gaussian noise of
+    ``sigma`` (so smoothing shows)."""
+    photo = np.asarray(Image.open(DATA / "frames" / name).convert("RGB")).astype(float)
+    rng = np.random.default_rng(seed)
+    return [
+        png(np.clip(photo + rng.normal(0, sigma, photo.shape), 0, 255).astype(np.uint8))
+        for _ in range(count)
+    ]
+
+
+@pytest.fixture(scope="module")
+def server(model_path: Path, grpc_live_server: Callable[..., tuple[LiveServer, str]]) -> LiveServer:
+    """A real gateway with the gRPC stream on (shared by every module asking for the same
+    settings); ``server.env["grpc_target"]`` is its gRPC ``host:port``."""
+    if not DETECTOR_PATH.is_file():
+        pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
+    live, target = grpc_live_server({})
+    live.env["grpc_target"] = target
+    return live
 
 
 @pytest.fixture(scope="module")

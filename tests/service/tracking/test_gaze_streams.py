@@ -6,45 +6,27 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 import pytest
-from PIL import Image
 from websockets.sync.client import connect
 
 from service.api import schemas
-from tests.service.tracking.conftest import DETECTOR_PATH, png
-from tools.servers.gateway import LiveServer, free_port
+from tests.service.tracking.conftest import noisy_photo_clip
+from tools.servers.gateway import LiveServer
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 RAYS = ("left", "right", "combined")
 
 
 @pytest.fixture(scope="module")
-def server(model_path: Path, live_server: Callable[[Mapping[str, str]], Any]) -> LiveServer:
-    if not DETECTOR_PATH.is_file():
-        pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
-    port = free_port()
-    live: LiveServer = live_server(
-        {"FACEMESH_GRPC_ENABLED": "true", "FACEMESH_GRPC_PORT": str(port)}
-    )
-    live.env["grpc_target"] = f"127.0.0.1:{port}"
-    return live
-
-
-@pytest.fixture(scope="module")
 def clip() -> list[bytes]:
     """Four frames of a still photo with fresh noise each (so smoothing shows)."""
-    photo = np.asarray(Image.open(DATA / "frames" / "lenna.png").convert("RGB")).astype(float)
-    rng = np.random.default_rng(11)
-    return [
-        png(np.clip(photo + rng.normal(0, 6.0, photo.shape), 0, 255).astype(np.uint8))
-        for _ in range(4)
-    ]
+    return noisy_photo_clip("lenna.png", 4, seed=11)
 
 
 def _unit(values: Any) -> np.ndarray:

@@ -12,34 +12,19 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from PIL import Image
 from websockets.sync.client import connect
 
 from service.api import schemas
-from tests.service.tracking.conftest import DETECTOR_PATH, png
+from tests.service.tracking.conftest import noisy_photo_clip
 from tools.servers.gateway import LiveServer
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 @pytest.fixture(scope="module")
-def server(model_path: Path, grpc_live_server: Callable[..., tuple[LiveServer, str]]) -> LiveServer:
-    if not DETECTOR_PATH.is_file():
-        pytest.skip(f"{DETECTOR_PATH} missing: run `make model`")
-    live, target = grpc_live_server({})
-    live.env["grpc_target"] = target
-    return live
-
-
-@pytest.fixture(scope="module")
 def noisy_clip() -> list[bytes]:
     """Six frames of a still real photo, each with fresh noise (so smoothing shows)."""
-    photo = np.asarray(Image.open(DATA / "frames" / "lenna.png").convert("RGB")).astype(float)
-    rng = np.random.default_rng(7)
-    return [
-        png(np.clip(photo + rng.normal(0, 6.0, photo.shape), 0, 255).astype(np.uint8))
-        for _ in range(6)
-    ]
+    return noisy_photo_clip("lenna.png", 6, seed=7)
 
 
 def _websocket(server: LiveServer, clip: list[bytes], query: str = "") -> list[dict[str, Any]]:
