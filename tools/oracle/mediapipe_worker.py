@@ -36,6 +36,13 @@ node {
 """
 
 
+def face_landmark_cpu() -> SolutionBase:
+    """MediaPipe's ``FaceLandmarkCpu`` subgraph with attention, fed an image and an ROI (the
+    graph the crop oracle and the peer server's ``/crop`` run)."""
+    config = text_format.Parse(GRAPH, calculator_pb2.CalculatorGraphConfig())
+    return SolutionBase(graph_config=config, side_inputs={"with_attention": True})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("images", nargs="+")
@@ -44,8 +51,7 @@ def main() -> None:
         np.ascontiguousarray(cv2.cvtColor(cv2.imread(p, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
         for p in args.images
     ]
-    config = text_format.Parse(GRAPH, calculator_pb2.CalculatorGraphConfig())
-    solution = SolutionBase(graph_config=config, side_inputs={"with_attention": True})
+    solution = face_landmark_cpu()
     roi = rect_pb2.NormalizedRect(x_center=0.5, y_center=0.5, width=1.0, height=1.0, rotation=0.0)
     for crop in crops[:5]:  # warm-up
         solution.process({"image": crop, "roi": roi})

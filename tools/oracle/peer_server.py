@@ -45,23 +45,9 @@ import uvicorn
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from google.protobuf import text_format
-from mediapipe.framework import calculator_pb2
 from mediapipe.framework.formats import rect_pb2
-from mediapipe.python.solution_base import SolutionBase
+from mediapipe_worker import face_landmark_cpu  # beside this script (its own sys.path[0])
 
-CROP_GRAPH = """
-input_stream: "image"
-input_stream: "roi"
-output_stream: "landmarks"
-node {
-  calculator: "FaceLandmarkCpu"
-  input_stream: "IMAGE:image"
-  input_stream: "ROI:roi"
-  input_side_packet: "WITH_ATTENTION:with_attention"
-  output_stream: "LANDMARKS:landmarks"
-}
-"""
 FULL_ROI = rect_pb2.NormalizedRect(x_center=0.5, y_center=0.5, width=1.0, height=1.0, rotation=0)
 
 
@@ -116,8 +102,7 @@ class CropGraph(Graph):
     """``FaceLandmarkCpu`` with attention on the whole crop."""
 
     def __init__(self) -> None:
-        config = text_format.Parse(CROP_GRAPH, calculator_pb2.CalculatorGraphConfig())
-        super().__init__(SolutionBase(graph_config=config, side_inputs={"with_attention": True}))
+        super().__init__(face_landmark_cpu())
 
     def faces(self, rgb: np.ndarray) -> list[np.ndarray]:
         height, width = rgb.shape[:2]

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
+from websockets.sync.client import connect
 
+from service.api import schemas
 from service.pipelines.frames import FramePipeline, FrameResult
 from service.tracking.sessions import SessionStore
 from service.tracking.smoothing import OneEuroParams
@@ -41,6 +45,22 @@ def noisy_photo_clip(name: str, count: int, seed: int, sigma: float = 6.0) -> li
         png(np.clip(photo + rng.normal(0, sigma, photo.shape), 0, 255).astype(np.uint8))
         for _ in range(count)
     ]
+
+
+def track_over_websocket(
+    server: LiveServer, clip: list[bytes], query: str = ""
+) -> list[dict[str, Any]]:
+    """``clip`` through one ``/v1/track`` session of ``server`` (``query``: e.g.
+    ``"?smoothing=false"``): every answer, each checked against ``schemas.FrameResponse``."""
+    url = server.base_url.replace("http://", "ws://") + "/v1/track" + query
+    answers = []
+    with connect(url, open_timeout=60) as ws:
+        for payload in clip:
+            ws.send(payload)
+            answers.append(json.loads(ws.recv(timeout=120)))
+    for answer in answers:
+        schemas.FrameResponse.model_validate(answer)
+    return answers
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +12,9 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from websockets.sync.client import connect
 
 from service.api import schemas
-from tests.service.tracking.conftest import noisy_photo_clip
+from tests.service.tracking.conftest import noisy_photo_clip, track_over_websocket
 from tools.servers.gateway import LiveServer
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -95,18 +93,6 @@ def test_v1_crop_has_head_gaze_only(server: LiveServer) -> None:
     assert abs(yaw) < 15 and abs(pitch) < 20
 
 
-def _websocket(server: LiveServer, clip: list[bytes], query: str = "") -> list[dict[str, Any]]:
-    url = server.base_url.replace("http://", "ws://") + "/v1/track" + query
-    answers = []
-    with connect(url, open_timeout=60) as ws:
-        for payload in clip:
-            ws.send(payload)
-            answers.append(json.loads(ws.recv(timeout=120)))
-    for answer in answers:
-        schemas.FrameResponse.model_validate(answer)
-    return answers
-
-
 def _grpc(server: LiveServer, clip: list[bytes]) -> list[Any]:
     from service.tracking import tracking_pb2, tracking_pb2_grpc
 
@@ -121,8 +107,8 @@ def _grpc(server: LiveServer, clip: list[bytes]) -> list[Any]:
 
 @pytest.mark.slow
 def test_streams_agree_and_smooth_the_gaze(server: LiveServer, clip: list[bytes]) -> None:
-    smoothed = _websocket(server, clip)
-    raw = _websocket(server, clip, "?smoothing=false")
+    smoothed = track_over_websocket(server, clip)
+    raw = track_over_websocket(server, clip, "?smoothing=false")
     rpc = _grpc(server, clip)
     assert len(smoothed) == len(raw) == len(rpc) == len(clip)
     for index, (answer, unsmoothed, message) in enumerate(zip(smoothed, raw, rpc, strict=True)):

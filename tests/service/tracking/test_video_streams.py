@@ -4,7 +4,6 @@ all against one real ``python -m service``; the WebSocket and gRPC answers must 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,9 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from websockets.sync.client import connect
 
 from service.api import schemas
-from tests.service.tracking.conftest import noisy_photo_clip
+from tests.service.tracking.conftest import noisy_photo_clip, track_over_websocket
 from tools.servers.gateway import LiveServer
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -25,18 +23,6 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 def noisy_clip() -> list[bytes]:
     """Six frames of a still real photo, each with fresh noise (so smoothing shows)."""
     return noisy_photo_clip("lenna.png", 6, seed=7)
-
-
-def _websocket(server: LiveServer, clip: list[bytes], query: str = "") -> list[dict[str, Any]]:
-    url = server.base_url.replace("http://", "ws://") + "/v1/track" + query
-    answers = []
-    with connect(url, open_timeout=60) as ws:
-        for payload in clip:
-            ws.send(payload)
-            answers.append(json.loads(ws.recv(timeout=120)))
-    for answer in answers:
-        schemas.FrameResponse.model_validate(answer)
-    return answers
 
 
 def _grpc(server: LiveServer, clip: list[bytes], **first: Any) -> list[Any]:
@@ -86,8 +72,8 @@ def test_v1_frame_has_a_pose_and_no_face_id(server: LiveServer) -> None:
 def test_websocket_smoothing_is_on_by_default_and_off_per_session(
     server: LiveServer, noisy_clip: list[bytes]
 ) -> None:
-    smoothed = _websocket(server, noisy_clip)
-    raw = _websocket(server, noisy_clip, "?smoothing=false")
+    smoothed = track_over_websocket(server, noisy_clip)
+    raw = track_over_websocket(server, noisy_clip, "?smoothing=false")
     assert len({_face(a)["face_id"] for a in smoothed}) == 1
     assert _face(smoothed[0])["landmarks"] == _face(raw[0])["landmarks"]  # first passes
     for a, b in zip(smoothed[1:], raw[1:], strict=True):
@@ -103,7 +89,7 @@ def test_websocket_smoothing_is_on_by_default_and_off_per_session(
 def test_websocket_and_grpc_answers_agree(
     server: LiveServer, noisy_clip: list[bytes], smoothing: bool
 ) -> None:
-    ws = _websocket(server, noisy_clip, "" if smoothing else "?smoothing=false")
+    ws = track_over_websocket(server, noisy_clip, "" if smoothing else "?smoothing=false")
     rpc = _grpc(server, noisy_clip, smoothing=smoothing, max_faces=1)
     assert len(ws) == len(rpc)
     for answer, message in zip(ws, rpc, strict=True):
