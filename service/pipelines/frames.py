@@ -46,7 +46,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from service import metrics
-from service.contract import MODEL_INPUT_SIZE, SHORT_RANGE, DetectorSpec, ModelOutputs
+from service.contract import MODEL_INPUT_SIZE, DetectorSpec, ModelOutputs
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import InferenceBackend
@@ -177,7 +177,7 @@ class FramePipeline:
         if backend is None:
             name = "the face detector" if kind is None else f"the {kind!r} face detector"
             raise BackendUnavailable(f"{name} is not loaded (build it: make model)")
-        spec = getattr(backend, "spec", SHORT_RANGE)
+        spec = backend.spec
         return self._detector_calls[spec.name], spec
 
     def detect(
