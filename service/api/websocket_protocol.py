@@ -9,7 +9,14 @@ own way; this subclass answers them as the rest of the gateway does:
   ...) gets the JSON error body ``{"error": {"code": "invalid_http_request", ...}}`` with the
   library's status (400, 426) instead of its ``text/plain`` one; logged at INFO;
 * a text frame that is not UTF-8 closes the connection with 1007 (as uvicorn does) with one
-  INFO line, not an ERROR with a traceback per frame (anyone could flood the log).
+  INFO line, not an ERROR with a traceback per frame (anyone could flood the log);
+* a frame the library refuses (a message over ``ws_max_size``: 1009; bad UTF-8: 1007; a
+  protocol error: 1002) gets its close frame delivered: uvicorn closed the socket right after
+  writing it, while the client was still sending the refused message, and closing a socket
+  with unread input sends a TCP reset, which lost the close frame on the client's side (the
+  hostile corpus saw 1006 on 26 of 40 oversized frames). Here the write side is shut after
+  the close frame and what the client still sends is read and dropped until it closes too,
+  for at most ``DRAIN_AFTER_CLOSE_S``.
 
 Refusals by the app itself (API key, bad query) are answered as JSON by the app
 (``service.api.error_handlers``) through the ASGI ``websocket.http.response`` extension.
@@ -36,6 +43,9 @@ logger = logging.getLogger(__name__)
 # The code of a refused upgrade request, as for any unparsable HTTP request.
 HANDSHAKE_ERROR_CODE = "invalid_http_request"
 INVALID_UTF8_CLOSE_CODE = 1007
+# After a refused frame's close frame: how long what the client still sends is read and
+# dropped (so the close frame is not lost to a TCP reset) before the connection is closed.
+DRAIN_AFTER_CLOSE_S = 2.0
 
 
 class JsonRefusingServerProtocol(ServerProtocol):
@@ -68,6 +78,30 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
             max_size=self.config.ws_max_size,
             logger=logging.getLogger("uvicorn.error"),
         )
+
+    draining = False  # a refused frame's close frame is sent; input is dropped
+
+    def data_received(self, data: bytes) -> None:
+        if self.draining:
+            return  # the rest of a refused message, or anything after it
+        super().data_received(data)
+
+    def handle_parser_exception(self) -> None:
+        """As uvicorn's, but the socket is half-closed and drained instead of closed at once
+        (see the module docstring)."""
+        if self.draining:
+            return
+        assert self.conn.close_sent is not None
+        code, reason = self.conn.close_sent.code, self.conn.close_sent.reason
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.draining = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        # The client's own close ends it sooner (EOF closes the transport, and closing
+        # cancels this timer).
+        self.close_timer = self.loop.call_later(DRAIN_AFTER_CLOSE_S, self.transport.close)
 
     def send_receive_event_to_app(self) -> None:
         if self.curr_msg_data_type == "text" and not self.close_sent:

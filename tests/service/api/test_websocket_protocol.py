@@ -5,6 +5,7 @@ and a text frame that is not UTF-8 closes with 1007 and one INFO line, no traceb
 from __future__ import annotations
 
 import json
+import random
 import socket
 from typing import Any
 
@@ -67,3 +68,34 @@ def test_a_text_frame_that_is_not_utf8_closes_with_1007_and_one_info_line(gatewa
     log = gateway.log()
     assert log.count("is not UTF-8: closed with 1007") == 3
     assert "Traceback" not in log and "Invalid UTF-8 sequence" not in log
+
+
+@pytest.fixture(scope="module")
+def small_body_gateway(model_path: Any, live_server: Any) -> Any:
+    return live_server({"FACEMESH_MAX_BODY_BYTES": str(200_000)})
+
+
+def test_a_message_over_the_limit_gets_its_1009_close_frame_every_time(
+    small_body_gateway: Any,
+) -> None:
+    """An 8 MB incompressible message (more than the sockets' buffers hold; the client offers
+    permessage-deflate) against a 200 kB limit: the server refuses it from the frame header
+    while the client is still sending. Before, the socket was closed with the rest of the
+    message unread, and the TCP reset lost the close frame (1006) on about two tries in three;
+    now the close frame reaches the client every time."""
+    url = small_body_gateway.base_url.replace("http://", "ws://") + "/v1/track"
+    message = random.Random(9).randbytes(8_000_000)
+    codes = []
+    for _ in range(12):
+        with (
+            connect(url, open_timeout=WAIT_S, max_size=None) as ws,
+            pytest.raises(ConnectionClosed) as closed,
+        ):
+            ws.send(message)
+            ws.recv(timeout=WAIT_S)
+        codes.append(closed.value.rcvd.code if closed.value.rcvd is not None else None)
+    assert codes == [1009] * 12
+    # The server keeps serving.
+    with connect(url, open_timeout=WAIT_S) as ws:
+        ws.send("a text frame")
+        assert json.loads(ws.recv(timeout=WAIT_S))["error"]["code"] == "unsupported_message"
