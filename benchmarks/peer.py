@@ -69,7 +69,7 @@ from benchmarks.harness import (
     write_report,
 )
 from tools.oracle.oracle_env import WORKERS, OracleWorker, oracle_python
-from tools.servers.gateway import SERVER_START_TIMEOUT_S, LiveServer, free_port, start_server
+from tools.servers.gateway import LiveServer, free_port, start_server
 
 DATA = REPO / "tests" / "data"
 FRAMES = DATA / "frames"
@@ -387,14 +387,8 @@ def start_peer(log_dir: Path, crop_graph: str) -> LiveServer:
             stderr=subprocess.STDOUT,
         )
     peer = LiveServer(f"http://127.0.0.1:{port}", {}, process, log_path)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{peer.base_url}/healthz", timeout=2.0).status_code == 200:
-                return peer
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
+    if peer.wait_ready(path="/healthz"):
+        return peer
     log_text = peer.log()
     peer.stop()
     raise RuntimeError(f"the peer did not start:\n{log_text}")

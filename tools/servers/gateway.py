@@ -51,13 +51,13 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout_s: float = SERVER_START_TIMEOUT_S) -> bool:
-        """True once /readyz answers 200; False when the process exits or ``timeout_s``
-        passes first."""
+    def wait_ready(self, timeout_s: float = SERVER_START_TIMEOUT_S, path: str = "/readyz") -> bool:
+        """True once ``path`` (the gateway's /readyz; another server's own check) answers
+        200; False when the process exits or ``timeout_s`` passes first."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.process.poll() is None:
             try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=2.0).status_code == 200:
+                if httpx.get(f"{self.base_url}{path}", timeout=2.0).status_code == 200:
                     return True
             except httpx.TransportError:
                 pass
