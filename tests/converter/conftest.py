@@ -64,14 +64,9 @@ def landmarker_onnx() -> onnx.ModelProto:
 
 
 @pytest.fixture(scope="session")
-def blendshapes_session() -> ort.InferenceSession:
-    """FaceLandmarker's blendshape model, converted by the code under test, on ONNX Runtime."""
-    model = convert(read_tflite(fetch_tflite("face_blendshapes", CACHE)), SPECS["face_blendshapes"])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    return ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+def blendshapes_onnx() -> onnx.ModelProto:
+    """FaceLandmarker's blendshape model, converted by the code under test."""
+    return convert(read_tflite(fetch_tflite("face_blendshapes", CACHE)), SPECS["face_blendshapes"])
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,13 @@ blendshape model against FaceLandmarker end to end."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+import openvino as ov
 import pytest
 
 from service.contract import BLENDSHAPE_INPUT_NAME, LANDMARKER_SPEC
@@ -64,6 +66,30 @@ def test_landmark_model_matches_the_tflite_interpreter(
     assert nonfaces and max(nonfaces) < 0.5  # the nonfaces are told apart, as by the model
 
 
+BlendshapeRunner = tuple[str, Callable[[np.ndarray], np.ndarray]]  # runtime, points -> scores
+
+
+@pytest.fixture(scope="module", params=["openvino", "onnxruntime"])
+def blendshape_runner(
+    request: pytest.FixtureRequest,
+    blendshapes_onnx: onnx.ModelProto,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> BlendshapeRunner:
+    """points [N, 146, 2] -> scores [N, 52] with the freshly converted model on one runtime
+    (OpenVINO in f32, as the service pins it)."""
+    if request.param == "onnxruntime":
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 2
+        session = ort.InferenceSession(
+            blendshapes_onnx.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        return request.param, lambda points: session.run(None, {BLENDSHAPE_INPUT_NAME: points})[0]
+    path = tmp_path_factory.mktemp("openvino") / "model.onnx"
+    onnx.save(blendshapes_onnx, path)
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return request.param, lambda points: compiled(np.ascontiguousarray(points))[0]
+
+
 def _golden_faces(goldens: dict[str, dict[str, Any]]) -> dict[str, tuple[np.ndarray, list[float]]]:
     """label -> (the blendshape model's points, FaceLandmarker's own scores), for every face of
     the frame and clip goldens (labels as in the model goldens)."""
@@ -81,29 +107,35 @@ def _golden_faces(goldens: dict[str, dict[str, Any]]) -> dict[str, tuple[np.ndar
 
 
 def test_blendshape_model_matches_the_tflite_interpreter(
-    blendshapes_session: ort.InferenceSession, landmarker_goldens: dict[str, dict[str, Any]]
+    blendshape_runner: BlendshapeRunner, landmarker_goldens: dict[str, dict[str, Any]]
 ) -> None:
     faces = _golden_faces(landmarker_goldens)
     goldens = landmarker_goldens["models"]["blendshape_model"]
     assert [g["face"] for g in goldens] == list(faces)
     points = np.stack([faces[g["face"]][0] for g in goldens])
-    (got,) = blendshapes_session.run(None, {BLENDSHAPE_INPUT_NAME: points})
+    runtime, run = blendshape_runner
+    got = run(points)
     error = np.abs(got - np.array([g["scores"] for g in goldens]))
-    print(f"\n{len(goldens)} faces x 52: max |d| {error.max():.2e}, mean {error.mean():.2e}")
+    print(
+        f"\n{runtime}: {len(goldens)} faces x 52: max |d| {error.max():.2e}, "
+        f"mean {error.mean():.2e}"
+    )
     assert error.max() <= SCORE
 
 
 def test_blendshape_model_fed_facelandmarkers_landmarks_gives_its_scores(
-    blendshapes_session: ort.InferenceSession, landmarker_goldens: dict[str, dict[str, Any]]
+    blendshape_runner: BlendshapeRunner, landmarker_goldens: dict[str, dict[str, Any]]
 ) -> None:
     """FaceLandmarker's own landmarks (pixels of the whole image, IMAGE and VIDEO mode) through
     the converted model reproduce FaceLandmarker's blendshapes."""
     faces = _golden_faces(landmarker_goldens)
     points = np.stack([points for points, _ in faces.values()])
-    (got,) = blendshapes_session.run(None, {BLENDSHAPE_INPUT_NAME: points})
+    runtime, run = blendshape_runner
+    got = run(points)
     error = np.abs(got - np.array([scores for _, scores in faces.values()]))
     print(
-        f"\n{len(faces)} FaceLandmarker faces: max |d| {error.max():.2e}, mean {error.mean():.2e}"
+        f"\n{runtime}: {len(faces)} FaceLandmarker faces: max |d| {error.max():.2e}, "
+        f"mean {error.mean():.2e}"
     )
     assert len(faces) >= 20
     assert error.max() <= SCORE
