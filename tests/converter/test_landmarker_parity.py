@@ -13,9 +13,25 @@ import onnxruntime as ort
 import openvino as ov
 import pytest
 
-from service.contract import BLENDSHAPE_INPUT_NAME, LANDMARKER_SPEC
+from converter.driver import convert
+from converter.models import SPECS
+from converter.source import fetch_tflite
+from converter.tflite_model import read_tflite
+from service.contract import (
+    BLENDSHAPE_INPUT_NAME,
+    DETECTION_EYES,
+    FACE_ROTATION,
+    LANDMARKER_DETECTION_ROI_SCALE,
+    LANDMARKER_DETECTION_ROI_SQUARE,
+    LANDMARKER_INPUT_SIZE,
+    LANDMARKER_SPEC,
+)
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
-from tests.converter.conftest import DATA
+from service.processing.decode import decode_image
+from service.processing.detection import letterbox, postprocess_detections
+from service.processing.roi import rotation_from
+from service.processing.warp import RotatedRect, crop_to_frame, warp_rect
+from tests.converter.conftest import CACHE, DATA
 from tools.oracle.landmarker_goldens import (
     blendshape_points,
     clip_frames,
@@ -25,6 +41,8 @@ from tools.oracle.landmarker_goldens import (
 
 LANDMARK_PX = 0.01  # px of the 256x256 input
 SCORE = 1e-4  # face presence, tongue-out and blendshape scores
+IMAGE_MODE_IOD = 0.005  # FaceLandmarker's x, y per face, share of the inter-ocular distance
+IMAGE_MODE_Z_IOD = 0.01  # its z, same units
 
 
 @pytest.fixture(scope="module", params=["openvino", "onnxruntime"])
@@ -150,3 +168,69 @@ def test_clip_frames_are_the_ones_the_goldens_were_made_from(
     assert frames[0].shape == (clip["height"], clip["width"], 3)
     assert pixels_sha256(frames) == clip["pixels_sha256"]
     assert all(entry["faces"] for entry in landmarker_goldens["clip"]["frames"])
+
+
+def test_facelandmarkers_roi_rule_reproduces_its_image_mode(
+    landmarker_runtime: Runtime, landmarker_goldens: dict[str, dict[str, Any]]
+) -> None:
+    """The ROI rule docs/landmarker.md states (detection box scaled by 1.5, not squared,
+    rotated by the eye keypoints, stretched to 256x256 with the border replicated), run with
+    the service's short-range detector (the bundle's detector network: same weights) and the
+    converted landmark model, gives FaceLandmarker's image-mode landmarks. z: FaceLandmarker
+    scales the model's z by the length of the ROI's width vector measured in normalised image
+    units (x / width, y / height), i.e. by ROI width x sqrt(cos^2 r + (W/H)^2 sin^2 r) in
+    pixels: not the ROI's pixel width once a turned ROI sits in a non-square image."""
+    detector = ort.InferenceSession(
+        convert(
+            read_tflite(fetch_tflite("face_detection_short_range", CACHE)),
+            SPECS["face_detection_short_range"],
+        ).SerializeToString(),
+        providers=["CPUExecutionProvider"],
+    )
+    size = LANDMARKER_INPUT_SIZE
+    errors, z_errors = [], []
+    for frame in landmarker_goldens["frames"]["frames"]:
+        if not frame["faces"]:
+            continue
+        image = decode_image((DATA / frame["file"]).read_bytes(), min_side=1, max_pixels=10**8)
+        height, width = image.shape[:2]
+        raw = detector.run(["regressors", "classificators"], {"image": letterbox(image)[None]})
+        rects = []
+        for detection in postprocess_detections(raw[0][0], raw[1][0], width, height):
+            xmin, ymin, box_w, box_h = (float(v) for v in detection.box)
+            centre_x, centre_y = xmin + box_w / 2, ymin + box_h / 2
+            if LANDMARKER_DETECTION_ROI_SQUARE:
+                box_w = box_h = max(box_w, box_h)
+            eyes = detection.keypoints[list(DETECTION_EYES)]
+            rects.append(
+                RotatedRect(
+                    centre_x,
+                    centre_y,
+                    box_w * LANDMARKER_DETECTION_ROI_SCALE,
+                    box_h * LANDMARKER_DETECTION_ROI_SCALE,
+                    rotation_from(eyes[0], eyes[1]),
+                )
+            )
+        crops = np.stack([warp_rect(image, rect, size, size, "replicate") for rect in rects])
+        landmarks = landmarker_runtime.run(crops)["landmarks"]
+        for face in frame["faces"]:
+            want = np.array(face["landmarks"]) * [width, height, width]
+            iod = float(np.linalg.norm(want[FACE_ROTATION[0], :2] - want[FACE_ROTATION[1], :2]))
+            found = []
+            for rect, points in zip(rects, landmarks, strict=True):
+                to_frame = crop_to_frame(rect, size, size)
+                xy = points[:, :2] @ to_frame[:2, :2].T + to_frame[:2, 2]
+                turn = rect.rotation
+                stretch = np.hypot(np.cos(turn), width / height * np.sin(turn))
+                z = points[:, 2] * rect.width * stretch / size
+                found.append((float(np.linalg.norm(xy - want[:, :2], axis=1).max()), z))
+            best, z = min(found, key=lambda item: item[0])  # the detection of this face
+            errors.append(best / iod)
+            z_errors.append(float(np.abs(z - want[:, 2]).max()) / iod)
+    print(
+        f"\n{landmarker_runtime.name}: {len(errors)} faces, worst point per face at most "
+        f"{max(errors):.2%} of the inter-ocular distance (z {max(z_errors):.2%})"
+    )
+    assert len(errors) == 14
+    assert max(errors) <= IMAGE_MODE_IOD
+    assert max(z_errors) <= IMAGE_MODE_Z_IOD

