@@ -223,6 +223,13 @@ LANDMARKER_MIN_PRESENCE = 0.5  # min_face_presence_confidence
 LANDMARKER_MIN_DETECTION = 0.5  # min_face_detection_confidence
 LANDMARKER_MIN_TRACKING = 0.5  # min_tracking_confidence (IoU of a kept ROI with a new box)
 LANDMARKER_NMS_IOU = 0.3  # the face detector's min_suppression_threshold
+# Video mode with one face: FaceLandmarker smooths the landmarks with a one-euro filter per
+# coordinate (frame pixels; speed scaled by 1 / the landmarks' mean box side), these parameters,
+# the sampling rate 1 / the gap between timestamps, but the start rate after a frame stamped 0.
+LANDMARKER_SMOOTHING_MIN_CUTOFF = 0.05
+LANDMARKER_SMOOTHING_BETA = 80.0
+LANDMARKER_SMOOTHING_DERIVATE_CUTOFF = 1.0
+LANDMARKER_SMOOTHING_START_RATE = 30.0
 
 # The blendshape model: 146 of the 478 landmarks, x and y in pixels of the whole image (the
 # model centres and scales them itself), -> 52 scores in [0, 1], in ``BLENDSHAPE_NAMES`` order.
