@@ -370,10 +370,6 @@ class FramePipeline:
         header = self.budget.probe(payload)
         eighths = self.decode_eighths(header, state, max_faces)
         async with self.budget.images([header.cost(eighths)]):
-            self._mesh_calls.bind()
-            for caller in self._detector_calls.values():
-                caller.bind()
-
             def work() -> FrameResult:
                 with metrics.timed("frame_decode"):
                     decoded = self.decode(payload, header, eighths)
