@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.pipelines.frames import FrameFace, FramePipeline, FrameResult
+from service.pipelines.frames import FramePipeline
+from service.pipelines.results import FrameFace, FrameResult
 from service.processing import gaze
 from service.processing.face_geometry import (
     canonical_face,

@@ -17,7 +17,8 @@ from PIL import Image
 from websockets.sync.client import connect
 
 from service.api import schemas
-from service.pipelines.frames import FramePipeline, FrameResult
+from service.pipelines.frames import FramePipeline
+from service.pipelines.results import FrameResult
 from service.tracking.sessions import SessionStore
 from service.tracking.smoothing import OneEuroParams
 from service.tracking.tracker import track_frame
