@@ -61,3 +61,13 @@ def open_frame_pipeline(
         return standalone_frame_pipeline(mesh, detector, settings)
 
     return open_pipeline
+
+
+@pytest.fixture(scope="module")
+def frames(
+    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
+) -> Iterator[FramePipeline]:
+    """The frame pipeline on OpenVINO (CPU), one per test module; modules that run both
+    runtimes override it."""
+    with open_frame_pipeline("openvino") as pipeline:
+        yield pipeline

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +72,6 @@ def server(model_path: Path, grpc_live_server: Callable[..., tuple[LiveServer, s
     live, target = grpc_live_server({})
     live.env["grpc_target"] = target
     return live
-
-
-@pytest.fixture(scope="module")
-def frames(
-    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
-) -> Iterator[FramePipeline]:
-    with open_frame_pipeline("openvino") as pipeline:
-        yield pipeline
 
 
 @pytest.fixture(scope="module")
