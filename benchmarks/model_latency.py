@@ -8,7 +8,8 @@ on first use), ONNX Runtime (1 and 2 intra-op threads) and OpenVINO (the gateway
 same 42 crops, so machine load hits all of them alike. Wall time and process CPU time are both
 recorded: on a busy machine the CPU-time ratio is the steadier comparison. Then batched
 throughput: ONNX Runtime (batch 8, 32; 1 and 2 threads) and OpenVINO with two streams of one
-thread each, two calls in flight (batch 1, 4, 8: the gateway's buckets), and ONNX Runtime's
+thread each, two calls in flight (each of the gateway's compiled batch sizes,
+``Settings.openvino_batch_sizes``), and ONNX Runtime's
 per-op profile. Prints the ratios; writes benchmarks/reports/model_latency.json.
 """
 
@@ -65,8 +66,8 @@ def timed_calls(
 
 
 def openvino(streams: int) -> OpenVinoRuntime:
-    """The gateway's OpenVINO runtime: f32, one thread per call, buckets 1/4/8 compiled."""
-    options = RuntimeOptions(threads=1, streams=streams, batch_sizes=(1, 4, 8), eager=True)
+    """The gateway's OpenVINO runtime: f32, one thread per call, its batch sizes compiled."""
+    options = RuntimeOptions(threads=1, streams=streams, eager=True)
     return OpenVinoRuntime(MODEL, ATTENTION_SPEC, options)
 
 
@@ -184,7 +185,8 @@ def main() -> None:
             results[f"ort_t{threads}_b{batch}"] = summary(times, batch)
     ov_streams = openvino(streams=2)
     two_streams = {
-        batch: in_flight(ov_streams, images, batch, args.stream_seconds) for batch in (1, 4, 8)
+        batch: in_flight(ov_streams, images, batch, args.stream_seconds)
+        for batch in ov_streams.batch_sizes
     }
 
     labels = {

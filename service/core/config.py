@@ -36,6 +36,25 @@ TRITON_INFERENCE_CONCURRENCY = 16
 CAMERA_FOV_DEGREES_MIN = 1.0
 CAMERA_FOV_DEGREES_MAX = 160.0
 
+# The largest batch size OpenVINO may compile (each compiled size costs memory).
+OPENVINO_BATCH_SIZE_MAX = 256
+
+
+def check_batch_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """The one rule for a model's compiled batch sizes: ascending, distinct, in 1..256.
+    Raises ``ValueError`` otherwise (Settings at start-up, ``RuntimeOptions`` when built)."""
+    if (
+        not sizes
+        or list(sizes) != sorted(set(sizes))
+        or sizes[0] < 1
+        or sizes[-1] > OPENVINO_BATCH_SIZE_MAX
+    ):
+        raise ValueError(
+            f"batch sizes must be ascending and distinct in 1..{OPENVINO_BATCH_SIZE_MAX}, "
+            f"got {sizes}"
+        )
+    return sizes
+
 
 class Settings(BaseSettings):
     """Gateway configuration (see the settings table in README.md)."""
@@ -352,9 +371,7 @@ class Settings(BaseSettings):
     @field_validator("openvino_batch_sizes")
     @classmethod
     def _check_batch_sizes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if not value or list(value) != sorted(set(value)) or value[0] < 1 or value[-1] > 256:
-            raise ValueError("openvino_batch_sizes: ascending distinct sizes in 1..256")
-        return value
+        return check_batch_sizes(value)
 
     @model_validator(mode="before")
     @classmethod

@@ -4,10 +4,10 @@ and iris): an ONNX file in, ``run(images) -> {output name: float32 [N, ...]}`` o
 Two implementations of ``Runtime``:
 
 ``OpenVinoRuntime`` (CPU, the default)
-    One compiled model per static batch size (``batch_sizes``, e.g. 1, 4, 8: the sizes that
-    run without padding): a call with N images runs as consecutive chunks of the largest size
-    that fits (5 -> 4 + 1); a rest smaller than every size is zero-padded up to one and the
-    padding rows are dropped.
+    One compiled model per static batch size (``batch_sizes``, by default
+    ``Settings.openvino_batch_sizes``: the sizes that run without padding): a call with N
+    images runs as consecutive chunks of the largest size that fits (5 -> 4 + 1); a rest
+    smaller than every size is zero-padded up to one and the padding rows are dropped.
     Static shapes matter: with a dynamic batch dimension OpenVINO's CPU plugin is much
     slower per crop (figures: ``docs/performance.md``). The precision hint is pinned to f32
     (on CPUs with AVX512-BF16 OpenVINO would otherwise run bf16, which moves landmarks by
@@ -29,41 +29,52 @@ import importlib.metadata
 import logging
 import queue
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from service.contract import ModelSpec
+from service.core.config import Settings, check_batch_sizes
 from service.core.errors import BackendUnavailable
 from service.inference.base import checked_outputs
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-    from service.core.config import Settings
-
 logger = logging.getLogger(__name__)
 
 RuntimeName = Literal["openvino", "onnxruntime"]
-DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 4, 8)
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 
 
+def _setting(name: str) -> Any:
+    """The default of one Settings field (the only place a default lives)."""
+    return Settings.model_fields[name].default
+
+
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """How to run a model (see the README settings table)."""
+    """How to run a model (see the README settings table); the defaults are Settings'.
+    Raises ``ValueError`` for batch sizes off ``config.check_batch_sizes``."""
 
-    runtime: RuntimeName = "openvino"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int = 0  # per call; 0: ONNX Runtime one per core, OpenVINO 1
-    streams: int = 1  # OpenVINO: calls that can run at once per compiled model
-    spinning: bool = False  # ONNX Runtime only
-    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES  # OpenVINO only: compiled, padding-free
-    eager: bool = False  # OpenVINO: compile every batch size at load (else on first use)
+    runtime: RuntimeName = field(default_factory=lambda: _setting("runtime"))
+    device: Literal["auto", "cpu", "cuda"] = field(default_factory=lambda: _setting("device"))
+    # per call; 0: ONNX Runtime one per core, OpenVINO 1
+    threads: int = field(default_factory=lambda: _setting("intra_op_threads"))
+    # OpenVINO: calls that can run at once per compiled model
+    streams: int = field(default_factory=lambda: _setting("inference_concurrency"))
+    spinning: bool = field(default_factory=lambda: _setting("intra_op_spinning"))  # ORT only
+    # OpenVINO only: the compiled, padding-free sizes
+    batch_sizes: tuple[int, ...] = field(default_factory=lambda: _setting("openvino_batch_sizes"))
+    # OpenVINO: compile every batch size at load (else on first use)
+    eager: bool = field(default_factory=lambda: _setting("openvino_eager_compile"))
+
+    def __post_init__(self) -> None:
+        check_batch_sizes(self.batch_sizes)
 
     def capped(self, largest: int) -> RuntimeOptions:
         """The same options with only the batch sizes up to ``largest`` (at least the
@@ -221,10 +232,6 @@ class OpenVinoRuntime:
         import openvino as ov
 
         _require_file(model_path, spec)
-        if not options.batch_sizes or list(options.batch_sizes) != sorted(set(options.batch_sizes)):
-            raise ValueError(
-                f"batch_sizes must be ascending and distinct, got {options.batch_sizes}"
-            )
         self.spec = spec
         self.batch_sizes = options.batch_sizes
         self._path = model_path

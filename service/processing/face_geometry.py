@@ -3,9 +3,10 @@
 Facts taken from MediaPipe's ``modules/face_geometry/libs/geometry_pipeline.cc`` and
 ``procrustes_solver.cc`` (the code here is our own):
 
-* a perspective camera with a vertical field of view (63 degrees by default; accepted from
-  ``CAMERA_FOV_DEGREES_MIN`` to ``CAMERA_FOV_DEGREES_MAX``, what a rectilinear lens can have,
-  in ``service.core.config``), near plane 1, far 10000, the principal point at the frame
+* a perspective camera with a vertical field of view (every function takes it; its default
+  is ``Settings.camera_fov_degrees``, and it is accepted from ``CAMERA_FOV_DEGREES_MIN`` to
+  ``CAMERA_FOV_DEGREES_MAX``, what a rectilinear lens can have, in ``service.core.config``),
+  near plane 1 (no far plane: nothing here clips depth), the principal point at the frame
   centre, origin top-left (screen y flipped);
 * screen landmarks (normalised x, y, and z on the x scale; left-handed) are projected onto
   the near plane, the canonical-to-runtime scale is estimated twice (first on the projected
@@ -48,8 +49,6 @@ METADATA_PATH = (
     / "geometry_pipeline_metadata_landmarks.pbtxt"
 )
 CAMERA_NEAR = 1.0
-CAMERA_FAR = 10000.0
-DEFAULT_VERTICAL_FOV_DEGREES = 63.0
 # VERTEX_PT: x, y, z, u, v per vertex.
 _VERTEX_SIZE = 5
 # MediaPipe skips faces whose landmarks lie within this normalised radius of their mean.
@@ -257,7 +256,7 @@ def estimate_pose(
     landmarks: np.ndarray,
     width: int,
     height: int,
-    fov_degrees: float = DEFAULT_VERTICAL_FOV_DEGREES,
+    fov_degrees: float,
 ) -> HeadPose:
     """The head pose of one face from float [478|468, 3] landmarks in frame pixels.
     Raises ``GeometryError`` for landmarks that give no pose."""
@@ -274,7 +273,7 @@ def estimate_pose(
 
 
 def project_canonical(
-    matrix: np.ndarray, width: int, height: int, fov_degrees: float = DEFAULT_VERTICAL_FOV_DEGREES
+    matrix: np.ndarray, width: int, height: int, fov_degrees: float
 ) -> np.ndarray:
     """The inverse direction, for tests and tools: the canonical face posed by ``matrix`` and
     seen by the camera, as float64 [468, 3] landmarks in frame pixels with z on the x scale
@@ -291,7 +290,7 @@ def project_points(
     camera: np.ndarray,
     width: int,
     height: int,
-    fov_degrees: float = DEFAULT_VERTICAL_FOV_DEGREES,
+    fov_degrees: float,
     mean_depth: float | None = None,
 ) -> np.ndarray:
     """float [3, N] camera-space points (cm) -> float64 [N, 3] frame pixels, z relative to
@@ -317,7 +316,7 @@ def pixel_rays(
     pixels: np.ndarray,
     width: int,
     height: int,
-    fov_degrees: float = DEFAULT_VERTICAL_FOV_DEGREES,
+    fov_degrees: float,
 ) -> np.ndarray:
     """float [N, 2] frame pixels -> float64 [N, 3] unit camera-space directions of the rays
     from the camera centre through them (the inverse of ``project_points`` for x, y)."""

@@ -31,6 +31,7 @@ from functools import lru_cache
 import numpy as np
 
 from service.contract import EYE_CONTOUR_POINTS, LEFT_EYE, LEFT_IRIS, RIGHT_EYE, RIGHT_IRIS
+from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN
 from service.processing.face_geometry import (
     GeometryError,
     HeadPose,
@@ -266,8 +267,11 @@ def head_gaze_orthographic(landmarks: np.ndarray, sight: LineOfSight = LINE_OF_S
 
 def focal_length_px(height: int, fov_degrees: float) -> float:
     """The camera's focal length in pixels from its vertical field of view."""
-    if not (height > 0 and 0.0 < fov_degrees < 180.0):
-        raise GeometryError("frame height must be positive and the field of view in (0, 180)")
+    if not (height > 0 and CAMERA_FOV_DEGREES_MIN <= fov_degrees <= CAMERA_FOV_DEGREES_MAX):
+        raise GeometryError(
+            "frame height must be positive and the field of view in "
+            f"[{CAMERA_FOV_DEGREES_MIN:g}, {CAMERA_FOV_DEGREES_MAX:g}] degrees"
+        )
     return 0.5 * height / math.tan(0.5 * math.radians(fov_degrees))
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from service import metrics
 from service.contract import ModelOutputs
+from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.batcher import ModelCaller
 from service.inference.embedded import EmbeddedBackend
@@ -50,6 +51,7 @@ class Recorder:
 def caller(
     call: Callable[[np.ndarray], ModelOutputs], **kwargs: object
 ) -> ModelCaller[ModelOutputs]:
+    kwargs.setdefault("max_batch", Settings().batch_max_size)
     return ModelCaller(call, ModelOutputs.rows, model="attention", **kwargs)  # type: ignore[arg-type]
 
 
@@ -360,7 +362,14 @@ def test_a_failure_cutting_rows_answers_every_caller(
     def broken_rows(outputs: ModelOutputs, start: int, stop: int) -> ModelOutputs:
         raise IndexError("rows out of range")
 
-    models = ModelCaller(backend.infer, broken_rows, model="attention")
+    models = ModelCaller(backend.infer, broken_rows, model="attention", max_batch=8)
     results = asyncio.run(_gather(models, [crops[:1], crops[1:2]]))
     models.close()
     assert all(isinstance(result, IndexError) for result in results)
+
+
+def test_the_batch_limit_comes_from_the_caller() -> None:
+    """``ModelCaller`` holds no default batch limit of its own: Settings.batch_max_size is
+    the one default, passed in by ``service.lifespan``."""
+    with pytest.raises(TypeError, match="max_batch"):
+        ModelCaller(lambda images: images, lambda out, a, b: out, model="attention")  # type: ignore[call-arg]

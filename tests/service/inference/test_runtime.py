@@ -137,11 +137,18 @@ def test_buckets_compile_lazily_and_padding_is_dropped(model_path: Path) -> None
     assert lazy.compiled_batch_sizes == (1, 4)
 
 
-def test_buckets_must_ascend(model_path: Path) -> None:
-    with pytest.raises(ValueError, match="ascending"):
-        OpenVinoRuntime(model_path, ATTENTION_SPEC, RuntimeOptions(batch_sizes=(4, 1)))
+def test_buckets_must_ascend() -> None:
+    """One rule, checked where the sizes are given: in Settings and in RuntimeOptions."""
+    for sizes in [(4, 1), (), (0, 4), (1, 512), (4, 4)]:
+        with pytest.raises(ValueError, match="ascending"):
+            RuntimeOptions(batch_sizes=sizes)
     with pytest.raises(ValueError, match="ascending"):
         Settings(openvino_batch_sizes="8,2")
+
+
+def test_runtime_options_default_to_the_settings() -> None:
+    assert RuntimeOptions().batch_sizes == Settings().openvino_batch_sizes
+    assert RuntimeOptions().runtime == Settings().runtime
 
 
 def test_concurrent_calls_get_their_own_rows(model_path: Path) -> None:

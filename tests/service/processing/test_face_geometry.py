@@ -6,6 +6,7 @@ Figures are printed (``pytest -s``).
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from pathlib import Path
@@ -109,13 +110,13 @@ def test_euler_angles_round_trip() -> None:
 
 def test_bad_landmarks_give_a_geometry_error() -> None:
     with pytest.raises(geometry.GeometryError):
-        geometry.estimate_pose(np.zeros((10, 3)), 640, 480)
+        geometry.estimate_pose(np.zeros((10, 3)), 640, 480, 63.0)
     with pytest.raises(geometry.GeometryError):  # all points on one spot
-        geometry.estimate_pose(np.full((478, 3), 5.0), 640, 480)
-    nan = geometry.project_canonical(_pose_matrix(0, 0, 0, [0, 0, -50]), 640, 480)
+        geometry.estimate_pose(np.full((478, 3), 5.0), 640, 480, 63.0)
+    nan = geometry.project_canonical(_pose_matrix(0, 0, 0, [0, 0, -50]), 640, 480, 63.0)
     nan[3, 0] = math.nan
     with pytest.raises(geometry.GeometryError):
-        geometry.estimate_pose(nan, 640, 480)
+        geometry.estimate_pose(nan, 640, 480, 63.0)
     with pytest.raises(geometry.GeometryError):
         geometry.Frustum.for_frame(640, 480, 180.0)
     with pytest.raises(geometry.GeometryError):
@@ -215,7 +216,7 @@ def test_degenerate_input_gives_no_pose_never_another_error(
 ) -> None:
     """``estimate_pose`` on input that gives no pose raises ``GeometryError`` (the frame
     pipeline then returns the face without a pose), never ``LinAlgError`` or anything else."""
-    landmarks = geometry.project_canonical(_pose_matrix(0, 0, 0, [0.0, 0.0, -50.0]), 640, 480)
+    landmarks = geometry.project_canonical(_pose_matrix(0, 0, 0, [0.0, 0.0, -50.0]), 640, 480, 63.0)
     if z is not None:
         landmarks[:, 2] = z
         landmarks[0, 2] = -z if np.isfinite(z) else 0.0
@@ -238,3 +239,19 @@ def test_the_camera_range_is_served() -> None:
         landmarks = geometry.project_canonical(truth, 640, 480, fov)
         pose = geometry.estimate_pose(landmarks, 640, 480, fov)
         assert abs(pose.yaw - 10.0) < 0.5
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        geometry.estimate_pose,
+        geometry.project_canonical,
+        geometry.project_points,
+        geometry.pixel_rays,
+    ],
+)
+def test_the_field_of_view_has_no_default_here(function: object) -> None:
+    """The camera's default field of view lives in Settings alone: every geometry function
+    takes it from its caller."""
+    parameter = inspect.signature(function).parameters["fov_degrees"]  # type: ignore[arg-type]
+    assert parameter.default is inspect.Parameter.empty

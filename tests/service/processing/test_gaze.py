@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from service.contract import LEFT_IRIS, RIGHT_IRIS
+from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN
 from service.processing import gaze
 from service.processing.face_geometry import (
     HeadPose,
@@ -179,6 +180,15 @@ def test_focal_length_from_the_vertical_field_of_view() -> None:
     assert gaze.focal_length_px(480, 90.0) == pytest.approx(240.0)
     with pytest.raises(gaze.GeometryError):
         gaze.focal_length_px(480, 180.0)
+
+
+@pytest.mark.parametrize("fov", [CAMERA_FOV_DEGREES_MIN / 2, CAMERA_FOV_DEGREES_MAX + 10.0])
+def test_focal_length_takes_the_settings_field_of_view_range(fov: float) -> None:
+    """The range Settings accept for the camera is the one gaze accepts too."""
+    with pytest.raises(gaze.GeometryError):
+        gaze.focal_length_px(480, fov)
+    for edge in (CAMERA_FOV_DEGREES_MIN, CAMERA_FOV_DEGREES_MAX):
+        assert gaze.focal_length_px(480, edge) > 0
 
 
 def test_no_pose_or_no_landmarks_gives_no_gaze() -> None:
