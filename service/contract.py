@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -43,6 +44,11 @@ MODEL_OUTPUTS: dict[str, tuple[int, ...]] = {
 # Order of the regions in ``region_transforms``; the irises have points but no transform.
 REGION_ORDER: tuple[str, ...] = ("lips", "left_eye", "right_eye")
 IRIS_REGIONS: tuple[str, ...] = ("left_iris", "right_iris")
+# A ``region_transforms`` matrix maps the region's 16x16 attention grid (one unit square =
+# REGION_GRID_CELLS cells) to the 48x48 feature map, whose cells are REGION_FEATURE_STRIDE_PX
+# model-input pixels each (px192 = 4 * feature).
+REGION_GRID_CELLS = 16.0
+REGION_FEATURE_STRIDE_PX = 4.0
 
 # --- MediaPipe landmark indices -------------------------------------------------------------
 LIPS: tuple[int, ...] = (
@@ -124,6 +130,11 @@ DETECTOR_NUM_COORDS = 16
 DETECTOR_NUM_KEYPOINTS = 6
 
 
+# The detector kinds as a type (Settings.detector, ?detector=, DetectorSpec.name); the contract
+# test checks it names exactly the DETECTORS.
+DetectorKind = Literal["short", "full"]
+
+
 @dataclass(frozen=True)
 class DetectorSpec:
     """One MediaPipe face detector: its letterbox side (also its x/y/w/h scale), the SSD
@@ -133,7 +144,7 @@ class DetectorSpec:
     it, and the contract test checks the two agree), and the graph's own ``min_score_thresh``
     (a floor under the caller's threshold)."""
 
-    name: str
+    name: DetectorKind
     input_size: int
     strides: tuple[int, ...]
     interpolated_scale: bool
@@ -155,6 +166,19 @@ SHORT_RANGE = DetectorSpec("short", 128, (8, 16, 16, 16), True, 896)
 # min_score_thresh 0.6.
 FULL_RANGE = DetectorSpec("full", 192, (4,), False, 2304, 0.6)
 DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in (SHORT_RANGE, FULL_RANGE)}
+# The landmark pipelines a gateway can load (Settings.pipeline, ?model=).
+PipelineName = Literal["attention", "cascade"]
+PIPELINES: tuple[str, ...] = get_args(PipelineName)
+
+
+def detector_model(kind: str) -> str:
+    """The model label of the ``kind`` face detector (its micro-batcher, metrics)."""
+    return f"detector_{kind}"
+
+
+# Every model behind a micro-batcher, as metrics label it: the landmark pipelines by name,
+# then the face detectors by kind.
+MODEL_LABELS: tuple[str, ...] = (*PIPELINES, *(detector_model(kind) for kind in DETECTORS))
 
 
 # --- every model, as runtimes and Triton see it ---------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Services
-from service.contract import DETECTORS, ModelOutputs
+from service.contract import DETECTORS, ModelOutputs, detector_model
 from service.core.admission import AdmissionController
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
@@ -68,7 +68,7 @@ def detector_caller(detector: DetectorBackend, settings: Settings) -> DetectorCa
     return ModelCaller(
         detector.detect,
         pair_rows,
-        model=f"detector_{detector.spec.name}",
+        model=detector_model(detector.spec.name),
         concurrency=settings.inference_concurrency,
         max_batch=settings.batch_max_size,
         max_delay_us=settings.batch_max_delay_us,

@@ -28,6 +28,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from service.contract import MODEL_LABELS
 from service.core.errors import ERROR_CODES
 
 # Crops (/v1/crop, /v1/crops): decode .. postprocess, total.
@@ -48,8 +49,8 @@ ENDPOINTS: tuple[str, ...] = (
 )
 OUTCOMES: tuple[str, ...] = ("face", "below_threshold")
 # Models behind the micro-batcher (service/inference/batcher.py), one executor each: the
-# landmark pipelines by name and the two face detectors by kind (service/lifespan.py).
-MODELS: tuple[str, ...] = ("attention", "cascade", "detector_short", "detector_full")
+# landmark pipelines by name and the face detectors by kind (service/lifespan.py).
+MODELS: tuple[str, ...] = MODEL_LABELS
 _PRECREATED_STATUSES: tuple[str, ...] = (
     "200", "404", "408", "413", "415", "422", "499", "500", "503",
 )  # fmt: skip

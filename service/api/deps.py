@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +20,7 @@ from starlette.requests import HTTPConnection
 
 from service.api import schemas
 from service.api.responses import model_info
+from service.contract import DetectorKind, PipelineName
 from service.core.admission import AdmissionController
 from service.core.config import Settings
 from service.inference.batcher import ModelCaller
@@ -71,7 +72,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 async def get_crop_pipeline(
     services: ServicesDep,
     model: Annotated[
-        Literal["attention", "cascade"] | None,
+        PipelineName | None,
         Query(
             description="Pipeline: `attention` (fused Attention Mesh) or `cascade` (468-point "
             "mesh + iris model per eye); default `FACEMESH_PIPELINE`. Only the pipelines "
@@ -104,7 +105,7 @@ async def get_frame_pipeline(services: ServicesDep) -> FramePipeline:
 async def get_detector_kind(
     services: ServicesDep,
     detector: Annotated[
-        Literal["short", "full"] | None,
+        DetectorKind | None,
         Query(
             description="Face detector: MediaPipe's short-range model or its full-range model "
             "(small faces). Default: FACEMESH_DETECTOR. A detector that is not loaded is a 422.",
@@ -112,9 +113,9 @@ async def get_detector_kind(
     ] = None,
 ) -> str | None:
     """The detector kind the request asks for (``?detector=``; None: the default), refused
-    (422) before the body is read when it is not loaded (``Detectors.pick``)."""
+    (422 on ``query.detector``) before the body is read when it is not loaded."""
     if detector is not None:
-        services.detectors.pick(detector)
+        require_loaded("detector", "detector", detector, services.detectors.kinds)
     return detector
 
 

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.contract import PIPELINES, SHORT_RANGE, DetectorKind, PipelineName
+
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +91,7 @@ class Settings(BaseSettings):
         REPO_ROOT / "model_repository" / "facemesh" / "1" / "model.onnx",
         description="ONNX file of the fused model for the embedded backend.",
     )
-    pipeline: Literal["attention", "cascade"] = Field(
+    pipeline: PipelineName = Field(
         "attention",
         description="Landmark pipeline a request gets without `?model=`: the fused Attention "
         "Mesh, or the pre-attention cascade (468-point mesh, then the iris model once per eye).",
@@ -264,8 +266,8 @@ class Settings(BaseSettings):
         REPO_ROOT / "model_repository" / "face_detector" / "1" / "model.onnx",
         description="Face detector ONNX file for the embedded backend.",
     )
-    detector: Literal["short", "full"] = Field(
-        "short",
+    detector: DetectorKind = Field(
+        SHORT_RANGE.name,
         description="Face detector a frame gets without ?detector=: MediaPipe's short-range "
         "model (faces within ~2 m) or its full-range model (small faces, 192x192 input).",
     )
@@ -392,7 +394,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_pipelines(self) -> Settings:
-        unknown = set(self.loaded_pipelines) - {"attention", "cascade"}
+        unknown = set(self.loaded_pipelines) - set(PIPELINES)
         if unknown:
             raise ValueError(f"extra_pipelines: unknown pipelines {sorted(unknown)}")
         return self

@@ -127,7 +127,7 @@ class TritonDetector:
         self.model.close()
 
 
-def create_detector(settings: Settings, kind: str = "short") -> DetectorBackend:
+def create_detector(settings: Settings, kind: str = SHORT_RANGE.name) -> DetectorBackend:
     """The ``kind`` detector (``short`` or ``full``) for ``settings.backend`` (the same
     backend as the landmark model; the full-range one always embedded)."""
     options = RuntimeOptions.from_settings(settings).capped(DETECTOR_MAX_BUCKET)

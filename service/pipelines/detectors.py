@@ -101,7 +101,6 @@ class Detectors:
         detector = self._loaded.get(kind)
         if detector is None:
             raise InvalidParameter(
-                f"query.detector: detector {kind!r} is not loaded; "
-                f"loaded: {', '.join(self._loaded)}"
+                f"detector {kind!r} is not loaded; loaded: {', '.join(self._loaded)}"
             )
         return detector

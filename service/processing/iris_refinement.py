@@ -39,6 +39,8 @@ from service.contract import (
     LEFT_EYE_CORNERS,
     LIPS,
     LIPS_CORNERS,
+    REGION_FEATURE_STRIDE_PX,
+    REGION_GRID_CELLS,
     RIGHT_EYE,
     RIGHT_EYE_CORNERS,
     ModelOutputs,
@@ -183,8 +185,9 @@ def unit_affine_to_region_transform(affine: np.ndarray) -> np.ndarray:
     cascade's regions go through the same postprocess as the fused model's."""
     affine = np.asarray(affine, dtype=np.float64)
     out = np.zeros((*affine.shape[:-2], 4, 4))
-    out[..., :2, :2] = affine[..., :2] / 64.0  # 4 (px192 per fm48) * 16 (grid per unit)
-    out[..., :2, 3] = affine[..., 2] / 4.0
+    # The inverse of postprocess.unit_square_to_px192.
+    out[..., :2, :2] = affine[..., :2] / (REGION_FEATURE_STRIDE_PX * REGION_GRID_CELLS)
+    out[..., :2, 3] = affine[..., 2] / REGION_FEATURE_STRIDE_PX
     out[..., 2, 2] = 1.0
     out[..., 3, 3] = 1.0
     return out.astype(np.float32)

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.contract import IRIS_REGIONS, REGION_ORDER, ModelOutputs
+from service.contract import (
+    IRIS_REGIONS,
+    REGION_FEATURE_STRIDE_PX,
+    REGION_GRID_CELLS,
+    REGION_ORDER,
+    ModelOutputs,
+)
 from service.processing.preprocess import CropTransform
-
-# The attention grid is 16x16 cells; feature-map units are px192 / 4.
-_GRID_CELLS = 16.0
-_FEATURE_STRIDE_PX = 4.0
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,13 @@ def unit_square_to_px192(region_transform: np.ndarray) -> np.ndarray:
     region's unit square to px192.
 
     Rows 0-1 of the input are [[a, b, 0, tx], [c, d, 0, ty]], mapping 16x16 attention-grid
-    coordinates to 48x48 feature-map coordinates; px192 = 4 * feature, grid = 16 * unit.
+    coordinates to 48x48 feature-map coordinates (``contract.REGION_GRID_CELLS``,
+    ``REGION_FEATURE_STRIDE_PX``).
     """
     matrix = np.asarray(region_transform, dtype=np.float64)
     out = np.zeros((*matrix.shape[:-2], 3, 3))
-    out[..., :2, :] = _FEATURE_STRIDE_PX * matrix[..., :2, [0, 1, 3]]
-    out[..., :2, :2] *= _GRID_CELLS
+    out[..., :2, :] = REGION_FEATURE_STRIDE_PX * matrix[..., :2, [0, 1, 3]]
+    out[..., :2, :2] *= REGION_GRID_CELLS
     out[..., 2, 2] = 1.0
     return out
 

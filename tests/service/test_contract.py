@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import get_args
 
 import onnx
 import pytest
 
-from service import contract
+from service import contract, metrics
 from service.core.config import Settings
 from service.processing.detection import ssd_anchors
 
@@ -136,3 +137,26 @@ def test_each_built_landmarker_model_has_its_contract_tensors(
     assert list(inputs) == [spec.input_name]
     assert inputs[spec.input_name][1:] == spec.input_shape
     assert {name: shape[1:] for name, shape in outputs.items()} == dict(spec.outputs)
+
+
+def test_detector_kinds_are_the_contracts_detectors() -> None:
+    assert get_args(contract.DetectorKind) == tuple(contract.DETECTORS)
+    assert (
+        *contract.PIPELINES,
+        *(contract.detector_model(kind) for kind in contract.DETECTORS),
+    ) == contract.MODEL_LABELS
+    assert metrics.MODELS == contract.MODEL_LABELS
+
+
+def test_detector_kinds_are_literal_only_in_the_contract() -> None:
+    """A string ``"short"``/``"full"`` (or a detector's model label) in service code outside
+    the contract is a second spelling of the detector kinds."""
+    kinds = set(contract.DETECTORS) | {contract.detector_model(k) for k in contract.DETECTORS}
+    copies = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for path in (REPO / "service").rglob("*.py")
+        if path != REPO / "service" / "contract.py" and not path.name.endswith("_pb2.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and node.value in kinds
+    ]
+    assert copies == []

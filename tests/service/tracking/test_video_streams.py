@@ -142,4 +142,5 @@ def test_v1_frame_detector_query_parameter(
     without = live_server({"FACEMESH_DETECTOR_FULL_MODEL_PATH": "/nonexistent/model.onnx"})
     refused = without.client().post("/v1/frame?detector=full", content=body, headers=headers)
     assert refused.status_code == 422
+    assert refused.json()["error"]["message"].startswith("query.detector: detector 'full'")
     assert "not loaded" in refused.json()["error"]["message"]
