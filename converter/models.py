@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import onnx
 
+from converter.attention_outputs import assemble_outputs
 from converter.context import ConversionContext
-from converter.contract import assemble_outputs
 from converter.outputs import NamedOutput, emit_outputs, value_infos
 from service.contract import (
     BLENDSHAPE_INPUT_NAME,

@@ -147,7 +147,7 @@ def unturn_normalized(points: np.ndarray, quarter_turns: int) -> np.ndarray:
     return out
 
 
-def decode(
+def decode_boxes(
     regressors: np.ndarray,
     classificators: np.ndarray,
     min_score: float = MIN_SCORE,
@@ -238,7 +238,9 @@ def postprocess_detections(
 
     ``quarter_turns`` = k when the outputs are for the letterbox turned counter-clockwise by
     k * 90 degrees (``turned_letterboxes``); results are mapped back to the unturned frame."""
-    boxes, keypoints, scores = weighted_nms(*decode(regressors, classificators, min_score, spec))
+    boxes, keypoints, scores = weighted_nms(
+        *decode_boxes(regressors, classificators, min_score, spec)
+    )
     if quarter_turns % 4:
         # A quarter turn keeps boxes axis-aligned: turn both corners back, re-order them.
         corners = unturn_normalized(boxes.reshape(-1, 2, 2), quarter_turns)

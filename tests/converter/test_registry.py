@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from converter import source
-from converter.contract import xy_source_rows
+from converter.attention_outputs import xy_source_rows
 from converter.errors import SourceIntegrityError, UnsupportedOpError
 from converter.handlers.common import same_padding
 from converter.registry import lookup, register, registered_ops

@@ -7,7 +7,7 @@ import pytest
 
 from service.contract import SHORT_RANGE
 from service.processing.detection import (
-    decode,
+    decode_boxes,
     letterbox,
     letterbox_rect,
     postprocess_detections,
@@ -46,7 +46,7 @@ def _raw(entries: dict[int, tuple[list[float], float]]) -> tuple[np.ndarray, np.
 def test_decode_scales_by_128_and_offsets_by_the_anchor() -> None:
     # x, y, w, h then keypoint 0 (x, y): all in 128-px units relative to the anchor centre.
     regressors, logits = _raw({600: ([12.8, -6.4, 32.0, 64.0, 6.4, 0.0], 2.0)})
-    boxes, keypoints, scores = decode(regressors, logits)
+    boxes, keypoints, scores = decode_boxes(regressors, logits)
     anchor = ssd_anchors()[600]
     centre = anchor + np.array([0.1, -0.05])
     half = np.array([0.125, 0.25])
@@ -65,7 +65,7 @@ def test_decode_drops_low_scores_and_negative_sizes() -> None:
             13: ([0, 0, 10, 10], 1e6),  # clipped to 100 before the sigmoid: finite score 1
         }
     )
-    _, _, scores = decode(regressors, logits)
+    _, _, scores = decode_boxes(regressors, logits)
     np.testing.assert_allclose(scores, [0.5, 1.0])
 
 
