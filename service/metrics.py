@@ -95,7 +95,7 @@ IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 IMAGES_PER_REQUEST = Histogram(
-    "facemesh_batch_size_images",
+    "facemesh_request_images",
     "Images per /v1/crop or /v1/crops request (not per model call: that is "
     "facemesh_model_batch_size_images).",
     buckets=BATCH_BUCKETS,

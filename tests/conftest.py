@@ -5,7 +5,7 @@ port, with the given ``FACEMESH_*`` settings, and waits until ``/readyz`` answer
 are cached per settings for the whole session and stopped at its end, so reuse is cheap::
 
     def test_something(live_server):
-        server = live_server({"FACEMESH_MAX_BATCH_IMAGES": "4"})
+        server = live_server({"FACEMESH_CROPS_MAX_IMAGES": "4"})
         response = httpx.get(f"{server.base_url}/healthz")
 
 ``grpc_live_server(settings)`` is the same with the gRPC tracking stream on; it returns the

@@ -59,7 +59,7 @@ FRAME = REPO_ROOT / "tests" / "data" / "frames" / "lenna.png"  # a whole frame w
 CORPUS_SETTINGS = {
     "FACEMESH_MAX_BODY_BYTES": str(2 * 1024 * 1024),
     "FACEMESH_DECODE_MEMORY_BYTES": str(256 * 1024 * 1024),
-    "FACEMESH_MAX_BATCH_IMAGES": "8",
+    "FACEMESH_CROPS_MAX_IMAGES": "8",
     "FACEMESH_HEADER_TIMEOUT_S": "1",
     "FACEMESH_BODY_IDLE_TIMEOUT_S": "1",
     "FACEMESH_BODY_TIMEOUT_S": "2",

@@ -1,7 +1,7 @@
 """OpenAPI additions that depend on settings, so the schema says what the server accepts
 (a schema-driven fuzzer finds no mismatch):
 
-* ``document_limits``: ``/v1/crops``' ``image`` array holds 1 to ``FACEMESH_MAX_BATCH_IMAGES``
+* ``document_limits``: ``/v1/crops``' ``image`` array holds 1 to ``FACEMESH_CROPS_MAX_IMAGES``
   files; ``?model=`` lists only the loaded pipelines and ``?detector=`` only the loaded
   detectors (the others are a 422);
 * ``document_api_keys``: with ``FACEMESH_API_KEYS`` set, every ``/v1`` operation is
@@ -69,7 +69,7 @@ def document_limits(app: FastAPI, settings: Settings) -> None:
                         image = media.get("schema", {}).get("properties", {}).get("image")
                         if image is not None and image.get("type") == "array":
                             image["minItems"] = 1
-                            image["maxItems"] = settings.max_batch_images
+                            image["maxItems"] = settings.crops_max_images
         app.openapi_schema = schema
         return schema
 

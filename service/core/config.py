@@ -190,7 +190,17 @@ class Settings(BaseSettings):
         description="Largest width*height, read from the image header before decoding.",
     )
     min_image_side: int = Field(32, ge=1, description="Smallest accepted width or height.")
-    max_batch_images: int = Field(16, ge=1, le=256, description="Most images in /v1/crops.")
+    crops_max_images: int = Field(
+        16,
+        ge=1,
+        le=256,
+        # The old name FACEMESH_MAX_BATCH_IMAGES is still read (deprecated).
+        validation_alias=AliasChoices(
+            "crops_max_images", ENV_PREFIX + "CROPS_MAX_IMAGES", ENV_PREFIX + "MAX_BATCH_IMAGES"
+        ),
+        description="Most images in one /v1/crops request (a request limit; a model call's "
+        "is batch_max_size).",
+    )
     request_decode_bytes: int = Field(
         256 * 1024 * 1024,
         ge=1024 * 1024,

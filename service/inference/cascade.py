@@ -26,7 +26,7 @@ from service.processing.iris_refinement import assemble_outputs, crop_eyes, eye_
 
 logger = logging.getLogger(__name__)
 
-EXTRA_PIPELINE_MAX_BUCKET = 4
+EXTRA_PIPELINE_MAX_BATCH_SIZE = 4
 
 
 class CascadeBackend(InProcessBackend):
@@ -58,7 +58,7 @@ def create_cascade_backend(settings: Settings) -> CascadeBackend:
     if settings.pipeline != "cascade":
         # A pipeline picked per request (?model=cascade) compiles only the smaller batch sizes:
         # each compiled size costs memory (docs/performance.md).
-        options = options.capped(EXTRA_PIPELINE_MAX_BUCKET)
+        options = options.capped(EXTRA_PIPELINE_MAX_BATCH_SIZE)
     backend = CascadeBackend(
         open_runtime(settings.cascade_mesh_path, CASCADE_MESH_SPEC, options),
         open_runtime(settings.cascade_iris_path, IRIS_SPEC, options),

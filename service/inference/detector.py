@@ -31,7 +31,7 @@ DetectorCaller = ModelCaller[tuple[np.ndarray, np.ndarray]]
 # A frame is one detector row (three with the rotation search); micro-batched frames rarely
 # fill more than 4, and each compiled OpenVINO batch size costs memory (docs/performance.md):
 # the detectors compile only the batch sizes up to 4.
-DETECTOR_MAX_BUCKET = 4
+DETECTOR_MAX_BATCH_SIZE = 4
 
 
 @runtime_checkable
@@ -130,7 +130,7 @@ class TritonDetector:
 def create_detector(settings: Settings, kind: str = SHORT_RANGE.name) -> DetectorBackend:
     """The ``kind`` detector (``short`` or ``full``) for ``settings.backend`` (the same
     backend as the landmark model; the full-range one always embedded)."""
-    options = RuntimeOptions.from_settings(settings).capped(DETECTOR_MAX_BUCKET)
+    options = RuntimeOptions.from_settings(settings).capped(DETECTOR_MAX_BATCH_SIZE)
     if kind == FULL_RANGE.name:
         return EmbeddedDetector.open(settings.detector_full_model_path, options, FULL_RANGE)
     if settings.backend == "embedded":

@@ -81,12 +81,13 @@ class FramePipeline:
         max_faces: int,
         state: TrackState | None = None,
         rotation_search: bool | None = None,
-        detector: str | None = None,
+        detector_kind: str | None = None,
     ) -> FrameResult:
         """Steps 2 to 4 on uint8 [H, W, 3] ``image``, or on a ``Decoded`` frame at its
         decode's scale (blocking). With ``state``, tracked ROIs are used and ``state`` is
         updated for the next frame. ``rotation_search`` (None: the setting) as in the module
-        docstring; ``detector`` picks a loaded kind (``short``, ``full``; None: the default)."""
+        docstring; ``detector_kind`` picks a loaded kind (``short``, ``full``; None: the
+        default)."""
         search = self._rotation_search if rotation_search is None else rotation_search
         frame = (
             image if isinstance(image, Decoded) else Decoded(image, image.shape[1], image.shape[0])
@@ -95,7 +96,7 @@ class FramePipeline:
         detector_ran = len(tracked) < max_faces
         faces: list[FrameFace] = []
         if detector_ran:
-            found = self.detectors.pick(detector)
+            found = self.detectors.pick(detector_kind)
             with metrics.timed("detect"):
                 detections = found.detect(frame.pixels, max_faces, (frame.width, frame.height))
             faces = self._landmarks(frame, detections, tracked, max_faces)
@@ -142,7 +143,7 @@ class FramePipeline:
         rotation_search: bool | None = None,
         fov_degrees: float | None = None,
         finish: Finish | None = None,
-        detector: str | None = None,
+        detector_kind: str | None = None,
     ) -> FrameResult:
         """Every step for one frame's bytes, in one threadpool task; the header probe runs
         on the loop. The decode's estimated size (reduced when ``FrameDecoder.eighths`` says
@@ -156,7 +157,7 @@ class FramePipeline:
             def work() -> FrameResult:
                 with metrics.timed("frame_decode"):
                     decoded = self.decoder.decode(payload, header, eighths)
-                frame = self.process(decoded, max_faces, state, rotation_search, detector)
+                frame = self.process(decoded, max_faces, state, rotation_search, detector_kind)
                 decoded_bytes = decoded.pixels.nbytes
                 del decoded
                 budget.release_large(decoded_bytes)

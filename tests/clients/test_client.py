@@ -57,7 +57,7 @@ def test_crop_matches_the_goldens(client: Client) -> None:
 
 
 def test_crops_match_every_golden_in_posting_order(client: Client) -> None:
-    for start in range(0, len(GOLDEN_NAMES), 16):  # FACEMESH_MAX_BATCH_IMAGES
+    for start in range(0, len(GOLDEN_NAMES), 16):  # FACEMESH_CROPS_MAX_IMAGES
         names = GOLDEN_NAMES[start : start + 16]
         result = client.crops([CROPS / f"{name}.png" for name in names])
         assert len(result.faces) == len(names)
@@ -220,7 +220,7 @@ def test_bad_images_raise_their_class(
 
 def test_request_errors_raise_their_class(client: Client) -> None:
     with pytest.raises(errors.TooManyImages):
-        client.crops([CROPS / "lenna_face0.png"] * 17)  # FACEMESH_MAX_BATCH_IMAGES = 16
+        client.crops([CROPS / "lenna_face0.png"] * 17)  # FACEMESH_CROPS_MAX_IMAGES = 16
     with pytest.raises(errors.ValidationError) as raised:
         client.frame(FRAMES / "lenna.png", max_faces=0)
     assert raised.value.status == 422 and "max_faces" in raised.value.message

@@ -126,7 +126,7 @@ def test_crop_and_crops_match_the_goldens(client: Client) -> None:
     (face,) = client.crop(CROPS / "lenna_face0.png").faces
     assert_crop_matches_golden(face.landmarks, GOLDENS["lenna_face0"])
     names = sorted(GOLDENS)
-    for start in range(0, len(names), 16):  # FACEMESH_MAX_BATCH_IMAGES
+    for start in range(0, len(names), 16):  # FACEMESH_CROPS_MAX_IMAGES
         chunk = names[start : start + 16]
         result = client.crops([CROPS / f"{name}.png" for name in chunk])
         assert result.model.backend == "openvino"

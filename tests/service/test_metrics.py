@@ -79,8 +79,8 @@ def test_histograms_and_counters_move_after_requests(gateway: Any) -> None:
         assert delta(f"{STAGE}_sum", stage=stage) > 0, stage
     assert delta(f"{STAGE}_count", stage="decode") == 3  # the bad body fails in decode
     assert delta(f"{STAGE}_bucket", stage="inference", le="+Inf") == 2
-    assert delta("facemesh_batch_size_images_count") == 2
-    assert delta("facemesh_batch_size_images_sum") == 4
+    assert delta("facemesh_request_images_count") == 2
+    assert delta("facemesh_request_images_sum") == 4
     assert delta("facemesh_http_requests_total", endpoint="/v1/crop", status="200") == 1
     assert delta("facemesh_http_requests_total", endpoint="/v1/crops", status="200") == 1
     assert delta("facemesh_http_requests_total", endpoint="/v1/crop", status="422") == 1

@@ -163,7 +163,7 @@ def test_config_matches_the_gateway_contract(model: str, path: Path) -> None:
 
 
 def test_facemesh_takes_the_largest_gateway_batch() -> None:
-    assert parse(PRODUCTION_CONFIG).max_batch_size >= Settings().max_batch_images
+    assert parse(PRODUCTION_CONFIG).max_batch_size >= Settings().crops_max_images
 
 
 def test_face_detector_takes_the_rotation_search_batch() -> None:

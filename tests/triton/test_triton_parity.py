@@ -100,7 +100,7 @@ def test_gateway_json_equals_embedded(
             faces(embedded_gateway.post("/v1/crop", content=body, headers=headers)),
             path.name,
         )
-    batch_limit = 16  # the gateway's default max_batch_images
+    batch_limit = 16  # the gateway's default crops_max_images
     for start in range(0, len(crop_paths), batch_limit):
         files = [
             ("image", (p.name, p.read_bytes(), "image/png"))

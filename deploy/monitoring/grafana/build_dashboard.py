@@ -151,13 +151,13 @@ ROWS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]], int]]]] = [
                 [
                     (
                         "mean",
-                        f"sum(rate(facemesh_batch_size_images_sum{{{GW}}}[$__rate_interval])) / "
-                        f"sum(rate(facemesh_batch_size_images_count{{{GW}}}[$__rate_interval]))",
+                        f"sum(rate(facemesh_request_images_sum{{{GW}}}[$__rate_interval])) / "
+                        f"sum(rate(facemesh_request_images_count{{{GW}}}[$__rate_interval]))",
                     ),
                     (
                         "p95",
                         f"histogram_quantile(0.95, sum by (le) "
-                        f"(rate(facemesh_batch_size_images_bucket{{{GW}}}[$__rate_interval])))",
+                        f"(rate(facemesh_request_images_bucket{{{GW}}}[$__rate_interval])))",
                     ),
                 ],
                 8,

@@ -82,7 +82,7 @@ async def crop(
 async def crops(
     request: Request, settings: SettingsDep, pipeline: CropPipelineDep, admission: AdmissionDep
 ) -> Response:
-    payloads = await read_images(request, settings, max_images=settings.max_batch_images)
+    payloads = await read_images(request, settings, max_images=settings.crops_max_images)
     async with admission.slot():  # only once the body is in
         results = await pipeline.run(payloads)
     return await _respond(results, model_info(settings, pipeline.backend.name, pipeline.pipeline))

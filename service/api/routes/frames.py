@@ -91,6 +91,6 @@ async def frame(
             limit,
             rotation_search=rotation_search,
             fov_degrees=fov_degrees,
-            detector=detector,
+            detector_kind=detector,
         )
     return frame_response(result, model)

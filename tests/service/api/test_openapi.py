@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import TEST_DATA
 
-SETTINGS = {"FACEMESH_MAX_BATCH_IMAGES": "5"}
+SETTINGS = {"FACEMESH_CROPS_MAX_IMAGES": "5"}
 
 
 @pytest.fixture(scope="module")

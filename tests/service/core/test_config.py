@@ -42,7 +42,7 @@ def test_defaults_serve_the_built_model_on_8000(monkeypatch: pytest.MonkeyPatch)
         {"max_image_pixels": PIL_MAX_IMAGE_PIXELS + 1},
         {"min_image_side": 2000, "max_image_pixels": 1_000_000},
         {"workers": 0},
-        {"max_batch_images": 0},
+        {"crops_max_images": 0},
     ],
 )
 def test_invalid_values_are_rejected(overrides: dict[str, object]) -> None:
@@ -129,3 +129,13 @@ def test_openvino_batch_sizes_read_the_old_bucket_name_too(
     monkeypatch.setenv("FACEMESH_OPENVINO_BATCH_SIZES", "1,8")
     assert Settings().openvino_batch_sizes == (1, 8)
     assert Settings(openvino_batch_sizes="4").openvino_batch_sizes == (4,)
+
+
+def test_crops_max_images_reads_the_old_name_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``max_batch_images`` read like ``batch_max_size`` (a model call's rows); the request
+    limit is ``crops_max_images`` now, and the old variable still works."""
+    monkeypatch.setenv("FACEMESH_MAX_BATCH_IMAGES", "3")
+    assert Settings().crops_max_images == 3
+    monkeypatch.setenv("FACEMESH_CROPS_MAX_IMAGES", "5")
+    assert Settings().crops_max_images == 5
+    assert Settings(crops_max_images=7).crops_max_images == 7
