@@ -93,7 +93,8 @@ STILLS = (
     ("dlib_2008_002506.jpg", 3.84),
     ("dlib_2008_001322.jpg", 4.0),
 )
-# Issue 19's targets, ours / peer: (frames/s at least, server CPU per frame at most).
+# The targets against the peer server, ours / peer: (frames/s at least, server CPU per frame at
+# most); docs/performance.md, "Summary against the targets", reads them.
 TARGETS = {"stills": (1.5, 0.7), "video": (1.3, 0.75), "crops": (1.6, None)}
 # /v1/crop server CPU per crop at most this times MediaPipe's FaceLandmarkCpu in process.
 CROP_CPU_TARGET = 1.3

@@ -2,8 +2,8 @@
 
     .venv/bin/python -m benchmarks.reduced_decode
 
-Issue 19 asked whether stills (``POST /v1/frame``, no tracked ROIs) could be decoded at 1/2
-or 1/4 of their size and still give MediaPipe's landmarks. For each photo of the peer
+Whether stills (``POST /v1/frame``, no tracked ROIs) could be decoded at 1/2 or 1/4 of their
+size, which would save decode CPU on large photos, and still give MediaPipe's landmarks. For each photo of the peer
 benchmark's stills set (``benchmarks/peer.py``: the test frames and resized copies up to
 2000x1500), the frame pipeline runs on the whole decode and on the 4/8 and 2/8 decodes; the
 landmarks of each face are compared (mean absolute x, y difference, in % of the face's

@@ -1,7 +1,9 @@
 """What routes depend on, as typed ``Annotated[..., Depends()]`` aliases.
 
-``Services`` holds everything the app builds at start-up (``service.lifespan``); it is the one
-object kept on ``app.state``, read here and nowhere else. The dependencies are ``async def``:
+``Services`` holds everything the app builds at start-up (``service.lifespan``); with the
+``Settings`` it is all the app keeps on ``app.state`` (``service.main`` stores both), and this
+module is its only reader (``services_of`` for the OpenAPI schema, the dependencies below for
+routes). The dependencies are ``async def``:
 they only read app state, and FastAPI would run plain ``def`` dependencies in the threadpool (a
 thread hop per dependency per request). They take an ``HTTPConnection`` so HTTP routes and the
 WebSocket route share them.
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
+from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
 from service.api import schemas
@@ -23,6 +26,7 @@ from service.api.responses import model_info
 from service.contract import DetectorKind, PipelineName
 from service.core.admission import AdmissionController
 from service.core.config import Settings
+from service.core.errors import InvalidParameter
 from service.inference.batcher import ModelCaller
 from service.pipelines.crops import CropPipeline
 from service.pipelines.detectors import Detectors
@@ -54,6 +58,11 @@ class Services:
     @property
     def default_crops(self) -> CropPipeline:
         return self.crops[self.settings.pipeline]
+
+
+def services_of(app: Starlette) -> Services | None:
+    """The app's ``Services``, None before the lifespan has built them."""
+    return cast("Services | None", getattr(app.state, "services", None))
 
 
 async def get_services(connection: HTTPConnection) -> Services:
@@ -113,9 +122,15 @@ async def get_detector_kind(
     ] = None,
 ) -> str | None:
     """The detector kind the request asks for (``?detector=``; None: the default), refused
-    (422 on ``query.detector``) before the body is read when it is not loaded."""
+    before the body is read when it is not loaded: ``Detectors.pick`` decides, and its
+    ``InvalidParameter`` becomes a 422 on ``query.detector``."""
     if detector is not None:
-        require_loaded("detector", "detector", detector, services.detectors.kinds)
+        try:
+            services.detectors.pick(detector)
+        except InvalidParameter as exc:
+            raise RequestValidationError(
+                [{"loc": ("query", "detector"), "msg": exc.message, "type": "value_error"}]
+            ) from exc
     return detector
 
 

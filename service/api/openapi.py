@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from service.api.deps import services_of
 from service.core.config import Settings
 
 API_KEY_SCHEMES: dict[str, dict[str, Any]] = {
@@ -54,7 +55,7 @@ def document_limits(app: FastAPI, settings: Settings) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
-        services = getattr(app.state, "services", None)
+        services = services_of(app)
         loaded: dict[str, list[str]] = {"model": list(settings.loaded_pipelines)}
         if services is not None:
             loaded["detector"] = services.detectors.kinds

@@ -94,3 +94,24 @@ def test_the_lowest_floor_imports_no_web_framework() -> None:
         tops = {name.split(".")[0] for name in _all_imports(path)}
         found += [f"{path.relative_to(SERVICE.parent)} -> {top}" for top in tops & EDGE_PACKAGES]
     assert found == []
+
+
+def test_only_deps_reads_app_state() -> None:
+    """``api/deps.py`` is the one reader of what the app keeps on ``app.state``; ``main.py``
+    stores it. Any other module touching ``app.state`` is a second door to the same objects."""
+    touching = sorted(
+        str(path.relative_to(SERVICE.parent))
+        for path in SERVICE.rglob("*.py")
+        if ".state." in path.read_text(encoding="utf-8")
+        or "(app.state" in path.read_text(encoding="utf-8")
+    )
+    assert touching == ["service/api/deps.py", "service/main.py"]
+
+
+def test_the_processing_package_lists_every_module() -> None:
+    """``service/processing/__init__.py`` is the map of the floor: one line per module."""
+    package = SERVICE / "processing"
+    doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8")))
+    listed = {line.split(":")[0].strip() for line in (doc or "").splitlines() if ":" in line}
+    modules = {path.stem for path in package.glob("*.py") if path.stem != "__init__"}
+    assert modules <= listed, modules - listed
