@@ -35,6 +35,7 @@ from service.processing.face_geometry import (
     GeometryError,
     HeadPose,
     canonical_face,
+    estimate_pose,
     pixel_rays,
     rotation_from_euler,
     solve_weighted_orthogonal,
@@ -57,10 +58,15 @@ class LineOfSight:
 
 # Angle kappa alone: the line of sight runs about 5 degrees nasal of the optical axis.
 ANATOMICAL = LineOfSight(nasal_yaw=5.0, pitch=0.0)
-# The default: the median offsets of the portraits in tests/data (people looking into the
-# lens; weak perspective, so no field of view is assumed), to 0.5 degrees; re-derived and
-# checked by tests/service/processing/test_gaze_photos.py, method and figures in docs/gaze.md.
-LINE_OF_SIGHT = LineOfSight(nasal_yaw=10.0, pitch=10.5)
+# The default: the median offsets of the 33 calibration portraits of tests/data (people
+# looking into the lens; weak perspective, so no field of view is assumed), to 0.5 degrees;
+# re-derived by tools/gaze_eval.py and checked, with held-out faces, by
+# tests/service/processing/test_gaze_photos.py. Method and figures: docs/gaze.md.
+LINE_OF_SIGHT = LineOfSight(nasal_yaw=9.0, pitch=0.5)
+# Two eyes of one face converge on what they look at: by at most ~15 degrees (a target at
+# 25 cm), and landmark noise on small irises spreads the estimates further (up to 55 degrees
+# measured on real faces, docs/gaze.md). Beyond this the two gazes are not one face's.
+MAX_EYES_ANGLE = 60.0
 # Iris landmarks: centre, then the contour's four points; 1 and 3 are its horizontal ends.
 _IRIS_CENTRE, _IRIS_HORIZONTAL = 0, (1, 3)
 _EYES = (
@@ -82,11 +88,23 @@ class GazeRay:
 
 @dataclass(frozen=True)
 class EyesGaze:
-    """Both eyes' gaze and the combined one (their mean direction from the mid-point)."""
+    """Both eyes' gaze and the combined one (their mean direction from the mid-point).
+    ``eyes_angle``: degrees between the two lines of sight; ``plausible``: at most
+    ``MAX_EYES_ANGLE`` (two eyes of one face fixate one point, so their lines of sight nearly
+    agree; eyes far apart are landmarks that are not one face's, or eyes too small to read)."""
 
     left: GazeRay
     right: GazeRay
     combined: GazeRay
+
+    @property
+    def eyes_angle(self) -> float:
+        cosine = float(self.left.direction @ self.right.direction)
+        return math.degrees(math.acos(max(-1.0, min(1.0, cosine))))
+
+    @property
+    def plausible(self) -> bool:
+        return self.eyes_angle <= MAX_EYES_ANGLE
 
 
 @dataclass(frozen=True)
@@ -224,6 +242,54 @@ def _iris_centres(landmarks: np.ndarray) -> np.ndarray:
     return centres
 
 
+def _turn_onto(target: np.ndarray) -> np.ndarray:
+    """float64 [3, 3]: the smallest rotation taking +z onto the unit vector ``target``."""
+    z = np.array([0.0, 0.0, 1.0])
+    axis = np.cross(z, target)
+    sine, cosine = float(np.linalg.norm(axis)), float(z @ target)
+    if sine < 1e-12:
+        if cosine > 0:
+            return np.eye(3)
+        raise GeometryError("the face is behind the camera")
+    k = axis / sine
+    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    turn: np.ndarray = np.eye(3) + sine * cross + (1.0 - cosine) * (cross @ cross)
+    return turn
+
+
+def _weak_view(
+    cloud: np.ndarray, iris: np.ndarray, sight: LineOfSight
+) -> tuple[EyesGaze, np.ndarray]:
+    """Both eyes' lines of sight in a view frame (x right, y up, the viewer far on +z) from
+    the face's float [3, 468] ``cloud`` in that frame (x, y, z on one scale) and the iris
+    centres' float [2, 2] x, y, by the weak-perspective fit; and the head -> view rotation."""
+    face = canonical_face()
+    matrix = solve_weighted_orthogonal(face.points, cloud, face.weights)
+    scale, rotation = _similarity(matrix)
+    far = float(np.abs(cloud).max()) + 1.0
+    origins = np.column_stack([iris, np.full(2, far)])
+    rays = np.tile([0.0, 0.0, -1.0], (2, 1))
+    eyes = _eyes(
+        _posed_centres(matrix), scale * IRIS_PLANE_CM, origins, rays, rotation, False, sight
+    )
+    return eyes, rotation
+
+
+def _spread(xy: np.ndarray) -> float:
+    spread = float(np.sqrt(((xy - xy.mean(axis=0)) ** 2).sum(axis=1).mean()))
+    if not (math.isfinite(spread) and spread > 0):
+        raise GeometryError("landmarks collapsed to a point")
+    return spread
+
+
+def _face_points(landmarks: np.ndarray) -> np.ndarray:
+    points = np.asarray(landmarks, dtype=np.float64)
+    count = canonical_face().points.shape[1]
+    if points.ndim != 2 or points.shape[0] < count or not np.all(np.isfinite(points[:count])):
+        raise GeometryError("gaze needs finite landmarks")
+    return points
+
+
 def gaze_from_pose(
     landmarks: np.ndarray,
     matrix: np.ndarray,
@@ -233,35 +299,71 @@ def gaze_from_pose(
     sight: LineOfSight = LINE_OF_SIGHT,
 ) -> Gaze:
     """Gaze of one face from its float [478, 3] frame-pixel landmarks and its pose ``matrix``
-    (``HeadPose.matrix``, canonical face -> camera space, cm) for the same camera."""
-    scale, rotation = _similarity(matrix)
-    rays = pixel_rays(_iris_centres(landmarks), width, height, fov_degrees)
+    (``HeadPose.matrix``, canonical face -> camera space, cm) for the same camera.
+
+    The landmark model sees each face along its line of sight, and its z is depth along that
+    line, not along the camera's axis as the pose's pipeline reads it; off the frame centre
+    the pose's rotation therefore misses part of the turn towards the camera. So the frame is
+    re-projected onto a virtual camera turned to look along the ray through the face's
+    centre, where the two lines agree; the pose is estimated again there, the eyeball model
+    applied, and the gaze turned back into the camera frame. ``matrix`` places the eyeballs
+    (the gaze's origins)."""
+    points = _face_points(landmarks)
+    iris_pixels = _iris_centres(points)
+    _similarity(matrix)  # a degenerate pose gives no gaze
     centres = _posed_centres(matrix)
-    camera = _eyes(centres, scale * IRIS_PLANE_CM, np.zeros((2, 3)), rays, rotation, True, sight)
-    return Gaze(camera, _in_head(camera, rotation))
+    count = canonical_face().points.shape[1]
+    rays = pixel_rays(
+        np.vstack([points[:count, :2].mean(axis=0), points[:count, :2], iris_pixels]),
+        width,
+        height,
+        fov_degrees,
+    )
+    # The virtual camera looks along the ray through the face's centre, as the model does.
+    turn = _turn_onto(-rays[0])
+    rays = rays[1:]
+    virtual = rays @ turn  # turn.T applied to each ray
+    if not np.all(virtual[:, 2] < 0):
+        raise GeometryError("landmarks behind the camera")
+    focal = focal_length_px(height, fov_degrees)
+    plane = focal * virtual[:, :2] / -virtual[:, 2:3]  # x right, y up, from the virtual axis
+    # z is on the scale of the face as the frame shows it; the virtual view shows it without
+    # the wide-angle stretch of the frame's edges, so z shrinks alike.
+    shrink = _spread(plane[:count]) / _spread(points[:count, :2])
+    pixels = np.column_stack(
+        [width / 2.0 + plane[:, 0], height / 2.0 - plane[:, 1], np.zeros(len(plane))]
+    )
+    pixels[:count, 2] = shrink * points[:count, 2]
+    pose = estimate_pose(pixels[:count], width, height, fov_degrees)
+    scale, rotation = _similarity(pose.matrix)
+    view = _eyes(
+        _posed_centres(pose.matrix),
+        scale * IRIS_PLANE_CM,
+        np.zeros((2, 3)),
+        pixel_rays(pixels[count:, :2], width, height, fov_degrees),
+        rotation,
+        True,
+        sight,
+    )
+    left, right, combined = (
+        _ray(turn @ ray.direction, origin)
+        for ray, origin in zip(
+            (view.left, view.right, view.combined), (*centres, centres.mean(axis=0)), strict=True
+        )
+    )
+    return Gaze(EyesGaze(left, right, combined), _in_head(view, rotation))
 
 
 def head_gaze_orthographic(landmarks: np.ndarray, sight: LineOfSight = LINE_OF_SIGHT) -> Gaze:
     """Gaze relative to the head for a crop (no camera): the canonical face is fitted to the
     float [478, 3] landmarks (pixels, z on the x scale) as a weak-perspective (scaled
     orthographic) view, and the iris rays run along the viewing axis."""
-    points = np.asarray(landmarks, dtype=np.float64)
-    face = canonical_face()
-    count = face.points.shape[1]
-    if points.shape[0] < count or not np.all(np.isfinite(points[:count])):
-        raise GeometryError("gaze needs finite landmarks")
+    points = _face_points(landmarks)
+    count = canonical_face().points.shape[1]
     # Pixels (y down, z away from the viewer) -> right-handed, y up, viewer on +z.
     cloud = (points[:count, :3] * np.array([1.0, -1.0, -1.0])).T
-    matrix = solve_weighted_orthogonal(face.points, cloud, face.weights)
-    scale, rotation = _similarity(matrix)
-    iris = _iris_centres(landmarks) * np.array([1.0, -1.0])
-    far = float(np.abs(cloud).max()) + 1.0
-    origins = np.column_stack([iris, np.full(2, far)])
-    rays = np.tile([0.0, 0.0, -1.0], (2, 1))
-    eyes = _eyes(
-        _posed_centres(matrix), scale * IRIS_PLANE_CM, origins, rays, rotation, False, sight
-    )
-    return Gaze(None, _in_head(eyes, rotation))
+    view, rotation = _weak_view(cloud, _iris_centres(points) * np.array([1.0, -1.0]), sight)
+    return Gaze(None, _in_head(view, rotation))
 
 
 def focal_length_px(height: int, fov_degrees: float) -> float:
