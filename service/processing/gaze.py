@@ -307,10 +307,10 @@ def gaze_from_pose(
     re-projected onto a virtual camera turned to look along the ray through the face's
     centre, where the two lines agree; the pose is estimated again there, the eyeball model
     applied, and the gaze turned back into the camera frame. ``matrix`` places the eyeballs
-    (the gaze's origins)."""
+    (the gaze's origins), and ``head`` is the camera-frame gaze in its axes."""
     points = _face_points(landmarks)
     iris_pixels = _iris_centres(points)
-    _similarity(matrix)  # a degenerate pose gives no gaze
+    _, head_to_camera = _similarity(matrix)
     centres = _posed_centres(matrix)
     count = canonical_face().points.shape[1]
     rays = pixel_rays(
@@ -351,7 +351,9 @@ def gaze_from_pose(
             (view.left, view.right, view.combined), (*centres, centres.mean(axis=0)), strict=True
         )
     )
-    return Gaze(EyesGaze(left, right, combined), _in_head(view, rotation))
+    camera = EyesGaze(left, right, combined)
+    # In the pose's axes, so that the pose turns ``head`` into ``camera`` exactly.
+    return Gaze(camera, _in_head(camera, head_to_camera))
 
 
 def head_gaze_orthographic(landmarks: np.ndarray, sight: LineOfSight = LINE_OF_SIGHT) -> Gaze:

@@ -115,14 +115,15 @@ def test_synthetic_round_trip_within_half_a_degree() -> None:
         estimated = estimate_pose(landmarks, WIDTH, HEIGHT, FOV)
         result = gaze.gaze_from_pose(landmarks, estimated.matrix, WIDTH, HEIGHT, FOV)
         assert result.camera is not None
-        truth_head = gaze.direction_from_angles(yaw, pitch)
-        truth_camera = matrix[:3, :3] @ truth_head
+        truth_camera = matrix[:3, :3] @ gaze.direction_from_angles(yaw, pitch)
+        # The head frame is the estimated pose's (MediaPipe's: off the frame centre its
+        # rotation is not the true one, see gaze_from_pose).
+        rotation = estimated.matrix[:3, :3] / np.cbrt(np.linalg.det(estimated.matrix[:3, :3]))
+        truth_head = rotation.T @ truth_camera
         for ray in (result.camera.left, result.camera.right, result.camera.combined):
             worst_camera = max(worst_camera, _angle(ray.direction, truth_camera))
         for ray in (result.head.left, result.head.right, result.head.combined):
             worst_head = max(worst_head, _angle(ray.direction, truth_head))
-        assert result.head.combined.yaw == pytest.approx(yaw, abs=0.5)
-        assert result.head.combined.pitch == pytest.approx(pitch, abs=0.5)
     print(
         f"\nsynthetic round trip, {(len(POSES) + 1) * len(GAZES)} cases: worst error camera frame "
         f"{worst_camera:.3f} deg, head frame {worst_head:.3f} deg"
