@@ -7,13 +7,17 @@ so an eye looking straight ahead has its iris centre on that centroid. The iris 
 diameter ``IRIS_DIAMETER_CM`` on the eyeball, so its centre lies on a sphere of radius
 ``IRIS_PLANE_CM = sqrt(R**2 - (D/2)**2)`` about the eyeball centre (the iris plane).
 
-In a frame (perspective camera of ``fov_degrees``, as for ``pose``) the head pose places the
-eyeballs in camera space; the ray from the camera through the iris-centre landmark meets the
-iris sphere (the nearer intersection; the closest sphere point when it misses); the unit
-vector from the eyeball centre to that point is the optical axis, and the gaze is the line of
-sight, the optical axis turned by ``LINE_OF_SIGHT`` in the head's frame. In a crop (no
+In a frame (perspective camera of ``fov_degrees``, as for ``pose``) the face is re-projected
+onto a virtual camera turned to look along the ray through its centre (where the landmark
+model's z, depth along its line of sight, is depth along the camera's axis, as the pose's
+pipeline reads it), and the pose estimated there places the eyeballs; the ray from the
+camera through the iris-centre landmark meets the iris sphere (the nearer intersection; the
+closest sphere point when it misses); the unit vector from the eyeball centre to that point
+is the optical axis, and the gaze is the line of sight, the optical axis turned by
+``LINE_OF_SIGHT`` in the head's frame, turned back into the camera frame. In a crop (no
 camera), the same model is fitted to the landmarks orthographically (x, y in pixels, z on the
-x scale, weak perspective) and only the gaze relative to the head is given.
+x scale, weak perspective) and only the gaze relative to the head is given. ``EyesGaze``
+says how far apart the two lines of sight are and whether that is plausible for one face.
 
 Angles use the pose's convention (``face_geometry``): a direction ``d = Ry(yaw) Rx(pitch)
 (0, 0, 1)``, so ``yaw = atan2(dx, dz)`` (positive: towards the image's right) and ``pitch =
@@ -257,24 +261,6 @@ def _turn_onto(target: np.ndarray) -> np.ndarray:
     return turn
 
 
-def _weak_view(
-    cloud: np.ndarray, iris: np.ndarray, sight: LineOfSight
-) -> tuple[EyesGaze, np.ndarray]:
-    """Both eyes' lines of sight in a view frame (x right, y up, the viewer far on +z) from
-    the face's float [3, 468] ``cloud`` in that frame (x, y, z on one scale) and the iris
-    centres' float [2, 2] x, y, by the weak-perspective fit; and the head -> view rotation."""
-    face = canonical_face()
-    matrix = solve_weighted_orthogonal(face.points, cloud, face.weights)
-    scale, rotation = _similarity(matrix)
-    far = float(np.abs(cloud).max()) + 1.0
-    origins = np.column_stack([iris, np.full(2, far)])
-    rays = np.tile([0.0, 0.0, -1.0], (2, 1))
-    eyes = _eyes(
-        _posed_centres(matrix), scale * IRIS_PLANE_CM, origins, rays, rotation, False, sight
-    )
-    return eyes, rotation
-
-
 def _spread(xy: np.ndarray) -> float:
     spread = float(np.sqrt(((xy - xy.mean(axis=0)) ** 2).sum(axis=1).mean()))
     if not (math.isfinite(spread) and spread > 0):
@@ -361,11 +347,20 @@ def head_gaze_orthographic(landmarks: np.ndarray, sight: LineOfSight = LINE_OF_S
     float [478, 3] landmarks (pixels, z on the x scale) as a weak-perspective (scaled
     orthographic) view, and the iris rays run along the viewing axis."""
     points = _face_points(landmarks)
-    count = canonical_face().points.shape[1]
+    face = canonical_face()
+    count = face.points.shape[1]
     # Pixels (y down, z away from the viewer) -> right-handed, y up, viewer on +z.
     cloud = (points[:count, :3] * np.array([1.0, -1.0, -1.0])).T
-    view, rotation = _weak_view(cloud, _iris_centres(points) * np.array([1.0, -1.0]), sight)
-    return Gaze(None, _in_head(view, rotation))
+    matrix = solve_weighted_orthogonal(face.points, cloud, face.weights)
+    scale, rotation = _similarity(matrix)
+    iris = _iris_centres(points) * np.array([1.0, -1.0])
+    far = float(np.abs(cloud).max()) + 1.0
+    origins = np.column_stack([iris, np.full(2, far)])
+    rays = np.tile([0.0, 0.0, -1.0], (2, 1))
+    eyes = _eyes(
+        _posed_centres(matrix), scale * IRIS_PLANE_CM, origins, rays, rotation, False, sight
+    )
+    return Gaze(None, _in_head(eyes, rotation))
 
 
 def focal_length_px(height: int, fov_degrees: float) -> float:
