@@ -85,6 +85,7 @@ def test_held_out_faces_have_no_pitch_bias(portraits: list[gaze_eval.Portrait]) 
     for (name, fov), row in figures.items():
         print(f"\nheld out, {name}, {'weak perspective' if fov is None else f'FOV {fov:g}'}: {row}")
     head, camera = figures[("shipped", None)], figures[("shipped", 63.0)]
+    assert figures[("former", None)].pitch > 6.0  # the bias this test guards against
     assert abs(head.pitch) < 4.0 and abs(figures[("shipped", 30.0)].pitch) < 4.0
     assert head.median < 11.5 and camera.median < 13.0 and head.worst < 30.0
 
