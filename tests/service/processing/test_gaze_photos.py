@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from service.pipelines.frames import FrameFace, FramePipeline, FrameResult
+from service.pipelines.frames import FramePipeline
+from service.pipelines.results import FrameFace, FrameResult
 from service.processing import gaze
 from service.processing.face_geometry import estimate_pose
 from service.processing.postprocess import postprocess
@@ -35,16 +35,8 @@ def _figures(errors: list[float]) -> str:
     return f"median {np.median(errors):5.1f} deg, worst {max(errors):5.1f} deg"
 
 
-@pytest.fixture(scope="module")
-def pipeline(
-    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
-) -> Iterator[FramePipeline]:
-    with open_frame_pipeline("openvino") as frames:
-        yield frames
-
-
-def _frame(pipeline: FramePipeline, image: np.ndarray) -> FrameResult:
-    return pipeline.with_pose(pipeline.process(image, 8, None, False, None), FOV)
+def _frame(frames: FramePipeline, image: np.ndarray) -> FrameResult:
+    return frames.with_pose(frames.process(image, 8, None, False, None), FOV)
 
 
 def _photo(name: str) -> np.ndarray:
@@ -60,8 +52,8 @@ def portraits() -> list[gaze_eval.Portrait]:
     """The faces of ``tools.gaze_eval``: 33 calibration faces, 14 held out."""
     if not gaze_eval.DETECTOR.is_file():
         pytest.skip(f"{gaze_eval.DETECTOR} missing: run `make detector-full`")
-    with gaze_eval.open_pipeline() as frames:
-        found = gaze_eval.portraits(frames)
+    with gaze_eval.open_pipeline() as full_range:
+        found = gaze_eval.portraits(full_range)
     roles = [p.role for p in found]
     assert roles.count(gaze_eval.CALIBRATION) == 33 and roles.count(gaze_eval.HELD_OUT) == 14
     return found
@@ -109,14 +101,14 @@ def test_shipped_line_of_sight_is_the_calibration_median(
 
 
 def test_real_faces_look_plausible_and_a_two_face_crop_does_not(
-    pipeline: FramePipeline, portraits: list[gaze_eval.Portrait]
+    frames: FramePipeline, portraits: list[gaze_eval.Portrait]
 ) -> None:
     """Every portrait's two lines of sight agree within ``MAX_EYES_ANGLE``; a crop that
     holds two faces (the model still scores it a face) gives eyes far apart, flagged."""
     angles = [gaze_eval.lens_error(p, gaze.LINE_OF_SIGHT).eyes_angle for p in portraits]
     image = Image.open(DATA / "frames" / "dlib_2008_002506.jpg").convert("RGB")
     crop, transform = preprocess(np.asarray(image.crop((100, 0, 320, 220))))
-    (face,) = postprocess(pipeline.mesh.infer(crop[None]), [transform], 0.5)
+    (face,) = postprocess(frames.mesh.infer(crop[None]), [transform], 0.5)
     two = gaze.crop_gaze(face.landmarks)
     assert two is not None
     print(
@@ -129,14 +121,14 @@ def test_real_faces_look_plausible_and_a_two_face_crop_does_not(
 
 
 def _twins(
-    pipeline: FramePipeline,
+    frames: FramePipeline,
     photo: str,
     turn: Callable[[np.ndarray], np.ndarray],
     where: Callable[[float, float, int, int], tuple[float, float]],
 ) -> Iterator[tuple[FrameFace, FrameFace]]:
     """Each face of ``photo`` with its twin in ``turn(photo)``, found at ``where(x, y)``."""
     image = _photo(photo)
-    original, twin = _frame(pipeline, image), _frame(pipeline, turn(image))
+    original, twin = _frame(frames, image), _frame(frames, turn(image))
     for face in original.faces:
         x, y = where(face.roi.center_x, face.roi.center_y, original.width, original.height)
         other = _nearest(twin.faces, x, y)
@@ -154,13 +146,13 @@ PHOTOS = (
 )
 
 
-def test_a_mirrored_photo_flips_the_sign_of_yaw(pipeline: FramePipeline) -> None:
+def test_a_mirrored_photo_flips_the_sign_of_yaw(frames: FramePipeline) -> None:
     """The model is not exactly mirror-symmetric, so the twins differ by landmark noise; the
     combined gaze's yaw changes sign wherever it is beyond that noise (3 degrees)."""
     sums, pitches, combined = [], [], []
     for photo in PHOTOS:
         for face, twin in _twins(
-            pipeline,
+            frames,
             photo,
             lambda a: np.ascontiguousarray(a[:, ::-1]),
             lambda x, y, w, h: (w - x, y),
@@ -213,11 +205,11 @@ def _turned_point(degrees: float) -> Callable[[float, float, int, int], tuple[fl
     return where
 
 
-def test_in_plane_turns_keep_the_gaze_relative_to_the_head(pipeline: FramePipeline) -> None:
+def test_in_plane_turns_keep_the_gaze_relative_to_the_head(frames: FramePipeline) -> None:
     changes = []
     for degrees in TURNS:
         for photo in PHOTOS:
-            for face, twin in _twins(pipeline, photo, _turned(degrees), _turned_point(degrees)):
+            for face, twin in _twins(frames, photo, _turned(degrees), _turned_point(degrees)):
                 assert face.gaze is not None and twin.gaze is not None
                 assert face.pose is not None and twin.pose is not None
                 assert twin.pose.roll - face.pose.roll == pytest.approx(degrees, abs=3.0)
