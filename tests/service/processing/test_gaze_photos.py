@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.core.config import Settings
+from service.inference.embedded import EmbeddedBackend
+from service.inference.runtime import RuntimeOptions
 from service.pipelines.frames import FramePipeline
 from service.pipelines.results import FrameFace, FrameResult
 from service.processing import gaze
@@ -101,14 +104,18 @@ def test_shipped_line_of_sight_is_the_calibration_median(
 
 
 def test_real_faces_look_plausible_and_a_two_face_crop_does_not(
-    frames: FramePipeline, portraits: list[gaze_eval.Portrait]
+    model_path: Path, portraits: list[gaze_eval.Portrait]
 ) -> None:
     """Every portrait's two lines of sight agree within ``MAX_EYES_ANGLE``; a crop that
     holds two faces (the model still scores it a face) gives eyes far apart, flagged."""
     angles = [gaze_eval.lens_error(p, gaze.LINE_OF_SIGHT).eyes_angle for p in portraits]
     image = Image.open(DATA / "frames" / "dlib_2008_002506.jpg").convert("RGB")
     crop, transform = preprocess(np.asarray(image.crop((100, 0, 320, 220))))
-    (face,) = postprocess(frames.mesh.infer(crop[None]), [transform], 0.5)
+    model = EmbeddedBackend.open(model_path, RuntimeOptions.from_settings(Settings(device="cpu")))
+    try:
+        (face,) = postprocess(model.infer(crop[None]), [transform], 0.5)
+    finally:
+        model.close()
     two = gaze.crop_gaze(face.landmarks)
     assert two is not None
     print(
