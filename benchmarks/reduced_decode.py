@@ -3,13 +3,13 @@
     .venv/bin/python -m benchmarks.reduced_decode
 
 Whether stills (``POST /v1/frame``, no tracked ROIs) could be decoded at 1/2 or 1/4 of their
-size, which would save decode CPU on large photos, and still give MediaPipe's landmarks. For each photo of the peer
-benchmark's stills set (``benchmarks/peer.py``: the test frames and resized copies up to
-2000x1500), the frame pipeline runs on the whole decode and on the 4/8 and 2/8 decodes; the
-landmarks of each face are compared (mean absolute x, y difference, in % of the face's
-landmark box), beside the smallest ROI side the reduced decode leaves (the landmark model
-wants 192 px). Each face is paired with the reduced decode's face nearest to it; a photo whose face
-count changes is reported as such. Prints a table; writes
+size, which would save decode CPU on large photos, and still give MediaPipe's landmarks. For
+each photo of the peer benchmark's stills set (``benchmarks/peer.py``: the test frames and
+resized copies up to 2000x1500), the frame pipeline runs on the whole decode and on the 4/8
+and 2/8 decodes; the landmarks of each face are compared (mean absolute x, y difference, in %
+of the face's landmark box), beside the smallest ROI side the reduced decode leaves (the
+landmark model wants 192 px). Each face is paired with the reduced decode's face nearest to
+it; a photo whose face count changes is reported as such. Prints a table; writes
 ``benchmarks/reports/reduced_decode.json``. Figures and the decision: ``docs/performance.md``.
 """
 
