@@ -38,6 +38,14 @@ IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/we
 PART_MEDIA_TYPES = IMAGE_MEDIA_TYPES | {"application/octet-stream", ""}
 MULTIPART = "multipart/form-data"
 IMAGE_FIELD = "image"
+# What reading an upload (here) and its images' headers can answer, for the OpenAPI document
+# of every route that takes an image body.
+UPLOAD_ERRORS: dict[int, str] = {
+    408: "Request body not received in time (`body_timeout`).",
+    413: "Body, image pixel count or decoded size over the limit (`body_too_large`, "
+    "`image_too_large`, `decode_budget_exceeded`).",
+    415: "Unsupported Content-Type (`unsupported_media_type`).",
+}
 
 
 def media_type(content_type: str | None) -> str:

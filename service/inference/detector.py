@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Unpack, runtime_checkable
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from service.core.config import Settings
 from service.inference.base import check_image_batch
 from service.inference.batcher import ModelCaller
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
+
+if TYPE_CHECKING:
+    from service.inference.triton_model import TritonOptions
 
 logger = logging.getLogger(__name__)
 
@@ -95,29 +98,10 @@ class TritonDetector:
     spec = SHORT_RANGE
     batch_sizes: tuple[int, ...] = ()  # Triton batches dynamically
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        protocol: str,
-        model_name: str,
-        model_version: str,
-        timeout_s: float,
-        retries: int = 1,
-    ) -> None:
+    def __init__(self, url: str, **options: Unpack[TritonOptions]) -> None:
         from service.inference.triton_model import TritonModel
 
-        if protocol not in ("grpc", "http"):
-            raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
-        self.model = TritonModel(
-            url,
-            spec=DETECTOR_SPECS[SHORT_RANGE.name],
-            protocol="grpc" if protocol == "grpc" else "http",
-            model_name=model_name,
-            model_version=model_version,
-            timeout_s=timeout_s,
-            retries=retries,
-        )
+        self.model = TritonModel(url, spec=DETECTOR_SPECS[SHORT_RANGE.name], **options)
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         named = self.model.run(images)  # validates the batch and the outputs, once

@@ -8,12 +8,12 @@ clients, deadlines, retries, the contract check; transports in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 import numpy as np
 
 from service.contract import ATTENTION_SPEC, ModelOutputs
-from service.inference.triton_model import TritonModel, TritonProtocol
+from service.inference.triton_model import TritonModel, TritonOptions
 
 if TYPE_CHECKING:
     from service.core.config import Settings
@@ -22,25 +22,8 @@ if TYPE_CHECKING:
 class TritonBackend(TritonModel):
     """``InferenceBackend`` that forwards crops to Triton's ``model_name`` model."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        protocol: TritonProtocol = "grpc",
-        model_name: str = "facemesh",
-        model_version: str = "",
-        timeout_s: float = 10.0,
-        retries: int = 1,
-    ) -> None:
-        super().__init__(
-            url,
-            spec=ATTENTION_SPEC,
-            protocol=protocol,
-            model_name=model_name,
-            model_version=model_version,
-            timeout_s=timeout_s,
-            retries=retries,
-        )
+    def __init__(self, url: str, **options: Unpack[TritonOptions]) -> None:
+        super().__init__(url, spec=ATTENTION_SPEC, **options)
 
     def infer(self, images: np.ndarray) -> ModelOutputs:
         """uint8 [N, 192, 192, 3] RGB -> ``ModelOutputs``; ``BackendUnavailable`` on failure.

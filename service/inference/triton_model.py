@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
@@ -55,6 +55,18 @@ from service.inference.triton_transport import (
 logger = logging.getLogger(__name__)
 
 TritonProtocol = Literal["grpc", "http"]
+
+
+class TritonOptions(TypedDict, total=False):
+    """How to reach one model on Triton: what every Triton-backed model takes besides its
+    URL and spec (defaults: ``TritonModel``'s)."""
+
+    protocol: str
+    model_name: str
+    model_version: str
+    timeout_s: float
+    retries: int
+
 
 READY_TIMEOUT_S = 2.0
 _RETRY_PAUSE_S = 0.05
@@ -100,7 +112,7 @@ class TritonModel:
         url: str,
         *,
         spec: ModelSpec,
-        protocol: TritonProtocol = "grpc",
+        protocol: str = "grpc",
         model_name: str = "facemesh",
         model_version: str = "",
         timeout_s: float = 10.0,
@@ -110,7 +122,7 @@ class TritonModel:
             raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
         if timeout_s <= 0 or retries < 0:
             raise ValueError("timeout_s must be > 0 and retries >= 0")
-        self.protocol: TritonProtocol = protocol
+        self.protocol: TritonProtocol = "grpc" if protocol == "grpc" else "http"
         self.timeout_s = timeout_s
         self.retries = retries
         self._target = TritonTarget(url, model_name, model_version, spec)

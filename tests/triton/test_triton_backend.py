@@ -79,7 +79,7 @@ def test_bad_arguments(kwargs: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_wrong_input_is_a_caller_bug(protocol: str) -> None:
-    backend = TritonBackend("127.0.0.1:1", protocol=protocol)  # type: ignore[arg-type]
+    backend = TritonBackend("127.0.0.1:1", protocol=protocol)
     with pytest.raises(ValueError, match="uint8"):
         backend.infer(np.zeros((1, 192, 192, 3), np.float32))
     with pytest.raises(ValueError, match="uint8"):
@@ -90,7 +90,7 @@ def test_wrong_input_is_a_caller_bug(protocol: str) -> None:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_nothing_listening_means_unavailable(protocol: str) -> None:
-    backend = TritonBackend(f"127.0.0.1:{free_port()}", protocol=protocol, timeout_s=5.0)  # type: ignore[arg-type]
+    backend = TritonBackend(f"127.0.0.1:{free_port()}", protocol=protocol, timeout_s=5.0)
     assert not backend.is_ready()
     with pytest.raises(BackendUnavailable) as raised:
         backend.infer(np.zeros((1, 192, 192, 3), np.uint8))
@@ -109,7 +109,7 @@ def test_backend_started_before_triton_recovers_when_it_appears(
     server = LocalTriton(tmp_path / "triton", model_path)
     server.http_port, server.grpc_port, server.metrics_port = free_port(), free_port(), free_port()
     url = server.grpc_url if protocol == "grpc" else server.http_url
-    backend = TritonBackend(url, protocol=protocol, timeout_s=30.0)  # type: ignore[arg-type]
+    backend = TritonBackend(url, protocol=protocol, timeout_s=30.0)
     try:
         assert not backend.is_ready()
         with pytest.raises(BackendUnavailable):

@@ -11,17 +11,17 @@ from starlette.responses import Response
 from service.api import schemas
 from service.api.deps import AdmissionDep, CropPipelineDep, SettingsDep
 from service.api.responses import faces_response, model_info
-from service.api.uploads import IMAGE_FIELD, IMAGE_MEDIA_TYPES, read_images
+from service.api.uploads import IMAGE_FIELD, IMAGE_MEDIA_TYPES, UPLOAD_ERRORS, read_images
+from service.core.admission import AdmissionController
+from service.core.config import Settings
+from service.pipelines.crops import CropPipeline
 from service.pipelines.results import CropFace
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 
 _ERRORS = schemas.error_responses(
     {
-        408: "Request body not received in time (`body_timeout`).",
-        413: "Body, image pixel count or decoded size over the limit (`body_too_large`, "
-        "`image_too_large`, `decode_budget_exceeded`).",
-        415: "Unsupported Content-Type (`unsupported_media_type`).",
+        **UPLOAD_ERRORS,
         422: "Unusable input (`empty_body`, `not_an_image`, `corrupt_image`, `image_too_small`, "
         "`too_many_images`, `missing_image`, `invalid_multipart`, `unsupported_image_mode`).",
         503: "Inference backend unavailable or the server is busy (`backend_unavailable`, "
@@ -47,6 +47,21 @@ def _body_doc(multiple: bool) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
+async def _landmarks(
+    request: Request,
+    settings: Settings,
+    pipeline: CropPipeline,
+    admission: AdmissionController,
+    max_images: int,
+) -> Response:
+    """Both routes: read up to ``max_images`` images, take a slot once the body is in, run
+    the pipeline, respond."""
+    payloads = await read_images(request, settings, max_images=max_images)
+    async with admission.slot():  # only once the body is in
+        results = await pipeline.run(payloads)
+    return await _respond(results, model_info(settings, pipeline.backend.name, pipeline.pipeline))
+
+
 async def _respond(results: list[CropFace], model: schemas.ModelInfo) -> Response:
     """The response, with each face's head gaze (a small weighted fit per face): one face on
     the loop, where a thread hand-off would cost more than the fit; several in the threadpool,
@@ -66,10 +81,7 @@ async def _respond(results: list[CropFace], model: schemas.ModelInfo) -> Respons
 async def crop(
     request: Request, settings: SettingsDep, pipeline: CropPipelineDep, admission: AdmissionDep
 ) -> Response:
-    payloads = await read_images(request, settings, max_images=1)
-    async with admission.slot():  # only once the body is in
-        results = await pipeline.run(payloads)
-    return await _respond(results, model_info(settings, pipeline.backend.name, pipeline.pipeline))
+    return await _landmarks(request, settings, pipeline, admission, max_images=1)
 
 
 @router.post(
@@ -82,7 +94,6 @@ async def crop(
 async def crops(
     request: Request, settings: SettingsDep, pipeline: CropPipelineDep, admission: AdmissionDep
 ) -> Response:
-    payloads = await read_images(request, settings, max_images=settings.crops_max_images)
-    async with admission.slot():  # only once the body is in
-        results = await pipeline.run(payloads)
-    return await _respond(results, model_info(settings, pipeline.backend.name, pipeline.pipeline))
+    return await _landmarks(
+        request, settings, pipeline, admission, max_images=settings.crops_max_images
+    )

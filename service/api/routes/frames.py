@@ -16,17 +16,14 @@ from service.api.deps import (
     SettingsDep,
 )
 from service.api.responses import frame_response
-from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
+from service.api.uploads import IMAGE_MEDIA_TYPES, UPLOAD_ERRORS, read_images
 from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN
 
 router = APIRouter(prefix="/v1", tags=["frames"])
 
 _ERRORS = schemas.error_responses(
     {
-        408: "Request body not received in time (`body_timeout`).",
-        413: "Body, image pixel count or decoded size over the limit (`body_too_large`, "
-        "`image_too_large`, `decode_budget_exceeded`).",
-        415: "Unsupported Content-Type (`unsupported_media_type`).",
+        **UPLOAD_ERRORS,
         422: "Unusable input (`empty_body`, `not_an_image`, `corrupt_image`, `image_too_small`, "
         "`validation_error`, ...).",
         503: "Landmark model or face detector unavailable, or the server is busy "

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from service.contract import FULL_RANGE, SHORT_RANGE
 from service.core.config import Settings
-from service.inference.detector import EmbeddedDetector, create_detector
+from service.inference.detector import EmbeddedDetector, TritonDetector, create_detector
 from service.inference.runtime import RuntimeOptions
 from service.processing.decode import decode_image
 from service.processing.detection import letterbox, postprocess_detections, ssd_anchors
@@ -114,3 +115,14 @@ def test_create_detector_picks_the_full_range_file(tmp_path: Path) -> None:
 
     with pytest.raises(BackendUnavailable):
         create_detector(settings, "full")
+
+
+@pytest.mark.parametrize("options", [{"protocol": "udp"}, {"timeout_s": 0}, {"retries": -1}])
+def test_triton_detector_takes_the_triton_models_options(options: dict[str, Any]) -> None:
+    """One constructor check for every model on Triton (``TritonModel``): the detector's
+    options are the mesh backend's."""
+    with pytest.raises(ValueError):
+        TritonDetector("127.0.0.1:1", **options)
+    detector = TritonDetector("127.0.0.1:1", protocol="http", model_name="face_detector")
+    assert detector.model.protocol == "http"
+    detector.close()
