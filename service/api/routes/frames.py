@@ -17,7 +17,7 @@ from service.api.deps import (
 )
 from service.api.responses import frame_response
 from service.api.uploads import IMAGE_MEDIA_TYPES, UPLOAD_ERRORS, read_images
-from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN
+from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN, Settings
 
 router = APIRouter(prefix="/v1", tags=["frames"])
 
@@ -46,7 +46,8 @@ RotationSearch = Annotated[
 FOV_DESCRIPTION = (
     "Vertical field of view (degrees) of the camera, for head pose: "
     f"{CAMERA_FOV_DEGREES_MIN:g} to {CAMERA_FOV_DEGREES_MAX:g} (what a camera lens can have). "
-    "Default: FACEMESH_CAMERA_FOV_DEGREES (63, MediaPipe's)."
+    "Default: FACEMESH_CAMERA_FOV_DEGREES "
+    f"({Settings.model_fields['camera_fov_degrees'].default:g}, MediaPipe's)."
 )
 FovDegrees = Annotated[
     float | None,
