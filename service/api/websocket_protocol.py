@@ -19,6 +19,9 @@ own way; this subclass answers them as the rest of the gateway does:
 * every line this protocol writes (uvicorn's per-handshake lines included) goes through
   ``service.core.logging.refusal_logger``: INFO at most for a refusal, rate-limited per
   message;
+* a client that sends without reading what it is answered (pings whose pongs it leaves
+  unread) is no longer read from while the answers wait: uvicorn kept reading and writing,
+  and its write buffer grew with everything the client sent;
 * a frame the library refuses (a message over ``ws_max_size``: 1009; bad UTF-8: 1007; a
   protocol error: 1002) gets its close frame delivered: uvicorn closed the socket right after
   writing it, while the client was still sending the refused message, and closing a socket
@@ -114,6 +117,21 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.write(b"".join(self.conn.data_to_send()))
             self.handshake_complete = self.close_sent = True
             self.transport.close()
+            return
+        if not self.writable.is_set() and not self.transport.is_closing():
+            # Answers (pongs above all) the client does not read: stop reading until they
+            # drain, or a client that pings without reading grows our write buffer forever.
+            self.transport.pause_reading()
+            self.paused_for_writes = True
+
+    paused_for_writes = False
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.paused_for_writes:
+            self.paused_for_writes = False
+            if not self.read_paused:  # uvicorn's own pause (the app is behind) still holds
+                self.transport.resume_reading()
 
     def handle_parser_exception(self) -> None:
         """As uvicorn's, but the socket is half-closed and drained instead of closed at once

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from tools.hostile import websocket_upgrade
 
 SETTINGS = {"FACEMESH_LOG_LEVEL": "info"}
 WAIT_S = 30.0  # upper bound on waiting for an answer, not a timing assertion
+STALL_S = 5.0  # a send blocked this long: the server has stopped reading
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +70,32 @@ def test_a_header_line_over_the_library_limit_is_answered_not_left_hanging(gatew
     assert status == 431
     assert headers["content-type"] == "application/json"
     assert json.loads(body)["error"]["code"] == "headers_too_large"
+
+
+def test_a_client_that_pings_without_reading_is_no_longer_read(gateway: Any) -> None:
+    """Pings whose pongs the client leaves unread: the server stops reading once its answers
+    cannot be written (before, it read on and buffered every pong: 175 MB of pings grew the
+    process by 84 MB). What the server accepted is bounded by the sockets' buffers."""
+    host, port = gateway.base_url.removeprefix("http://").split(":")
+    ping = bytes([0x89, 0x80 | 125]) + b"\0\0\0\0" + b"p" * 125  # masked, zero key
+    chunk = ping * 8000  # about 1 MB
+    offered = 64  # MB
+    with socket.create_connection((host, int(port)), timeout=WAIT_S) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(websocket_upgrade("/v1/track"))
+        assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+        sock.settimeout(STALL_S)
+        sent = 0
+        try:
+            for _ in range(offered):
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except TimeoutError:
+            pass
+    assert sent < offered * len(chunk) // 2, f"the server read {sent >> 20} MB of pings"
+    with connect(gateway.base_url.replace("http://", "ws://") + "/v1/track") as ws:
+        ws.send("still serving")
+        assert json.loads(ws.recv(timeout=WAIT_S))["error"]["code"] == "unsupported_message"
 
 
 KEY = "ws-refusal-key"
