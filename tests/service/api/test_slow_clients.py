@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service.core.logging import REFUSAL_LOG_BURST, REFUSAL_LOG_PERIOD_S
 from tests.service.imagekit import crop_bytes
 
 GOOD = crop_bytes("lenna_face0")
@@ -223,3 +224,29 @@ def test_unparsable_http_gets_a_json_400(slow_gateway: Any, request_bytes: bytes
         status, raw = _read_response(sock)
     assert status == 400, raw[:200]
     assert b'"invalid_http_request"' in raw and b"application/json" in raw
+
+
+def test_a_flood_of_unparsable_requests_is_counted_but_logged_rate_limited(
+    slow_gateway: Any,
+) -> None:
+    """Every refusal is counted; the log gets at most a burst of lines per period (before,
+    one INFO line each: anyone could fill the disk)."""
+    flood = 120
+    before_log = len(slow_gateway.log())
+    before = _metric(slow_gateway, "facemesh_errors_total", code="invalid_http_request")
+    start = time.monotonic()
+    for _ in range(flood):
+        with _connection(slow_gateway) as sock:
+            sock.sendall(b"GET / HTTP/9.9\r\n\r\n")
+            assert _read_response(sock)[0] == 400
+    elapsed = time.monotonic() - start
+    after = _metric(slow_gateway, "facemesh_errors_total", code="invalid_http_request")
+    assert after == before + flood
+    lines = [
+        line
+        for line in slow_gateway.log()[before_log:].splitlines()
+        if "400 invalid_http_request from" in line
+    ]
+    # A bound that grows with the time the flood took (not an assertion on that time).
+    windows = int(elapsed // REFUSAL_LOG_PERIOD_S) + 2
+    assert 0 < len(lines) <= REFUSAL_LOG_BURST * windows
