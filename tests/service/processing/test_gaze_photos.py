@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.pipelines.frames import FrameFace, FramePipeline, FrameResult
+from service.pipelines.frames import FramePipeline
+from service.pipelines.results import FrameFace, FrameResult
 from service.processing import gaze
 from service.processing.face_geometry import (
     canonical_face,
@@ -46,16 +46,8 @@ def _figures(errors: list[float]) -> str:
     return f"median {np.median(errors):5.1f} deg, worst {max(errors):5.1f} deg"
 
 
-@pytest.fixture(scope="module")
-def pipeline(
-    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
-) -> Iterator[FramePipeline]:
-    with open_frame_pipeline("openvino") as frames:
-        yield frames
-
-
-def _frame(pipeline: FramePipeline, image: np.ndarray) -> FrameResult:
-    return pipeline.with_pose(pipeline.process(image, 8, None, False, None), FOV)
+def _frame(frames: FramePipeline, image: np.ndarray) -> FrameResult:
+    return frames.with_pose(frames.process(image, 8, None, False, None), FOV)
 
 
 def _photo(name: str) -> np.ndarray:
@@ -67,14 +59,14 @@ def _nearest(faces: list[FrameFace], x: float, y: float) -> FrameFace:
 
 
 @pytest.fixture(scope="module")
-def portraits(pipeline: FramePipeline) -> list[Portrait]:
+def portraits(frames: FramePipeline) -> list[Portrait]:
     """Every upright face crop of tests/data (each crop's subject looks into the lens, but
     ``dlib_2008_001009_face1`` laughs with closed eyes), found again in its photo."""
     found = []
     for crop in json.loads((DATA / "crops_goldens.json").read_text()):
         if "_rot" in crop["file"]:
             continue
-        frame = _frame(pipeline, _photo(crop["source"]))
+        frame = _frame(frames, _photo(crop["source"]))
         left, top, side = crop["box_xy_side"]
         face = _nearest(frame.faces, left + side / 2, top + side / 2)
         assert face.result.landmarks is not None
@@ -166,14 +158,14 @@ def test_shipped_line_of_sight_is_the_portraits_median(portraits: list[Portrait]
 
 
 def _twins(
-    pipeline: FramePipeline,
+    frames: FramePipeline,
     photo: str,
     turn: Callable[[np.ndarray], np.ndarray],
     where: Callable[[float, float, int, int], tuple[float, float]],
 ) -> Iterator[tuple[FrameFace, FrameFace]]:
     """Each face of ``photo`` with its twin in ``turn(photo)``, found at ``where(x, y)``."""
     image = _photo(photo)
-    original, twin = _frame(pipeline, image), _frame(pipeline, turn(image))
+    original, twin = _frame(frames, image), _frame(frames, turn(image))
     for face in original.faces:
         x, y = where(face.roi.center_x, face.roi.center_y, original.width, original.height)
         other = _nearest(twin.faces, x, y)
@@ -191,13 +183,13 @@ PHOTOS = (
 )
 
 
-def test_a_mirrored_photo_flips_the_sign_of_yaw(pipeline: FramePipeline) -> None:
+def test_a_mirrored_photo_flips_the_sign_of_yaw(frames: FramePipeline) -> None:
     """The model is not exactly mirror-symmetric, so the twins differ by landmark noise; the
     combined gaze's yaw changes sign wherever it is beyond that noise (3 degrees)."""
     sums, pitches, combined = [], [], []
     for photo in PHOTOS:
         for face, twin in _twins(
-            pipeline,
+            frames,
             photo,
             lambda a: np.ascontiguousarray(a[:, ::-1]),
             lambda x, y, w, h: (w - x, y),
@@ -250,11 +242,11 @@ def _turned_point(degrees: float) -> Callable[[float, float, int, int], tuple[fl
     return where
 
 
-def test_in_plane_turns_keep_the_gaze_relative_to_the_head(pipeline: FramePipeline) -> None:
+def test_in_plane_turns_keep_the_gaze_relative_to_the_head(frames: FramePipeline) -> None:
     changes = []
     for degrees in TURNS:
         for photo in PHOTOS:
-            for face, twin in _twins(pipeline, photo, _turned(degrees), _turned_point(degrees)):
+            for face, twin in _twins(frames, photo, _turned(degrees), _turned_point(degrees)):
                 assert face.gaze is not None and twin.gaze is not None
                 assert face.pose is not None and twin.pose is not None
                 assert twin.pose.roll - face.pose.roll == pytest.approx(degrees, abs=3.0)
