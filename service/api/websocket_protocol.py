@@ -113,8 +113,14 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.conn.handshake_exc is not None and not self.transport.is_closing():
             # The library refused the request before it became a handshake (a header line
             # over its 8 KiB, too many headers, a request line too long): its answer is
-            # written but uvicorn never sent it, and the connection hung open.
-            self.transport.write(b"".join(self.conn.data_to_send()))
+            # written but uvicorn never sent it, and the connection hung open. A request it
+            # cannot read at all (one with a body) it just closed, with no answer.
+            answer = b"".join(self.conn.data_to_send())
+            if not answer:
+                cause = self.conn.handshake_exc.__cause__ or self.conn.handshake_exc
+                refusal = self.conn.reject(400, f"invalid WebSocket upgrade request: {cause}")
+                answer = refusal.serialize()
+            self.transport.write(answer)
             self.handshake_complete = self.close_sent = True
             self.transport.close()
             return

@@ -34,8 +34,9 @@ def gateway(model_path: Any, live_server: Any) -> Any:
         ["Sec-WebSocket-Protocol: "],
         ["Sec-WebSocket-Protocol: a b@c"],
         ["Sec-WebSocket-Version: 13"],  # a second one
+        ["Content-Length: 5"],  # a body (the library closed without an answer)
     ],
-    ids=["empty-subprotocol", "invalid-subprotocol", "duplicate-version"],
+    ids=["empty-subprotocol", "invalid-subprotocol", "duplicate-version", "with-a-body"],
 )
 def test_a_handshake_the_library_refuses_gets_the_json_error(
     gateway: Any, extra: list[str]
