@@ -129,6 +129,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Unparsable HTTP (uvicorn answers plain text): the service's JSON error instead."""
         self._reject(400, "invalid_http_request", msg)
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """An ``Upgrade`` we do not speak (``h2c``, anything but ``websocket``) is ignored and
+        the request served as plain HTTP/1.1: uvicorn logged a WARNING for each one."""
+        logger.info("Upgrade %r ignored: served as HTTP/1.1", self._get_upgrade())
+
     # --- helpers ---------------------------------------------------------------------------
     def _size_message(self) -> str:
         return f"request line and headers exceed {self.max_header_bytes} bytes"

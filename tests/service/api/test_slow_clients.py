@@ -250,3 +250,21 @@ def test_a_flood_of_unparsable_requests_is_counted_but_logged_rate_limited(
     # A bound that grows with the time the flood took (not an assertion on that time).
     windows = int(elapsed // REFUSAL_LOG_PERIOD_S) + 2
     assert 0 < len(lines) <= REFUSAL_LOG_BURST * windows
+
+
+def test_an_upgrade_we_do_not_speak_is_served_without_a_warning_each(slow_gateway: Any) -> None:
+    """``Upgrade: h2c`` (or anything but websocket) is ignored and the request served; uvicorn
+    logged a WARNING for each one, so anyone could write WARNING lines at will."""
+    before_log = len(slow_gateway.log())
+    start = time.monotonic()
+    for _ in range(30):
+        with _connection(slow_gateway) as sock:
+            sock.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\n"
+                b"Upgrade: h2c\r\n\r\n"
+            )
+            assert _read_response(sock)[0] == 200
+    windows = int((time.monotonic() - start) // REFUSAL_LOG_PERIOD_S) + 2
+    log = slow_gateway.log()[before_log:]
+    assert "WARNING" not in log
+    assert 0 < log.count("ignored: served as HTTP/1.1") <= REFUSAL_LOG_BURST * windows
