@@ -1,8 +1,8 @@
 """uvicorn's WebSocket protocol (websockets, sans-I/O) with the service's answers to abuse
 (``python -m service``).
 
-uvicorn hands two kinds of bad input to the ``websockets`` library, which answers them its
-own way; this subclass answers them as the rest of the gateway does:
+uvicorn hands bad input to the ``websockets`` library, which answers it its own way, and
+logs app refusals as errors; this subclass answers and logs as the rest of the gateway does:
 
 * a handshake the library refuses before the app runs (an empty or invalid
   ``Sec-WebSocket-Protocol``, a repeated ``Sec-WebSocket-Version``, no ``Sec-WebSocket-Key``,
@@ -10,7 +10,8 @@ own way; this subclass answers them as the rest of the gateway does:
   ``{"error": {"code": "invalid_http_request", ...}}`` with the library's status (400, 426,
   431) instead of its ``text/plain`` one; logged at INFO. A request the library refuses
   while still parsing it (a header line too long, too many headers) used to get no answer
-  at all: uvicorn left the refusal unsent and the connection open;
+  at all (uvicorn left the refusal unsent and the connection open), and one it cannot read
+  (an upgrade request with a body) was closed without one: both are answered now;
 * a text frame that is not UTF-8 closes the connection with 1007 (as uvicorn does) with one
   INFO line, not an ERROR with a traceback per frame (anyone could flood the log);
 * a refusal by the app (API key, bad query; ``websocket.http.response``) counts as a
