@@ -163,6 +163,25 @@ def jpeg_cases() -> dict[str, tuple[bytes, str | None]]:
     return cases
 
 
+def _png(width: int, height: int) -> bytes:
+    """A greyscale PNG of zeros, any size (the hostile corpus' writer)."""
+    from tools.hostile import png
+
+    return png(width, height, 8, 0)
+
+
+def side_cases() -> dict[str, tuple[bytes, str | None]]:
+    """The longest sides: up to OpenCV's 32766 px an answer, past it 413 ``image_too_large``
+    (a 32767x32 PNG is 1.2 KB)."""
+    return {
+        "32766x32": (_png(32766, 32), None),
+        "32x32766": (_png(32, 32766), None),
+        "32767x32": (_png(32767, 32), "image_too_large"),
+        "32x32767": (_png(32, 32767), "image_too_large"),
+        "65535x32": (_png(65535, 32), "image_too_large"),
+    }
+
+
 def _face_frame() -> bytes:
     """A large JPEG with one large face: tracking it makes the next frame decode reduced."""
     with Image.open(FACE_FRAME) as image:
@@ -173,11 +192,13 @@ def _face_frame() -> bytes:
 def _http(server: LiveServer, transport: str, data: bytes) -> str | None:
     client = server.client()
     if transport == "crops":
-        files = [("image", (f"{i}.jpg", data, "image/jpeg")) for i in range(2)]
+        kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+        files = [("image", (f"{i}", data, kind)) for i in range(2)]
         response = client.post("/v1/crops", files=files)
     else:
         path = "/v1/crop" if transport == "crop" else "/v1/frame"
-        response = client.post(path, content=data, headers={"Content-Type": "image/jpeg"})
+        kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+        response = client.post(path, content=data, headers={"Content-Type": kind})
     if response.status_code == 200:
         return None
     return str(response.json()["error"]["code"])

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tools.decode_matrix import TRANSPORT_MODES, jpeg_cases, run_matrix
+from tools.decode_matrix import TRANSPORT_MODES, jpeg_cases, run_matrix, side_cases
 from tools.hostile import CORPUS_SETTINGS, corpus_settings, probes, run_corpus
 from tools.memory_budget import MIB, WORKING_MEMORY_MIB, memory_budget_mib, settings_from_env
 
@@ -78,3 +78,14 @@ def test_every_jpeg_process_in_every_decode_mode_on_every_transport(
     assert [o for o in outcomes if not o.ok] == []
     decoded = {o.case for o in outcomes if o.got is None}
     assert decoded == {"sof0-baseline", "sof1-extended", "sof2-progressive"}
+
+
+def test_every_side_within_the_limits_gets_an_answer_on_every_transport(
+    model_path: Any, grpc_live_server: Any
+) -> None:
+    """Up to 32766 px a side (OpenCV's warp limit, docs/operations.md "Limits") an answer; past
+    it 413 image_too_large before decoding, on every transport, never a 500 or a drop."""
+    server, target = grpc_live_server({})
+    outcomes = run_matrix(server, target, side_cases())
+    assert len(outcomes) == len(side_cases()) * len(TRANSPORT_MODES)
+    assert [o for o in outcomes if not o.ok] == []
