@@ -182,6 +182,16 @@ def side_cases() -> dict[str, tuple[bytes, str | None]]:
     }
 
 
+def header_flood_cases(scale: int = 20_000) -> dict[str, tuple[bytes, str | None]]:
+    """``tools/flood.py``'s hostile headers (empty APP15 or COM segments, fill bytes, empty PNG
+    chunks), each refused from its header as ``unsupported_image_header``."""
+    from tools.flood import bombs
+
+    floods = ("jpeg-app15", "jpeg-com", "jpeg-fill", "png-chunks")
+    return {name: (body, "unsupported_image_header") for name, (body, _) in
+            bombs(scale).items() if name in floods}  # fmt: skip
+
+
 def _face_frame() -> bytes:
     """A large JPEG with one large face: tracking it makes the next frame decode reduced."""
     with Image.open(FACE_FRAME) as image:

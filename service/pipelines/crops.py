@@ -5,8 +5,8 @@ The model call runs off the event loop, through the model's one ``ModelCaller``
 the model's executor sized by ``Settings.inference_concurrency``). Decode/preprocess run in
 Starlette's threadpool, one task per image in parallel, except a request's single small image,
 which is decoded on the loop (``decodes_inline``: small by its header's pixel count, not only
-by its file size). Header probes and postprocess are
-tens to a few hundred microseconds of Pillow/NumPy work and run on the loop.
+by its file size). Header probes (bounded work, ``service.processing.header``) and
+postprocess (NumPy, tens to a few hundred microseconds) run on the loop.
 
 Decoded memory is bounded by the process's ``DecodeBudget`` (``decode_budget.py``): each
 image's decoded size is estimated from its header first; a request over
@@ -150,7 +150,7 @@ class CropPipeline:
         start = time.perf_counter()
         count = len(payloads)
         try:
-            # Header parsing only (about 20 us per image): on the loop, no thread hop.
+            # Header parsing only (bounded work per image): on the loop, no thread hop.
             headers = [self.probe(p, i, count) for i, p in enumerate(payloads)]
             self.budget.check_request([h.cost(h.shrink_eighths(SHRINK_TO)) for h in headers])
             prepared = await asyncio.gather(

@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from tools.decode_matrix import TRANSPORT_MODES, jpeg_cases, run_matrix, side_cases
+from tools.decode_matrix import (
+    TRANSPORT_MODES,
+    header_flood_cases,
+    jpeg_cases,
+    run_matrix,
+    side_cases,
+)
 from tools.hostile import CORPUS_SETTINGS, corpus_settings, probes, run_corpus
 from tools.memory_budget import MIB, WORKING_MEMORY_MIB, memory_budget_mib, settings_from_env
 
@@ -88,4 +94,16 @@ def test_every_side_within_the_limits_gets_an_answer_on_every_transport(
     server, target = grpc_live_server({})
     outcomes = run_matrix(server, target, side_cases())
     assert len(outcomes) == len(side_cases()) * len(TRANSPORT_MODES)
+    assert [o for o in outcomes if not o.ok] == []
+
+
+def test_hostile_headers_are_refused_from_the_header_on_every_transport(
+    model_path: Any, grpc_live_server: Any
+) -> None:
+    """Empty APP15/COM segments, fill bytes and empty PNG chunks by the ten thousand (what no
+    encoder writes): 422 unsupported_image_header on every transport."""
+    server, target = grpc_live_server({})
+    cases = header_flood_cases()
+    outcomes = run_matrix(server, target, cases)
+    assert len(outcomes) == len(cases) * len(TRANSPORT_MODES)
     assert [o for o in outcomes if not o.ok] == []
