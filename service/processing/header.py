@@ -27,6 +27,7 @@ component count other than 1, 3 or 4 is ``unsupported_image_mode``.
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import dataclass
 from typing import Final
 
@@ -219,19 +220,28 @@ def _png(data: bytes) -> HeaderFields:
     length, kind = struct.unpack_from(">I4s", data, 8)
     if kind != b"IHDR" or length != 13:
         raise InvalidImage("not_an_image", "the PNG does not start with its IHDR chunk")
-    width, height, depth, colour = struct.unpack_from(">IIBB", data, 16)
+    width, height, depth, colour, compression, filtering, interlace, crc = struct.unpack_from(
+        ">IIBBBBBI", data, 16
+    )
+    if zlib.crc32(data[12:29]) != crc:
+        raise _corrupt("the PNG's IHDR chunk fails its CRC")
     mode = _PNG_MODES.get((depth, colour))
     if mode is None:
         raise _corrupt(f"PNG bit depth {depth} with colour type {colour} does not exist")
+    if compression != 0 or filtering != 0 or interlace not in (0, 1):
+        raise _corrupt("the PNG's IHDR names a compression, filter or interlace method that "
+                       "does not exist")  # fmt: skip
     if width == 0 or height == 0:
         raise _corrupt(f"the PNG header says {width}x{height}")
     pos, orientation = 33, 1
     for _ in range(MAX_PNG_CHUNKS):
         length, kind = struct.unpack_from(">I4s", data, pos)
-        if kind == b"IDAT":
-            return HeaderFields("PNG", mode, width, height, orientation)
+        # A chunk, the first IDAT included, must end inside the data: OpenCV's reader
+        # allocates a first IDAT's claimed length (1 GiB for a flipped bit) before reading it.
         if length > 0x7FFFFFFF or pos + 12 + length > len(data):
             raise _corrupt("the PNG header is truncated or has a bad chunk length")
+        if kind == b"IDAT":
+            return HeaderFields("PNG", mode, width, height, orientation)
         if kind == b"eXIf" and orientation == 1:
             exif = data[pos + 8 : pos + 8 + length]
             orientation = _exif_orientation(exif.removeprefix(b"Exif\x00\x00"))

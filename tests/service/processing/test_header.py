@@ -133,6 +133,14 @@ def _png_chunk(kind: bytes, data: bytes = b"") -> bytes:
     return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
 
+def _png_with(offset: int, value: int) -> bytes:
+    """A valid PNG with byte ``offset`` set to ``value`` (the IHDR CRC kept right)."""
+    data = bytearray(raw_png(64, 64, 8, 2, None))
+    data[offset] = value
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
 def _flood_png(count: int) -> bytes:
     png = raw_png(64, 64, 8, 2, None)
     return png[:33] + _png_chunk(b"prVt") * count + png[33:]
@@ -168,6 +176,13 @@ def test_the_limits_admit_what_encoders_write() -> None:
         (raw_png(64, 64, 3, 2, None), "corrupt_image"),  # no such bit depth
         (raw_png(64, 64, 8, 2, None)[:40], "corrupt_image"),
         (b"RIFF\x00\x00\x00\x00WEBPJUNK" + b"\x00" * 30, "not_an_image"),
+        # The first IDAT claims 1 GiB more than the data holds (OpenCV allocated it).
+        (_png_with(33, 0x40), "corrupt_image"),
+        (_png_with(27, 0x10), "corrupt_image"),  # filter method 16
+        (
+            raw_png(64, 64, 8, 2, None)[:28] + b"\x01" + raw_png(64, 64, 8, 2, None)[29:],
+            "corrupt_image",
+        ),  # interlace 1 without the CRC following
     ],
     ids=[
         "stray-bytes",
@@ -177,6 +192,9 @@ def test_the_limits_admit_what_encoders_write() -> None:
         "png-depth-3",
         "png-cut",
         "webp-unknown-chunk",
+        "png-idat-past-the-end",
+        "png-filter-16",
+        "png-ihdr-crc",
     ],
 )
 def test_broken_headers(data: bytes, code: str) -> None:
