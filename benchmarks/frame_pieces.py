@@ -24,13 +24,13 @@ import numpy as np
 
 from benchmarks.harness import REPORTS, QuietCheck, write_report
 from benchmarks.peer import stills
-from service.api import responses, schemas
 from service.core.config import Settings
+from service.encoders.json_body import encode, frame_body
 from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
 from service.lifespan import standalone_frame_pipeline
-from service.pipelines.frames import FrameFace, FrameResult
+from service.pipelines.results import FrameFace, FrameResult
 from service.processing.detection import letterbox, postprocess_detections
 from service.processing.postprocess import project
 from service.processing.roi import associate, roi_from_detection, roi_to_frame
@@ -39,7 +39,7 @@ from tools.oracle.oracle_env import REPO
 
 MODELS = REPO / "model_repository"
 REPORT = REPORTS / "frame_pieces.json"
-MODEL_INFO = schemas.ModelInfo(name="facemesh", version="1", backend="openvino", pipeline="x")
+MODEL_INFO = {"name": "facemesh", "version": "1", "backend": "openvino", "pipeline": "x"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.rounds):
             for still in inputs:
                 with clock("decode"):
-                    frame = pipeline.decode(still.body)
+                    frame = pipeline.decoder.decode(still.body)
                 pixels, width, height = frame.pixels, frame.width, frame.height
                 with clock("detector letterbox"):
                     square = letterbox(pixels, 128)[None]
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
                 with clock("pose + gaze + iris distance"):
                     posed = pipeline.with_pose(FrameResult(width, height, kept, True))
                 with clock("JSON body"):
-                    responses.encode(responses.frame_body(posed, MODEL_INFO))
+                    encode(frame_body(posed, MODEL_INFO))
                 faces += len(kept)
     frames = args.rounds * len(inputs)
     per_frame = {piece: 1000 * seconds / frames for piece, seconds in spent.items()}

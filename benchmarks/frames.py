@@ -43,7 +43,8 @@ from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
 from service.lifespan import standalone_frame_pipeline
-from service.pipelines.frames import FramePipeline, TrackState
+from service.pipelines.frames import FramePipeline
+from service.pipelines.results import TrackState
 from service.processing.decode import decode_image
 from tools.oracle.oracle_env import REPO, WORKERS, OracleWorker
 

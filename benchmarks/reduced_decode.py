@@ -26,7 +26,7 @@ from service.inference.detector import EmbeddedDetector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
 from service.lifespan import standalone_frame_pipeline
-from service.pipelines.frames import FrameResult
+from service.pipelines.results import FrameResult
 from tools.oracle.oracle_env import REPO
 
 MODELS = REPO / "model_repository"
@@ -61,10 +61,10 @@ def main() -> None:
     rows = []
     with standalone_frame_pipeline(mesh, detector, settings) as pipeline:
         for still in stills():
-            header = pipeline.budget.probe(still.body)
-            full = pipeline.process(pipeline.decode(still.body, header), 16)
+            header = pipeline.decoder.budget.probe(still.body)
+            full = pipeline.process(pipeline.decoder.decode(still.body, header), 16)
             for eighths in SCALES:
-                reduced = pipeline.process(pipeline.decode(still.body, header, eighths), 16)
+                reduced = pipeline.process(pipeline.decoder.decode(still.body, header, eighths), 16)
                 row = {
                     "image": still.name,
                     "size": [full.width, full.height],

@@ -1,7 +1,8 @@
 """The models this converter builds: source file, input range and named outputs of each.
 
-Every converted graph takes ``image``: uint8 ``[N, H, W, 3]`` RGB and maps it in-graph to the
-float range MediaPipe's ImageToTensorCalculator feeds that model.
+Every image model's graph takes ``image``: uint8 ``[N, H, W, 3]`` RGB and maps it in-graph to
+the float range MediaPipe's ImageToTensorCalculator feeds that model. The blendshape model takes
+``points``: float32 ``[N, 146, 2]`` as MediaPipe feeds it (pixels of the whole image).
 """
 
 from __future__ import annotations
@@ -14,16 +15,37 @@ import onnx
 from converter.context import ConversionContext
 from converter.contract import assemble_outputs
 from converter.outputs import NamedOutput, emit_outputs, value_infos
-from service.contract import CASCADE_MESH_OUTPUTS, FULL_RANGE, IRIS_OUTPUTS, SHORT_RANGE
+from service.contract import (
+    BLENDSHAPE_INPUT_NAME,
+    BLENDSHAPE_OUTPUTS,
+    CASCADE_MESH_OUTPUTS,
+    FULL_RANGE,
+    IRIS_OUTPUTS,
+    LANDMARKER_OUTPUTS,
+    MODEL_INPUT_NAME,
+    SHORT_RANGE,
+)
 
 
 @dataclass(frozen=True)
 class ConversionSpec:
-    """How the converter builds one model: its name, input range and contract outputs."""
+    """How the converter builds one model: its name, input range and contract outputs.
+
+    ``input_name`` is the graph input: ``image`` (uint8 NHWC, scaled to ``input_range``) or,
+    with ``image_input`` false, a float32 tensor of the TFLite input's shape passed as is.
+    ``stop_after`` names the TFLite tensor after which the converter stops walking ops (a tail
+    that only drops the batch axis, which a batch-dynamic graph must keep)."""
 
     name: str
     input_range: tuple[float, float]  # pixel 0 -> low, 255 -> high
     assemble: Callable[[ConversionContext], list[onnx.ValueInfoProto]]
+    input_name: str = MODEL_INPUT_NAME
+    image_input: bool = True
+    stop_after: str | None = None
+
+
+# The blendshape model's last batched tensor: sigmoid scores reshaped to [1, 52].
+BLENDSHAPES_TENSOR = "model_1/GhumMarkerPoserMlpMixerGeneral/reshape_7/Reshape"
 
 
 def named_outputs(
@@ -92,6 +114,37 @@ SPECS: dict[str, ConversionSpec] = {
                     ),
                 }
             ),
+        ),
+        # FaceLandmarker's landmark model on a 256x256 crop: 478 points (px256), presence and
+        # tongue-out probabilities (docs/landmarker.md).
+        ConversionSpec(
+            "face_landmarks_detector",
+            (0.0, 1.0),
+            named_outputs(
+                {
+                    "landmarks": NamedOutput("Identity", LANDMARKER_OUTPUTS["landmarks"]),
+                    "face_score": NamedOutput(
+                        "Identity_1", LANDMARKER_OUTPUTS["face_score"], sigmoid=True
+                    ),
+                    "tongue_out": NamedOutput("Identity_2", LANDMARKER_OUTPUTS["tongue_out"]),
+                }
+            ),
+        ),
+        # FaceLandmarker's blendshape model: 146 points (pixels of the image) -> 52 scores. The
+        # TFLite graph ends by dropping the batch axis (a [1, 52] -> [52] slice): stop before.
+        ConversionSpec(
+            "face_blendshapes",
+            (0.0, 1.0),
+            named_outputs(
+                {
+                    "blendshapes": NamedOutput(
+                        BLENDSHAPES_TENSOR, BLENDSHAPE_OUTPUTS["blendshapes"]
+                    ),
+                }
+            ),
+            input_name=BLENDSHAPE_INPUT_NAME,
+            image_input=False,
+            stop_after=BLENDSHAPES_TENSOR,
         ),
     )
 }

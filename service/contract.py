@@ -163,13 +163,21 @@ class ModelSpec:
     """What one model looks like to every runtime and to Triton: one uint8 NHWC input of
     ``input_size`` squared pixels named ``input_name``, and ``outputs`` (name -> float32 shape
     without the batch dimension). ``label`` names it in errors; ``build_hint`` says how to
-    build its file."""
+    build its file. A model that takes no image (the blendshape model reads points) sets
+    ``input_dtype`` and ``item_shape`` instead; ``input_size`` is then 0."""
 
     label: str
     input_size: int
     outputs: Mapping[str, tuple[int, ...]]
     input_name: str = MODEL_INPUT_NAME
     build_hint: str = "make model"
+    input_dtype: str = "uint8"
+    item_shape: tuple[int, ...] = ()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One item of the input, without the batch dimension."""
+        return self.item_shape or (self.input_size, self.input_size, 3)
 
 
 ATTENTION_SPEC = ModelSpec("attention mesh", MODEL_INPUT_SIZE, MODEL_OUTPUTS)
@@ -183,6 +191,83 @@ DETECTOR_SPECS: dict[str, ModelSpec] = {
     spec.name: ModelSpec(f"face detector ({spec.name} range)", spec.input_size, spec.outputs)
     for spec in DETECTORS.values()
 }
+
+
+# --- MediaPipe Tasks FaceLandmarker (docs/landmarker.md) -------------------------------------
+# The landmark model: a 256x256 RGB crop in [0, 1] -> 478 points in pixels of the 256x256 input
+# (x, y, and z on the x scale), the face-presence probability (sigmoid of its logit; FaceLandmarker
+# keeps a face above ``LANDMARKER_MIN_PRESENCE``) and the model's own tongue-out probability
+# (FaceLandmarker does not use it).
+LANDMARKER_INPUT_SIZE = 256
+LANDMARKER_OUTPUTS: dict[str, tuple[int, ...]] = {
+    "landmarks": (NUM_LANDMARKS, 3),
+    "face_score": (),
+    "tongue_out": (),
+}
+LANDMARKER_BUILD_HINT = "make landmarker-models"
+LANDMARKER_SPEC = ModelSpec(
+    "face landmarker", LANDMARKER_INPUT_SIZE, LANDMARKER_OUTPUTS, build_hint=LANDMARKER_BUILD_HINT
+)
+
+# The ROI the landmark model sees. After detection (image mode, and video mode whenever the
+# detector runs): the detector's box, rotated so that detection keypoint 0 -> 1 (``DETECTION_EYES``)
+# is horizontal, scaled by 1.5 about its centre, NOT squared. From the previous frame's landmarks
+# (video mode): the landmarks' bounding box, rotated so that ``FACE_ROTATION`` (33 -> 263) is
+# horizontal, scaled by 1.5 and squared to its longer side. The crop is stretched to 256x256
+# (no letterbox); pixels outside the image repeat the border.
+LANDMARKER_DETECTION_ROI_SCALE = 1.5
+LANDMARKER_DETECTION_ROI_SQUARE = False
+LANDMARKER_TRACKING_ROI_SCALE = 1.5
+LANDMARKER_TRACKING_ROI_SQUARE = True
+LANDMARKER_MIN_PRESENCE = 0.5  # min_face_presence_confidence
+LANDMARKER_MIN_DETECTION = 0.5  # min_face_detection_confidence
+LANDMARKER_MIN_TRACKING = 0.5  # min_tracking_confidence (IoU of a kept ROI with a new box)
+LANDMARKER_NMS_IOU = 0.3  # the face detector's min_suppression_threshold
+# Video mode with one face: FaceLandmarker smooths the landmarks with a one-euro filter per
+# coordinate (frame pixels; speed scaled by 1 / the landmarks' mean box side), these parameters,
+# the sampling rate 1 / the gap between timestamps, but the start rate after a frame stamped 0.
+LANDMARKER_SMOOTHING_MIN_CUTOFF = 0.05
+LANDMARKER_SMOOTHING_BETA = 80.0
+LANDMARKER_SMOOTHING_DERIVATE_CUTOFF = 1.0
+LANDMARKER_SMOOTHING_START_RATE = 30.0
+
+# The blendshape model: 146 of the 478 landmarks, x and y in pixels of the whole image (the
+# model centres and scales them itself), -> 52 scores in [0, 1], in ``BLENDSHAPE_NAMES`` order.
+BLENDSHAPE_INPUT_NAME = "points"
+BLENDSHAPE_LANDMARKS: tuple[int, ...] = (
+    *(0, 1, 4, 5, 6, 7, 8, 10, 13, 14, 17, 21, 33, 37, 39, 40, 46, 52, 53, 54, 55, 58, 61),
+    *(63, 65, 66, 67, 70, 78, 80, 81, 82, 84, 87, 88, 91, 93, 95, 103, 105, 107, 109, 127),
+    *(132, 133, 136, 144, 145, 146, 148, 149, 150, 152, 153, 154, 155, 157, 158, 159, 160),
+    *(161, 162, 163, 168, 172, 173, 176, 178, 181, 185, 191, 195, 197, 234, 246, 249, 251),
+    *(263, 267, 269, 270, 276, 282, 283, 284, 285, 288, 291, 293, 295, 296, 297, 300, 308),
+    *(310, 311, 312, 314, 317, 318, 321, 323, 324, 332, 334, 336, 338, 356, 361, 362, 365),
+    *(373, 374, 375, 377, 378, 379, 380, 381, 382, 384, 385, 386, 387, 388, 389, 390, 397),
+    *(398, 400, 402, 405, 409, 415, 454, 466, 468, 469, 470, 471, 472, 473, 474, 475, 476),
+    477,
+)
+BLENDSHAPE_NAMES: tuple[str, ...] = (
+    *("_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft"),
+    *("browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft"),
+    *("eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight"),
+    *("eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft"),
+    *("eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen"),
+    *("jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft"),
+    *("mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight"),
+    *("mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower"),
+    *("mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight"),
+    *("mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight"),
+    *("noseSneerLeft", "noseSneerRight"),
+)
+BLENDSHAPE_OUTPUTS: dict[str, tuple[int, ...]] = {"blendshapes": (len(BLENDSHAPE_NAMES),)}
+BLENDSHAPES_SPEC = ModelSpec(
+    "face blendshapes",
+    0,
+    BLENDSHAPE_OUTPUTS,
+    input_name=BLENDSHAPE_INPUT_NAME,
+    build_hint=LANDMARKER_BUILD_HINT,
+    input_dtype="float32",
+    item_shape=(len(BLENDSHAPE_LANDMARKS), 2),
+)
 
 
 @dataclass(frozen=True)

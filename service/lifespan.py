@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Services
-from service.contract import ModelOutputs
+from service.contract import DETECTORS, ModelOutputs
 from service.core.admission import AdmissionController
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
@@ -34,7 +34,10 @@ from service.inference.detector import DetectorBackend, DetectorCaller, create_d
 from service.inference.factory import create_pipeline_backend
 from service.pipelines.crops import CropPipeline
 from service.pipelines.decode_budget import DecodeBudget
+from service.pipelines.detectors import Detector, Detectors
+from service.pipelines.frame_decode import FrameDecoder
 from service.pipelines.frames import FramePipeline
+from service.pipelines.landmarks import FrameLandmarks
 from service.tracking.sessions import SessionStore
 
 logger = logging.getLogger(__name__)
@@ -75,25 +78,52 @@ def detector_caller(detector: DetectorBackend, settings: Settings) -> DetectorCa
     )
 
 
+def detectors(
+    loaded: Mapping[str, DetectorBackend], settings: Settings
+) -> tuple[Detectors, list[DetectorCaller]]:
+    """The kind -> detector map of the ``loaded`` detector backends (kind -> backend), each
+    with its one ``ModelCaller`` (also returned, for closing)."""
+    callers = {kind: detector_caller(backend, settings) for kind, backend in loaded.items()}
+    found = Detectors(
+        {
+            kind: Detector(backend.spec, callers[kind], settings.detection_score_threshold)
+            for kind, backend in loaded.items()
+        },
+        default=settings.detector,
+    )
+    return found, list(callers.values())
+
+
+def frame_pipeline(
+    settings: Settings,
+    mesh: ModelCaller[ModelOutputs],
+    found: Detectors,
+    budget: DecodeBudget,
+) -> FramePipeline:
+    """The ``FramePipeline`` on the landmark model's caller ``mesh`` and the detectors."""
+    return FramePipeline(
+        settings,
+        decoder=FrameDecoder(settings, budget),
+        detectors=found,
+        landmarks=FrameLandmarks(mesh, settings.score_threshold),
+    )
+
+
 @contextmanager
 def standalone_frame_pipeline(
     mesh: InferenceBackend, detector: DetectorBackend, settings: Settings
 ) -> Iterator[FramePipeline]:
     """``with standalone_frame_pipeline(mesh, detector, settings) as frames``: a
     ``FramePipeline`` outside the app (benchmarks, golden writers, tests), its callers and
-    decode budget built as ``build_services`` builds them; the callers, and with them the
-    models, are closed on exit."""
-    callers = (mesh_caller(mesh, settings), detector_caller(detector, settings))
+    decode budget built as ``build_services`` builds them (``detector`` as the default kind);
+    the callers, and with them the models, are closed on exit."""
+    settings = settings.model_copy(update={"detector": detector.spec.name})
+    mesh_calls = mesh_caller(mesh, settings)
+    found, callers = detectors({detector.spec.name: detector}, settings)
     try:
-        yield FramePipeline(
-            mesh,
-            detector,
-            settings,
-            mesh_caller=callers[0],
-            detector_callers={detector.spec.name: callers[1]},
-            budget=DecodeBudget.from_settings(settings),
-        )
+        yield frame_pipeline(settings, mesh_calls, found, DecodeBudget.from_settings(settings))
     finally:
+        mesh_calls.close()
         for caller in callers:
             caller.close()
 
@@ -115,39 +145,27 @@ async def build_services(
         caller = mesh_caller(backend, settings, name)
         callers.append(caller)
         crops[name] = CropPipeline(backend, settings, caller, name, budget=decode_budget)
-    detector: DetectorBackend | None = None
-    try:
-        detector = await run_in_threadpool(create_detector, settings, settings.detector)
-    except BackendUnavailable as exc:
-        logger.warning("face detector unavailable, /v1/frame will answer 503: %s", exc)
-    # The other detector kind, for /v1/frame?detector=, when it can be loaded.
-    other_detectors: dict[str, DetectorBackend] = {}
-    other = "full" if settings.detector == "short" else "short"
-    try:
-        other_detectors[other] = await run_in_threadpool(create_detector, settings, other)
-    except BackendUnavailable as exc:
-        logger.info("%s-range face detector not loaded (?detector= refused): %s", other, exc)
-    loaded = dict(other_detectors)
-    if detector is not None:
-        loaded[settings.detector] = detector
-    detector_callers = {kind: detector_caller(each, settings) for kind, each in loaded.items()}
-    callers.extend(detector_callers.values())
+    # Every detector kind that can be loaded, the default (Settings.detector) first; without
+    # the default, /v1/frame answers 503, without another kind, its ?detector= a 422.
+    loaded: dict[str, DetectorBackend] = {}
+    for kind in sorted(DETECTORS, key=lambda kind: kind != settings.detector):
+        try:
+            loaded[kind] = await run_in_threadpool(create_detector, settings, kind)
+        except BackendUnavailable as exc:
+            if kind == settings.detector:
+                logger.warning("face detector unavailable, /v1/frame will answer 503: %s", exc)
+            else:
+                logger.info("%s-range face detector not loaded (?detector= refused): %s", kind, exc)
+    found, detector_callers = detectors(loaded, settings)
+    callers.extend(detector_callers)
     default = crops[settings.pipeline]
     services = Services(
         settings=settings,
         crops=crops,
         # One micro-batching caller (and executor) per model for every endpoint: the frame
         # pipeline's landmark calls join the default crop pipeline's batches.
-        frames=FramePipeline(
-            default.backend,
-            detector,
-            settings,
-            mesh_caller=default.mesh_caller,
-            detector_callers=detector_callers,
-            pipeline=settings.pipeline,
-            extra_detectors=other_detectors,
-            budget=decode_budget,
-        ),
+        frames=frame_pipeline(settings, default.mesh_caller, found, decode_budget),
+        detectors=found,
         callers=callers,
         sessions=SessionStore(settings.tracking_max_sessions, settings.tracking_session_ttl_s),
         # Created here, inside the serving event loop (asyncio primitives bind to one loop).

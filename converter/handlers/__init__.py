@@ -7,6 +7,8 @@ from converter.handlers import (  # noqa: F401
     mediapipe,
     pooling,
     quantize,
+    reduce,
     shape,
+    unary,
     upsample,
 )

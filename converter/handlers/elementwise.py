@@ -1,4 +1,4 @@
-"""ADD and MUL -> ONNX Add / Mul with TFLite broadcasting, layout-aware."""
+"""ADD, MUL, SUB, DIV and SQUARED_DIFFERENCE -> ONNX with TFLite broadcasting, layout-aware."""
 
 from __future__ import annotations
 
@@ -57,3 +57,26 @@ def add(ctx: ConversionContext, op: Operator) -> None:
 def mul(ctx: ConversionContext, op: Operator) -> None:
     options = op.builtin_options(tflite.MulOptions)
     _binary(ctx, op, "Mul", options.FusedActivationFunction())
+
+
+@register("SUB")
+def sub(ctx: ConversionContext, op: Operator) -> None:
+    options = op.builtin_options(tflite.SubOptions)
+    _binary(ctx, op, "Sub", options.FusedActivationFunction())
+
+
+@register("DIV")
+def div(ctx: ConversionContext, op: Operator) -> None:
+    options = op.builtin_options(tflite.DivOptions)
+    _binary(ctx, op, "Div", options.FusedActivationFunction())
+
+
+@register("SQUARED_DIFFERENCE")
+def squared_difference(ctx: ConversionContext, op: Operator) -> None:
+    """(a - b)^2, written as Sub then Mul of the difference with itself (exact)."""
+    _binary(ctx, op, "Sub", tflite.ActivationFunctionType.NONE)
+    difference = ctx.value(op.outputs[0])
+    squared = ctx.node(
+        "Mul", [difference.name, difference.name], f"{ctx.tensor(op.outputs[0]).name}_sq"
+    )
+    ctx.set_value(op.outputs[0], squared, difference.layout, difference.dtype)

@@ -1,11 +1,12 @@
-"""PAD, RESHAPE and STRIDED_SLICE: shape ops that keep the batch dimension dynamic."""
+"""PAD, RESHAPE, STRIDED_SLICE, TRANSPOSE and CONCATENATION: shape ops that keep the batch
+dimension dynamic."""
 
 from __future__ import annotations
 
 import numpy as np
 import tflite
 
-from converter.context import NHWC_TO_NCHW, ConversionContext
+from converter.context import NCHW_TO_NHWC, NHWC_TO_NCHW, ConversionContext
 from converter.errors import UnsupportedOpError
 from converter.handlers.common import fused_activation
 from converter.registry import register
@@ -81,6 +82,29 @@ def strided_slice(ctx: ConversionContext, op: Operator) -> None:
     ctx.set_value(op.outputs[0], result, "TFLITE", source.dtype)
 
 
+@register("TRANSPOSE")
+def transpose(ctx: ConversionContext, op: Operator) -> None:
+    """A constant permutation that keeps the batch axis first. An NCHW input is permuted
+    straight to the TFLite result (one Transpose, no relayout first)."""
+    if not ctx.is_constant(op.inputs[1]):
+        raise UnsupportedOpError("TRANSPOSE", "only a constant permutation is supported")
+    perm = [int(p) for p in ctx.constant(op.inputs[1])]
+    if perm[0] != 0:
+        raise UnsupportedOpError("TRANSPOSE", "moving the batch axis is not supported")
+    source = ctx.value(op.inputs[0])
+    onnx_perm = [NCHW_TO_NHWC[axis] for axis in perm] if source.layout == "NCHW" else perm
+    name = ctx.tensor(op.outputs[0]).name
+    result = ctx.node("Transpose", [source.name], name, perm=onnx_perm)
+    ctx.set_value(op.outputs[0], result, "TFLITE", source.dtype)
+
+
+def _batch_broadcast(ctx: ConversionContext, constant: np.ndarray, like: str, hint: str) -> str:
+    """A batch-1 constant repeated to the batch size of the ONNX value ``like``."""
+    batch = ctx.node("Shape", [like], f"{hint}_batch", start=0, end=1)
+    shape = ctx.node("Concat", [batch, ctx.int64s(list(constant.shape[1:]), hint)], hint, axis=0)
+    return ctx.node("Expand", [ctx.const(constant, hint), shape], f"{hint}_expanded")
+
+
 @register("CONCATENATION")
 def concatenation(ctx: ConversionContext, op: Operator) -> None:
     options = op.builtin_options(tflite.ConcatenationOptions)
@@ -89,11 +113,28 @@ def concatenation(ctx: ConversionContext, op: Operator) -> None:
     axis = options.Axis() % rank
     if axis == 0:
         raise UnsupportedOpError("CONCATENATION", "concatenating along the batch axis")
-    values = [ctx.value(i) for i in op.inputs]
+    variables = [i for i in op.inputs if not ctx.is_constant(i)]
+    if not variables:
+        raise UnsupportedOpError("CONCATENATION", f"{output.name}: only constant inputs")
+    values = [ctx.value(i) for i in variables]
     use_nchw = rank == 4 and all(v.layout == "NCHW" for v in values)
-    inputs = [ctx.as_nchw(i) if use_nchw else ctx.as_tflite(i) for i in op.inputs]
+    dtype = values[0].dtype
+    like = ctx.as_nchw(variables[0]) if use_nchw else ctx.as_tflite(variables[0])
+
+    def operand(index: int) -> str:
+        if not ctx.is_constant(index):
+            return ctx.as_nchw(index) if use_nchw else ctx.as_tflite(index)
+        # A constant (e.g. a learnt token) has batch 1: repeat it to the data's batch.
+        constant = np.asarray(ctx.constant(index), dtype=np.float32).astype(dtype)
+        if constant.shape[:1] != (1,):
+            raise UnsupportedOpError("CONCATENATION", f"{output.name}: constant without batch 1")
+        if use_nchw:
+            constant = np.transpose(constant, NHWC_TO_NCHW)
+        return _batch_broadcast(ctx, constant, like, output.name)
+
+    inputs = [operand(i) for i in op.inputs]
     result = ctx.node(
         "Concat", inputs, output.name, axis=NHWC_TO_NCHW.index(axis) if use_nchw else axis
     )
     result = fused_activation(ctx, result, options.FusedActivationFunction(), output.name)
-    ctx.set_value(op.outputs[0], result, "NCHW" if use_nchw else "TFLITE", values[0].dtype)
+    ctx.set_value(op.outputs[0], result, "NCHW" if use_nchw else "TFLITE", dtype)

@@ -18,10 +18,13 @@ from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import HTTPConnection
 
+from service.api import schemas
+from service.api.responses import model_info
 from service.core.admission import AdmissionController
 from service.core.config import Settings
 from service.inference.batcher import ModelCaller
 from service.pipelines.crops import CropPipeline
+from service.pipelines.detectors import Detectors
 from service.pipelines.frames import FramePipeline
 from service.tracking.sessions import SessionStore
 
@@ -37,6 +40,8 @@ class Services:
     settings: Settings
     crops: dict[str, CropPipeline]
     frames: FramePipeline
+    # Every loaded face detector by kind (shared with ``frames``), for ``?detector=``.
+    detectors: Detectors
     sessions: SessionStore
     admission: AdmissionController
     # Every model's one micro-batching caller (closed, with its model, by close_services).
@@ -96,6 +101,30 @@ async def get_frame_pipeline(services: ServicesDep) -> FramePipeline:
     return services.frames
 
 
+async def get_detector_kind(
+    services: ServicesDep,
+    detector: Annotated[
+        Literal["short", "full"] | None,
+        Query(
+            description="Face detector: MediaPipe's short-range model or its full-range model "
+            "(small faces). Default: FACEMESH_DETECTOR. A detector that is not loaded is a 422.",
+        ),
+    ] = None,
+) -> str | None:
+    """The detector kind the request asks for (``?detector=``; None: the default), refused
+    (422) before the body is read when it is not loaded (``Detectors.pick``)."""
+    if detector is not None:
+        services.detectors.pick(detector)
+    return detector
+
+
+async def get_frame_model(services: ServicesDep) -> schemas.ModelInfo:
+    """The ``model`` block of frame and tracking responses: the frame pipeline runs the
+    default crop pipeline's landmark model."""
+    default = services.default_crops
+    return model_info(services.settings, default.backend.name, default.pipeline)
+
+
 async def get_sessions(services: ServicesDep) -> SessionStore:
     return services.sessions
 
@@ -107,5 +136,7 @@ async def get_admission(services: ServicesDep) -> AdmissionController:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 CropPipelineDep = Annotated[CropPipeline, Depends(get_crop_pipeline)]
 FramePipelineDep = Annotated[FramePipeline, Depends(get_frame_pipeline)]
+DetectorKindDep = Annotated[str | None, Depends(get_detector_kind)]
+FrameModelDep = Annotated[schemas.ModelInfo, Depends(get_frame_model)]
 SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
 AdmissionDep = Annotated[AdmissionController, Depends(get_admission)]

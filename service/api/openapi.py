@@ -57,7 +57,7 @@ def document_limits(app: FastAPI, settings: Settings) -> None:
         services = getattr(app.state, "services", None)
         loaded: dict[str, list[str]] = {"model": list(settings.loaded_pipelines)}
         if services is not None:
-            loaded["detector"] = list(services.frames.detectors)
+            loaded["detector"] = services.detectors.kinds
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
                 for parameter in operation.get("parameters", []):

@@ -1,21 +1,28 @@
 """Micro-batching: concurrent requests' images coalesced into one model call, like Triton's
 dynamic batcher, behind one object per model (``ModelCaller``).
 
-A ``ModelCaller`` owns the model's executor (``concurrency`` threads: at most that many calls
-of this model run at once, whatever the endpoint) and as many batching workers. Each worker
-takes the oldest waiting request and then every further one that still fits in ``max_batch``
-rows, in arrival order (a request is never split; one larger than ``max_batch`` runs alone).
-Requests that arrive while every worker is busy wait and are batched together, so batches
-grow exactly when the model is the bottleneck. An idle worker with fewer than ``max_batch``
-rows may wait up to ``max_delay_us`` after the oldest request's arrival for more (0: run at
-once, which costs a lone request nothing).
+A ``ModelCaller`` owns ``concurrency`` worker threads, which are the model's executor: at most
+that many calls of this model run at once, whatever the endpoint. Each worker takes the oldest
+waiting request and then every further one that still fits in ``max_batch`` rows, in arrival
+order (a request is never split; one larger than ``max_batch`` runs alone), and runs the
+model itself. Requests that arrive while every worker is busy wait and are batched together,
+so batches grow exactly when the model is the bottleneck. An idle worker with fewer than
+``max_batch`` rows may wait up to ``max_delay_us`` after the oldest request's arrival for more
+(0: run at once, which costs a lone request nothing).
+
+Two doors into the same queue, both thread-safe and neither bound to an event loop:
+``await infer(images)`` for async code (the crop pipeline, on the loop) and
+``infer_blocking(images)`` for code in a worker thread (the frame pipeline's per-frame work).
+A request is a ``concurrent.futures.Future``; the async door awaits it through
+``asyncio.wrap_future``, so the answer reaches whichever loop asked.
 
 Results go back to each request in its own order (its rows of the batch). Isolation: a
 request whose images are off contract is refused before it joins a batch; when a batched
 call fails with anything but ``BackendUnavailable`` (the model or server being down, which is
 every caller's problem), each request of the batch is re-run on its own, so only the one that
 fails gets the error. A request whose caller went away (cancelled) is dropped, or its rows
-ignored.
+ignored. Shutdown (``close``) refuses new calls and answers every waiting and running request
+with ``BackendUnavailable`` at once, then waits for the running model calls to return.
 
 Metrics: ``facemesh_model_batch_size_images`` (rows per model call) and
 ``facemesh_model_queue_delay_seconds`` (arrival to model call), labelled by ``model``.
@@ -28,13 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -51,12 +57,13 @@ R = TypeVar("R")
 @dataclass
 class _Request(Generic[R]):
     images: np.ndarray
-    future: asyncio.Future[R]
+    future: Future[R]
     arrived: float
 
 
 class ModelCaller(Generic[R]):
-    """``await infer(images)``: one model's calls, micro-batched, on one executor.
+    """One model's calls, micro-batched, on its own worker threads: ``await infer(images)``
+    from async code, ``infer_blocking(images)`` from any other thread.
 
     ``call`` runs the model (blocking, thread-safe, e.g. ``backend.infer``); ``rows(result,
     start, stop)`` cuts one request's rows out of a batched result; ``check(images)`` raises
@@ -89,12 +96,10 @@ class ModelCaller(Generic[R]):
         self._rows = rows
         self._check = check
         self._close = close
-        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=model)
         self._waiting: deque[_Request[R]] = deque()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._arrived: asyncio.Event | None = None
-        self._workers: list[asyncio.Task[None]] = []
-        self._bind_lock = threading.Lock()
+        self._running: list[list[_Request[R]]] = []  # the batches in model calls now
+        self._arrived = threading.Condition()
+        self._workers: list[threading.Thread] = []
         self._closed = False
         self._batch_size = metrics.MODEL_BATCH_SIZE.labels(model=model)
         self._queue_delay = metrics.MODEL_QUEUE_DELAY.labels(model=model)
@@ -103,89 +108,75 @@ class ModelCaller(Generic[R]):
 
     async def infer(self, images: np.ndarray) -> R:
         """The model's result for ``images`` (this request's rows only)."""
-        if self._check is not None:
-            self._check(images)
-        if self._closed:
-            raise BackendUnavailable(f"{self.model} model is shut down")
-        self.bind()
-        loop = asyncio.get_running_loop()
-        request: _Request[R] = _Request(images, loop.create_future(), time.perf_counter())
-        self._waiting.append(request)
-        assert self._arrived is not None
-        self._arrived.set()
-        return await request.future
+        return await asyncio.wrap_future(self._submit(images))
 
     def infer_blocking(self, images: np.ndarray) -> R:
-        """``infer`` for code running in a worker thread (the frame pipeline's per-frame
-        work): the call joins the batches of the loop ``bind`` recorded. Without a bound loop
-        (e.g. a script calling the pipeline directly), the model is called at once."""
-        loop = self._loop
-        if loop is None or loop.is_closed() or not loop.is_running():
-            if self._check is not None:
-                self._check(images)
-            return self._call(images)
+        """``infer`` for code running in a worker thread: the call joins the same batches and
+        blocks this thread until its rows are back. Never call it on an event loop's thread."""
         try:
-            running = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
-            running = None
-        if running is loop:
-            raise RuntimeError("infer_blocking called on the event loop: use await infer()")
-        return asyncio.run_coroutine_threadsafe(self.infer(images), loop).result()
+            return self._submit(images).result()
+        raise RuntimeError("infer_blocking called on the event loop: use await infer()")
 
-    def bind(self) -> None:
-        """Attach to the running event loop (start the workers); called by ``infer``, and by
-        async code before it hands work to threads that use ``infer_blocking``."""
-        loop = asyncio.get_running_loop()
-        if self._loop is loop:
-            return
-        with self._bind_lock:
-            if self._loop is loop:
-                return
-            # A new loop (tests run several): requests queued on the old one are abandoned.
-            self._waiting.clear()
-            self._arrived = asyncio.Event()
-            self._workers = [
-                loop.create_task(self._work(), name=f"{self.model}-batcher-{index}")
-                for index in range(self.concurrency)
-            ]
-            self._loop = loop
+    def _submit(self, images: np.ndarray) -> Future[R]:
+        if self._check is not None:
+            self._check(images)
+        future: Future[R] = Future()
+        with self._arrived:
+            if self._closed:
+                raise BackendUnavailable(f"{self.model} model is shut down")
+            if not self._workers:
+                self._workers = [
+                    threading.Thread(
+                        target=self._work, name=f"{self.model}-batcher-{index}", daemon=True
+                    )
+                    for index in range(self.concurrency)
+                ]
+                for worker in self._workers:
+                    worker.start()
+            self._waiting.append(_Request(images, future, time.perf_counter()))
+            self._arrived.notify()
+        return future
 
     async def aclose(self) -> None:
-        """Stop the workers (in the loop), then ``close``."""
-        workers, self._workers = self._workers, []
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        """``close`` off the event loop (it waits for running model calls)."""
         await asyncio.get_running_loop().run_in_executor(None, self.close)
 
     def close(self) -> None:
-        """Refuse new calls, fail waiting ones, wait for running ones, close the model."""
-        if self._closed:
-            return
-        self._closed = True
-        for worker in self._workers:
-            _soon(worker.get_loop(), worker.cancel)
-        while self._waiting:
-            future = self._waiting.popleft().future
+        """Refuse new calls, answer waiting and running ones (``BackendUnavailable``), wait
+        for the running model calls to return, close the model."""
+        with self._arrived:
+            if self._closed:
+                return
+            self._closed = True
             shut = BackendUnavailable(f"{self.model} model is shut down")
-            _soon(future.get_loop(), functools.partial(_fail, future, shut))
-        self._executor.shutdown(wait=True)
+            while self._waiting:
+                _fail(self._waiting.popleft().future, shut)
+            for batch in self._running:
+                for request in batch:
+                    _fail(request.future, shut)
+            self._arrived.notify_all()
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            if worker is not threading.current_thread():
+                worker.join()
         if self._close is not None:
             self._close()
 
     # --- workers ------------------------------------------------------------------------
 
     def _take(self, batch: list[_Request[R]], rows: int) -> int:
-        """Move waiting requests that fit into ``batch`` (FIFO; the first always fits)."""
+        """Move waiting requests that fit into ``batch`` (FIFO; the first always fits); a
+        request whose caller went away is dropped. Holds ``_arrived``."""
         while self._waiting:
             request = self._waiting[0]
-            if request.future.done():  # the caller went away
-                self._waiting.popleft()
-                continue
             count = len(request.images)
             if batch and rows + count > self.max_batch:
                 break
             self._waiting.popleft()
+            if request.future.done():  # the caller went away
+                continue
             batch.append(request)
             rows += count
         return rows
@@ -194,7 +185,7 @@ class ModelCaller(Generic[R]):
         """Trim ``batch`` to the largest padding-free batch size it covers, putting the trimmed
         requests back at the head of the queue in order: a model with static batch sizes
         (OpenVINO's) would otherwise pad, e.g. 5 rows to 8, and compute the padding;
-        the trimmed requests lead the next call instead."""
+        the trimmed requests lead the next call instead. Holds ``_arrived``."""
         if not self.batch_sizes or rows in self.batch_sizes or len(batch) == 1:
             return rows
         target = max((size for size in self.batch_sizes if size <= rows), default=0)
@@ -206,46 +197,62 @@ class ModelCaller(Generic[R]):
             rows -= len(request.images)
         return rows
 
-    async def _work(self) -> None:
-        assert self._arrived is not None
-        arrived = self._arrived
-        while True:
-            while not self._waiting:
-                arrived.clear()
-                await arrived.wait()
+    def _next_batch(self) -> list[_Request[R]] | None:
+        """The next batch to run (None: shut down), waiting for requests and, with
+        ``max_delay_s``, for company."""
+        with self._arrived:
             batch: list[_Request[R]] = []
-            rows = self._take(batch, 0)
-            if not batch:
-                continue
+            rows = 0
+            while not batch:
+                while not self._waiting and not self._closed:
+                    self._arrived.wait()
+                if self._closed:
+                    return None
+                rows = self._take(batch, 0)
             if self.max_delay_s > 0:
                 deadline = batch[0].arrived + self.max_delay_s
-                while rows < self.max_batch:
+                while rows < self.max_batch and not self._closed:
                     remaining = deadline - time.perf_counter()
                     if remaining <= 0:
                         break
-                    arrived.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(arrived.wait(), remaining)
+                    if not self._waiting:
+                        self._arrived.wait(remaining)
                     before = rows
                     rows = self._take(batch, rows)
                     if rows == before and self._waiting:  # the next one does not fit
                         break
-            rows = self._fit(batch, rows)
-            # Other workers may be idle while requests still wait behind this batch.
-            if self._waiting:
-                arrived.set()
-            try:
-                await self._run(batch)
-            except asyncio.CancelledError:  # shutting down: nobody is left waiting in vain
+            self._fit(batch, rows)
+            if self._closed:  # closed while this worker waited for company
                 for request in batch:
                     _fail(request.future, BackendUnavailable(f"{self.model} model is shut down"))
-                raise
+                return None
+            # From here a caller that goes away only has its rows ignored.
+            batch = [each for each in batch if each.future.set_running_or_notify_cancel()]
+            # Other workers may be idle while requests still wait behind this batch.
+            if self._waiting:
+                self._arrived.notify()
+            if batch:
+                self._running.append(batch)
+            return batch
+
+    def _work(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            if not batch:  # every caller of it went away
+                continue
+            try:
+                self._run(batch)
             except Exception as exc:  # a bug here must not leave callers waiting forever
                 logger.exception("%s batcher failed", self.model)
                 for request in batch:
                     _fail(request.future, exc)
+            finally:
+                with self._arrived:
+                    self._running.remove(batch)
 
-    async def _run(self, batch: list[_Request[R]]) -> None:
+    def _run(self, batch: list[_Request[R]]) -> None:
         images = (
             batch[0].images
             if len(batch) == 1
@@ -255,9 +262,8 @@ class ModelCaller(Generic[R]):
         for request in batch:
             self._queue_delay.observe(start - request.arrived)
         self._batch_size.observe(len(images))
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._executor, self._call, images)
+            result = self._call(images)
         except BackendUnavailable as exc:
             for request in batch:
                 _fail(request.future, exc)
@@ -273,25 +279,25 @@ class ModelCaller(Generic[R]):
                 exc,
             )
             for request in batch:
-                await self._run([request])
+                self._run([request])
             return
         offset = 0
         for request in batch:
             count = len(request.images)
             if not request.future.done():
-                request.future.set_result(self._rows(result, offset, offset + count))
+                _answer(request.future, self._rows(result, offset, offset + count))
             offset += count
 
 
-def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
+def _answer(future: Future[R], result: R) -> None:
+    """Set ``future``'s result unless it has one already (shutdown may answer first)."""
+    with contextlib.suppress(InvalidStateError):
+        future.set_result(result)
+
+
+def _fail(future: Future[Any], exc: BaseException) -> None:
+    with contextlib.suppress(InvalidStateError):
         future.set_exception(exc)
-
-
-def _soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
-    """Run ``callback`` in ``loop`` (from any thread); nothing when the loop is closed."""
-    if not loop.is_closed():
-        loop.call_soon_threadsafe(callback)
 
 
 def pair_rows(

@@ -35,8 +35,10 @@ from service.core.errors import InvalidImage
 from service.inference.base import InferenceBackend
 from service.inference.batcher import ModelCaller
 from service.pipelines.decode_budget import DecodeBudget
+from service.pipelines.measures import crop_faces
+from service.pipelines.results import CropFace
 from service.processing.decode import Header, decode, load_codecs
-from service.processing.postprocess import FaceResult, postprocess
+from service.processing.postprocess import postprocess
 from service.processing.preprocess import CropTransform, preprocess
 
 # JPEG crops larger than this per side decode reduced (the model sees 192 px).
@@ -141,8 +143,9 @@ class CropPipeline:
                 return self.prepare(payload, header, index, count)
             return await run_in_threadpool(self.prepare, payload, header, index, count)
 
-    async def run(self, payloads: Sequence[bytes]) -> list[FaceResult]:
-        """All stages for one request; one model call for the whole batch.
+    async def run(self, payloads: Sequence[bytes]) -> list[CropFace]:
+        """All stages for one request; one model call for the whole batch; each face comes
+        back with its head-relative gaze (``measures.crop_faces``).
 
         ``decode`` and ``preprocess`` observations are summed over the request's images (they
         run in parallel, so they can exceed the request's wall time); the others are wall time.
@@ -174,11 +177,12 @@ class CropPipeline:
             results = postprocess(
                 outputs, [p.transform for p in prepared], self._settings.score_threshold
             )
+            faces = crop_faces(results)
         for result in results:
             outcome = "face" if result.landmarks is not None else "below_threshold"
             metrics.CROPS.labels(outcome=outcome).inc()
         metrics.STAGE_SECONDS.labels(stage="total").observe(time.perf_counter() - start)
-        return results
+        return faces
 
     async def is_ready(self) -> bool:
         """Asks the backend off the event loop (a remote backend may do I/O)."""

@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-import numpy as np
 from google.protobuf.message import DecodeError
 
 from service.core.auth import AmbiguousKey, configured_keys, keys_match, presented_key
@@ -40,8 +39,8 @@ from service.core.errors import (
     TooManySessions,
     stream_ending,
 )
-from service.pipelines.frames import FramePipeline, FrameResult
-from service.processing.gaze import EyesGaze, GazeRay
+from service.encoders.protobuf import result_message
+from service.pipelines.frames import FramePipeline
 from service.tracking import tracking_pb2
 from service.tracking.sessions import SessionStore, TrackingSession
 from service.tracking.streams import (
@@ -74,85 +73,6 @@ def parse_frame(data: bytes) -> tracking_pb2.Frame | UndecodableFrame:
     except DecodeError:
         return UNDECODABLE
     return frame
-
-
-def _floats(array: np.ndarray | None) -> list[float]:
-    return [] if array is None else np.asarray(array, dtype=np.float32).ravel().tolist()
-
-
-def _gaze_message(eyes: EyesGaze) -> tracking_pb2.Gaze:
-    def ray(gaze: GazeRay) -> tracking_pb2.GazeRay:
-        return tracking_pb2.GazeRay(
-            direction=_floats(gaze.direction),
-            yaw=gaze.yaw,
-            pitch=gaze.pitch,
-            eyeball_center=_floats(gaze.origin),
-        )
-
-    return tracking_pb2.Gaze(
-        left=ray(eyes.left), right=ray(eyes.right), combined=ray(eyes.combined)
-    )
-
-
-def result_message(index: int, frame: FrameResult) -> tracking_pb2.FrameResult:
-    """``FrameResult`` -> protobuf message (frame pixels, flattened float arrays)."""
-    message = tracking_pb2.FrameResult(
-        frame_index=index,
-        width=frame.width,
-        height=frame.height,
-        detector_ran=frame.detector_ran,
-    )
-    for face in frame.faces:
-        result = face.result
-        regions = result.regions or {}
-        out = message.faces.add(
-            score=result.score,
-            landmarks=_floats(result.landmarks),
-            lips_affine=_floats(regions["lips"].affine if regions else None),
-            left_eye_affine=_floats(regions["left_eye"].affine if regions else None),
-            right_eye_affine=_floats(regions["right_eye"].affine if regions else None),
-        )
-        roi = face.roi
-        out.roi.CopyFrom(
-            tracking_pb2.Roi(
-                center_x=roi.center_x, center_y=roi.center_y, size=roi.width, rotation=roi.rotation
-            )
-        )
-        out.face_id = face.face_id or 0
-        if face.pose is not None:
-            pose = face.pose
-            out.pose.CopyFrom(
-                tracking_pb2.Pose(
-                    matrix=_floats(pose.matrix),
-                    euler_degrees=tracking_pb2.EulerAngles(
-                        pitch=pose.pitch, yaw=pose.yaw, roll=pose.roll
-                    ),
-                )
-            )
-        if face.gaze is not None:
-            if face.gaze.camera is not None:
-                out.gaze.CopyFrom(_gaze_message(face.gaze.camera))
-            out.head_gaze.CopyFrom(_gaze_message(face.gaze.head))
-        if face.iris_distance is not None:
-            out.iris_distance.CopyFrom(
-                tracking_pb2.IrisDistance(
-                    left=face.iris_distance.left, right=face.iris_distance.right
-                )
-            )
-        if face.detection is not None:
-            box = face.detection.box
-            out.detection.CopyFrom(
-                tracking_pb2.Detection(
-                    xmin=float(box[0]),
-                    ymin=float(box[1]),
-                    width=float(box[2]),
-                    height=float(box[3]),
-                    score=face.detection.score,
-                    keypoints=_floats(face.detection.keypoints),
-                    quarter_turns=face.detection.quarter_turns,
-                )
-            )
-    return message
 
 
 class FaceTrackingService:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from service.core.errors import SessionExpired, TooManySessions
-from service.pipelines.frames import TrackState
+from service.pipelines.results import TrackState
 from service.tracking.face_ids import FaceIds
 from service.tracking.smoothing import FaceSmoother, OneEuroParams
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from service.core.config import Settings
-from service.pipelines.frames import FramePipeline, FrameResult
+from service.pipelines.frames import FramePipeline
+from service.pipelines.results import FrameResult
 from service.tracking.sessions import SessionStore, TrackingSession
 from service.tracking.smoothing import FaceSmoother, OneEuroParams
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -12,6 +13,7 @@ import pytest
 from PIL import Image
 
 from converter.driver import convert
+from converter.models import SPECS
 from converter.source import fetch_tflite
 from converter.tflite_model import TFLiteModel, read_tflite
 
@@ -50,3 +52,29 @@ def load_rgb(path: Path) -> np.ndarray:
 def crop_goldens() -> list[dict[str, object]]:
     goldens: list[dict[str, object]] = json.loads((DATA / "crops_goldens.json").read_text())
     return goldens
+
+
+@pytest.fixture(scope="session")
+def landmarker_onnx() -> onnx.ModelProto:
+    """FaceLandmarker's landmark model, converted by the code under test."""
+    return convert(
+        read_tflite(fetch_tflite("face_landmarks_detector", CACHE)),
+        SPECS["face_landmarks_detector"],
+    )
+
+
+@pytest.fixture(scope="session")
+def blendshapes_onnx() -> onnx.ModelProto:
+    """FaceLandmarker's blendshape model, converted by the code under test."""
+    return convert(read_tflite(fetch_tflite("face_blendshapes", CACHE)), SPECS["face_blendshapes"])
+
+
+@pytest.fixture(scope="session")
+def landmarker_goldens() -> dict[str, dict[str, Any]]:
+    """tests/data's FaceLandmarker goldens (tools/oracle/landmarker_goldens.py): ``frames``
+    (IMAGE mode), ``clip`` (VIDEO mode) and ``models`` (the TFLite interpreter, per model)."""
+    names = {"frames": "frames", "clip": "clip", "models": "model"}
+    return {
+        key: json.loads((DATA / f"landmarker_{name}_goldens.json").read_text())
+        for key, name in names.items()
+    }

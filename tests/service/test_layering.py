@@ -1,6 +1,7 @@
 """The import graph of ``service/`` runs one way: no module imports from a higher floor.
 
-core, contract <- metrics, processing <- inference <- pipelines <- tracking <- api, demo <- main
+core, contract <- metrics, processing <- inference <- pipelines <- tracking, encoders <- api, demo
+<- main
 (lifespan, main and __main__ assemble everything). Imports under ``TYPE_CHECKING`` count too.
 The lowest floor (``core``, ``contract``) imports no web framework or RPC library either: what
 it holds (settings, error tables, the model contract) is read by every edge alike.
@@ -21,6 +22,7 @@ FLOORS: dict[str, int] = {
     "inference": 2,
     "pipelines": 3,
     "tracking": 4,
+    "encoders": 4,  # results -> JSON / protobuf (the gRPC stream in tracking uses it)
     "api": 5,
     "demo": 5,  # static files for /demo/ and their mount (an HTTP edge, like api)
     "lifespan": 6,

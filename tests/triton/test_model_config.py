@@ -1,4 +1,5 @@
-"""``model_repository/facemesh`` configs, parsed with Triton's own protobuf, against the ONNX file.
+"""``model_repository`` configs (every model Triton serves), parsed with Triton's own protobuf,
+against the ONNX file.
 
 A config that disagrees with the model fails at Triton load time in production (or worse,
 silently reshapes); these tests catch it in CI without a GPU or the onnxruntime backend.
@@ -16,7 +17,15 @@ from google.protobuf import text_format
 from onnx import TensorProto, helper
 from tritonclient.grpc import model_config_pb2 as mc
 
-from service.contract import ATTENTION_SPEC, DETECTOR_SPECS, MODEL_OUTPUTS, SHORT_RANGE, ModelSpec
+from service.contract import (
+    ATTENTION_SPEC,
+    BLENDSHAPES_SPEC,
+    DETECTOR_SPECS,
+    LANDMARKER_SPEC,
+    MODEL_OUTPUTS,
+    SHORT_RANGE,
+    ModelSpec,
+)
 from service.core.config import Settings
 from service.processing.detection import turned_letterboxes
 from tools.servers.triton import PRODUCTION_CONFIG, local_model_config
@@ -31,15 +40,23 @@ class Contract:
     input_name: str
     input_dims: tuple[int, ...]
     outputs: dict[str, tuple[int, ...]]
+    input_type: int = mc.TYPE_UINT8
+
+
+TRITON_TYPES = {"uint8": mc.TYPE_UINT8, "float32": mc.TYPE_FP32}
 
 
 def _contract(spec: ModelSpec) -> Contract:
-    return Contract(spec.input_name, (spec.input_size, spec.input_size, 3), dict(spec.outputs))
+    return Contract(
+        spec.input_name, spec.input_shape, dict(spec.outputs), TRITON_TYPES[spec.input_dtype]
+    )
 
 
 CONTRACTS = {
     "facemesh": _contract(ATTENTION_SPEC),
     "face_detector": _contract(DETECTOR_SPECS[SHORT_RANGE.name]),
+    "face_landmarker": _contract(LANDMARKER_SPEC),
+    "face_blendshapes": _contract(BLENDSHAPES_SPEC),
 }
 # (model, config file) for every config Triton may load: config.pbtxt and configs/*.pbtxt.
 CONFIGS = [
@@ -132,7 +149,7 @@ def test_config_matches_the_gateway_contract(model: str, path: Path) -> None:
     # GPU: ONNX Runtime (CUDA); CPU: OpenVINO (configs/cpu.pbtxt).
     assert config.backend == ("openvino" if path.parent.name == "configs" else "onnxruntime")
     assert [(t.name, t.data_type, tuple(t.dims)) for t in config.input] == [
-        (contract.input_name, mc.TYPE_UINT8, contract.input_dims)
+        (contract.input_name, contract.input_type, contract.input_dims)
     ]
     for tensor in config.output:
         assert tensor.data_type == mc.TYPE_FP32

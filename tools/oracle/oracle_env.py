@@ -1,4 +1,5 @@
-"""The reference-oracle virtualenv (mediapipe 0.10.21), created on demand under .cache/."""
+"""The reference-oracle virtualenv (mediapipe 0.10.21 and the LiteRT interpreter), created on
+demand under .cache/."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ ORACLE_VENV = REPO / ".cache" / "venv-oracle"
 ORACLE_REQUIREMENTS = [
     "mediapipe==0.10.21",  # brings its own OpenCV
     "numpy<2",
+    # The TFLite interpreter for op-level parity of converted models (tests/converter goldens).
+    "ai-edge-litert==1.2.0",
     # tools/oracle/peer_server.py: MediaPipe behind FastAPI, on the gateway's own server stack.
     "fastapi==0.165.0",
     "uvicorn[standard]==0.54.0",

@@ -12,7 +12,7 @@ from service.api import schemas
 from service.api.deps import AdmissionDep, CropPipelineDep, SettingsDep
 from service.api.responses import faces_response, model_info
 from service.api.uploads import IMAGE_FIELD, IMAGE_MEDIA_TYPES, read_images
-from service.processing.postprocess import FaceResult
+from service.pipelines.results import CropFace
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 
@@ -47,7 +47,7 @@ def _body_doc(multiple: bool) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-async def _respond(results: list[FaceResult], model: schemas.ModelInfo) -> Response:
+async def _respond(results: list[CropFace], model: schemas.ModelInfo) -> Response:
     """The response, with each face's head gaze (a small weighted fit per face): one face on
     the loop, where a thread hand-off would cost more than the fit; several in the threadpool,
     as several images are decoded."""

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from service.api import schemas
-from service.api.deps import AdmissionDep, FramePipelineDep, SettingsDep, require_loaded
-from service.api.responses import frame_response, model_info
+from service.api.deps import (
+    AdmissionDep,
+    DetectorKindDep,
+    FrameModelDep,
+    FramePipelineDep,
+    SettingsDep,
+)
+from service.api.responses import frame_response
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
 from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN
 
@@ -38,13 +44,6 @@ RotationSearch = Annotated[
         description="When the detector finds no face, search the frame again turned by 90, "
         "180 and 270 degrees (finds upside-down faces; MediaPipe does not). Default: "
         "FACEMESH_DETECTION_ROTATION_SEARCH."
-    ),
-]
-DetectorKind = Annotated[
-    Literal["short", "full"] | None,
-    Query(
-        description="Face detector: MediaPipe's short-range model or its full-range model "
-        "(small faces). Default: FACEMESH_DETECTOR. A detector that is not loaded is a 422."
     ),
 ]
 FOV_DESCRIPTION = (
@@ -78,13 +77,12 @@ async def frame(
     settings: SettingsDep,
     frames: FramePipelineDep,
     admission: AdmissionDep,
+    model: FrameModelDep,
+    detector: DetectorKindDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
     fov_degrees: FovDegrees = None,
-    detector: DetectorKind = None,
 ) -> Response:
-    if detector is not None:
-        require_loaded("detector", "detector", detector, frames.detectors)
     (payload,) = await read_images(request, settings, max_images=1)
     limit = min(max_faces or settings.max_faces, settings.max_faces)
     async with admission.slot():  # only once the body is in
@@ -95,4 +93,4 @@ async def frame(
             fov_degrees=fov_degrees,
             detector=detector,
         )
-    return frame_response(result, model_info(settings, frames.mesh.name, frames.pipeline))
+    return frame_response(result, model)

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
-from service.api.deps import FramePipelineDep, SessionsDep, SettingsDep
+from service.api.deps import FrameModelDep, FramePipelineDep, SessionsDep, SettingsDep
 from service.api.guards import WEBSOCKET_SUBPROTOCOL
-from service.api.responses import encode, frame_body, model_info
+from service.api.responses import frame_json
 from service.api.routes.frames import FOV_DESCRIPTION, MaxFaces, RotationSearch
 from service.core.errors import InvalidImage, InvalidParameter, ServiceError, stream_ending
 from service.tracking.streams import StreamOptions, frame_error, idle_expiry, open_session
@@ -34,6 +34,7 @@ async def track(
     app_settings: SettingsDep,
     frames: FramePipelineDep,
     store: SessionsDep,
+    model: FrameModelDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
     smoothing: Smoothing = None,
@@ -61,7 +62,6 @@ async def track(
         return
     try:
         await websocket.accept(subprotocol=subprotocol)
-        model = model_info(app_settings, frames.mesh.name, frames.pipeline)
         while True:
             try:
                 async with asyncio.timeout(app_settings.tracking_session_ttl_s):
@@ -87,7 +87,7 @@ async def track(
             except ServiceError as exc:
                 await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
                 return
-            await websocket.send_text(encode(frame_body(result, model)).decode())
+            await websocket.send_text(frame_json(result, model).decode())
     except WebSocketDisconnect:
         pass
     finally:

@@ -134,12 +134,22 @@ def test_batches_are_trimmed_to_the_models_padding_free_sizes(
     """With OpenVINO's buckets 1, 4, 8, five waiting crops run as 4 then 1 (not 8 with three
     padding rows); every caller still gets its own rows."""
     recorder = Recorder(backend)
-    models = caller(recorder, max_batch=8, batch_sizes=(1, 4, 8))
+    entered, release = threading.Event(), threading.Event()
+
+    def gated(images: np.ndarray) -> ModelOutputs:
+        if not entered.is_set():  # the first call holds the worker until the rest wait
+            entered.set()
+            release.wait(30)
+        return recorder(images)
+
+    models = caller(gated, max_batch=8, batch_sizes=(1, 4, 8))
 
     async def run() -> list[ModelOutputs]:
         first = asyncio.create_task(models.infer(crops[:1]))  # occupies the worker
-        await asyncio.sleep(0)
+        await asyncio.get_running_loop().run_in_executor(None, entered.wait, 30)
         rest = [asyncio.create_task(models.infer(crops[i : i + 1])) for i in range(1, 6)]
+        await asyncio.sleep(0)  # every one of them queued
+        release.set()
         return await asyncio.gather(first, *rest)
 
     results = asyncio.run(run())
@@ -221,37 +231,50 @@ def test_a_cancelled_caller_does_not_disturb_the_others(
     np.testing.assert_allclose(kept.landmarks, backend.infer(crops[2:3]).landmarks, atol=1e-3)
 
 
-def test_worker_threads_join_the_loops_batches(backend: EmbeddedBackend, crops: np.ndarray) -> None:
-    """``infer_blocking`` from threads (the frame pipeline) goes through the same batches."""
+def test_worker_threads_join_the_batches_without_a_loop(
+    backend: EmbeddedBackend, crops: np.ndarray
+) -> None:
+    """``infer_blocking`` from plain threads (the frame pipeline's work) is micro-batched: no
+    event loop, no binding; four one-crop calls fill one batch of four."""
     recorder = Recorder(backend)
-    models = caller(recorder, max_batch=16)
-
-    async def run() -> list[ModelOutputs]:
-        models.bind()
-        loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(8) as pool:
-            futures = [
-                loop.run_in_executor(pool, models.infer_blocking, crops[i : i + 1])
-                for i in range(8)
-            ]
-            return list(await asyncio.gather(*futures))
-
-    results = asyncio.run(run())
+    models = caller(recorder, max_batch=4, max_delay_us=60_000_000)
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(models.infer_blocking, crops[i : i + 1]) for i in range(4)]
+        results = [future.result(timeout=60) for future in futures]
     models.close()
-    assert sum(recorder.sizes) == 8
+    assert recorder.sizes == [4]
     for index, result in enumerate(results):
         np.testing.assert_allclose(
             result.landmarks, backend.infer(crops[index : index + 1]).landmarks, atol=1e-3
         )
 
 
-def test_without_a_loop_infer_blocking_calls_the_model(
+def test_threads_and_the_loop_share_batches(backend: EmbeddedBackend, crops: np.ndarray) -> None:
+    """A thread's ``infer_blocking`` and the loop's ``await infer`` join the same batch."""
+    recorder = Recorder(backend)
+    models = caller(recorder, max_batch=2, max_delay_us=60_000_000)
+
+    async def run() -> list[ModelOutputs]:
+        loop = asyncio.get_running_loop()
+        threaded = loop.run_in_executor(None, models.infer_blocking, crops[:1])
+        return list(await asyncio.gather(threaded, models.infer(crops[1:2])))
+
+    results = asyncio.run(run())
+    models.close()
+    assert recorder.sizes == [2]
+    assert [r.batch_size for r in results] == [1, 1]
+
+
+def test_infer_blocking_refuses_the_event_loop_thread(
     backend: EmbeddedBackend, crops: np.ndarray
 ) -> None:
-    recorder = Recorder(backend)
-    models = caller(recorder)
-    assert models.infer_blocking(crops[:2]).batch_size == 2
-    assert recorder.sizes == [2]
+    models = caller(Recorder(backend))
+
+    async def run() -> None:
+        models.infer_blocking(crops[:1])
+
+    with pytest.raises(RuntimeError, match="event loop"):
+        asyncio.run(run())
     models.close()
 
 

@@ -23,8 +23,9 @@ from fastapi.testclient import TestClient
 from service.core.config import Settings
 from service.core.errors import PayloadTooLarge
 from service.main import create_app
-from service.pipelines import frames as frames_module
-from service.pipelines.frames import FramePipeline, TrackState
+from service.pipelines import frame_decode
+from service.pipelines.frames import FramePipeline
+from service.pipelines.results import TrackState
 from service.processing.decode import decode_image
 from service.processing.warp import RotatedRect
 
@@ -42,7 +43,6 @@ def frames(
 ) -> Iterator[FramePipeline]:
     """The frame pipeline on each embedded runtime: the parity tests run against both."""
     with open_frame_pipeline(request.param) as pipeline:
-        assert pipeline.mesh.name == pipeline.detector.name == request.param  # type: ignore[union-attr]
         yield pipeline
 
 
@@ -319,7 +319,7 @@ def _track(frames: FramePipeline, clip: list[bytes]) -> tuple[list[np.ndarray], 
     async def session() -> tuple[list[np.ndarray], list[int]]:
         state, found, scales = TrackState(), [], []
         for payload in clip:
-            scales.append(frames.decode_eighths(frames.budget.probe(payload), state, 1))
+            scales.append(frames.decoder.eighths(frames.decoder.budget.probe(payload), state, 1))
             (face,) = (await frames.run(payload, 1, state)).faces
             assert face.result.landmarks is not None
             found.append(face.result.landmarks)
@@ -336,7 +336,7 @@ def test_tracked_jpeg_frames_decode_reduced_within_the_parity_tolerance(
     landmarks stay within the parity tolerance of the same session decoded whole."""
     clip = _jpeg_clip(12, zoom)
     reduced, scales = _track(frames, clip)
-    monkeypatch.setattr(frames_module, "LANDMARK_ROI_MIN_PX", 10**9)  # whole frames only
+    monkeypatch.setattr(frame_decode, "LANDMARK_ROI_MIN_PX", 10**9)  # whole frames only
     whole, whole_scales = _track(frames, clip)
     assert scales[0] == 8 and max(scales[1:]) < 8  # the first frame runs the detector
     assert set(whole_scales) == {8}
@@ -353,23 +353,23 @@ def test_tracked_jpeg_frames_decode_reduced_within_the_parity_tolerance(
 
 
 def test_decode_scale_follows_the_tracked_rois(frames: FramePipeline) -> None:
-    jpeg = frames.budget.probe(_jpeg(np.zeros((720, 1280, 3), np.uint8)))
-    png = frames.budget.probe((DATA / "frames" / "lenna.png").read_bytes())
+    jpeg = frames.decoder.budget.probe(_jpeg(np.zeros((720, 1280, 3), np.uint8)))
+    png = frames.decoder.budget.probe((DATA / "frames" / "lenna.png").read_bytes())
 
     def tracked(*sides: float) -> TrackState:
         return TrackState([RotatedRect(640.0, 360.0, side, side, 0.3) for side in sides])
 
-    assert frames.decode_eighths(jpeg, None, 1) == 8  # static: the detector runs
-    assert frames.decode_eighths(jpeg, TrackState(), 1) == 8
-    assert frames.decode_eighths(jpeg, tracked(800.0), 2) == 8  # the detector still runs
-    assert frames.decode_eighths(jpeg, tracked(300.0), 1) == 8
-    assert frames.decode_eighths(jpeg, tracked(384.0), 1) == 4
-    assert frames.decode_eighths(jpeg, tracked(800.0, 500.0), 2) == 4  # the smallest decides
-    assert frames.decode_eighths(jpeg, tracked(800.0), 1) == 2
-    assert frames.decode_eighths(jpeg, tracked(1600.0), 1) == 1
-    assert frames.decode_eighths(png, tracked(1600.0), 1) == 8  # no DCT scaling
+    assert frames.decoder.eighths(jpeg, None, 1) == 8  # static: the detector runs
+    assert frames.decoder.eighths(jpeg, TrackState(), 1) == 8
+    assert frames.decoder.eighths(jpeg, tracked(800.0), 2) == 8  # the detector still runs
+    assert frames.decoder.eighths(jpeg, tracked(300.0), 1) == 8
+    assert frames.decoder.eighths(jpeg, tracked(384.0), 1) == 4
+    assert frames.decoder.eighths(jpeg, tracked(800.0, 500.0), 2) == 4  # the smallest decides
+    assert frames.decoder.eighths(jpeg, tracked(800.0), 1) == 2
+    assert frames.decoder.eighths(jpeg, tracked(1600.0), 1) == 1
+    assert frames.decoder.eighths(png, tracked(1600.0), 1) == 8  # no DCT scaling
     turned = replace(jpeg, orientation=6)
-    assert frames.decode_eighths(turned, tracked(1600.0), 1) == 8
+    assert frames.decoder.eighths(turned, tracked(1600.0), 1) == 8
 
 
 def test_a_tracked_frame_holds_only_its_reduced_decode_from_the_budget(
@@ -378,18 +378,18 @@ def test_a_tracked_frame_holds_only_its_reduced_decode_from_the_budget(
     """With the per-request limit between a frame's reduced and whole decode, a tracked
     frame still passes and the same frame without a session is refused (413)."""
     first, second = _jpeg_clip(2, 1.8)
-    header = frames.budget.probe(second)
+    header = frames.decoder.budget.probe(second)
     whole, half = header.cost(8), header.cost(4)
 
     async def scenario() -> None:
         state = TrackState()
         await frames.run(first, 1, state)  # detector frame: whole decode, default limit
-        assert frames.decode_eighths(header, state, 1) == 4
-        monkeypatch.setattr(frames.budget, "request_bytes", (whole + half) // 2)
+        assert frames.decoder.eighths(header, state, 1) == 4
+        monkeypatch.setattr(frames.decoder.budget, "request_bytes", (whole + half) // 2)
         assert len((await frames.run(second, 1, state)).faces) == 1
         with pytest.raises(PayloadTooLarge) as excinfo:
             await frames.run(second, 1)
         assert excinfo.value.code == "decode_budget_exceeded"
-        assert frames.budget.memory.used == 0
+        assert frames.decoder.budget.memory.used == 0
 
     asyncio.run(scenario())

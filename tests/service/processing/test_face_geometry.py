@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 import cv2
@@ -122,14 +120,6 @@ def test_bad_landmarks_give_a_geometry_error() -> None:
         geometry.Frustum.for_frame(640, 480, 180.0)
     with pytest.raises(geometry.GeometryError):
         geometry.parse_metadata("input_source: FACE_LANDMARK_PIPELINE")
-
-
-@pytest.fixture(scope="module")
-def frames(
-    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
-) -> Iterator[FramePipeline]:
-    with open_frame_pipeline("openvino") as pipeline:
-        yield pipeline
 
 
 def _pose(frames: FramePipeline, image: np.ndarray) -> geometry.HeadPose:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,8 @@ from PIL import Image
 from websockets.sync.client import connect
 
 from service.api import schemas
-from service.pipelines.frames import FramePipeline, FrameResult
+from service.pipelines.frames import FramePipeline
+from service.pipelines.results import FrameResult
 from service.tracking.sessions import SessionStore
 from service.tracking.smoothing import OneEuroParams
 from service.tracking.tracker import track_frame
@@ -72,14 +72,6 @@ def server(model_path: Path, grpc_live_server: Callable[..., tuple[LiveServer, s
     live, target = grpc_live_server({})
     live.env["grpc_target"] = target
     return live
-
-
-@pytest.fixture(scope="module")
-def frames(
-    open_frame_pipeline: Callable[[str], AbstractContextManager[FramePipeline]],
-) -> Iterator[FramePipeline]:
-    with open_frame_pipeline("openvino") as pipeline:
-        yield pipeline
 
 
 @pytest.fixture(scope="module")

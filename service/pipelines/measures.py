@@ -1,0 +1,38 @@
+"""What the pipelines compute from landmarks besides the landmarks: a frame face's head pose
+(``processing/face_geometry.py``), gaze and iris distance (``processing/gaze.py``), and a
+crop's head-relative gaze. Every endpoint's result work is here; the wire encoders
+(``service.encoders``) only format it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from service.pipelines.results import CropFace, FrameResult
+from service.processing.face_geometry import GeometryError, estimate_pose
+from service.processing.gaze import crop_gaze, face_gaze, face_iris_distance
+from service.processing.postprocess import FaceResult
+
+
+def with_pose(frame: FrameResult, fov_degrees: float) -> FrameResult:
+    """``frame`` with each face's head pose, gaze and iris distance (from the same landmarks)
+    for a camera of vertical field of view ``fov_degrees``; a face whose landmarks give no
+    pose keeps ``pose=None``."""
+    faces = []
+    for face in frame.faces:
+        landmarks = face.result.landmarks
+        pose = None
+        if landmarks is not None:
+            try:
+                pose = estimate_pose(landmarks, frame.width, frame.height, fov_degrees)
+            except GeometryError:
+                pose = None
+        gaze = face_gaze(landmarks, pose, frame.width, frame.height, fov_degrees)
+        iris = face_iris_distance(landmarks, frame.width, frame.height, fov_degrees)
+        faces.append(replace(face, pose=pose, gaze=gaze, iris_distance=iris))
+    return replace(frame, faces=faces)
+
+
+def crop_faces(results: Sequence[FaceResult]) -> list[CropFace]:
+    """Each crop's result with its head-relative gaze (``processing.gaze.crop_gaze``)."""
+    return [CropFace(result, crop_gaze(result.landmarks)) for result in results]
