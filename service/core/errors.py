@@ -112,6 +112,7 @@ ERROR_CODES: tuple[str, ...] = (
     "image_too_small",
     "image_too_large",
     "unsupported_image_mode",
+    "unsupported_image_header",
     "decode_budget_exceeded",
     "body_timeout",
     "header_timeout",
@@ -124,6 +125,7 @@ ERROR_CODES: tuple[str, ...] = (
     "validation_error",
     "not_found",
     "method_not_allowed",
+    "range_not_satisfiable",
     "http_error",
     "internal_error",
 )

@@ -2,7 +2,8 @@
 (every default and limit comes in as an argument). NumPy throughout, with Pillow,
 simplejpeg and OpenCV where they decode or warp pixels.
 
-decode:           image bytes -> uint8 [H, W, 3] RGB, with header checks and a memory estimate
+header:           an image's header read in bounded work (format, size, mode, orientation)
+decode:           image bytes -> uint8 [H, W, 3] RGB, with the size checks and a memory estimate
 preprocess:       uint8 [H, W, 3] -> uint8 [192, 192, 3] model input + the transform back
 postprocess:      model outputs (px192) -> results in the posted image's pixels (``project``)
 detection:        face-detector letterbox, SSD anchors, box decoding, weighted NMS
