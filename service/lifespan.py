@@ -103,7 +103,7 @@ def frame_pipeline(
     """The ``FramePipeline`` on the landmark model's caller ``mesh`` and the detectors."""
     return FramePipeline(
         settings,
-        decoder=FrameDecoder(settings, budget),
+        decoder=FrameDecoder(budget),
         detectors=found,
         landmarks=FrameLandmarks(mesh, settings.score_threshold),
     )

@@ -37,7 +37,7 @@ from service.inference.batcher import ModelCaller
 from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.measures import crop_faces
 from service.pipelines.results import CropFace
-from service.processing.decode import Header, decode, load_codecs
+from service.processing.decode import Header, load_codecs
 from service.processing.postprocess import postprocess
 from service.processing.preprocess import CropTransform, preprocess
 
@@ -120,13 +120,7 @@ class CropPipeline:
         batch's images are prepared in parallel). Errors in a batch name the failing image."""
         start = time.perf_counter()
         with _named(index, count):
-            decoded = decode(
-                payload,
-                min_side=self._settings.min_image_side,
-                max_pixels=self._settings.max_image_pixels,
-                header=header,
-                eighths=header.shrink_eighths(SHRINK_TO),
-            )
+            decoded = self.budget.decode(payload, header, header.shrink_eighths(SHRINK_TO))
         decoded_at = time.perf_counter()
         crop, transform = preprocess(decoded.pixels)
         transform = transform.onto(decoded.width, decoded.height)

@@ -7,7 +7,8 @@ format, coding process, size and orientation checks in bounded work, nothing dec
 ``FACEMESH_REQUEST_DECODE_BYTES`` decoded (413 ``decode_budget_exceeded``, before any pixel is
 decoded) and otherwise holds each image's cost from the process-wide ``MemoryBudget``
 (``FACEMESH_DECODE_MEMORY_BYTES``; a request waits, FIFO, at most ``queue_timeout_s``) until
-the block ends. Costs are computed for the decode the pipeline will do
+the block ends; ``decode`` decodes with the same size limits as ``probe`` (the limits are
+given to this one object). Costs are computed for the decode the pipeline will do
 (``Header.cost(eighths)``: a reduced JPEG decode holds its reduced size), so the partial paths
 are bounded like full decodes.
 
@@ -25,7 +26,7 @@ from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import PayloadTooLarge
 from service.core.memory import release_memory
-from service.processing.decode import Header, probe
+from service.processing.decode import Decoded, Header, decode, probe
 
 # Hand freed heap back to the OS after dropping a decoded image at least this large (a 12 MP
 # photo; a 1080p frame, 6 MB, is reused by the next one instead).
@@ -56,6 +57,17 @@ class DecodeBudget:
     def probe(self, payload: bytes) -> Header:
         """Header checks of one payload with the gateway's limits (blocking, bounded work)."""
         return probe(payload, min_side=self.min_side, max_pixels=self.max_pixels)
+
+    def decode(self, payload: bytes, header: Header, eighths: int = 8) -> Decoded:
+        """The payload's pixels at ``eighths``/8 (JPEG; others whole), with the same limits
+        as ``probe`` (blocking; hold its ``header.cost(eighths)`` meanwhile)."""
+        return decode(
+            payload,
+            min_side=self.min_side,
+            max_pixels=self.max_pixels,
+            header=header,
+            eighths=eighths,
+        )
 
     def check_request(self, costs: Sequence[int]) -> None:
         """413 ``decode_budget_exceeded`` when a request's images would take more than the

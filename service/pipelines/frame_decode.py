@@ -14,10 +14,9 @@ from __future__ import annotations
 from typing import Final
 
 from service.contract import MODEL_INPUT_SIZE
-from service.core.config import Settings
 from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.results import TrackState
-from service.processing.decode import EIGHTHS, Decoded, Header, decode
+from service.processing.decode import EIGHTHS, Decoded, Header
 
 # A tracked frame decodes reduced only while its smallest ROI keeps this many px per side.
 LANDMARK_ROI_MIN_PX: Final = MODEL_INPUT_SIZE
@@ -27,10 +26,8 @@ class FrameDecoder:
     """Frame bytes -> RGB pixels, at the scale ``eighths`` picks; ``budget`` is the
     process's one ``DecodeBudget`` (shared with the crop pipelines)."""
 
-    def __init__(self, settings: Settings, budget: DecodeBudget) -> None:
+    def __init__(self, budget: DecodeBudget) -> None:
         self.budget = budget
-        self._min_side = settings.min_image_side
-        self._max_pixels = settings.max_image_pixels
 
     @staticmethod
     def eighths(header: Header, state: TrackState | None, max_faces: int) -> int:
@@ -50,11 +47,7 @@ class FrameDecoder:
 
     def decode(self, payload: bytes, header: Header | None = None, eighths: int = 8) -> Decoded:
         """Image bytes -> RGB pixels at ``eighths``/8 of the size (JPEG; others whole), with
-        the gateway's size limits (blocking)."""
-        return decode(
-            payload,
-            min_side=self._min_side,
-            max_pixels=self._max_pixels,
-            header=header,
-            eighths=eighths,
-        )
+        the budget's size limits (blocking)."""
+        if header is None:
+            header = self.budget.probe(payload)
+        return self.budget.decode(payload, header, eighths)

@@ -183,30 +183,18 @@ def probe(data: bytes, *, min_side: int, max_pixels: int) -> Header:
     return Header(fields.format, fields.mode, width, height, fields.orientation, fields.process)
 
 
-def probe_image(
-    data: bytes, *, min_side: int, max_pixels: int, shrink_to: int | None = None
-) -> int:
-    """Estimated peak bytes of ``decode`` (header checks included, nothing decoded)."""
-    header = probe(data, min_side=min_side, max_pixels=max_pixels)
-    return header.cost(header.shrink_eighths(shrink_to))
-
-
 def decode(
     data: bytes,
     *,
     min_side: int,
     max_pixels: int,
-    shrink_to: int | None = None,
     header: Header | None = None,
-    eighths: int | None = None,
+    eighths: int = 8,
 ) -> Decoded:
     """Decode ``data`` to RGB or raise ``InvalidImage``. ``header``: this payload's ``probe``
-    (None: probed here); ``eighths`` (JPEG only, else ignored): the DCT scale, n/8; None: the
-    crop rule of ``shrink_to`` (``Header.shrink_eighths``)."""
+    (None: probed here); ``eighths`` (JPEG only, else ignored): the DCT scale, n/8."""
     if header is None:
         header = probe(data, min_side=min_side, max_pixels=max_pixels)
-    if eighths is None:
-        eighths = header.shrink_eighths(shrink_to)
     if not header.can_scale():
         eighths = 8
     if eighths not in EIGHTHS:

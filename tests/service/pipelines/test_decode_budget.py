@@ -59,3 +59,15 @@ def test_the_probe_applies_the_gateway_limits() -> None:
         budget.probe(raw_png(200, 100, 8, 2, None))
     with pytest.raises(InvalidImage, match="at least"):
         budget.probe(raw_png(100, 20, 8, 2, None))
+
+
+def test_the_budget_decodes_what_it_probed_with_its_own_limits() -> None:
+    """The limits are given once, to the budget: its ``probe`` and ``decode`` both use them
+    (the pipelines pass none of their own)."""
+    budget = _budget()
+    data = raw_png(40, 36, 8, 2, None)
+    header = budget.probe(data)
+    decoded = budget.decode(data, header)
+    assert decoded.pixels.shape == (36, 40, 3) and decoded.pixels.nbytes <= header.cost()
+    with pytest.raises(InvalidImage):
+        budget.probe(raw_png(20, 100, 8, 2, None))  # under min_side 32

@@ -32,7 +32,7 @@ def _decoder() -> FrameDecoder:
         min_side=SETTINGS.min_image_side,
         max_pixels=SETTINGS.max_image_pixels,
     )
-    return FrameDecoder(SETTINGS, budget)
+    return FrameDecoder(budget)
 
 
 def _header(data: bytes) -> Header:

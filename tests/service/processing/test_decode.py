@@ -17,7 +17,6 @@ from service.processing.decode import (
     decode,
     decode_image,
     probe,
-    probe_image,
     to_rgb_array,
 )
 from tests.service.imagekit import crop_array, crop_bytes, encode, png16_grey, png16_rgb, raw_png
@@ -155,29 +154,31 @@ def test_modes_without_a_rule_are_rejected() -> None:
     ids=["rgba16", "rgb8", "grey8", "grey16"],
 )
 def test_probe_estimates_decoded_bytes_from_the_header(data: bytes, per_pixel: int) -> None:
-    assert probe_image(data, **LIMITS) == 100 * 50 * per_pixel
+    assert probe(data, **LIMITS).cost() == 100 * 50 * per_pixel
     assert bytes_per_pixel("RGB", "JPEG") == 6
     assert bytes_per_pixel("CMYK", "JPEG") == 15  # through Pillow
 
 
 def test_probe_applies_the_header_checks() -> None:
     with pytest.raises(PayloadTooLarge):
-        probe_image(raw_png(2000, 2000, 16, 6, None), **LIMITS)
+        probe(raw_png(2000, 2000, 16, 6, None), **LIMITS)
     with pytest.raises(InvalidImage, match="at least"):
-        probe_image(raw_png(10, 100, 8, 2, None), **LIMITS)
+        probe(raw_png(10, 100, 8, 2, None), **LIMITS)
 
 
 def test_large_jpeg_decodes_reduced_but_reports_the_posted_size() -> None:
     rgb = np.asarray(Image.fromarray(crop_array(CROP)).resize((800, 640)))
     data = encode(rgb, "JPEG", quality=95)
+    header = probe(data, **LIMITS)
     full = decode(data, **LIMITS)
-    reduced = decode(data, **LIMITS, shrink_to=192)
+    reduced = decode(data, **LIMITS, eighths=header.shrink_eighths(192))
     assert full.pixels.shape == (640, 800, 3) and (full.width, full.height) == (800, 640)
     assert reduced.pixels.shape == (320, 400, 3)  # 1/2: the largest scale keeping >= 192 px
     assert (reduced.width, reduced.height) == (800, 640)
-    assert probe_image(data, **LIMITS, shrink_to=192) == 320 * 400 * bytes_per_pixel("RGB", "JPEG")
+    assert header.cost(header.shrink_eighths(192)) == 320 * 400 * bytes_per_pixel("RGB", "JPEG")
     # PNG has no reduced decode.
-    png = decode(encode(rgb), **LIMITS, shrink_to=192)
+    png_data = encode(rgb)
+    png = decode(png_data, **LIMITS, eighths=probe(png_data, **LIMITS).shrink_eighths(192))
     assert png.pixels.shape == (640, 800, 3)
 
 
