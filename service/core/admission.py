@@ -8,20 +8,16 @@ The routes ask for a slot once the request body is in (``AdmissionController.slo
 a client that stalls mid-upload holds a connection, never a slot, and its read times out
 (408). A queued request holds its body (at most ``FACEMESH_MAX_BODY_BYTES``).
 
-``MemoryBudget`` bounds the memory decoded images take at once in the process (see
-``service.processing.decode.bytes_per_pixel``).
-
 Limits are per process: with ``FACEMESH_WORKERS=N`` the gateway admits up to N times as many.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from service.core.errors import Overloaded, PayloadTooLarge
+from service.core.errors import Overloaded
 
 
 class AdmissionController:
@@ -80,67 +76,3 @@ class AdmissionController:
             yield
         finally:
             self.release()
-
-
-class MemoryBudget:
-    """A process-wide budget of bytes (decoded images): ``hold(n)`` waits, first come first
-    served, until ``n`` bytes fit, at most ``timeout_s`` (then ``Overloaded``: 503 with
-    Retry-After). A request for more than the whole budget can never fit: ``PayloadTooLarge``
-    ``decode_budget_exceeded`` (413) at once. Event-loop only (not thread-safe)."""
-
-    def __init__(self, capacity: int, timeout_s: float) -> None:
-        if capacity < 1 or timeout_s <= 0:
-            raise ValueError("need capacity >= 1 and timeout_s > 0")
-        self.capacity = capacity
-        self.timeout_s = timeout_s
-        self.used = 0
-        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
-
-    async def acquire(self, nbytes: int) -> None:
-        if nbytes > self.capacity:
-            raise PayloadTooLarge(
-                "decode_budget_exceeded",
-                f"decoding needs about {nbytes} bytes, more than the server's whole decode "
-                f"budget of {self.capacity}",
-            )
-        if not self._waiters and self.used + nbytes <= self.capacity:
-            self.used += nbytes
-            return
-        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((nbytes, granted))
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                await granted
-        except BaseException as exc:
-            if granted.done() and not granted.cancelled():
-                self.release(nbytes)  # granted just as the wait ended: hand it back
-            self._grant()  # a cancelled head of the queue must not block the others
-            if isinstance(exc, TimeoutError):
-                raise Overloaded(
-                    f"server busy: no decode memory within {self.timeout_s:g} s; retry later"
-                ) from None
-            raise
-
-    def release(self, nbytes: int) -> None:
-        self.used -= nbytes
-        self._grant()
-
-    def _grant(self) -> None:
-        while self._waiters:
-            nbytes, granted = self._waiters[0]
-            if granted.done():
-                self._waiters.popleft()
-                continue
-            if self.used + nbytes > self.capacity:
-                return
-            self._waiters.popleft()
-            self.used += nbytes
-            granted.set_result(None)
-
-    @asynccontextmanager
-    async def hold(self, nbytes: int) -> AsyncIterator[None]:
-        await self.acquire(nbytes)
-        try:
-            yield
-        finally:
-            self.release(nbytes)

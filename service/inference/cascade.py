@@ -20,13 +20,12 @@ import numpy as np
 
 from service.contract import CASCADE_MESH_SPEC, IRIS_SPEC, ModelOutputs
 from service.core.config import Settings
+from service.core.memory import EXTRA_PIPELINE_MAX_BATCH_SIZE
 from service.inference.base import InProcessBackend
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
 from service.processing.iris_refinement import assemble_outputs, crop_eyes, eye_rois
 
 logger = logging.getLogger(__name__)
-
-EXTRA_PIPELINE_MAX_BATCH_SIZE = 4
 
 
 class CascadeBackend(InProcessBackend):

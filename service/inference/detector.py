@@ -18,6 +18,7 @@ import numpy as np
 
 from service.contract import DETECTOR_SPECS, FULL_RANGE, SHORT_RANGE, DetectorSpec
 from service.core.config import Settings
+from service.core.memory import DETECTOR_MAX_BATCH_SIZE
 from service.inference.base import check_image_batch
 from service.inference.batcher import ModelCaller
 from service.inference.runtime import Runtime, RuntimeOptions, open_runtime
@@ -29,12 +30,6 @@ logger = logging.getLogger(__name__)
 
 # A detector's micro-batched calls: (regressors, classificators) per request.
 DetectorCaller = ModelCaller[tuple[np.ndarray, np.ndarray]]
-
-
-# A frame is one detector row (three with the rotation search); micro-batched frames rarely
-# fill more than 4, and each compiled OpenVINO batch size costs memory (docs/performance.md):
-# the detectors compile only the batch sizes up to 4.
-DETECTOR_MAX_BATCH_SIZE = 4
 
 
 @runtime_checkable

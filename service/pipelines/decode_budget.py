@@ -12,9 +12,9 @@ given to this one object). Costs are computed for the decode the pipeline will d
 (``Header.cost(eighths)``: a reduced JPEG decode holds its reduced size), so the partial paths
 are bounded like full decodes.
 
-``release_large(nbytes)``: after dropping a decoded image of at least ``RELEASE_AFTER_BYTES``
-the allocator's freed heap goes back to the OS (``malloc_trim``, about 1 ms); smaller images
-are left to the allocator (their pages are reused by the next frame).
+``release_large(nbytes)``: after dropping a decoded image, freed heap goes back to the OS when
+it was large (``service.core.memory.release_after``). The budget's figures and the process's
+whole memory budget live in ``service.core.memory``.
 """
 
 from __future__ import annotations
@@ -22,15 +22,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
-from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import PayloadTooLarge
-from service.core.memory import release_memory
+from service.core.memory import MemoryBudget, release_after
 from service.processing.decode import Decoded, Header, decode, probe
-
-# Hand freed heap back to the OS after dropping a decoded image at least this large (a 12 MP
-# photo; a 1080p frame, 6 MB, is reused by the next one instead).
-RELEASE_AFTER_BYTES = 32 * 1024 * 1024
 
 
 class DecodeBudget:
@@ -96,5 +91,4 @@ class DecodeBudget:
     @staticmethod
     def release_large(nbytes: int) -> None:
         """``malloc_trim`` after dropping a decoded image of ``nbytes``, if it was large."""
-        if nbytes >= RELEASE_AFTER_BYTES:
-            release_memory()
+        release_after(nbytes)

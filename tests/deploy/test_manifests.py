@@ -21,8 +21,9 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from service import metrics as service_metrics
 from service.core.config import ENV_PREFIX, Settings
+from service.core.memory import MIB, memory_budget_mib
 from service.main import create_app
-from tools.memory_budget import MIB, memory_budget_mib, settings_from_env
+from tools.servers.gateway import settings_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from service.core.memory import MIB, WORKING_MEMORY_MIB, memory_budget_mib
 from tools.decode_matrix import (
     TRANSPORT_MODES,
     header_flood_cases,
@@ -21,7 +22,7 @@ from tools.decode_matrix import (
     side_cases,
 )
 from tools.hostile import CORPUS_SETTINGS, corpus_settings, probes, run_corpus
-from tools.memory_budget import MIB, WORKING_MEMORY_MIB, memory_budget_mib, settings_from_env
+from tools.servers.gateway import settings_from_env
 
 
 @pytest.fixture(scope="module")

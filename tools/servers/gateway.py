@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from service.core.config import Settings
 from tools.servers.ports import LOOPBACK, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +112,10 @@ def start_server(settings: Mapping[str, str], log_dir: Path) -> LiveServer:
         if "address already in use" not in last_error.lower():
             break
     raise RuntimeError(f"server with {dict(settings)} did not become ready:\n{last_error}")
+
+
+def settings_from_env(variables: Mapping[str, str]) -> Settings:
+    """The ``Settings`` a gateway started with ``FACEMESH_*`` ``variables`` (a ConfigMap, a
+    test's server settings) runs with."""
+    fields = {name.removeprefix("FACEMESH_").lower(): value for name, value in variables.items()}
+    return Settings(**fields)

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from service.core.admission import AdmissionController, MemoryBudget
-from service.core.errors import BackendUnavailable, Overloaded, PayloadTooLarge
+from service.core.admission import AdmissionController
+from service.core.errors import BackendUnavailable, Overloaded
 
 
 @asynccontextmanager
@@ -115,56 +115,3 @@ def test_many_concurrent_requests_never_exceed_the_limits() -> None:
 def test_rejects_nonsense_limits() -> None:
     with pytest.raises(ValueError):
         AdmissionController(max_in_flight=0, max_queue=1, queue_timeout_s=1)
-
-
-def test_memory_budget_waits_in_order_and_never_exceeds_its_capacity() -> None:
-    async def scenario() -> None:
-        budget = MemoryBudget(capacity=100, timeout_s=60)
-        held: list[int] = []
-        peak = 0
-
-        async def use(nbytes: int) -> None:
-            nonlocal peak
-            async with budget.hold(nbytes):
-                held.append(nbytes)
-                peak = max(peak, budget.used)
-                await asyncio.sleep(0.01)
-
-        await asyncio.gather(*(use(n) for n in (60, 60, 30, 100, 10)))
-        assert peak <= 100 and budget.used == 0
-        assert held == [60, 60, 30, 100, 10]  # first come, first served
-
-    asyncio.run(scenario())
-
-
-def test_memory_budget_refuses_what_can_never_fit_and_times_out_waiting() -> None:
-    async def scenario() -> None:
-        budget = MemoryBudget(capacity=100, timeout_s=0.05)
-        with pytest.raises(PayloadTooLarge) as too_big:
-            await budget.acquire(101)
-        assert too_big.value.code == "decode_budget_exceeded"
-        await budget.acquire(80)
-        with pytest.raises(Overloaded):
-            await budget.acquire(30)  # waits 0.05 s for 30 bytes that never come free
-        assert budget.used == 80
-        budget.release(80)
-        await budget.acquire(100)  # the timed-out waiter left nothing behind
-        assert budget.used == 100
-
-    asyncio.run(scenario())
-
-
-def test_memory_budget_cancelled_waiter_does_not_block_the_queue() -> None:
-    async def scenario() -> None:
-        budget = MemoryBudget(capacity=100, timeout_s=60)
-        await budget.acquire(90)
-        big = asyncio.create_task(budget.acquire(50))
-        small = asyncio.create_task(budget.acquire(5))  # FIFO: behind the big one
-        await asyncio.sleep(0)
-        assert not small.done()
-        big.cancel()
-        await asyncio.sleep(0)
-        await asyncio.wait_for(small, 1)
-        assert budget.used == 95
-
-    asyncio.run(scenario())

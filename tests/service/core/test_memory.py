@@ -1,8 +1,10 @@
-"""service.core.memory: glibc allocator tuning, checked by its effect in a fresh process (the
-soak in tools/soak.py measures what it does to RSS under load)."""
+"""service.core.memory: the decoded-image byte pool (``MemoryBudget``), the process's memory
+budget, and glibc allocator tuning, checked by its effect in a fresh process (the soak in
+tools/soak.py measures what it does to RSS under load)."""
 
 from __future__ import annotations
 
+import asyncio
 import ctypes.util
 import json
 import subprocess
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from service.core.memory import limit_malloc_arenas
+from service.core.config import Settings
+from service.core.errors import Overloaded, PayloadTooLarge
+from service.core.memory import MIB, MemoryBudget, limit_malloc_arenas, memory_budget_mib
 
 REPO = Path(__file__).resolve().parents[3]
 GLIBC = ctypes.util.find_library("c") is not None
@@ -93,3 +97,67 @@ def test_release_memory_hands_freed_heap_back() -> None:
 def test_zero_or_negative_caps_change_nothing() -> None:
     assert limit_malloc_arenas(0) is False
     assert limit_malloc_arenas(-1) is False
+
+
+def test_memory_budget_waits_in_order_and_never_exceeds_its_capacity() -> None:
+    async def scenario() -> None:
+        budget = MemoryBudget(capacity=100, timeout_s=60)
+        held: list[int] = []
+        peak = 0
+
+        async def use(nbytes: int) -> None:
+            nonlocal peak
+            async with budget.hold(nbytes):
+                held.append(nbytes)
+                peak = max(peak, budget.used)
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(use(n) for n in (60, 60, 30, 100, 10)))
+        assert peak <= 100 and budget.used == 0
+        assert held == [60, 60, 30, 100, 10]  # first come, first served
+
+    asyncio.run(scenario())
+
+
+def test_memory_budget_refuses_what_can_never_fit_and_times_out_waiting() -> None:
+    async def scenario() -> None:
+        budget = MemoryBudget(capacity=100, timeout_s=0.05)
+        with pytest.raises(PayloadTooLarge) as too_big:
+            await budget.acquire(101)
+        assert too_big.value.code == "decode_budget_exceeded"
+        await budget.acquire(80)
+        with pytest.raises(Overloaded):
+            await budget.acquire(30)  # waits 0.05 s for 30 bytes that never come free
+        assert budget.used == 80
+        budget.release(80)
+        await budget.acquire(100)  # the timed-out waiter left nothing behind
+        assert budget.used == 100
+
+    asyncio.run(scenario())
+
+
+def test_memory_budget_cancelled_waiter_does_not_block_the_queue() -> None:
+    async def scenario() -> None:
+        budget = MemoryBudget(capacity=100, timeout_s=60)
+        await budget.acquire(90)
+        big = asyncio.create_task(budget.acquire(50))
+        small = asyncio.create_task(budget.acquire(5))  # FIFO: behind the big one
+        await asyncio.sleep(0)
+        assert not small.done()
+        big.cancel()
+        await asyncio.sleep(0)
+        await asyncio.wait_for(small, 1)
+        assert budget.used == 95
+
+    asyncio.run(scenario())
+
+
+def test_the_process_budget_adds_ready_decode_bodies_and_working_memory() -> None:
+    settings = Settings(
+        decode_memory_bytes=100 * MIB, max_in_flight=2, max_queue=2, max_body_bytes=10 * MIB
+    )
+    working = memory_budget_mib(settings, ready_mib=0) - (100 + 4 * 10)
+    assert working > 0
+    assert memory_budget_mib(settings, ready_mib=300) == 300 + 100 + 4 * 10 + working
+    triton = memory_budget_mib(Settings(backend="triton"))
+    assert triton < memory_budget_mib(Settings())  # fewer models in process

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.core.config import Settings
-from service.inference.cascade import EXTRA_PIPELINE_MAX_BATCH_SIZE as EXTRA_CAP
+from service.core.memory import EXTRA_PIPELINE_MAX_BATCH_SIZE as EXTRA_CAP
 from service.inference.factory import create_backend, create_pipeline_backend
 
 

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import InvalidImage, PayloadTooLarge
+from service.core.memory import MemoryBudget
 from service.pipelines.decode_budget import DecodeBudget
 from tests.service.imagekit import raw_png
 

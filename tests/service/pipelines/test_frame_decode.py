@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.core.admission import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import InvalidImage
+from service.core.memory import MemoryBudget
 from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.frame_decode import LANDMARK_ROI_MIN_PX, FrameDecoder
 from service.pipelines.results import TrackState
