@@ -8,48 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.contract import ATTENTION_SPEC, MODEL_OUTPUTS
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import InferenceBackend
 from service.inference.triton import TritonBackend, from_settings
-from service.inference.triton_model import check_metadata
 from tools.servers.ports import free_port
-
-
-def metadata() -> dict[str, Any]:
-    """What Triton reports for model_repository/facemesh (batch dim as -1)."""
-    return {
-        "name": "facemesh",
-        "inputs": [{"name": "image", "datatype": "UINT8", "shape": ["-1", "192", "192", "3"]}],
-        "outputs": [
-            {"name": name, "datatype": "FP32", "shape": [-1, *(shape or (1,))]}
-            for name, shape in MODEL_OUTPUTS.items()
-        ],
-    }
-
-
-def test_metadata_of_the_contract_passes() -> None:
-    check_metadata(metadata(), ATTENTION_SPEC)
-
-
-@pytest.mark.parametrize(
-    "break_it",
-    [
-        lambda m: m["inputs"][0].update(datatype="FP32"),
-        lambda m: m["inputs"][0].update(shape=[-1, 256, 256, 3]),
-        lambda m: m["outputs"].pop(),
-        lambda m: m["outputs"][0].update(name="points"),
-        lambda m: m["outputs"][1].update(shape=[-1, 468, 2]),
-        lambda m: m["outputs"][2].update(datatype="FP16"),
-    ],
-    ids=["input-dtype", "input-shape", "missing-output", "renamed-output", "shape", "dtype"],
-)
-def test_metadata_mismatch_is_reported(break_it: Any) -> None:
-    broken = metadata()
-    break_it(broken)
-    with pytest.raises(ValueError, match=r"Triton (input|output)"):
-        check_metadata(broken, ATTENTION_SPEC)
 
 
 def test_backend_satisfies_the_interface() -> None:
