@@ -4,6 +4,7 @@ own rows; coalescing, limits, failure isolation, cancellation, threads, shutdown
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,8 +52,12 @@ class Recorder:
 def caller(
     call: Callable[[np.ndarray], ModelOutputs], **kwargs: object
 ) -> ModelCaller[ModelOutputs]:
-    kwargs.setdefault("max_batch", Settings().batch_max_size)
-    return ModelCaller(call, ModelOutputs.rows, model="attention", **kwargs)  # type: ignore[arg-type]
+    settings = Settings()
+    kwargs.setdefault("max_batch", settings.batch_max_size)
+    kwargs.setdefault("concurrency", settings.inference_concurrency)
+    kwargs.setdefault("max_delay_us", settings.batch_max_delay_us)
+    kwargs.setdefault("model", "attention")
+    return ModelCaller(call, ModelOutputs.rows, **kwargs)  # type: ignore[arg-type]
 
 
 def _requests(crops: np.ndarray) -> list[np.ndarray]:
@@ -215,7 +220,7 @@ def test_a_cancelled_caller_does_not_disturb_the_others(
     backend: EmbeddedBackend, crops: np.ndarray
 ) -> None:
     recorder = Recorder(backend)
-    models = caller(recorder, max_batch=16)
+    models = caller(recorder, model="cascade", max_batch=16)
 
     async def run() -> list[object]:
         busy = asyncio.create_task(models.infer(crops[:1]))
@@ -308,7 +313,7 @@ def test_metrics_count_model_calls_and_queue_delays(
         for key in ("batch_size_images_count", "batch_size_images_sum", "queue_delay_seconds_count")
     }
     recorder = Recorder(backend)
-    models = ModelCaller(recorder, ModelOutputs.rows, model="cascade", max_batch=16)
+    models = caller(recorder, model="cascade", max_batch=16)
     requests = _requests(crops)
     asyncio.run(_gather(models, requests))
     models.close()
@@ -362,14 +367,19 @@ def test_a_failure_cutting_rows_answers_every_caller(
     def broken_rows(outputs: ModelOutputs, start: int, stop: int) -> ModelOutputs:
         raise IndexError("rows out of range")
 
-    models = ModelCaller(backend.infer, broken_rows, model="attention", max_batch=8)
+    models = ModelCaller(
+        backend.infer, broken_rows, model="attention", max_batch=8, concurrency=1, max_delay_us=0
+    )
     results = asyncio.run(_gather(models, [crops[:1], crops[1:2]]))
     models.close()
     assert all(isinstance(result, IndexError) for result in results)
 
 
-def test_the_batch_limit_comes_from_the_caller() -> None:
-    """``ModelCaller`` holds no default batch limit of its own: Settings.batch_max_size is
-    the one default, passed in by ``service.lifespan``."""
+def test_the_batching_limits_come_from_the_caller() -> None:
+    """``ModelCaller`` holds no default of its own: Settings (batch_max_size,
+    inference_concurrency, batch_max_delay_us) hold them, passed in by ``service.lifespan``."""
     with pytest.raises(TypeError, match="max_batch"):
         ModelCaller(lambda images: images, lambda out, a, b: out, model="attention")  # type: ignore[call-arg]
+    parameters = inspect.signature(ModelCaller).parameters
+    for name in ("max_batch", "concurrency", "max_delay_us"):
+        assert parameters[name].default is inspect.Parameter.empty, name
