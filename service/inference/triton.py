@@ -8,21 +8,20 @@ clients, deadlines, retries, the contract check; transports in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Unpack
+from typing import Unpack
 
 import numpy as np
 
 from service.contract import ATTENTION_SPEC, ModelOutputs
+from service.core.config import Settings
 from service.inference.triton_model import TritonModel, TritonOptions
-
-if TYPE_CHECKING:
-    from service.core.config import Settings
 
 
 class TritonBackend(TritonModel):
     """``InferenceBackend`` that forwards crops to Triton's ``model_name`` model."""
 
     def __init__(self, url: str, **options: Unpack[TritonOptions]) -> None:
+        options.setdefault("model_name", Settings.model_fields["model_name"].default)
         super().__init__(url, spec=ATTENTION_SPEC, **options)
 
     def infer(self, images: np.ndarray) -> ModelOutputs:

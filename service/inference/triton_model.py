@@ -42,6 +42,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 
 from service.contract import ModelSpec
+from service.core.config import Settings
 from service.core.errors import BackendUnavailable
 from service.inference.base import check_image_batch
 from service.inference.triton_transport import (
@@ -55,11 +56,14 @@ from service.inference.triton_transport import (
 logger = logging.getLogger(__name__)
 
 TritonProtocol = Literal["grpc", "http"]
+# The protocol and timeout defaults are the Settings fields' (their one home).
+_SETTINGS = Settings.model_fields
 
 
 class TritonOptions(TypedDict, total=False):
     """How to reach one model on Triton: what every Triton-backed model takes besides its
-    URL and spec (defaults: ``TritonModel``'s)."""
+    URL and spec (``model_name`` is required by ``TritonModel``; the other defaults are its
+    own, read from the Settings fields)."""
 
     protocol: str
     model_name: str
@@ -112,10 +116,10 @@ class TritonModel:
         url: str,
         *,
         spec: ModelSpec,
-        protocol: str = "grpc",
-        model_name: str = "facemesh",
+        model_name: str,
+        protocol: str = _SETTINGS["triton_protocol"].default,
         model_version: str = "",
-        timeout_s: float = 10.0,
+        timeout_s: float = _SETTINGS["triton_timeout_s"].default,
         retries: int = 1,
     ) -> None:
         if protocol not in ("grpc", "http"):

@@ -122,7 +122,7 @@ def test_triton_detector_takes_the_triton_models_options(options: dict[str, Any]
     """One constructor check for every model on Triton (``TritonModel``): the detector's
     options are the mesh backend's."""
     with pytest.raises(ValueError):
-        TritonDetector("127.0.0.1:1", **options)
+        TritonDetector("127.0.0.1:1", model_name="face_detector", **options)
     detector = TritonDetector("127.0.0.1:1", protocol="http", model_name="face_detector")
     assert detector.model.protocol == "http"
     detector.close()

@@ -57,3 +57,16 @@ def test_nothing_listening_means_unavailable(protocol: str) -> None:
     assert raised.value.code == "backend_unavailable"
     assert "unreachable" in raised.value.message
     backend.close()
+
+
+def test_defaults_are_the_settings() -> None:
+    """Without options the backend reaches the model Settings name, over Settings' protocol,
+    with Settings' timeout: no second copy of those defaults."""
+    backend = TritonBackend("127.0.0.1:1")
+    settings = Settings()
+    assert (backend.protocol, backend.timeout_s) == (
+        settings.triton_protocol,
+        settings.triton_timeout_s,
+    )
+    assert backend._target.model_name == settings.model_name
+    backend.close()

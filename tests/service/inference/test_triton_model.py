@@ -62,7 +62,11 @@ def test_http_readiness_is_bounded_by_the_readiness_timeout(
 ) -> None:
     """Readiness gives each call at most ``READY_TIMEOUT_S``, not the inference timeout."""
     model = TritonModel(
-        silent_server, spec=ATTENTION_SPEC, protocol="http", timeout_s=CLIENT_TIMEOUT_S
+        silent_server,
+        spec=ATTENTION_SPEC,
+        model_name="facemesh",
+        protocol="http",
+        timeout_s=CLIENT_TIMEOUT_S,
     )
     try:
         with caplog.at_level(logging.INFO, logger="service.inference.triton_model"):
