@@ -63,9 +63,9 @@ async def _landmarks(
 
 
 async def _respond(results: list[CropFace], model: schemas.ModelInfo) -> Response:
-    """The response, with each face's head gaze (a small weighted fit per face): one face on
-    the loop, where a thread hand-off would cost more than the fit; several in the threadpool,
-    as several images are decoded."""
+    """The JSON response (the pipeline already gave each face its head gaze): one face is
+    encoded on the loop, where a thread hand-off would cost more than the encoding; several
+    in the threadpool, as several images are decoded."""
     if len(results) <= 1:
         return faces_response(results, model)
     return await run_in_threadpool(faces_response, results, model)
