@@ -20,9 +20,9 @@ and glibc's allocator tuning:
 
 * ``limit_malloc_arenas``: glibc gives threads their own heap arenas (up to 8 per core); with
   the threadpool decoding images and running models, freed memory stays scattered over many
-  arenas and RSS creeps up for minutes under steady load (measured with ``tools/soak.py``:
-  still rising after 5 min with the default, flat after 3 min with 2 arenas, and ~60 MB lower,
-  at the same throughput). ``python -m service`` caps them (``FACEMESH_MALLOC_ARENA_MAX``).
+  arenas and RSS creeps up for minutes under steady load; capped, it levels off at the same
+  throughput (the soak's figures: ``docs/operations.md``). ``python -m service`` caps them
+  (``FACEMESH_MALLOC_ARENA_MAX``).
 * ``release_memory``: ``malloc_trim(0)``, handing freed heap back to the OS.
 """
 
@@ -85,7 +85,7 @@ def release_memory() -> None:
 
 def release_after(nbytes: int) -> None:
     """``release_memory`` after dropping a decoded image of ``nbytes``, if it was large
-    (about 1 ms; smaller images are left to the allocator, their pages reused)."""
+    (smaller images are left to the allocator, their pages reused by the next one)."""
     if nbytes >= RELEASE_AFTER_BYTES:
         release_memory()
 
