@@ -231,8 +231,8 @@ def test_cascade_compiles_the_small_buckets_unless_it_is_the_default() -> None:
             pytest.skip(f"{path} missing")
     extra = create_cascade_backend(Settings(device="cpu", extra_pipelines="cascade"))
     default = create_cascade_backend(Settings(device="cpu", pipeline="cascade"))
-    assert extra._mesh.batch_sizes == extra._iris.batch_sizes == (1, 4)  # type: ignore[attr-defined]
-    assert default._mesh.batch_sizes == (1, 4, 8)  # type: ignore[attr-defined]
+    assert extra._mesh.batch_sizes == extra._iris.batch_sizes == (1, 2, 3, 4)  # type: ignore[attr-defined]
+    assert default._mesh.batch_sizes == (1, 2, 3, 4, 8)  # type: ignore[attr-defined]
 
 
 def test_openvino_never_loads_onnxruntime_without_its_gpu_package(model_path: Path) -> None:
