@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from service.pipelines.results import CropFace, FrameResult
-from service.processing.face_geometry import GeometryError, estimate_pose
+from service.processing.face_geometry import estimate_poses
 from service.processing.gaze import crop_gaze, face_gaze, face_iris_distance
 from service.processing.postprocess import FaceResult
 
@@ -18,15 +18,13 @@ def with_pose(frame: FrameResult, fov_degrees: float) -> FrameResult:
     """``frame`` with each face's head pose, gaze and iris distance (from the same landmarks)
     for a camera of vertical field of view ``fov_degrees``; a face whose landmarks give no
     pose keeps ``pose=None``."""
+    # Every face's pose at once (array operations over the faces); gaze per face.
+    found = [face.result.landmarks for face in frame.faces if face.result.landmarks is not None]
+    poses = iter(estimate_poses(found, frame.width, frame.height, fov_degrees))
     faces = []
     for face in frame.faces:
         landmarks = face.result.landmarks
-        pose = None
-        if landmarks is not None:
-            try:
-                pose = estimate_pose(landmarks, frame.width, frame.height, fov_degrees)
-            except GeometryError:
-                pose = None
+        pose = next(poses) if landmarks is not None else None
         gaze = face_gaze(landmarks, pose, frame.width, frame.height, fov_degrees)
         iris = face_iris_distance(landmarks, frame.width, frame.height, fov_degrees)
         faces.append(replace(face, pose=pose, gaze=gaze, iris_distance=iris))
