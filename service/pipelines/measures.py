@@ -8,25 +8,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from service.pipelines.results import CropFace, FrameResult
+from service.pipelines.results import CropFace, Fields, FrameResult, wants
 from service.processing.face_geometry import estimate_poses
 from service.processing.gaze import crop_gaze, face_gaze, face_iris_distance
 from service.processing.postprocess import FaceResult
 
 
-def with_pose(frame: FrameResult, fov_degrees: float) -> FrameResult:
+def with_pose(frame: FrameResult, fov_degrees: float, fields: Fields | None = None) -> FrameResult:
     """``frame`` with each face's head pose, gaze and iris distance (from the same landmarks)
     for a camera of vertical field of view ``fov_degrees``; a face whose landmarks give no
-    pose keeps ``pose=None``."""
+    pose keeps ``pose=None``. An answer limited to ``fields`` gets only what it names (gaze
+    needs the pose)."""
+    if not wants(fields, "pose", "gaze", "iris_distance"):
+        return frame
+    width, height = frame.width, frame.height
     # Every face's pose at once (array operations over the faces); gaze per face.
     found = [face.result.landmarks for face in frame.faces if face.result.landmarks is not None]
-    poses = iter(estimate_poses(found, frame.width, frame.height, fov_degrees))
+    posed = wants(fields, "pose", "gaze")
+    poses = iter(estimate_poses(found, width, height, fov_degrees) if posed else [])
     faces = []
     for face in frame.faces:
         landmarks = face.result.landmarks
-        pose = next(poses) if landmarks is not None else None
-        gaze = face_gaze(landmarks, pose, frame.width, frame.height, fov_degrees)
-        iris = face_iris_distance(landmarks, frame.width, frame.height, fov_degrees)
+        pose = next(poses) if posed and landmarks is not None else None
+        gaze = (
+            face_gaze(landmarks, pose, width, height, fov_degrees)
+            if wants(fields, "gaze")
+            else None
+        )
+        iris = (
+            face_iris_distance(landmarks, width, height, fov_degrees)
+            if wants(fields, "iris_distance")
+            else None
+        )
         faces.append(replace(face, pose=pose, gaze=gaze, iris_distance=iris))
     return replace(frame, faces=faces)
 
