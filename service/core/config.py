@@ -216,6 +216,14 @@ class Settings(BaseSettings):
     keep_alive_timeout_s: int = Field(
         5, ge=1, le=600, description="An idle keep-alive connection closes after this long."
     )
+    websocket_compression: bool = Field(
+        False,
+        description="Accept WebSocket permessage-deflate when a client offers it (browsers "
+        "always do): answers shrink to about half, at about 1.4 ms CPU per tracked 720p frame "
+        "to deflate the JSON answer (benchmarks/ws_deflate.py, provisional: measured on a busy "
+        "machine), a large share of a tracked frame's CPU; off, frames and answers go "
+        "uncompressed.",
+    )
 
     # --- overload (per process; see service/core/admission.py) ------------------------------
     max_in_flight: int = Field(

@@ -142,3 +142,15 @@ def test_fields_limit_a_sessions_faces(track_gateway: Any) -> None:
         (face,) = _frame(ws, FACE)["faces"]
     assert set(face) == {"image", "score", "face_id", "pose"}
     assert face["pose"] == full["pose"]
+
+
+@pytest.mark.parametrize(("setting", "negotiated"), [(None, False), ("true", True)])
+def test_permessage_deflate_only_when_the_setting_allows_it(
+    live_server: Any, setting: str | None, negotiated: bool
+) -> None:
+    """The client offers permessage-deflate (as browsers do); the server takes it only with
+    ``FACEMESH_WEBSOCKET_COMPRESSION`` on, and answers either way."""
+    server = live_server(TRACK | ({"FACEMESH_WEBSOCKET_COMPRESSION": setting} if setting else {}))
+    with _open(server, compression="deflate") as ws:
+        assert bool(ws.protocol.extensions) == negotiated
+        assert len(_frame(ws, FACE)["faces"]) == 1
