@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from service.pipelines.results import CropFace, Fields, FrameResult, wants
 from service.processing.face_geometry import estimate_poses
-from service.processing.gaze import crop_gaze, face_gaze, face_iris_distance
+from service.processing.gaze import crop_gaze, face_iris_distance, frame_gazes
 from service.processing.postprocess import FaceResult
 
 
@@ -22,19 +22,29 @@ def with_pose(frame: FrameResult, fov_degrees: float, fields: Fields | None = No
     if not wants(fields, "pose", "gaze", "iris_distance"):
         return frame
     width, height = frame.width, frame.height
-    # Every face's pose at once (array operations over the faces); gaze per face.
+    # Every face's pose, then every face's gaze, at once (array operations over the faces).
     found = [face.result.landmarks for face in frame.faces if face.result.landmarks is not None]
     posed = wants(fields, "pose", "gaze")
     poses = iter(estimate_poses(found, width, height, fov_degrees) if posed else [])
-    faces = []
-    for face in frame.faces:
-        landmarks = face.result.landmarks
-        pose = next(poses) if posed and landmarks is not None else None
-        gaze = (
-            face_gaze(landmarks, pose, width, height, fov_degrees)
-            if wants(fields, "gaze")
-            else None
+    pose_of = [
+        next(poses) if posed and face.result.landmarks is not None else None for face in frame.faces
+    ]
+    gazes = (
+        frame_gazes(
+            [
+                (face.result.landmarks, pose)
+                for face, pose in zip(frame.faces, pose_of, strict=True)
+            ],
+            width,
+            height,
+            fov_degrees,
         )
+        if wants(fields, "gaze")
+        else [None] * len(frame.faces)
+    )
+    faces = []
+    for face, pose, gaze in zip(frame.faces, pose_of, gazes, strict=True):
+        landmarks = face.result.landmarks
         iris = (
             face_iris_distance(landmarks, width, height, fov_degrees)
             if wants(fields, "iris_distance")

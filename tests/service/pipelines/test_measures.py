@@ -11,6 +11,7 @@ from service.encoders.json_body import encode, frame_face_body
 from service.pipelines.frames import FramePipeline
 from service.pipelines.measures import with_pose
 from service.pipelines.results import FrameResult
+from service.processing import gaze
 from service.processing.decode import decode_image
 from service.processing.face_geometry import estimate_pose
 from service.processing.gaze import face_gaze, face_iris_distance
@@ -62,3 +63,34 @@ def test_fields_skip_the_work_they_do_not_show(frames: FramePipeline) -> None:
         assert encode(frame_face_body(got, frozenset({"gaze"}))) == encode(
             frame_face_body(want, frozenset({"gaze"}))
         )
+
+
+def _rays(found: gaze.Gaze) -> np.ndarray:
+    camera = found.camera
+    assert camera is not None
+    head = found.head
+    eyes = (camera.left, camera.right, camera.combined, head.left, head.right, head.combined)
+    return np.concatenate(
+        [np.ravel(ray.direction) for ray in eyes]
+        + [np.ravel(ray.origin) for ray in eyes if ray.origin is not None]
+    )
+
+
+def test_every_faces_gaze_at_once_equals_one_by_one(frames: FramePipeline) -> None:
+    """``frame_gazes`` gives each face exactly ``face_gaze``'s gaze, and None where it gives
+    None (no pose, no landmarks), whatever the other faces."""
+    frame = _frame(frames)
+    width, height = frame.width, frame.height
+    landmarks = [face.result.landmarks for face in frame.faces]
+    poses = [estimate_pose(each, width, height, FOV) for each in landmarks]
+    faces = [(landmarks[0], poses[0]), (landmarks[1], None), (None, poses[1])]
+    faces += [(landmarks[2], poses[2]), (landmarks[1], poses[1])]
+    together = gaze.frame_gazes(faces, width, height, FOV)
+    alone = [gaze.face_gaze(each, pose, width, height, FOV) for each, pose in faces]
+    assert [each is None for each in together] == [each is None for each in alone]
+    assert [each is None for each in together] == [False, True, True, False, False]
+    for got, want in zip(together, alone, strict=True):
+        if got is not None and want is not None:
+            np.testing.assert_array_equal(_rays(got), _rays(want))
+            assert got.camera is not None and want.camera is not None
+            assert got.camera.eyes_angle == want.camera.eyes_angle
