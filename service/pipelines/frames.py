@@ -43,7 +43,7 @@ from service.pipelines.detectors import Detector, Detectors
 from service.pipelines.frame_decode import FrameDecoder
 from service.pipelines.landmarks import FrameLandmarks, frame_rois
 from service.pipelines.measures import with_pose
-from service.pipelines.results import FrameFace, FrameResult, TrackState
+from service.pipelines.results import Fields, FrameFace, FrameResult, TrackState
 from service.processing.decode import Decoded
 from service.processing.detection import Detection
 from service.processing.roi import roi_from_landmarks
@@ -131,9 +131,16 @@ class FramePipeline:
             turned = detector.detect_turned(frame.pixels, max_faces, (frame.width, frame.height))
         return self._landmarks(frame, turned, [], max_faces) if turned else []
 
-    def with_pose(self, frame: FrameResult, fov_degrees: float | None = None) -> FrameResult:
-        """Step 6 (``measures.with_pose``); ``fov_degrees`` None: the setting."""
-        return with_pose(frame, self._fov_degrees if fov_degrees is None else fov_degrees)
+    def with_pose(
+        self,
+        frame: FrameResult,
+        fov_degrees: float | None = None,
+        fields: Fields | None = None,
+    ) -> FrameResult:
+        """Step 6 (``measures.with_pose``); ``fov_degrees`` None: the setting; ``fields``:
+        only what an answer limited to them needs (None: everything)."""
+        fov = self._fov_degrees if fov_degrees is None else fov_degrees
+        return with_pose(frame, fov, fields)
 
     async def run(
         self,
@@ -144,10 +151,12 @@ class FramePipeline:
         fov_degrees: float | None = None,
         finish: Finish | None = None,
         detector_kind: str | None = None,
+        fields: Fields | None = None,
     ) -> FrameResult:
         """Every step for one frame's bytes, in one threadpool task; the header probe runs
         on the loop. The decode's estimated size (reduced when ``FrameDecoder.eighths`` says
-        so) is held from the decode budget meanwhile."""
+        so) is held from the decode budget meanwhile. ``fields``: step 6 computes only what
+        an answer limited to them shows (None: everything)."""
         start = time.perf_counter()
         budget = self.decoder.budget
         header = budget.probe(payload)
@@ -164,7 +173,7 @@ class FramePipeline:
                 if finish is not None:
                     frame = finish(frame)
                 with metrics.timed("pose"):
-                    return self.with_pose(frame, fov_degrees)
+                    return self.with_pose(frame, fov_degrees, fields)
 
             result = await run_in_threadpool(work)
         metrics.STAGE_SECONDS.labels(stage="frame_total").observe(time.perf_counter() - start)

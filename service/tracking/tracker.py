@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from service.core.config import Settings
 from service.pipelines.frames import FramePipeline
-from service.pipelines.results import FrameResult
+from service.pipelines.results import Fields, FrameResult
 from service.tracking.sessions import SessionStore, TrackingSession
 from service.tracking.smoothing import FaceSmoother, OneEuroParams
 
@@ -43,10 +43,15 @@ def finish_faces(session: TrackingSession, frame: FrameResult) -> FrameResult:
 
 
 async def track_frame(
-    frames: FramePipeline, store: SessionStore, session_id: int, payload: bytes
+    frames: FramePipeline,
+    store: SessionStore,
+    session_id: int,
+    payload: bytes,
+    fields: Fields | None = None,
 ) -> FrameResult:
     """Process ``payload`` in session ``session_id``; frames of a session run one at a time,
-    in arrival order. Raises ``SessionExpired``, ``InvalidImage`` or ``BackendUnavailable``."""
+    in arrival order; ``fields`` as ``FramePipeline.run``'s. Raises ``SessionExpired``,
+    ``InvalidImage`` or ``BackendUnavailable``."""
     session = store.get(session_id)
     async with session.lock:
         result = await frames.run(
@@ -56,6 +61,7 @@ async def track_frame(
             session.rotation_search,
             fov_degrees=session.fov_degrees,
             finish=lambda frame: finish_faces(session, frame),
+            fields=fields,
         )
         session.frames += 1
         session.detector_runs += int(result.detector_ran)

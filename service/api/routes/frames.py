@@ -11,11 +11,12 @@ from service.api import schemas
 from service.api.deps import (
     AdmissionDep,
     DetectorKindDep,
+    FieldsDep,
     FrameModelDep,
     FramePipelineDep,
     SettingsDep,
 )
-from service.api.responses import frame_response
+from service.api.responses import PROTOBUF_MEDIA_TYPE, frame_response
 from service.api.uploads import IMAGE_MEDIA_TYPES, UPLOAD_ERRORS, read_images
 from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN, Settings
 
@@ -58,7 +59,14 @@ FovDegrees = Annotated[
 @router.post(
     "/frame",
     response_model=schemas.FrameResponse,
-    responses=_ERRORS,
+    responses={
+        200: {
+            "description": "Every face of the frame: JSON (`FrameResponse`), or with "
+            f"`Accept: {PROTOBUF_MEDIA_TYPE}` the tracking proto's `FrameResult` message.",
+            "content": {PROTOBUF_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **_ERRORS,
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -77,6 +85,7 @@ async def frame(
     admission: AdmissionDep,
     model: FrameModelDep,
     detector: DetectorKindDep,
+    fields: FieldsDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
     fov_degrees: FovDegrees = None,
@@ -90,5 +99,6 @@ async def frame(
             rotation_search=rotation_search,
             fov_degrees=fov_degrees,
             detector_kind=detector,
+            fields=fields,
         )
-    return frame_response(result, model)
+    return frame_response(result, model, fields, request.headers.get("accept"))
