@@ -27,7 +27,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt clients/python/pyproject.tom
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
 
-# A real tritonserver for tests/triton and benchmarks (see requirements-triton.txt for why
+# A real tritonserver for tests/system/triton and benchmarks (see requirements-triton.txt for why
 # it has its own virtualenv). Same base Python as $(VENV): its backend stub embeds libpython.
 TRITON_VENV := .venv-triton
 $(TRITON_VENV)/.done: requirements-triton.txt
@@ -95,7 +95,7 @@ $(DEMO_MESH): $(VENV)/.runtime converter/mesh_topology.py converter/source.py se
 
 demo-assets: $(DEMO_MESH)
 
-# Headless Chromium for the browser tests (tests/demo) from the OS packages: Playwright drives
+# Headless Chromium for the browser tests (tests/system/demo) from the OS packages: Playwright drives
 # /usr/bin/chromium and never downloads a browser. Installed with apt-get when missing.
 CHROMIUM := /usr/bin/chromium
 browser:
@@ -105,7 +105,7 @@ browser:
 	  { $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 	    $$SUDO apt-get install -y -q --no-install-recommends chromium; } || { \
 	    echo "make browser: could not install chromium with apt-get (needs root or sudo," \
-	      "and a Debian/Ubuntu package source). tests/demo needs $(CHROMIUM): install the" \
+	      "and a Debian/Ubuntu package source). tests/system/demo needs $(CHROMIUM): install the" \
 	      "'chromium' package yourself, then rerun." >&2; exit 1; }; \
 	  test -x $(CHROMIUM) || { echo "make browser: still no $(CHROMIUM) after apt-get" >&2; exit 1; }; \
 	fi
@@ -133,13 +133,13 @@ IMAGE ?= facemesh-gateway:dev
 image:
 	IMAGE=$(IMAGE) tools/image.sh build
 
-# The image checked from outside with a real engine (tests/image/README.md): podman (installed
+# The image checked from outside with a real engine (tests/system/image/README.md): podman (installed
 # with apt-get when missing) builds it from this checkout, runs it and plays the CPU overlay's
 # Deployment. pytest's "no tests collected" (exit 5) is a failure here: there must be checks.
 image-test: dev-venv
 	tools/image.sh install
 	ENGINE=podman IMAGE=$(IMAGE) tools/image.sh build
-	GATEWAY_IMAGE=$(IMAGE) $(PY) -m pytest tests/image $(PYTEST_ARGS); rc=$$?; \
+	GATEWAY_IMAGE=$(IMAGE) $(PY) -m pytest tests/system/image $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "image-test: no tests collected" >&2; exit 1; fi; exit $$rc
 
 # The paper's Table 1 / Table 2 analogs: docs/paper_tables.md + PNGs (needs the oracle

@@ -1,5 +1,5 @@
 """The gateway Dockerfile's essentials, read without an engine (``make image-test`` builds and
-runs the image for real: tests/image): slim base, non-root user, healthcheck on /readyz, port
+runs the image for real: tests/system/image): slim base, non-root user, healthcheck on /readyz, port
 8000, ``python -m service``, every COPY source in the build context, every ``service`` module
 the converter imports copied into the build stage before it runs, and every package the
 service imports installed in the runtime image."""
@@ -137,7 +137,7 @@ def _runtime_requirements() -> dict[str, set[str]]:
 
 
 # Imported by service modules but deliberately not in the image: the OpenVINO-only runtime
-# never reaches it (docs/operations.md, Containers; tests/image checks the claim).
+# never reaches it (docs/operations.md, Containers; tests/system/image checks the claim).
 NOT_IN_IMAGE = {"onnxruntime"}
 
 
@@ -183,7 +183,7 @@ def test_runtime_image_installs_what_the_service_imports(module_file: Path) -> N
 
 def test_converter_service_imports_are_copied_before_the_models_are_built() -> None:
     # The converter imports service.contract; a build stage without it stops with
-    # ModuleNotFoundError (tests/image fails then too, this says why without an engine).
+    # ModuleNotFoundError (tests/system/image fails then too, this says why without an engine).
     steps = instructions()
     build_run = next(i for i, (kw, rest) in enumerate(steps) if "converter build" in rest)
     copied = {

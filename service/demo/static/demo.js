@@ -32,7 +32,7 @@
     ["gaze", "gaze"],
   ];
 
-  // For people (the stats line) and for automated tests (tests/demo/).
+  // For people (the stats line) and for automated tests (tests/system/demo/).
   const state = {
     mode: "webcam",
     framesSent: 0, // webcam frames sent; at most one more than answered (backpressure)

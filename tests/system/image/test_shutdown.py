@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.clients.helpers import CROPS
-from tests.image.conftest import FIGURES, engine, run_container
+from tests.system.image.conftest import FIGURES, engine, run_container
 
 GRACE_S = 30.0  # FACEMESH_SHUTDOWN_TIMEOUT_S's default (docs/settings.md)
 WAIT_S = 180.0  # bound on waiting, not a speed assertion

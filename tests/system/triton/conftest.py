@@ -18,7 +18,7 @@ from PIL import Image
 
 from tools.servers.triton import LocalTriton, LocalTritonUnavailableError
 
-CROPS_DIR = Path(__file__).resolve().parents[1] / "data" / "crops"
+CROPS_DIR = Path(__file__).resolve().parents[2] / "data" / "crops"
 
 # Gateway settings for the Triton backend: enough concurrent model calls per process that
 # Triton sees concurrent requests to batch (the embedded default of 1 would serialise them).

@@ -15,12 +15,12 @@ from PIL import Image
 from service.contract import SHORT_RANGE
 from service.inference.detector import EmbeddedDetector, TritonDetector
 from service.inference.runtime import RuntimeOptions
-from tests.triton.conftest import SAME_RUNTIME, TOLERANCE_PX, assert_same_json
+from tests.system.triton.conftest import SAME_RUNTIME, TOLERANCE_PX, assert_same_json
 from tools.servers.triton import DETECTOR_NAME, REPOSITORY, LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 
-FRAMES = sorted((Path(__file__).resolve().parents[1] / "data" / "frames").glob("*"))
+FRAMES = sorted((Path(__file__).resolve().parents[2] / "data" / "frames").glob("*"))
 
 
 @pytest.fixture(scope="module")

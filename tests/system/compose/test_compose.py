@@ -21,7 +21,7 @@ import yaml
 
 from service.core.config import ENV_PREFIX, Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BASE = ROOT / "docker-compose.yml"
 CPU = ROOT / "docker-compose.cpu.yml"
 PROMETHEUS = ROOT / "deploy" / "monitoring" / "prometheus-compose.yml"

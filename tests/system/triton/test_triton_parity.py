@@ -19,7 +19,7 @@ from service.contract import MODEL_OUTPUTS, ModelOutputs
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
 from service.inference.triton import TritonBackend
-from tests.triton.conftest import SAME_RUNTIME, TOLERANCE_PX, assert_same_json
+from tests.system.triton.conftest import SAME_RUNTIME, TOLERANCE_PX, assert_same_json
 from tools.servers.triton import LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.demo.clip import Placement, fit_photo, write_y4m
+from tests.system.demo.clip import Placement, fit_photo, write_y4m
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 CHROMIUM = Path("/usr/bin/chromium")
 CLIP_PHOTO = "grace_hopper.jpg"  # one upright face, golden in frames_goldens.json
 GOLDENS = {entry["file"]: entry for entry in json.loads((DATA / "frames_goldens.json").read_text())}

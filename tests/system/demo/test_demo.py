@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from tests.demo.conftest import DATA, Clip, DemoPage, golden_faces
+from tests.system.demo.conftest import DATA, Clip, DemoPage, golden_faces
 
 LANDMARK_TOLERANCE = 0.02  # mean 2-D error / face box size; the service's parity test uses 0.01
 # on the original photo, the demo's frames are re-encoded (JPEG, and Y4M 4:2:0 for the camera)

@@ -24,7 +24,7 @@ import pytest
 
 from tools.servers.gateway import free_port
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 IMAGE = os.environ.get("GATEWAY_IMAGE", "")
 collect_ignore_glob = [] if IMAGE else ["test_*.py"]
 

@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from tests.deploy.test_manifests import build
-from tests.image.conftest import IMAGE, REPO, engine, free_port
+from tests.system.image.conftest import IMAGE, REPO, engine, free_port
 
 OVERLAY = REPO / "deploy" / "k8s" / "overlays" / "cpu"
 KUBERNETES_VERSION = "1.30.0"

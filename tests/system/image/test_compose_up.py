@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.image.conftest import IMAGE, REPO, free_port, podman
+from tests.system.image.conftest import IMAGE, REPO, free_port, podman
 
 WAIT_S = 90.0
 

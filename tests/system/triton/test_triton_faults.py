@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.triton.conftest import assert_same_json, gateway_settings
+from tests.system.triton.conftest import assert_same_json, gateway_settings
 from tools.servers.triton import LocalTriton
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]

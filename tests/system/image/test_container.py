@@ -23,7 +23,7 @@ from tests.clients.helpers import (
     crop_goldens,
     frame_goldens,
 )
-from tests.image.conftest import (
+from tests.system.image.conftest import (
     FIGURES,
     REPO,
     Container,
