@@ -179,6 +179,15 @@ class ModelSpec:
         """One item of the input, without the batch dimension."""
         return self.item_shape or (self.input_size, self.input_size, 3)
 
+    @property
+    def triton_dtype(self) -> str:
+        """The input's datatype as Triton names it."""
+        return TRITON_DTYPES[self.input_dtype]
+
+
+# NumPy dtype name -> Triton datatype, for the inputs the models have.
+TRITON_DTYPES: dict[str, str] = {"uint8": "UINT8", "float32": "FP32"}
+
 
 ATTENTION_SPEC = ModelSpec("attention mesh", MODEL_INPUT_SIZE, MODEL_OUTPUTS)
 CASCADE_MESH_SPEC = ModelSpec(

@@ -23,6 +23,7 @@ from service.api.responses import model_info
 from service.core.admission import AdmissionController
 from service.core.config import Settings
 from service.inference.batcher import ModelCaller
+from service.pipelines.blendshapes import Blendshapes, require_blendshapes
 from service.pipelines.crops import CropPipeline
 from service.pipelines.detectors import Detectors
 from service.pipelines.frames import FramePipeline
@@ -46,6 +47,8 @@ class Services:
     admission: AdmissionController
     # Every model's one micro-batching caller (closed, with its model, by close_services).
     callers: list[ModelCaller[Any]] = field(default_factory=list)
+    # The blendshape model (shared with every pipeline), None when not loaded.
+    blendshapes: Blendshapes | None = None
     grpc_server: grpc.aio.Server | None = None
     grpc_port: int | None = None
     session_expiry: asyncio.Task[None] | None = None
@@ -125,6 +128,24 @@ async def get_frame_model(services: ServicesDep) -> schemas.ModelInfo:
     return model_info(services.settings, default.backend.name, default.pipeline)
 
 
+async def get_blendshapes_wanted(
+    services: ServicesDep,
+    blendshapes: Annotated[
+        bool,
+        Query(
+            description="Add each face's 52 blendshape scores (MediaPipe's names -> 0..1, "
+            "FaceLandmarker's blendshape model on the face's landmarks). A 422 when the "
+            "blendshape model is not loaded.",
+        ),
+    ] = False,
+) -> bool:
+    """``?blendshapes=``, refused (422) before the body is read when the model is not
+    loaded."""
+    if blendshapes:
+        require_blendshapes(services.blendshapes)
+    return blendshapes
+
+
 async def get_sessions(services: ServicesDep) -> SessionStore:
     return services.sessions
 
@@ -139,4 +160,5 @@ FramePipelineDep = Annotated[FramePipeline, Depends(get_frame_pipeline)]
 DetectorKindDep = Annotated[str | None, Depends(get_detector_kind)]
 FrameModelDep = Annotated[schemas.ModelInfo, Depends(get_frame_model)]
 SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
+BlendshapesDep = Annotated[bool, Depends(get_blendshapes_wanted)]
 AdmissionDep = Annotated[AdmissionController, Depends(get_admission)]

@@ -33,6 +33,11 @@ from service.core.config import Settings
 from service.core.errors import InvalidImage
 from service.inference.base import InferenceBackend
 from service.inference.batcher import ModelCaller
+from service.pipelines.blendshapes import (
+    Blendshapes,
+    require_blendshapes,
+    with_crop_blendshapes,
+)
 from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.measures import crop_faces
 from service.pipelines.results import CropFace
@@ -88,8 +93,10 @@ class CropPipeline:
         pipeline: str = "attention",
         *,
         budget: DecodeBudget,
+        blendshapes: Blendshapes | None = None,
     ) -> None:
         self.backend = backend
+        self.blendshapes = blendshapes
         self.pipeline = pipeline  # "attention" or "cascade": the pipeline ``backend`` runs
         self.budget = budget
         self._settings = settings
@@ -129,14 +136,16 @@ class CropPipeline:
                 return self.prepare(payload, header, index, count)
             return await run_in_threadpool(self.prepare, payload, header, index, count)
 
-    async def run(self, payloads: Sequence[bytes]) -> list[CropFace]:
+    async def run(self, payloads: Sequence[bytes], blendshapes: bool = False) -> list[CropFace]:
         """All stages for one request; one model call for the whole batch; each face comes
-        back with its head-relative gaze (``measures.crop_faces``).
+        back with its head-relative gaze (``measures.crop_faces``) and, with
+        ``blendshapes``, its scores (one blendshape-model call for the request's faces).
 
         ``decode`` and ``preprocess`` observations are summed over the request's images (they
         run in parallel, so they can exceed the request's wall time); the others are wall time.
         """
         start = time.perf_counter()
+        scorer = require_blendshapes(self.blendshapes) if blendshapes else None
         count = len(payloads)
         try:
             # Header parsing only (about 20 us per image): on the loop, no thread hop.
@@ -164,6 +173,8 @@ class CropPipeline:
                 outputs, [p.transform for p in prepared], self._settings.score_threshold
             )
             faces = crop_faces(results)
+        if scorer is not None:
+            faces = await with_crop_blendshapes(faces, scorer)
         for result in results:
             outcome = "face" if result.landmarks is not None else "below_threshold"
             metrics.CROPS.labels(outcome=outcome).inc()

@@ -43,10 +43,17 @@ def finish_faces(session: TrackingSession, frame: FrameResult) -> FrameResult:
 
 
 async def track_frame(
-    frames: FramePipeline, store: SessionStore, session_id: int, payload: bytes
+    frames: FramePipeline,
+    store: SessionStore,
+    session_id: int,
+    payload: bytes,
+    *,
+    blendshapes: bool = False,
 ) -> FrameResult:
     """Process ``payload`` in session ``session_id``; frames of a session run one at a time,
-    in arrival order. Raises ``SessionExpired``, ``InvalidImage`` or ``BackendUnavailable``."""
+    in arrival order; ``blendshapes`` from the smoothed landmarks. Raises ``SessionExpired``,
+    ``InvalidImage``, ``InvalidParameter`` (blendshapes asked, model not loaded) or
+    ``BackendUnavailable``."""
     session = store.get(session_id)
     async with session.lock:
         result = await frames.run(
@@ -56,6 +63,7 @@ async def track_frame(
             session.rotation_search,
             fov_degrees=session.fov_degrees,
             finish=lambda frame: finish_faces(session, frame),
+            blendshapes=blendshapes,
         )
         session.frames += 1
         session.detector_runs += int(result.detector_ran)
