@@ -218,6 +218,13 @@ LANDMARKER_SPEC = ModelSpec(
     "face landmarker", LANDMARKER_INPUT_SIZE, LANDMARKER_OUTPUTS, build_hint=LANDMARKER_BUILD_HINT
 )
 
+# The model input side of each landmark pipeline (crops are resized to it, frame ROIs warped).
+PIPELINE_INPUT_SIZES: dict[str, int] = {
+    "attention": MODEL_INPUT_SIZE,
+    "cascade": MODEL_INPUT_SIZE,
+    "landmarker": LANDMARKER_INPUT_SIZE,
+}
+
 # The ROI the landmark model sees. After detection (image mode, and video mode whenever the
 # detector runs): the detector's box, rotated so that detection keypoint 0 -> 1 (``DETECTION_EYES``)
 # is horizontal, scaled by 1.5 about its centre, NOT squared. From the previous frame's landmarks

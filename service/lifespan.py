@@ -25,7 +25,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Services
-from service.contract import BLENDSHAPES_SPEC, DETECTORS, ModelOutputs
+from service.contract import BLENDSHAPES_SPEC, DETECTORS, PIPELINE_INPUT_SIZES, ModelOutputs
 from service.core.admission import AdmissionController
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
@@ -40,6 +40,7 @@ from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.detectors import Detector, Detectors
 from service.pipelines.frame_decode import FrameDecoder
 from service.pipelines.frames import FramePipeline
+from service.pipelines.landmarker import LandmarkerLandmarks
 from service.pipelines.landmarks import FrameLandmarks
 from service.tracking.sessions import SessionStore
 
@@ -50,7 +51,8 @@ def mesh_caller(
     backend: InferenceBackend, settings: Settings, pipeline: str = "attention"
 ) -> ModelCaller[ModelOutputs]:
     """The one ``ModelCaller`` of a landmark pipeline's backend, labelled ``pipeline``
-    (``attention`` or ``cascade``); closing it closes the backend."""
+    (``attention``, ``cascade`` or ``landmarker``); closing it closes the backend."""
+    size = PIPELINE_INPUT_SIZES[pipeline]
     return ModelCaller(
         backend.infer,
         ModelOutputs.rows,
@@ -58,7 +60,7 @@ def mesh_caller(
         concurrency=settings.inference_concurrency,
         max_batch=settings.batch_max_size,
         max_delay_us=settings.batch_max_delay_us,
-        check=check_image_batch,
+        check=lambda images: check_image_batch(images, size),
         close=backend.close,
         batch_sizes=backend.batch_sizes,
     )
@@ -131,15 +133,23 @@ def frame_pipeline(
     found: Detectors,
     budget: DecodeBudget,
     blendshapes: Blendshapes | None = None,
+    pipeline: str = "attention",
 ) -> FramePipeline:
-    """The ``FramePipeline`` on the landmark model's caller ``mesh`` and the detectors."""
+    """The ``FramePipeline`` of landmark pipeline ``pipeline`` on its model's caller ``mesh``
+    and the detectors: FaceMesh's ROI rules (``FrameLandmarks``), or FaceLandmarker's for
+    ``landmarker`` (``LandmarkerLandmarks``)."""
+    landmarks = FRAME_LANDMARKS.get(pipeline, FrameLandmarks)
     return FramePipeline(
         settings,
         decoder=FrameDecoder(settings, budget),
         detectors=found,
-        landmarks=FrameLandmarks(mesh, settings.score_threshold),
+        landmarks=landmarks(mesh, settings.score_threshold),
         blendshapes=blendshapes,
     )
+
+
+# The frame step of each pipeline whose ROI rules are not FaceMesh's.
+FRAME_LANDMARKS: dict[str, type[FrameLandmarks]] = {"landmarker": LandmarkerLandmarks}
 
 
 @contextmanager
@@ -180,7 +190,13 @@ async def build_services(
         caller = mesh_caller(backend, settings, name)
         callers.append(caller)
         crops[name] = CropPipeline(
-            backend, settings, caller, name, budget=decode_budget, blendshapes=blendshapes
+            backend,
+            settings,
+            caller,
+            name,
+            budget=decode_budget,
+            blendshapes=blendshapes,
+            input_size=PIPELINE_INPUT_SIZES[name],
         )
     # Every detector kind that can be loaded, the default (Settings.detector) first; without
     # the default, /v1/frame answers 503, without another kind, its ?detector= a 422.
@@ -195,13 +211,19 @@ async def build_services(
                 logger.info("%s-range face detector not loaded (?detector= refused): %s", kind, exc)
     found, detector_callers = detectors(loaded, settings)
     callers.extend(detector_callers)
-    default = crops[settings.pipeline]
+    # One micro-batching caller (and executor) per model for every endpoint: each frame
+    # pipeline's landmark calls join its crop pipeline's batches.
+    frames = {
+        name: frame_pipeline(
+            settings, crop.mesh_caller, found, decode_budget, blendshapes, pipeline=name
+        )
+        for name, crop in crops.items()
+    }
     services = Services(
         settings=settings,
         crops=crops,
-        # One micro-batching caller (and executor) per model for every endpoint: the frame
-        # pipeline's landmark calls join the default crop pipeline's batches.
-        frames=frame_pipeline(settings, default.mesh_caller, found, decode_budget, blendshapes),
+        frames=frames[settings.pipeline],
+        frame_pipelines=frames,
         detectors=found,
         callers=callers,
         blendshapes=blendshapes,

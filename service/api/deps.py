@@ -40,13 +40,15 @@ class Services:
 
     settings: Settings
     crops: dict[str, CropPipeline]
-    frames: FramePipeline
+    frames: FramePipeline  # the default pipeline's
     # Every loaded face detector by kind (shared with ``frames``), for ``?detector=``.
     detectors: Detectors
     sessions: SessionStore
     admission: AdmissionController
     # Every model's one micro-batching caller (closed, with its model, by close_services).
     callers: list[ModelCaller[Any]] = field(default_factory=list)
+    # Each loaded pipeline's frame pipeline (``?model=`` on frames and tracking), by name.
+    frame_pipelines: dict[str, FramePipeline] = field(default_factory=dict)
     # The blendshape model (shared with every pipeline), None when not loaded.
     blendshapes: Blendshapes | None = None
     grpc_server: grpc.aio.Server | None = None
@@ -71,17 +73,20 @@ async def get_app_settings(connection: HTTPConnection) -> Settings:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_crop_pipeline(
-    services: ServicesDep,
-    model: Annotated[
-        Literal["attention", "cascade"] | None,
-        Query(
-            description="Pipeline: `attention` (fused Attention Mesh) or `cascade` (468-point "
-            "mesh + iris model per eye); default `FACEMESH_PIPELINE`. Only the pipelines "
-            "loaded at start-up (`FACEMESH_PIPELINE`, `FACEMESH_EXTRA_PIPELINES`) can be chosen.",
-        ),
-    ] = None,
-) -> CropPipeline:
+PipelineName = Literal["attention", "cascade", "landmarker"]
+ModelQuery = Annotated[
+    PipelineName | None,
+    Query(
+        description="Pipeline: `attention` (fused Attention Mesh), `cascade` (468-point "
+        "mesh + iris model per eye) or `landmarker` (MediaPipe Tasks FaceLandmarker's landmark "
+        "model and ROI rules; no region affines); default `FACEMESH_PIPELINE`. Only the "
+        "pipelines loaded at start-up (`FACEMESH_PIPELINE`, `FACEMESH_EXTRA_PIPELINES`) can be "
+        "chosen.",
+    ),
+]
+
+
+async def get_crop_pipeline(services: ServicesDep, model: ModelQuery = None) -> CropPipeline:
     """The crop pipeline the request asks for (``?model=``), else the default one."""
     if model is None:
         return services.default_crops
@@ -100,8 +105,12 @@ def require_loaded(param: str, what: str, name: str, loaded: Iterable[str]) -> N
         )
 
 
-async def get_frame_pipeline(services: ServicesDep) -> FramePipeline:
-    return services.frames
+async def get_frame_pipeline(services: ServicesDep, model: ModelQuery = None) -> FramePipeline:
+    """The frame pipeline the request or session asks for (``?model=``), else the default."""
+    if model is None:
+        return services.frames
+    require_loaded("model", "pipeline", model, services.frame_pipelines)
+    return services.frame_pipelines[model]
 
 
 async def get_detector_kind(
@@ -121,11 +130,12 @@ async def get_detector_kind(
     return detector
 
 
-async def get_frame_model(services: ServicesDep) -> schemas.ModelInfo:
-    """The ``model`` block of frame and tracking responses: the frame pipeline runs the
-    default crop pipeline's landmark model."""
-    default = services.default_crops
-    return model_info(services.settings, default.backend.name, default.pipeline)
+async def get_frame_model(services: ServicesDep, model: ModelQuery = None) -> schemas.ModelInfo:
+    """The ``model`` block of frame and tracking responses: the frame pipeline runs its crop
+    pipeline's landmark model (``?model=``, checked by ``get_frame_pipeline``)."""
+    crops = services.crops.get(model) if model is not None else None
+    chosen = crops or services.default_crops
+    return model_info(services.settings, chosen.backend.name, chosen.pipeline)
 
 
 async def get_blendshapes_wanted(

@@ -45,8 +45,7 @@ from service.processing.decode import Header, decode, load_codecs
 from service.processing.postprocess import postprocess
 from service.processing.preprocess import CropTransform, preprocess
 
-# JPEG crops larger than this per side decode reduced (the model sees 192 px).
-SHRINK_TO = 2 * MODEL_INPUT_SIZE
+# JPEG crops larger than twice the model input per side decode reduced.
 
 
 # A request's single small image (a crop) is decoded on the event loop: the two thread
@@ -94,8 +93,11 @@ class CropPipeline:
         *,
         budget: DecodeBudget,
         blendshapes: Blendshapes | None = None,
+        input_size: int = MODEL_INPUT_SIZE,
     ) -> None:
         self.backend = backend
+        self.input_size = input_size  # the model's input side (``PIPELINE_INPUT_SIZES``)
+        self._shrink_to = 2 * input_size
         self.blendshapes = blendshapes
         self.pipeline = pipeline  # "attention" or "cascade": the pipeline ``backend`` runs
         self.budget = budget
@@ -118,10 +120,10 @@ class CropPipeline:
                 min_side=self._settings.min_image_side,
                 max_pixels=self._settings.max_image_pixels,
                 header=header,
-                eighths=header.shrink_eighths(SHRINK_TO),
+                eighths=header.shrink_eighths(self._shrink_to),
             )
         decoded_at = time.perf_counter()
-        crop, transform = preprocess(decoded.pixels)
+        crop, transform = preprocess(decoded.pixels, self.input_size)
         transform = transform.onto(decoded.width, decoded.height)
         decoded_bytes = decoded.pixels.nbytes
         del decoded
@@ -131,7 +133,7 @@ class CropPipeline:
     async def _prepare_held(
         self, payload: bytes, header: Header, index: int, count: int
     ) -> PreparedCrop:
-        async with self.budget.hold(header.cost(header.shrink_eighths(SHRINK_TO))):
+        async with self.budget.hold(header.cost(header.shrink_eighths(self._shrink_to))):
             if count == 1 and len(payload) <= INLINE_DECODE_MAX_BYTES:
                 return self.prepare(payload, header, index, count)
             return await run_in_threadpool(self.prepare, payload, header, index, count)
@@ -150,7 +152,7 @@ class CropPipeline:
         try:
             # Header parsing only (about 20 us per image): on the loop, no thread hop.
             headers = [self.probe(p, i, count) for i, p in enumerate(payloads)]
-            self.budget.check_request([h.cost(h.shrink_eighths(SHRINK_TO)) for h in headers])
+            self.budget.check_request([h.cost(h.shrink_eighths(self._shrink_to)) for h in headers])
             prepared = await asyncio.gather(
                 *(
                     self._prepare_held(p, header, i, count)

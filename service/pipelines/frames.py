@@ -46,7 +46,7 @@ from service.pipelines.blendshapes import (
 )
 from service.pipelines.detectors import Detector, Detectors
 from service.pipelines.frame_decode import FrameDecoder
-from service.pipelines.landmarks import FrameLandmarks, frame_rois
+from service.pipelines.landmarks import FrameLandmarks
 from service.pipelines.measures import with_pose
 from service.pipelines.results import FrameFace, FrameResult, TrackState
 from service.processing.decode import Decoded
@@ -126,7 +126,7 @@ class FramePipeline:
         max_faces: int,
     ) -> list[FrameFace]:
         """Steps 3 and 4."""
-        rois = frame_rois(detections, tracked, frame.width, frame.height, max_faces)
+        rois = self.landmarks.rois(detections, tracked, frame.width, frame.height, max_faces)
         with metrics.timed("landmarks"):
             return self.landmarks(frame, rois)
 

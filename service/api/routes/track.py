@@ -57,7 +57,7 @@ async def track(
     Every slot taken: closed with 1013 once accepted. A session idle for
     ``FACEMESH_TRACKING_SESSION_TTL_S`` is closed (1008). ``?blendshapes=true``: every
     face of every frame gets its blendshapes."""
-    options = StreamOptions(max_faces, rotation_search, smoothing, fov_degrees)
+    options = StreamOptions(max_faces, rotation_search, smoothing, fov_degrees, model.pipeline)
     offered = websocket.scope.get("subprotocols", [])
     subprotocol = WEBSOCKET_SUBPROTOCOL if WEBSOCKET_SUBPROTOCOL in offered else None
     try:
