@@ -241,7 +241,9 @@ async def build_services(
     if settings.grpc_enabled:
         from service.tracking.grpc_server import FaceTrackingService, start_grpc_server
 
-        tracking = FaceTrackingService(services.frames, services.sessions, settings)
+        tracking = FaceTrackingService(
+            services.frames, services.sessions, settings, services.frame_pipelines
+        )
         services.grpc_server, services.grpc_port = await start_grpc_server(tracking, settings)
     return services
 
