@@ -1,6 +1,6 @@
 """Our gateway against the peer (MediaPipe FaceMesh behind FastAPI), side by side in one run.
 
-    .venv/bin/python -m benchmarks.peer [--seconds 10] [--rounds 3] [--only stills|video|crops]
+    .venv/bin/python -m benchmarks.peer [--seconds 10] [--rounds 3] [--only LOAD ...]
         [--gateway-setting FACEMESH_NAME=value ...] [--peer-crop-graph landmark|facemesh]
         [--ws-compression deflate|none] [--report PATH]
 
@@ -21,6 +21,16 @@ the same closed-loop clients, each sending its next input as soon as the last is
   browsers do (``--ws-compression none`` to compare);
 - ``crops``: the 192x192 PNG crops of ``tests/data/crops`` that have a MediaPipe golden (a
   face), over HTTP (``POST /v1/crop`` vs ``/crop``), 16 clients.
+- ``stills-1``, ``video-1``: the same with one client (one session): the latency targets;
+- ``stills-protobuf``, ``video-protobuf``, ``stills-fields``, ``video-fields``: the stills and
+  video loads with our answers binary (``Accept: application/x-protobuf``, subprotocol
+  ``facemesh.v1.protobuf``) or limited to ``?fields=landmarks``; the peer answers its plain
+  JSON every time. No targets: they are printed beside the JSON figures.
+
+Every load runs by default (``--only`` picks some), so one command prints every figure of the
+targets: frames/s and server CPU per frame at 8 stills clients and 4 video sessions, the
+one-client p50 latency on stills and video, and /v1/crop's server CPU per crop against
+MediaPipe's graph in process.
 
 Per load: a warm-up for each server (every input once, then a second of load), then
 ``--rounds`` interleaved rounds of ``--seconds`` each, the order rotated every round. Per
@@ -32,7 +42,8 @@ an answer. MediaPipe's ``FaceLandmarkCpu`` in process (``tools/oracle/mediapipe_
 as ``benchmarks/crop_e2e.py`` uses it) runs once over the crops before each crops round, for
 the server-CPU-per-crop ratio against the bare graph.
 
-Prints a table with ours/peer ratios of frames/s and CPU per frame and the load average before
+Prints a table with ours/peer ratios of frames/s, CPU per frame and p50 latency, each load's
+target, and the load average before
 and after; writes ``benchmarks/reports/peer.json``. On a shared machine absolute figures move
 with the load; the ratios are measured side by side.
 """
@@ -48,7 +59,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +67,7 @@ import cv2
 import httpx
 import numpy as np
 import orjson
+from google.protobuf.message import DecodeError
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -68,6 +80,7 @@ from benchmarks.harness import (
     process_tree_cpu_s,
     write_report,
 )
+from service.tracking import tracking_pb2
 from tools.oracle.oracle_env import WORKERS, OracleWorker, oracle_python
 from tools.servers.gateway import LiveServer, free_port, start_server
 
@@ -93,8 +106,18 @@ STILLS = (
     ("dlib_2008_002506.jpg", 3.84),
     ("dlib_2008_001322.jpg", 4.0),
 )
-# Issue 19's targets, ours / peer: (frames/s at least, server CPU per frame at most).
-TARGETS = {"stills": (1.5, 0.7), "video": (1.3, 0.75), "crops": (1.6, None)}
+# The targets, ours / peer: (frames/s at least, server CPU per frame at most, p50 latency at
+# most); None: no target. The variants (binary answers, fields) are printed beside them.
+TARGETS: dict[str, tuple[float | None, float | None, float | None]] = {
+    "stills": (1.2, 0.85, None),
+    "video": (1.3, 0.8, None),
+    "crops": (None, None, None),  # its target is CPU per crop against MediaPipe in process
+    "stills-1": (None, None, 0.9),
+    "video-1": (None, None, 0.9),
+}
+LOAD_NAMES = (*TARGETS, "stills-protobuf", "stills-fields", "video-protobuf", "video-fields")
+PROTOBUF = "application/x-protobuf"
+PROTOBUF_SUBPROTOCOL = "facemesh.v1.protobuf"
 # /v1/crop server CPU per crop at most this times MediaPipe's FaceLandmarkCpu in process.
 CROP_CPU_TARGET = 1.3
 CLIP_SIZE = (1280, 720)
@@ -119,6 +142,9 @@ class Load:
     media_type: str
     inputs: list[Input]
     description: str
+    # Ours only (the peer gets the plain request): the binary answer, and a query string.
+    binary: bool = False
+    query: str = ""
 
 
 @dataclass
@@ -205,6 +231,23 @@ def crops() -> list[Input]:
 
 
 def loads(clip_frames: int) -> dict[str, Load]:
+    """Every load: the targets' (stills 8 clients, video 4 sessions, crops 16 clients, one
+    client on stills and on video) and ours with binary answers or ``?fields=landmarks``
+    beside the plain JSON ones (the peer answers JSON every time)."""
+    base = target_loads(clip_frames)
+    stills_load, video_load = base["stills"], base["video"]
+    variants = {
+        "stills-1": replace(stills_load, name="stills-1", clients=1),
+        "video-1": replace(video_load, name="video-1", clients=1),
+        "stills-protobuf": replace(stills_load, name="stills-protobuf", binary=True),
+        "stills-fields": replace(stills_load, name="stills-fields", query="?fields=landmarks"),
+        "video-protobuf": replace(video_load, name="video-protobuf", binary=True),
+        "video-fields": replace(video_load, name="video-fields", query="?fields=landmarks"),
+    }
+    return base | variants
+
+
+def target_loads(clip_frames: int) -> dict[str, Load]:
     photos = stills()
     video = clip(clip_frames)
     faces = crops()
@@ -244,9 +287,19 @@ def loads(clip_frames: int) -> dict[str, Load]:
     }
 
 
-def faces_in(body: bytes) -> int:
-    """Faces with landmarks in an answer; -1 for a body that is not a right answer (an error
-    body, a face without 478 points of x, y, z)."""
+def faces_in(body: bytes, binary: bool = False) -> int:
+    """Faces with landmarks in an answer (JSON, or a protobuf ``FrameResult`` when
+    ``binary``); -1 for a body that is not a right answer (an error body, a face without 478
+    points of x, y, z)."""
+    if binary:
+        try:
+            message = tracking_pb2.FrameResult.FromString(body)
+        except DecodeError:
+            return -1
+        with_points = [face for face in message.faces if face.landmarks]
+        if any(len(face.landmarks) != 3 * LANDMARKS for face in with_points):
+            return -1
+        return len(with_points)
     try:
         faces = [face for face in orjson.loads(body)["faces"] if face["landmarks"] is not None]
     except (orjson.JSONDecodeError, KeyError, TypeError):
@@ -261,7 +314,8 @@ def faces_in(body: bytes) -> int:
 class Tally:
     """Answers, errors and latencies of the clients of one window, while it is measured."""
 
-    def __init__(self) -> None:
+    def __init__(self, binary: bool = False) -> None:
+        self.binary = binary
         self.measuring = False
         self.answers = 0
         self.errors = 0
@@ -271,7 +325,7 @@ class Tally:
     def add(self, start: float, expected: int, status: int, body: bytes) -> None:
         if not self.measuring:
             return
-        found = faces_in(body) if status == 200 else -1
+        found = faces_in(body, self.binary) if status == 200 else -1
         if found == expected:
             self.answers += 1
             self.latencies.append(time.perf_counter() - start)
@@ -285,10 +339,10 @@ ClientLoop = Callable[[Tally, Callable[[], bool]], Awaitable[None]]
 
 
 async def measured(
-    pid: int, clients: Sequence[ClientLoop], warm_s: float, seconds: float
+    pid: int, clients: Sequence[ClientLoop], warm_s: float, seconds: float, binary: bool = False
 ) -> Window:
     """Run ``clients`` for ``warm_s`` unmeasured, then ``seconds`` measured."""
-    tally = Tally()
+    tally = Tally(binary)
     stop_at = time.perf_counter() + warm_s + seconds
 
     def running() -> bool:
@@ -314,11 +368,16 @@ async def measured(
 
 
 async def http_window(
-    server: LiveServer, load: Load, path: str, warm_s: float, seconds: float
+    server: LiveServer, load: Load, path: str, warm_s: float, seconds: float, ours: bool
 ) -> Window:
     inputs = load.inputs
     limits = httpx.Limits(max_connections=load.clients, max_keepalive_connections=load.clients)
     headers = {"content-type": load.media_type}
+    binary = ours and load.binary
+    if binary:
+        headers["accept"] = PROTOBUF
+    if ours:
+        path += load.query
     async with httpx.AsyncClient(base_url=server.base_url, timeout=60.0, limits=limits) as http:
 
         def client(index: int) -> ClientLoop:
@@ -338,20 +397,31 @@ async def http_window(
             return loop
 
         clients = [client(index) for index in range(load.clients)]
-        return await measured(server.process.pid, clients, warm_s, seconds)
+        return await measured(server.process.pid, clients, warm_s, seconds, binary)
 
 
 async def websocket_window(
-    server: LiveServer, load: Load, path: str, warm_s: float, seconds: float, compression: str
+    server: LiveServer,
+    load: Load,
+    path: str,
+    warm_s: float,
+    seconds: float,
+    compression: str,
+    ours: bool,
 ) -> Window:
     inputs = load.inputs
-    url = server.base_url.replace("http://", "ws://") + path
+    binary = ours and load.binary
+    url = server.base_url.replace("http://", "ws://") + path + (load.query if ours else "")
+    subprotocols = [PROTOBUF_SUBPROTOCOL] if binary else None
 
     def session(index: int) -> ClientLoop:
         async def loop(tally: Tally, running: Callable[[], bool]) -> None:
             turn = index * len(inputs) // load.clients  # each session at its own place
             async with connect(
-                url, compression=None if compression == "none" else "deflate", max_size=2**24
+                url,
+                compression=None if compression == "none" else "deflate",
+                max_size=2**24,
+                subprotocols=subprotocols,  # type: ignore[arg-type]
             ) as websocket:
                 while running():
                     item = inputs[turn % len(inputs)]
@@ -369,7 +439,7 @@ async def websocket_window(
         return loop
 
     clients = [session(index) for index in range(load.clients)]
-    return await measured(server.process.pid, clients, warm_s, seconds)
+    return await measured(server.process.pid, clients, warm_s, seconds, binary)
 
 
 def start_peer(log_dir: Path, crop_graph: str) -> LiveServer:
@@ -423,16 +493,17 @@ def run_load(
 
     def window(name: str, warm_s: float, seconds: float) -> Window:
         server, path = servers[name], paths[name]
+        ours = name == "ours"
         if load.transport == "websocket":
             return asyncio.run(
-                websocket_window(server, load, path, warm_s, seconds, args.ws_compression)
+                websocket_window(server, load, path, warm_s, seconds, args.ws_compression, ours)
             )
-        return asyncio.run(http_window(server, load, path, warm_s, seconds))
+        return asyncio.run(http_window(server, load, path, warm_s, seconds, ours))
 
     print(f"\n{load.name}: {load.description}; {load.clients} clients", flush=True)
     for name, server in servers.items():  # every input once, then a second of load
         for item in load.inputs:
-            if load.transport == "http":
+            if load.transport == "http" and not load.binary and not load.query:
                 response = server.client().post(
                     paths[name], content=item.body, headers={"content-type": load.media_type}
                 )
@@ -459,13 +530,18 @@ def run_load(
     ours, peer = result["ours"], result["peer"]
     speed = ours["frames_per_s"] / max(peer["frames_per_s"], 1e-9)
     cpu = ours["server_cpu_ms_per_frame"] / max(peer["server_cpu_ms_per_frame"], 1e-9)
-    least_speed, most_cpu = TARGETS[load.name]
-    result["ours_over_peer"] = {"frames_per_s": speed, "server_cpu_per_frame": cpu}
-    result["target"] = {
-        "frames_per_s_at_least": least_speed,
-        "server_cpu_per_frame_at_most": most_cpu,
-        "met": speed >= least_speed and (most_cpu is None or cpu <= most_cpu),
-    }
+    p50 = ours.get("p50_ms", float("nan")) / max(peer.get("p50_ms", float("nan")), 1e-9)
+    least_speed, most_cpu, most_p50 = TARGETS.get(load.name, (None, None, None))
+    result["ours_over_peer"] = {"frames_per_s": speed, "server_cpu_per_frame": cpu, "p50": p50}
+    if (least_speed, most_cpu, most_p50) != (None, None, None):
+        result["target"] = {
+            "frames_per_s_at_least": least_speed,
+            "server_cpu_per_frame_at_most": most_cpu,
+            "p50_latency_at_most": most_p50,
+            "met": (least_speed is None or speed >= least_speed)
+            and (most_cpu is None or cpu <= most_cpu)
+            and (most_p50 is None or p50 <= most_p50),
+        }
     if mediapipe_cpu:
         mean = statistics.fmean(mediapipe_cpu)
         result["mediapipe_in_process"] = {
@@ -478,32 +554,46 @@ def run_load(
     return result
 
 
+def target_text(result: dict[str, Any]) -> str:
+    """The target of a load in words, and whether it was met."""
+    target = result.get("target")
+    if target is None:
+        if "mediapipe_in_process" in result:
+            return "(target: CPU per crop against MediaPipe in process, next line)"
+        return "(no target: beside the plain JSON figures)"
+    parts = []
+    if target["frames_per_s_at_least"] is not None:
+        parts.append(f"frames/s >= {target['frames_per_s_at_least']:g}x")
+    if target["server_cpu_per_frame_at_most"] is not None:
+        parts.append(f"CPU <= {target['server_cpu_per_frame_at_most']:g}x")
+    if target["p50_latency_at_most"] is not None:
+        parts.append(f"p50 <= {target['p50_latency_at_most']:g}x")
+    return "target " + ", ".join(parts) + (": met" if target["met"] else ": missed")
+
+
 def print_table(results: dict[str, dict[str, Any]]) -> None:
+    width = max(len(name) for name in results) if results else 8
     print(
-        f"\n{'load':<8s} {'server':<10s} {'frames/s':>9s} {'CPU ms/frame':>12s} "
+        f"\n{'load':<{width}s} {'server':<10s} {'frames/s':>9s} {'CPU ms/frame':>12s} "
         f"{'p50 ms':>8s} {'p99 ms':>8s} {'cores':>5s} {'errors':>6s}"
     )
     for name, result in results.items():
         for who in ("ours", "peer"):
             row = result[who]
             print(
-                f"{name:<8s} {who:<10s} {row['frames_per_s']:9.1f} "
+                f"{name:<{width}s} {who:<10s} {row['frames_per_s']:9.1f} "
                 f"{row['server_cpu_ms_per_frame']:12.2f} {row.get('p50_ms', 0):8.1f} "
                 f"{row.get('p99_ms', 0):8.1f} {row['server_cpu_cores']:5.2f} {row['errors']:6d}"
             )
-        ratio, target = result["ours_over_peer"], result["target"]
-        most = target["server_cpu_per_frame_at_most"]
+        ratio = result["ours_over_peer"]
         print(
-            f"{name:<8s} {'ours/peer':<10s} {ratio['frames_per_s']:8.2f}x "
-            f"{ratio['server_cpu_per_frame']:11.2f}x   target >= "
-            f"{target['frames_per_s_at_least']:g}x"
-            + (f" at <= {most:g}x CPU" if most else "")
-            + (": met" if target["met"] else ": missed")
+            f"{name:<{width}s} {'ours/peer':<10s} {ratio['frames_per_s']:8.2f}x "
+            f"{ratio['server_cpu_per_frame']:11.2f}x {ratio['p50']:7.2f}x   " + target_text(result)
         )
         if "mediapipe_in_process" in result:
             bare = result["mediapipe_in_process"]
             print(
-                f"{name:<8s} MediaPipe FaceLandmarkCpu in process: "
+                f"{name:<{width}s} MediaPipe FaceLandmarkCpu in process: "
                 f"{bare['cpu_ms_per_crop']:.2f} ms CPU per crop; our server CPU per crop "
                 f"{bare['ours_server_cpu_over_it']:.2f}x it (target <= {CROP_CPU_TARGET:g}x)"
             )
@@ -528,7 +618,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per server and load")
     parser.add_argument(
-        "--only", choices=("stills", "video", "crops"), action="append", help="(repeatable)"
+        "--only",
+        choices=LOAD_NAMES,
+        action="append",
+        help="(repeatable; default every load)",
     )
     parser.add_argument(
         "--gateway-setting",

@@ -39,6 +39,8 @@ def main() -> None:
         "ws": GuardedWebSocketProtocol,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
         "ws_max_size": settings.max_body_bytes,
+        # permessage-deflate costs more CPU per answer than a tracked frame can spare.
+        "ws_per_message_deflate": settings.websocket_compression,
     }
     if settings.workers == 1:
         from service.main import create_app

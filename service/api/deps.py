@@ -27,6 +27,7 @@ from service.pipelines.blendshapes import Blendshapes, require_blendshapes
 from service.pipelines.crops import CropPipeline
 from service.pipelines.detectors import Detectors
 from service.pipelines.frames import FramePipeline
+from service.pipelines.results import FACE_FIELDS, Fields
 from service.tracking.sessions import SessionStore
 
 if TYPE_CHECKING:
@@ -130,6 +131,33 @@ async def get_detector_kind(
     return detector
 
 
+async def get_fields(
+    fields: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated parts of each face to compute and send: "
+            + ", ".join(FACE_FIELDS)
+            + " (a face always has image, score and face_id). Default: every part. Pose, "
+            "gaze and iris distance are not computed when not asked for.",
+        ),
+    ] = None,
+) -> Fields | None:
+    """The parts of each face the answer is limited to (``?fields=``; None: every part);
+    an unknown or empty list is a 422 before the body is read."""
+    if fields is None:
+        return None
+    names = frozenset(name.strip() for name in fields.split(",") if name.strip())
+    unknown = sorted(names - set(FACE_FIELDS))
+    if not names or unknown:
+        message = f"unknown fields {unknown}; known: {', '.join(FACE_FIELDS)}"
+        if not names:
+            message = f"no field named; known: {', '.join(FACE_FIELDS)}"
+        raise RequestValidationError(
+            [{"loc": ("query", "fields"), "msg": message, "type": "value_error"}]
+        )
+    return names
+
+
 async def get_frame_model(services: ServicesDep, model: ModelQuery = None) -> schemas.ModelInfo:
     """The ``model`` block of frame and tracking responses: the frame pipeline runs its crop
     pipeline's landmark model (``?model=``, checked by ``get_frame_pipeline``)."""
@@ -168,6 +196,7 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 CropPipelineDep = Annotated[CropPipeline, Depends(get_crop_pipeline)]
 FramePipelineDep = Annotated[FramePipeline, Depends(get_frame_pipeline)]
 DetectorKindDep = Annotated[str | None, Depends(get_detector_kind)]
+FieldsDep = Annotated[Fields | None, Depends(get_fields)]
 FrameModelDep = Annotated[schemas.ModelInfo, Depends(get_frame_model)]
 SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
 BlendshapesDep = Annotated[bool, Depends(get_blendshapes_wanted)]

@@ -25,6 +25,8 @@ from service.core.auth import AmbiguousKey, configured_keys, keys_match, present
 from service.core.errors import Unauthorized
 
 WEBSOCKET_SUBPROTOCOL = "facemesh.v1"
+# Offered instead of (or before) it: each result comes as a binary protobuf message.
+WEBSOCKET_PROTOBUF_SUBPROTOCOL = "facemesh.v1.protobuf"
 API_KEY_SUBPROTOCOL_PREFIX = "apikey."
 
 

@@ -125,7 +125,7 @@ class Settings(BaseSettings):
         "latency, but burns CPU that decoding and HTTP handling need.",
     )
     openvino_batch_sizes: Annotated[tuple[int, ...], NoDecode] = Field(
-        (1, 4, 8),
+        (1, 2, 3, 4, 8),
         # The old name FACEMESH_OPENVINO_BATCH_BUCKETS is still read (deprecated).
         validation_alias=AliasChoices(
             "openvino_batch_sizes",
@@ -134,9 +134,10 @@ class Settings(BaseSettings):
         ),
         description="Comma-separated batch sizes OpenVINO compiles per model (static shapes: "
         "the sizes that run without padding); a call runs as chunks of the largest size that "
-        "fits (5: 4 + 1), a rest smaller than every size zero-padded. Each compiled size costs "
-        "memory (about 70 MB for the mesh model): 1,4,8 keeps the gateway with every model "
-        "under 600 MB.",
+        "fits (5: 4 + 1), a rest smaller than every size zero-padded. 2 and 3 let a frame's 2-3 "
+        "faces (or 2-3 concurrent stills' detections) run as one call instead of calls of "
+        "one. Each compiled size costs memory (about 60 MB for the mesh model, 10-15 MB for a "
+        "detector); sizes compile on first use.",
     )
     openvino_eager_compile: bool = Field(
         False,
@@ -230,6 +231,14 @@ class Settings(BaseSettings):
     )
     keep_alive_timeout_s: int = Field(
         5, ge=1, le=600, description="An idle keep-alive connection closes after this long."
+    )
+    websocket_compression: bool = Field(
+        False,
+        description="Accept WebSocket permessage-deflate when a client offers it (browsers "
+        "always do): answers shrink to about half, at about 1.4 ms CPU per tracked 720p frame "
+        "to deflate the JSON answer (benchmarks/ws_deflate.py, provisional: measured on a busy "
+        "machine), a large share of a tracked frame's CPU; off, frames and answers go "
+        "uncompressed.",
     )
 
     # --- overload (per process; see service/core/admission.py) ------------------------------

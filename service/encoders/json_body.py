@@ -27,7 +27,7 @@ from service.encoders.rounding import (
     rounded,
     rounded_float,
 )
-from service.pipelines.results import CropFace, FrameFace, FrameResult
+from service.pipelines.results import CropFace, Fields, FrameFace, FrameResult, wants
 from service.processing.gaze import EyesGaze, Gaze, GazeRay
 from service.processing.postprocess import FaceResult
 
@@ -108,61 +108,79 @@ def faces_body(faces: Sequence[CropFace], model: Mapping[str, Any]) -> dict[str,
     return {"model": dict(model), "faces": bodies}
 
 
-def frame_face_body(face: FrameFace) -> dict[str, Any]:
-    """One ``schemas.FrameFace``: the crop endpoints' face plus its detection and ROI."""
-    body = face_body(face.result)
+def frame_face_body(face: FrameFace, fields: Fields | None = None) -> dict[str, Any]:
+    """One ``schemas.FrameFace``: the crop endpoints' face plus its detection and ROI;
+    limited to ``fields`` (``results.FACE_FIELDS``; None: every part), the face has only
+    those keys besides ``image``, ``score`` and ``face_id``."""
+    if wants(fields, "landmarks", "regions"):
+        body = face_body(face.result)
+        for name in ("landmarks", "regions"):
+            if not wants(fields, name):
+                del body[name]
+    else:
+        result = face.result
+        body = {"image": {"width": result.width, "height": result.height}, "score": result.score}
     detection = face.detection
-    body["detection"] = (
-        None
-        if detection is None
-        else {
-            "box": rounded(detection.box, COORD_DECIMALS),
-            "score": detection.score,
-            "keypoints": rounded(detection.keypoints, COORD_DECIMALS),
-            "quarter_turns": detection.quarter_turns,
-        }
-    )
+    if wants(fields, "detection"):
+        body["detection"] = (
+            None
+            if detection is None
+            else {
+                "box": rounded(detection.box, COORD_DECIMALS),
+                "score": detection.score,
+                "keypoints": rounded(detection.keypoints, COORD_DECIMALS),
+                "quarter_turns": detection.quarter_turns,
+            }
+        )
     roi = face.roi
-    body["roi"] = {
-        "center": rounded(np.array([roi.center_x, roi.center_y]), COORD_DECIMALS),
-        "size": rounded_float(roi.width, COORD_DECIMALS),
-        "rotation": rounded_float(roi.rotation, AFFINE_DECIMALS),
-    }
+    if wants(fields, "roi"):
+        body["roi"] = {
+            "center": rounded(np.array([roi.center_x, roi.center_y]), COORD_DECIMALS),
+            "size": rounded_float(roi.width, COORD_DECIMALS),
+            "rotation": rounded_float(roi.rotation, AFFINE_DECIMALS),
+        }
     body["face_id"] = face.face_id
     pose = face.pose
-    body["pose"] = (
-        None
-        if pose is None
-        else {
-            "matrix": rounded(pose.matrix, POSE_DECIMALS),
-            "euler_degrees": {
-                "pitch": rounded_float(pose.pitch, POSE_DECIMALS),
-                "yaw": rounded_float(pose.yaw, POSE_DECIMALS),
-                "roll": rounded_float(pose.roll, POSE_DECIMALS),
-            },
-        }
-    )
+    if wants(fields, "pose"):
+        body["pose"] = (
+            None
+            if pose is None
+            else {
+                "matrix": rounded(pose.matrix, POSE_DECIMALS),
+                "euler_degrees": {
+                    "pitch": rounded_float(pose.pitch, POSE_DECIMALS),
+                    "yaw": rounded_float(pose.yaw, POSE_DECIMALS),
+                    "roll": rounded_float(pose.roll, POSE_DECIMALS),
+                },
+            }
+        )
     gaze = face.gaze
-    body["gaze"] = None if gaze is None else _eyes(gaze.camera)
-    body["head_gaze"] = _head_gaze(gaze)
+    if wants(fields, "gaze"):
+        body["gaze"] = None if gaze is None else _eyes(gaze.camera)
+        body["head_gaze"] = _head_gaze(gaze)
     iris = face.iris_distance
-    body["iris_distance"] = (
-        None
-        if iris is None
-        else {
-            "left": rounded_float(iris.left, POSE_DECIMALS),
-            "right": rounded_float(iris.right, POSE_DECIMALS),
-        }
-    )
-    body["blendshapes"] = blendshapes_body(face.blendshapes)
+    if wants(fields, "iris_distance"):
+        body["iris_distance"] = (
+            None
+            if iris is None
+            else {
+                "left": rounded_float(iris.left, POSE_DECIMALS),
+                "right": rounded_float(iris.right, POSE_DECIMALS),
+            }
+        )
+    if fields is None or face.blendshapes is not None:  # asked for: always shown
+        body["blendshapes"] = blendshapes_body(face.blendshapes)
     return body
 
 
-def frame_body(frame: FrameResult, model: Mapping[str, Any]) -> dict[str, Any]:
-    """``schemas.FrameResponse`` as plain JSON-able data (HTTP and WebSocket)."""
+def frame_body(
+    frame: FrameResult, model: Mapping[str, Any], fields: Fields | None = None
+) -> dict[str, Any]:
+    """``schemas.FrameResponse`` as plain JSON-able data (HTTP and WebSocket); each face
+    limited to ``fields`` (None: every part)."""
     return {
         "model": dict(model),
         "image": {"width": frame.width, "height": frame.height},
-        "faces": [frame_face_body(face) for face in frame.faces],
+        "faces": [frame_face_body(face, fields) for face in frame.faces],
         "detector_ran": frame.detector_ran,
     }

@@ -3,6 +3,8 @@ flattened float arrays), rounded by the same rule as JSON (``rounding``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from service.encoders.rounding import (
@@ -14,13 +16,18 @@ from service.encoders.rounding import (
     rounded,
     rounded_float,
 )
-from service.pipelines.results import FrameResult
+from service.pipelines.results import Fields, FrameResult, wants
 from service.processing.gaze import EyesGaze, GazeRay
+from service.processing.postprocess import Region
 from service.tracking import tracking_pb2
 
 
 def _floats(array: np.ndarray | None, decimals: int) -> list[float]:
     return [] if array is None else rounded(array, decimals).astype(np.float32).ravel().tolist()
+
+
+def _affine(regions: Mapping[str, Region], name: str) -> list[float]:
+    return _floats(regions[name].affine if regions else None, AFFINE_DECIMALS)
 
 
 def _gaze_message(eyes: EyesGaze) -> tracking_pb2.Gaze:
@@ -37,8 +44,11 @@ def _gaze_message(eyes: EyesGaze) -> tracking_pb2.Gaze:
     )
 
 
-def result_message(index: int, frame: FrameResult) -> tracking_pb2.FrameResult:
-    """``FrameResult`` -> protobuf message; ``index``: the frame's place in its stream."""
+def result_message(
+    index: int, frame: FrameResult, fields: Fields | None = None
+) -> tracking_pb2.FrameResult:
+    """``FrameResult`` -> protobuf message; ``index``: the frame's place in its stream. Each
+    face limited to ``fields`` (None: every part) leaves the others unset (empty)."""
     message = tracking_pb2.FrameResult(
         frame_index=index,
         width=frame.width,
@@ -47,29 +57,26 @@ def result_message(index: int, frame: FrameResult) -> tracking_pb2.FrameResult:
     )
     for face in frame.faces:
         result = face.result
-        regions = result.regions or {}
-        affines = {
-            name: _floats(regions[name].affine if regions else None, AFFINE_DECIMALS)
-            for name in ("lips", "left_eye", "right_eye")
-        }
-        out = message.faces.add(
-            score=result.score,
-            landmarks=_floats(result.landmarks, COORD_DECIMALS),
-            lips_affine=affines["lips"],
-            left_eye_affine=affines["left_eye"],
-            right_eye_affine=affines["right_eye"],
-        )
+        out = message.faces.add(score=result.score)
+        if wants(fields, "landmarks"):
+            out.landmarks.extend(_floats(result.landmarks, COORD_DECIMALS))
+        if wants(fields, "regions"):
+            regions = result.regions or {}
+            out.lips_affine.extend(_affine(regions, "lips"))
+            out.left_eye_affine.extend(_affine(regions, "left_eye"))
+            out.right_eye_affine.extend(_affine(regions, "right_eye"))
         roi = face.roi
-        out.roi.CopyFrom(
-            tracking_pb2.Roi(
-                center_x=rounded_float(roi.center_x, COORD_DECIMALS),
-                center_y=rounded_float(roi.center_y, COORD_DECIMALS),
-                size=rounded_float(roi.width, COORD_DECIMALS),
-                rotation=rounded_float(roi.rotation, AFFINE_DECIMALS),
+        if wants(fields, "roi"):
+            out.roi.CopyFrom(
+                tracking_pb2.Roi(
+                    center_x=rounded_float(roi.center_x, COORD_DECIMALS),
+                    center_y=rounded_float(roi.center_y, COORD_DECIMALS),
+                    size=rounded_float(roi.width, COORD_DECIMALS),
+                    rotation=rounded_float(roi.rotation, AFFINE_DECIMALS),
+                )
             )
-        )
         out.face_id = face.face_id or 0
-        if face.pose is not None:
+        if face.pose is not None and wants(fields, "pose"):
             pose = face.pose
             out.pose.CopyFrom(
                 tracking_pb2.Pose(
@@ -81,11 +88,11 @@ def result_message(index: int, frame: FrameResult) -> tracking_pb2.FrameResult:
                     ),
                 )
             )
-        if face.gaze is not None:
+        if face.gaze is not None and wants(fields, "gaze"):
             if face.gaze.camera is not None:
                 out.gaze.CopyFrom(_gaze_message(face.gaze.camera))
             out.head_gaze.CopyFrom(_gaze_message(face.gaze.head))
-        if face.iris_distance is not None:
+        if face.iris_distance is not None and wants(fields, "iris_distance"):
             out.iris_distance.CopyFrom(
                 tracking_pb2.IrisDistance(
                     left=rounded_float(face.iris_distance.left, POSE_DECIMALS),
@@ -94,7 +101,7 @@ def result_message(index: int, frame: FrameResult) -> tracking_pb2.FrameResult:
             )
         if face.blendshapes is not None:
             out.blendshapes.extend(_floats(face.blendshapes, BLENDSHAPE_DECIMALS))
-        if face.detection is not None:
+        if face.detection is not None and wants(fields, "detection"):
             box = rounded(face.detection.box, COORD_DECIMALS)
             out.detection.CopyFrom(
                 tracking_pb2.Detection(

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RuntimeName = Literal["openvino", "onnxruntime"]
-DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 4, 8)
+DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 2, 3, 4, 8)
 
 # NumPy dtype name -> ONNX Runtime's input type string.
 _ORT_TYPES = {"uint8": "tensor(uint8)", "float32": "tensor(float)"}

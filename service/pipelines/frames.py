@@ -48,7 +48,7 @@ from service.pipelines.detectors import Detector, Detectors
 from service.pipelines.frame_decode import FrameDecoder
 from service.pipelines.landmarks import FrameLandmarks
 from service.pipelines.measures import with_pose
-from service.pipelines.results import FrameFace, FrameResult, TrackState
+from service.pipelines.results import Fields, FrameFace, FrameResult, TrackState
 from service.processing.decode import Decoded
 from service.processing.detection import Detection
 from service.processing.roi import roi_from_landmarks
@@ -137,9 +137,16 @@ class FramePipeline:
             turned = detector.detect_turned(frame.pixels, max_faces, (frame.width, frame.height))
         return self._landmarks(frame, turned, [], max_faces) if turned else []
 
-    def with_pose(self, frame: FrameResult, fov_degrees: float | None = None) -> FrameResult:
-        """Step 6 (``measures.with_pose``); ``fov_degrees`` None: the setting."""
-        return with_pose(frame, self._fov_degrees if fov_degrees is None else fov_degrees)
+    def with_pose(
+        self,
+        frame: FrameResult,
+        fov_degrees: float | None = None,
+        fields: Fields | None = None,
+    ) -> FrameResult:
+        """Step 6 (``measures.with_pose``); ``fov_degrees`` None: the setting; ``fields``:
+        only what an answer limited to them needs (None: everything)."""
+        fov = self._fov_degrees if fov_degrees is None else fov_degrees
+        return with_pose(frame, fov, fields)
 
     async def run(
         self,
@@ -150,12 +157,14 @@ class FramePipeline:
         fov_degrees: float | None = None,
         finish: Finish | None = None,
         detector: str | None = None,
+        fields: Fields | None = None,
         blendshapes: bool = False,
     ) -> FrameResult:
         """Every step for one frame's bytes, in one threadpool task; the header probe runs
         on the loop. The decode's estimated size (reduced when ``FrameDecoder.eighths`` says
-        so) is held from the decode budget meanwhile. ``blendshapes``: each face's scores
-        from its returned (in sessions: smoothed) landmarks, after ``finish``."""
+        so) is held from the decode budget meanwhile. ``fields``: step 6 computes only what
+        an answer limited to them shows (None: everything). ``blendshapes``: each face's
+        scores from its returned (in sessions: smoothed) landmarks, after ``finish``."""
         start = time.perf_counter()
         scorer = require_blendshapes(self.blendshapes) if blendshapes else None
         budget = self.decoder.budget
@@ -175,7 +184,7 @@ class FramePipeline:
                 if scorer is not None:
                     frame = with_frame_blendshapes(frame, scorer)
                 with metrics.timed("pose"):
-                    return self.with_pose(frame, fov_degrees)
+                    return self.with_pose(frame, fov_degrees, fields)
 
             result = await run_in_threadpool(work)
         metrics.STAGE_SECONDS.labels(stage="frame_total").observe(time.perf_counter() - start)

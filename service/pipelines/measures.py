@@ -8,27 +8,48 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from service.pipelines.results import CropFace, FrameResult
-from service.processing.face_geometry import GeometryError, estimate_pose
-from service.processing.gaze import crop_gaze, face_gaze, face_iris_distance
+from service.pipelines.results import CropFace, Fields, FrameResult, wants
+from service.processing.face_geometry import estimate_poses
+from service.processing.gaze import crop_gaze, face_iris_distance, frame_gazes
 from service.processing.postprocess import FaceResult
 
 
-def with_pose(frame: FrameResult, fov_degrees: float) -> FrameResult:
+def with_pose(frame: FrameResult, fov_degrees: float, fields: Fields | None = None) -> FrameResult:
     """``frame`` with each face's head pose, gaze and iris distance (from the same landmarks)
     for a camera of vertical field of view ``fov_degrees``; a face whose landmarks give no
-    pose keeps ``pose=None``."""
+    pose keeps ``pose=None``. An answer limited to ``fields`` gets only what it names (gaze
+    needs the pose)."""
+    if not wants(fields, "pose", "gaze", "iris_distance"):
+        return frame
+    width, height = frame.width, frame.height
+    # Every face's pose, then every face's gaze, at once (array operations over the faces).
+    found = [face.result.landmarks for face in frame.faces if face.result.landmarks is not None]
+    posed = wants(fields, "pose", "gaze")
+    poses = iter(estimate_poses(found, width, height, fov_degrees) if posed else [])
+    pose_of = [
+        next(poses) if posed and face.result.landmarks is not None else None for face in frame.faces
+    ]
+    gazes = (
+        frame_gazes(
+            [
+                (face.result.landmarks, pose)
+                for face, pose in zip(frame.faces, pose_of, strict=True)
+            ],
+            width,
+            height,
+            fov_degrees,
+        )
+        if wants(fields, "gaze")
+        else [None] * len(frame.faces)
+    )
     faces = []
-    for face in frame.faces:
+    for face, pose, gaze in zip(frame.faces, pose_of, gazes, strict=True):
         landmarks = face.result.landmarks
-        pose = None
-        if landmarks is not None:
-            try:
-                pose = estimate_pose(landmarks, frame.width, frame.height, fov_degrees)
-            except GeometryError:
-                pose = None
-        gaze = face_gaze(landmarks, pose, frame.width, frame.height, fov_degrees)
-        iris = face_iris_distance(landmarks, frame.width, frame.height, fov_degrees)
+        iris = (
+            face_iris_distance(landmarks, width, height, fov_degrees)
+            if wants(fields, "iris_distance")
+            else None
+        )
         faces.append(replace(face, pose=pose, gaze=gaze, iris_distance=iris))
     return replace(frame, faces=faces)
 

@@ -5,6 +5,7 @@ tracking session carries between frames. Plain data: the wire encoders
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 
@@ -13,6 +14,24 @@ from service.processing.face_geometry import HeadPose
 from service.processing.gaze import Gaze, IrisDistance
 from service.processing.postprocess import FaceResult
 from service.processing.warp import RotatedRect
+
+# The parts of a frame face an answer may be limited to (``?fields=``); a face always keeps
+# its ``score`` and ``face_id``. None (no ``fields``) means every part.
+FACE_FIELDS: Final = (
+    "landmarks",
+    "regions",
+    "detection",
+    "roi",
+    "pose",
+    "gaze",
+    "iris_distance",
+)
+Fields = frozenset[str]
+
+
+def wants(fields: Fields | None, *names: str) -> bool:
+    """Whether an answer limited to ``fields`` (None: every part) has any of ``names``."""
+    return fields is None or not fields.isdisjoint(names)
 
 
 @dataclass(frozen=True)

@@ -273,6 +273,157 @@ def estimate_pose(
     return HeadPose(matrix, pitch, yaw, roll)
 
 
+def solve_weighted_orthogonal_many(
+    source: np.ndarray, targets: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``solve_weighted_orthogonal`` of one float [3, N] ``source`` onto each of float
+    [F, 3, N] ``targets`` as array operations over the F faces -> (float64 [F, 4, 4]
+    transforms, bool [F] solved). A face that gives no finite transform is not solved (its
+    transform is undefined), where the one-face version raises ``GeometryError``; the others
+    get the same numbers as one by one (the same LAPACK solve per face)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    support = weights > 0
+    source, targets, weights = source[:, support], targets[:, :, support], weights[support]
+    count = len(targets)
+    sqrt_w = np.sqrt(weights)
+    total = float(np.sum(sqrt_w**2))
+    if not total > 0:
+        raise GeometryError("Procrustes weights sum to zero")
+    ok = np.all(np.isfinite(source)) & np.isfinite(targets).all(axis=(1, 2))
+    ws = source * sqrt_w
+    wt = targets * sqrt_w
+    source_centre = (ws * sqrt_w).sum(axis=1, keepdims=True) / total
+    centred = ws - source_centre * sqrt_w
+    with np.errstate(all="ignore"):
+        design = wt @ centred.T
+    ok &= np.isfinite(design).all(axis=(1, 2))
+    design[~ok] = np.eye(3)
+    try:
+        u, _, vt = np.linalg.svd(design)
+    except np.linalg.LinAlgError:  # one face's solve failed: each on its own
+        return _solve_each(source, targets, weights)
+    flip = np.linalg.det(u @ vt) < 0
+    u[flip, :, 2] *= -1.0
+    rotation = u @ vt
+    denominator = float(np.sum(centred * ws))
+    if not abs(denominator) > 0:
+        raise GeometryError("degenerate Procrustes source")
+    with np.errstate(all="ignore"):
+        scale = (
+            np.array([float(np.sum((rotation[f] @ centred) * wt[f])) for f in range(count)])
+            / denominator
+        )
+        linear = scale[:, None, None] * rotation
+        translation = ((wt - linear @ ws) * sqrt_w).sum(axis=2) / total
+    transforms = np.tile(np.eye(4), (count, 1, 1))
+    transforms[:, :3, :3] = linear
+    transforms[:, :3, 3] = translation
+    ok &= np.isfinite(transforms).all(axis=(1, 2))
+    return transforms, ok
+
+
+def _solve_each(
+    source: np.ndarray, targets: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    transforms = np.tile(np.eye(4), (len(targets), 1, 1))
+    ok = np.zeros(len(targets), dtype=bool)
+    for f, target in enumerate(targets):
+        try:
+            transforms[f] = solve_weighted_orthogonal(source, target, weights)
+            ok[f] = True
+        except GeometryError:
+            continue
+    return transforms, ok
+
+
+def estimate_poses(
+    landmarks: list[np.ndarray],
+    width: int,
+    height: int,
+    fov_degrees: float = DEFAULT_VERTICAL_FOV_DEGREES,
+) -> list[HeadPose | None]:
+    """``estimate_pose`` of every face of one frame as array operations over the faces (the
+    same numbers); None for a face that gives no pose (where ``estimate_pose`` raises)."""
+    if len(landmarks) == 1:  # one face: the array set-up would cost more than it saves
+        try:
+            return [estimate_pose(landmarks[0], width, height, fov_degrees)]
+        except GeometryError:
+            return [None]
+    face = canonical_face()
+    count = face.points.shape[1]
+    poses: list[HeadPose | None] = [None] * len(landmarks)
+    usable = [
+        i
+        for i, each in enumerate(landmarks)
+        if np.asarray(each).shape[1:] == (3,)
+        and len(each) >= count
+        and np.all(np.isfinite(np.asarray(each, dtype=np.float64)[:count]))
+    ]
+    if not usable:
+        return poses
+    try:
+        frustum = Frustum.for_frame(width, height, fov_degrees)
+    except GeometryError:
+        return poses
+    pixels = np.stack([np.asarray(landmarks[i], dtype=np.float64)[:count] for i in usable])
+    normalised = (pixels / np.array([width, height, width])).transpose(0, 2, 1)
+    centre = normalised[:, :2].mean(axis=2, keepdims=True)
+    spread = np.sqrt(((normalised[:, :2] - centre) ** 2).sum(axis=1)).max(axis=1)
+    ok = spread > _TOO_COMPACT
+    projected = _project_xy_many(frustum, normalised)
+    offset = projected[:, 2].mean(axis=1)
+    first = projected.copy()
+    first[:, 2] *= -1.0
+    with np.errstate(all="ignore"):
+        transforms, solved = solve_weighted_orthogonal_many(face.points, first, face.weights)
+        first_scale = np.linalg.norm(transforms[:, :3, 0], axis=1)
+        ok &= solved & (first_scale > 0)
+        first_scale = np.where(ok, first_scale, 1.0)
+        transforms, solved = solve_weighted_orthogonal_many(
+            face.points, _unproject_many(frustum, projected, offset, first_scale), face.weights
+        )
+        second_scale = np.linalg.norm(transforms[:, :3, 0], axis=1)
+        ok &= solved & (second_scale > 0)
+        second_scale = np.where(ok, second_scale, 1.0)
+        metric = _unproject_many(frustum, projected, offset, first_scale * second_scale)
+        ok &= np.isfinite(metric).all(axis=(1, 2))
+        metric[~ok] = face.points  # any finite stand-in; its result is dropped
+        matrices, solved = solve_weighted_orthogonal_many(face.points, metric, face.weights)
+        ok &= solved
+        scales = np.cbrt(np.linalg.det(matrices[:, :3, :3]))
+    for row, index in enumerate(usable):
+        scale = float(scales[row])
+        if not (ok[row] and np.isfinite(scale) and scale > 0):
+            continue
+        matrix = matrices[row]
+        pitch, yaw, roll = euler_degrees(matrix[:3, :3] / scale)
+        poses[index] = HeadPose(matrix, pitch, yaw, roll)
+    return poses
+
+
+def _project_xy_many(frustum: Frustum, normalised: np.ndarray) -> np.ndarray:
+    """``_project_xy`` of [F, 3, N] points."""
+    x_scale = frustum.right - frustum.left
+    y_scale = frustum.top - frustum.bottom
+    out = np.empty_like(normalised)
+    out[:, 0] = normalised[:, 0] * x_scale + frustum.left
+    out[:, 1] = (1.0 - normalised[:, 1]) * y_scale + frustum.bottom
+    out[:, 2] = normalised[:, 2] * x_scale
+    return out
+
+
+def _unproject_many(
+    frustum: Frustum, projected: np.ndarray, offset: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    """``_unproject`` of [F, 3, N] points, ``offset`` and ``scale`` per face [F]."""
+    out = np.empty_like(projected)
+    depth = (projected[:, 2] - offset[:, None] + frustum.near) / scale[:, None]
+    out[:, 0] = projected[:, 0] * depth / frustum.near
+    out[:, 1] = projected[:, 1] * depth / frustum.near
+    out[:, 2] = -depth
+    return out
+
+
 def project_canonical(
     matrix: np.ndarray, width: int, height: int, fov_degrees: float = DEFAULT_VERTICAL_FOV_DEGREES
 ) -> np.ndarray:

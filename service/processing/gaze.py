@@ -40,6 +40,7 @@ from service.processing.face_geometry import (
     HeadPose,
     canonical_face,
     estimate_pose,
+    estimate_poses,
     pixel_rays,
     rotation_from_euler,
     solve_weighted_orthogonal,
@@ -294,6 +295,29 @@ def gaze_from_pose(
     centre, where the two lines agree; the pose is estimated again there, the eyeball model
     applied, and the gaze turned back into the camera frame. ``matrix`` places the eyeballs
     (the gaze's origins), and ``head`` is the camera-frame gaze in its axes."""
+    view = _virtual_view(landmarks, matrix, width, height, fov_degrees)
+    pose = estimate_pose(
+        view.pixels[: canonical_face().points.shape[1]], width, height, fov_degrees
+    )
+    return _gaze_in_view(view, pose, width, height, fov_degrees, sight)
+
+
+@dataclass(frozen=True)
+class _VirtualView:
+    """One face re-projected onto the virtual camera that looks along its centre's ray:
+    ``pixels`` (its 468 face points, then the 2 iris centres), ``turn`` (virtual -> camera
+    frame), and the frame pose's eyeball ``centres`` and head -> camera ``rotation``."""
+
+    pixels: np.ndarray
+    turn: np.ndarray
+    centres: np.ndarray
+    head_to_camera: np.ndarray
+
+
+def _virtual_view(
+    landmarks: np.ndarray, matrix: np.ndarray, width: int, height: int, fov_degrees: float
+) -> _VirtualView:
+    """``gaze_from_pose``'s first step: the face on its virtual camera."""
     points = _face_points(landmarks)
     iris_pixels = _iris_centres(points)
     _, head_to_camera = _similarity(matrix)
@@ -320,26 +344,75 @@ def gaze_from_pose(
         [width / 2.0 + plane[:, 0], height / 2.0 - plane[:, 1], np.zeros(len(plane))]
     )
     pixels[:count, 2] = shrink * points[:count, 2]
-    pose = estimate_pose(pixels[:count], width, height, fov_degrees)
+    return _VirtualView(pixels, turn, centres, head_to_camera)
+
+
+def _gaze_in_view(
+    view: _VirtualView,
+    pose: HeadPose,
+    width: int,
+    height: int,
+    fov_degrees: float,
+    sight: LineOfSight = LINE_OF_SIGHT,
+) -> Gaze:
+    """``gaze_from_pose``'s last step, from the face's ``pose`` on its virtual camera."""
+    count = canonical_face().points.shape[1]
     scale, rotation = _similarity(pose.matrix)
-    view = _eyes(
+    eyes = _eyes(
         _posed_centres(pose.matrix),
         scale * IRIS_PLANE_CM,
         np.zeros((2, 3)),
-        pixel_rays(pixels[count:, :2], width, height, fov_degrees),
+        pixel_rays(view.pixels[count:, :2], width, height, fov_degrees),
         rotation,
         True,
         sight,
     )
+    centres = view.centres
     left, right, combined = (
-        _ray(turn @ ray.direction, origin)
+        _ray(view.turn @ ray.direction, origin)
         for ray, origin in zip(
-            (view.left, view.right, view.combined), (*centres, centres.mean(axis=0)), strict=True
+            (eyes.left, eyes.right, eyes.combined), (*centres, centres.mean(axis=0)), strict=True
         )
     )
     camera = EyesGaze(left, right, combined)
     # In the pose's axes, so that the pose turns ``head`` into ``camera`` exactly.
-    return Gaze(camera, _in_head(camera, head_to_camera))
+    return Gaze(camera, _in_head(camera, view.head_to_camera))
+
+
+def frame_gazes(
+    faces: list[tuple[np.ndarray | None, HeadPose | None]],
+    width: int,
+    height: int,
+    fov_degrees: float,
+) -> list[Gaze | None]:
+    """``face_gaze`` of every (landmarks, pose) of one frame, the virtual cameras' poses
+    estimated at once (``face_geometry.estimate_poses``: the same numbers as one by one);
+    None where ``face_gaze`` gives None."""
+    views: list[_VirtualView | None] = []
+    for landmarks, pose in faces:
+        view = None
+        if landmarks is not None and pose is not None:
+            try:
+                view = _virtual_view(landmarks, pose.matrix, width, height, fov_degrees)
+            except GeometryError:
+                view = None
+        views.append(view)
+    count = canonical_face().points.shape[1]
+    ready = [view for view in views if view is not None]
+    poses = iter(
+        estimate_poses([view.pixels[:count] for view in ready], width, height, fov_degrees)
+    )
+    gazes: list[Gaze | None] = []
+    for view in views:
+        virtual_pose = next(poses) if view is not None else None
+        gaze = None
+        if view is not None and virtual_pose is not None:
+            try:
+                gaze = _gaze_in_view(view, virtual_pose, width, height, fov_degrees)
+            except GeometryError:
+                gaze = None
+        gazes.append(gaze)
+    return gazes
 
 
 def head_gaze_orthographic(landmarks: np.ndarray, sight: LineOfSight = LINE_OF_SIGHT) -> Gaze:

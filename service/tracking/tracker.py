@@ -12,7 +12,7 @@ from service.contract import (
 )
 from service.core.config import Settings
 from service.pipelines.frames import FramePipeline
-from service.pipelines.results import FrameResult
+from service.pipelines.results import Fields, FrameResult
 from service.tracking.sessions import SessionStore, TrackingSession
 from service.tracking.smoothing import FaceSmoother, OneEuroParams
 
@@ -65,13 +65,14 @@ async def track_frame(
     store: SessionStore,
     session_id: int,
     payload: bytes,
+    fields: Fields | None = None,
     *,
     blendshapes: bool = False,
 ) -> FrameResult:
     """Process ``payload`` in session ``session_id``; frames of a session run one at a time,
-    in arrival order; ``blendshapes`` from the smoothed landmarks. Raises ``SessionExpired``,
-    ``InvalidImage``, ``InvalidParameter`` (blendshapes asked, model not loaded) or
-    ``BackendUnavailable``."""
+    in arrival order; ``fields`` as ``FramePipeline.run``'s; ``blendshapes`` from the smoothed
+    landmarks. Raises ``SessionExpired``, ``InvalidImage``, ``InvalidParameter`` (blendshapes
+    asked, model not loaded) or ``BackendUnavailable``."""
     session = store.get(session_id)
     async with session.lock:
         result = await frames.run(
@@ -82,6 +83,7 @@ async def track_frame(
             fov_degrees=session.fov_degrees,
             finish=lambda frame: finish_faces(session, frame),
             blendshapes=blendshapes,
+            fields=fields,
         )
         session.frames += 1
         session.detector_runs += int(result.detector_ran)

@@ -23,6 +23,7 @@ from websockets.asyncio.client import connect
 from benchmarks.peer import (
     CLIP_SIZE,
     LANDMARKS,
+    LOAD_NAMES,
     clip,
     crops,
     faces_in,
@@ -30,6 +31,7 @@ from benchmarks.peer import (
     start_peer,
     stills,
 )
+from service.tracking import tracking_pb2
 from tools.oracle.oracle_env import oracle_python
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,6 +60,16 @@ def test_faces_in_counts_faces_with_every_landmark() -> None:
 )
 def test_faces_in_rejects_a_wrong_body(body: bytes) -> None:
     assert faces_in(body) == -1
+
+
+def test_faces_in_reads_binary_answers() -> None:
+    message = tracking_pb2.FrameResult()
+    message.faces.add(landmarks=[1.0] * 478 * 3)
+    message.faces.add(landmarks=[])  # a face without landmarks does not count
+    assert faces_in(message.SerializeToString(), binary=True) == 1
+    message.faces.add(landmarks=[1.0] * 6)
+    assert faces_in(message.SerializeToString(), binary=True) == -1
+    assert faces_in(b"\xff\xff not protobuf", binary=True) == -1
 
 
 def test_the_clip_is_720p_jpeg_and_deterministic() -> None:
@@ -140,7 +152,13 @@ def test_a_tiny_real_run_reports_both_servers_answering_with_faces(
     report = json.loads(report_path.read_text())
     assert len(report["load_average"]["before"]) == len(report["load_average"]["after"]) == 3
     assert report["gateway_settings"]["FACEMESH_OPENVINO_EAGER_COMPILE"] == "true"
-    assert set(report["loads"]) == {"stills", "video", "crops"}
+    assert set(report["loads"]) == set(LOAD_NAMES)
+    assert {name for name, load in report["loads"].items() if "target" in load} == {
+        "stills",
+        "video",
+        "stills-1",
+        "video-1",
+    }
     for name, load in report["loads"].items():
         for who in ("ours", "peer"):
             row = load[who]

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.contract import FULL_RANGE, SHORT_RANGE, ModelOutputs
 from service.core.config import Settings
 from service.inference.batcher import ModelCaller
-from service.inference.detector import EmbeddedDetector
+from service.inference.detector import EmbeddedDetector, create_detector
 from service.inference.embedded import EmbeddedBackend
 from service.inference.runtime import RuntimeOptions
 from service.lifespan import detector_caller, mesh_caller
@@ -41,7 +41,7 @@ async def _gather(models: ModelCaller[ModelOutputs], requests: list[np.ndarray])
 
 def test_the_mesh_caller_batches_to_the_runtimes_batch_sizes(backend: EmbeddedBackend) -> None:
     caller = mesh_caller(backend, Settings())
-    assert caller.batch_sizes == backend.batch_sizes == (1, 4, 8)
+    assert caller.batch_sizes == backend.batch_sizes == (1, 2, 3, 4, 8)
     assert caller.model == "attention"
 
 
@@ -128,3 +128,14 @@ def test_each_detector_kind_has_its_own_label() -> None:
         labels.add(caller.model)
         caller.close()
     assert labels == {"detector_short", "detector_full"}
+
+
+def test_concurrent_stills_detections_share_a_call_of_2_or_3() -> None:
+    """A detector compiles 1, 2, 3 and 4: two or three concurrent stills' letterboxes form one
+    call of their count instead of being trimmed to calls of one."""
+    settings = Settings(device="cpu")
+    if not settings.detector_model_path.is_file():
+        pytest.skip(f"{settings.detector_model_path} missing: run `make model`")
+    caller = detector_caller(create_detector(settings, "short"), settings)
+    assert caller.batch_sizes == (1, 2, 3, 4)
+    caller.close()

@@ -12,11 +12,12 @@ from service.api.deps import (
     AdmissionDep,
     BlendshapesDep,
     DetectorKindDep,
+    FieldsDep,
     FrameModelDep,
     FramePipelineDep,
     SettingsDep,
 )
-from service.api.responses import frame_response
+from service.api.responses import PROTOBUF_MEDIA_TYPE, frame_response
 from service.api.uploads import IMAGE_MEDIA_TYPES, read_images
 from service.core.config import CAMERA_FOV_DEGREES_MAX, CAMERA_FOV_DEGREES_MIN
 
@@ -61,7 +62,14 @@ FovDegrees = Annotated[
 @router.post(
     "/frame",
     response_model=schemas.FrameResponse,
-    responses=_ERRORS,
+    responses={
+        200: {
+            "description": "Every face of the frame: JSON (`FrameResponse`), or with "
+            f"`Accept: {PROTOBUF_MEDIA_TYPE}` the tracking proto's `FrameResult` message.",
+            "content": {PROTOBUF_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **_ERRORS,
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -81,6 +89,7 @@ async def frame(
     model: FrameModelDep,
     detector: DetectorKindDep,
     blendshapes: BlendshapesDep,
+    fields: FieldsDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
     fov_degrees: FovDegrees = None,
@@ -95,5 +104,6 @@ async def frame(
             fov_degrees=fov_degrees,
             detector=detector,
             blendshapes=blendshapes,
+            fields=fields,
         )
-    return frame_response(result, model)
+    return frame_response(result, model, fields, request.headers.get("accept"))

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from service.api.deps import (
     BlendshapesDep,
+    FieldsDep,
     FrameModelDep,
     FramePipelineDep,
     SessionsDep,
     SettingsDep,
 )
-from service.api.guards import WEBSOCKET_SUBPROTOCOL
-from service.api.responses import frame_json
+from service.api.guards import WEBSOCKET_PROTOBUF_SUBPROTOCOL, WEBSOCKET_SUBPROTOCOL
+from service.api.responses import frame_json, frame_protobuf
 from service.api.routes.frames import FOV_DESCRIPTION, MaxFaces, RotationSearch
 from service.core.errors import InvalidImage, InvalidParameter, ServiceError, stream_ending
 from service.tracking.streams import StreamOptions, frame_error, idle_expiry, open_session
@@ -42,6 +43,7 @@ async def track(
     store: SessionsDep,
     model: FrameModelDep,
     blendshapes: BlendshapesDep,
+    fields: FieldsDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
     smoothing: Smoothing = None,
@@ -55,11 +57,22 @@ async def track(
     at the handshake with the JSON error body (422, 401). Errors for one frame (a bad image,
     a text message) come back as ``{"error": {"code", "message"}}`` and the session goes on.
     Every slot taken: closed with 1013 once accepted. A session idle for
-    ``FACEMESH_TRACKING_SESSION_TTL_S`` is closed (1008). ``?blendshapes=true``: every
-    face of every frame gets its blendshapes."""
+    ``FACEMESH_TRACKING_SESSION_TTL_S`` is closed (1008). Subprotocol
+    ``facemesh.v1.protobuf`` (when offered, it wins): each result is a binary message, the
+    tracking proto's ``FrameResult`` (errors stay JSON text messages). ``fields`` limits each
+    face as on ``POST /v1/frame``. ``?blendshapes=true``: every face of every frame gets its
+    blendshapes."""
     options = StreamOptions(max_faces, rotation_search, smoothing, fov_degrees, model.pipeline)
     offered = websocket.scope.get("subprotocols", [])
-    subprotocol = WEBSOCKET_SUBPROTOCOL if WEBSOCKET_SUBPROTOCOL in offered else None
+    binary = WEBSOCKET_PROTOBUF_SUBPROTOCOL in offered
+    subprotocol = (
+        WEBSOCKET_PROTOBUF_SUBPROTOCOL
+        if binary
+        else WEBSOCKET_SUBPROTOCOL
+        if WEBSOCKET_SUBPROTOCOL in offered
+        else None
+    )
+    index = 0
     try:
         session = open_session(store, app_settings, options)
     except InvalidParameter:
@@ -89,7 +102,7 @@ async def track(
             assert payload is not None
             try:
                 result = await track_frame(
-                    frames, store, session.session_id, payload, blendshapes=blendshapes
+                    frames, store, session.session_id, payload, fields, blendshapes=blendshapes
                 )
             except InvalidImage as exc:
                 await websocket.send_json({"error": {"code": exc.code, "message": exc.message}})
@@ -97,7 +110,11 @@ async def track(
             except ServiceError as exc:
                 await websocket.close(code=stream_ending(exc)[0], reason=exc.message[:120])
                 return
-            await websocket.send_text(frame_json(result, model).decode())
+            if binary:
+                await websocket.send_bytes(frame_protobuf(result, index, fields))
+            else:
+                await websocket.send_text(frame_json(result, model, fields).decode())
+            index += 1
     except WebSocketDisconnect:
         pass
     finally:

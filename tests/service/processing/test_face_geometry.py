@@ -238,3 +238,63 @@ def test_the_camera_range_is_served() -> None:
         landmarks = geometry.project_canonical(truth, 640, 480, fov)
         pose = geometry.estimate_pose(landmarks, 640, 480, fov)
         assert abs(pose.yaw - 10.0) < 0.5
+
+
+def _poses_one_by_one(
+    faces: list[np.ndarray], width: int, height: int, fov: float
+) -> list[geometry.HeadPose | None]:
+    poses: list[geometry.HeadPose | None] = []
+    for landmarks in faces:
+        try:
+            poses.append(geometry.estimate_pose(landmarks, width, height, fov))
+        except geometry.GeometryError:
+            poses.append(None)
+    return poses
+
+
+def _assert_same_poses(
+    together: list[geometry.HeadPose | None], alone: list[geometry.HeadPose | None]
+) -> None:
+    assert [pose is None for pose in together] == [pose is None for pose in alone]
+    for got, want in zip(together, alone, strict=True):
+        if got is None or want is None:
+            continue
+        np.testing.assert_allclose(got.matrix, want.matrix, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            [got.pitch, got.yaw, got.roll], [want.pitch, want.yaw, want.roll], rtol=0, atol=1e-10
+        )
+
+
+@pytest.mark.parametrize("name", ["dlib_2008_001322.jpg", "dlib_2009_004587.jpg", "lenna.png"])
+def test_every_face_at_once_equals_one_by_one_on_photos(frames: FramePipeline, name: str) -> None:
+    """``estimate_poses`` over a real frame's faces gives each face the pose
+    ``estimate_pose`` gives it alone."""
+    image = decode_image((DATA / "frames" / name).read_bytes(), min_side=1, max_pixels=10**8)
+    height, width = image.shape[:2]
+    faces = [face.result.landmarks for face in frames.process(image, max_faces=16).faces]
+    assert faces
+    for fov in (45.0, 63.0, 90.0):
+        together = geometry.estimate_poses(faces, width, height, fov)
+        _assert_same_poses(together, _poses_one_by_one(faces, width, height, fov))
+        assert all(pose is not None for pose in together)
+
+
+def test_faces_without_a_pose_leave_the_others_theirs() -> None:
+    """Degenerate faces among good ones: None for them, the same poses for the others."""
+    good = [
+        geometry.project_canonical(_pose_matrix(p, y, r, t), 640, 480)
+        for p, y, r, t in [(0, 0, 0, [0.0, 0.0, -50.0]), (12, -25, 8, [4.0, -3.0, -45.0])]
+    ]
+    compact = np.full((478, 3), 5.0)
+    nan = good[0].copy()
+    nan[7, 0] = np.nan
+    huge = good[1].copy()
+    huge[:, 2] = 1e300
+    huge[0, 2] = -1e300
+    faces = [good[0], compact, nan, good[1], huge, np.zeros((10, 3))]
+    together = geometry.estimate_poses(faces, 640, 480, 63.0)
+    _assert_same_poses(together, _poses_one_by_one(faces, 640, 480, 63.0))
+    assert [pose is not None for pose in together] == [True, False, False, True, False, False]
+    assert geometry.estimate_poses(good, 640, 480, 0.5) == [None, None]
+    assert geometry.estimate_poses(faces[1:2], 640, 480, 63.0) == [None]
+    assert geometry.estimate_poses([], 640, 480, 63.0) == []

@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from service.tracking import tracking_pb2
 from tests.conftest import TEST_DATA
 from tests.service.imagekit import encode
 
@@ -105,3 +106,51 @@ def test_a_bad_query_is_refused_at_the_handshake_with_the_json_error(
     assert error["code"] == "validation_error"
     assert ("max_faces" if "max_faces" in query else "fov_degrees") in error["message"]
     assert "Traceback" not in track_gateway.log()
+
+
+def test_the_protobuf_subprotocol_answers_binary_frame_results(track_gateway: Any) -> None:
+    """Offered ``facemesh.v1.protobuf`` (before or after ``facemesh.v1``), each result is a
+    binary ``FrameResult`` message, counted per session, with the JSON answer's numbers;
+    a frame's error stays a JSON text message."""
+    with _open(track_gateway, subprotocols=["facemesh.v1"]) as ws:
+        want = [_frame(ws, FACE) for _ in range(2)]
+    for offered in (["facemesh.v1.protobuf"], ["facemesh.v1", "facemesh.v1.protobuf"]):
+        with _open(track_gateway, subprotocols=offered) as ws:
+            assert ws.subprotocol == "facemesh.v1.protobuf"
+            for index, body in enumerate(want):
+                ws.send(FACE)
+                reply = ws.recv(timeout=WAIT_S)
+                assert isinstance(reply, bytes)
+                message = tracking_pb2.FrameResult.FromString(reply)
+                assert message.frame_index == index and message.width == body["image"]["width"]
+                (face,) = body["faces"]
+                (out,) = message.faces
+                assert out.face_id == face["face_id"]
+                landmarks = np.asarray(face["landmarks"], dtype=np.float32).ravel().tolist()
+                assert list(out.landmarks) == landmarks
+                assert out.pose.euler_degrees.yaw == np.float32(
+                    face["pose"]["euler_degrees"]["yaw"]
+                )
+            assert "error" in _frame(ws, "hello")
+
+
+def test_fields_limit_a_sessions_faces(track_gateway: Any) -> None:
+    with _open(track_gateway, subprotocols=["facemesh.v1"]) as ws:
+        full = _frame(ws, FACE)["faces"][0]
+    url = track_gateway.base_url.replace("http://", "ws://") + "/v1/track?fields=pose"
+    with connect(url, max_size=None, open_timeout=WAIT_S) as ws:
+        (face,) = _frame(ws, FACE)["faces"]
+    assert set(face) == {"image", "score", "face_id", "pose"}
+    assert face["pose"] == full["pose"]
+
+
+@pytest.mark.parametrize(("setting", "negotiated"), [(None, False), ("true", True)])
+def test_permessage_deflate_only_when_the_setting_allows_it(
+    live_server: Any, setting: str | None, negotiated: bool
+) -> None:
+    """The client offers permessage-deflate (as browsers do); the server takes it only with
+    ``FACEMESH_WEBSOCKET_COMPRESSION`` on, and answers either way."""
+    server = live_server(TRACK | ({"FACEMESH_WEBSOCKET_COMPRESSION": setting} if setting else {}))
+    with _open(server, compression="deflate") as ws:
+        assert bool(ws.protocol.extensions) == negotiated
+        assert len(_frame(ws, FACE)["faces"]) == 1
