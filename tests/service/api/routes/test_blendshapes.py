@@ -160,3 +160,21 @@ def test_without_the_model_asking_is_a_422(model_path: Any, live_server: Any) ->
         .status_code
         == 200
     )
+
+
+def test_fields_and_protobuf_answers_carry_blendshapes_when_asked(gateway: Any) -> None:
+    from service.tracking import tracking_pb2
+
+    limited = _frame(gateway, "frames/lenna.png", query="?fields=landmarks&blendshapes=true")
+    (face,) = limited["faces"]
+    assert _scores(face).shape == (52,) and "pose" not in face
+    (plain,) = _frame(gateway, "frames/lenna.png", query="?fields=landmarks")["faces"]
+    assert "blendshapes" not in plain
+    response = gateway.client().post(
+        "/v1/frame?blendshapes=true",
+        content=(TEST_DATA / "frames" / "lenna.png").read_bytes(),
+        headers={"Content-Type": "image/png", "Accept": "application/x-protobuf"},
+    )
+    assert response.status_code == 200
+    (message,) = tracking_pb2.FrameResult.FromString(response.content).faces
+    np.testing.assert_allclose(message.blendshapes, _scores(face), atol=1e-5)
