@@ -5,6 +5,8 @@
 // Try-on: the overlay shows the frame the landmarks belong to, with lipstick filled between
 // the lips' outer and inner rings and eyeliner along the upper lids (outlines: mesh.json's
 // `paths`); an arrow per eye shows its gaze (the response's camera-frame `gaze`).
+// Puppet (puppet.js): with the Puppet box ticked, requests ask for `blendshapes=true` and the
+// first face's scores drive a cartoon face beside the picture; it hides when there are none.
 "use strict";
 
 (() => {
@@ -48,6 +50,7 @@
     lipOpacity: 0.55,
     arrows: [], // per drawn eye: {face, eye, from: [x, y], to: [x, y]} in frame pixels
     source: null, // the canvas holding the frame the overlay's try-on is drawn on
+    puppet: null, // puppet.js's state: visible, face, scores, pose, shapes, bars
   };
   window.facemeshDemo = state;
 
@@ -71,7 +74,11 @@
     tryOn: $("try-on"),
     lipColor: $("lip-color"),
     lipOpacity: $("lip-opacity"),
+    puppetOn: $("puppet-on"),
+    puppetCanvas: $("puppet"),
   };
+  const puppet = window.FacemeshPuppet.create(ui.puppetCanvas, $("bars"));
+  state.puppet = puppet.state;
   const rgb = (c, alpha = 1) => `rgba(${c[0]}, ${c[1]}, ${c[2]}, ${alpha})`;
 
   // ---- mesh topology (generated at build time from the mediapipe wheel) --------------------
@@ -116,6 +123,7 @@
     const url = new URL(`../${path}`, window.location.href);
     if (scheme) url.protocol = scheme;
     url.searchParams.set("max_faces", String(maxFaces()));
+    if (ui.puppetOn.checked) url.searchParams.set("blendshapes", "true");
     return url;
   }
 
@@ -325,6 +333,7 @@
     }
     lastArrival = now;
     drawResponse(response);
+    puppet.update(response);
     ui.frames.textContent = String(state.framesReceived);
     ui.faces.textContent = String(response.faces.length);
     ui.fps.textContent = state.fps === null ? "–" : state.fps.toFixed(1);
@@ -492,6 +501,13 @@
   }
 
   // ---- modes and wiring --------------------------------------------------------------------
+  // The puppet faces the viewer as the unmirrored picture does: mirrored with it.
+  function showMirror() {
+    const mirrored = state.mode === "webcam" && ui.mirror.checked;
+    ui.stage.classList.toggle("mirrored", mirrored);
+    ui.puppetCanvas.classList.toggle("mirrored", mirrored);
+  }
+
   function setMode(mode) {
     state.mode = mode;
     if (mode !== "webcam") stopWebcam();
@@ -504,9 +520,10 @@
       ui.photo.hidden = true; // until an image is picked
       $("drop-hint").hidden = false;
     }
-    ui.stage.classList.toggle("mirrored", mode === "webcam" && ui.mirror.checked);
+    showMirror();
     drawn = null;
     state.source = null;
+    puppet.hide();
     ui.overlay.getContext("2d").clearRect(0, 0, ui.overlay.width, ui.overlay.height);
     setStatus("");
   }
@@ -519,9 +536,15 @@
     stopWebcam();
     setStatus("stopped");
   });
-  ui.mirror.addEventListener("change", () =>
-    ui.stage.classList.toggle("mirrored", state.mode === "webcam" && ui.mirror.checked),
-  );
+  ui.mirror.addEventListener("change", showMirror);
+  ui.puppetOn.addEventListener("change", () => {
+    if (!ui.puppetOn.checked) puppet.hide();
+    if (!socket) return;
+    const old = socket; // a new session with the new query, the old one closed
+    socket = null;
+    old.close(1000, "restarted");
+    openSocket();
+  });
   ui.file.addEventListener("change", () => runPhoto(ui.file.files[0]));
   for (const input of [ui.tryOn, ui.lipColor, ui.lipOpacity]) {
     input.addEventListener("input", readTryOn);
