@@ -179,6 +179,15 @@ class ModelSpec:
         """One item of the input, without the batch dimension."""
         return self.item_shape or (self.input_size, self.input_size, 3)
 
+    @property
+    def triton_dtype(self) -> str:
+        """The input's datatype as Triton names it."""
+        return TRITON_DTYPES[self.input_dtype]
+
+
+# NumPy dtype name -> Triton datatype, for the inputs the models have.
+TRITON_DTYPES: dict[str, str] = {"uint8": "UINT8", "float32": "FP32"}
+
 
 ATTENTION_SPEC = ModelSpec("attention mesh", MODEL_INPUT_SIZE, MODEL_OUTPUTS)
 CASCADE_MESH_SPEC = ModelSpec(
@@ -208,6 +217,13 @@ LANDMARKER_BUILD_HINT = "make landmarker-models"
 LANDMARKER_SPEC = ModelSpec(
     "face landmarker", LANDMARKER_INPUT_SIZE, LANDMARKER_OUTPUTS, build_hint=LANDMARKER_BUILD_HINT
 )
+
+# The model input side of each landmark pipeline (crops are resized to it, frame ROIs warped).
+PIPELINE_INPUT_SIZES: dict[str, int] = {
+    "attention": MODEL_INPUT_SIZE,
+    "cascade": MODEL_INPUT_SIZE,
+    "landmarker": LANDMARKER_INPUT_SIZE,
+}
 
 # The ROI the landmark model sees. After detection (image mode, and video mode whenever the
 # detector runs): the detector's box, rotated so that detection keypoint 0 -> 1 (``DETECTION_EYES``)

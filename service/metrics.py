@@ -36,7 +36,10 @@ CROP_STAGES: tuple[str, ...] = ("decode", "preprocess", "inference", "postproces
 # detector (detect, absent on tracked frames), the landmark model with its warps and
 # projection (landmarks), the head pose (pose), and frame_total (probe to result).
 FRAME_STAGES: tuple[str, ...] = ("frame_decode", "detect", "landmarks", "pose", "frame_total")
-STAGES: tuple[str, ...] = CROP_STAGES + FRAME_STAGES
+# Blendshapes on request (?blendshapes=true, every endpoint): the points, the blendshape
+# model's call (micro-batched across faces and requests) and the scores' rows.
+BLENDSHAPE_STAGES: tuple[str, ...] = ("blendshapes",)
+STAGES: tuple[str, ...] = CROP_STAGES + FRAME_STAGES + BLENDSHAPE_STAGES
 ENDPOINTS: tuple[str, ...] = (
     "/v1/crop",
     "/v1/crops",
@@ -49,7 +52,9 @@ ENDPOINTS: tuple[str, ...] = (
 OUTCOMES: tuple[str, ...] = ("face", "below_threshold")
 # Models behind the micro-batcher (service/inference/batcher.py), one executor each: the
 # landmark pipelines by name and the two face detectors by kind (service/lifespan.py).
-MODELS: tuple[str, ...] = ("attention", "cascade", "detector_short", "detector_full")
+MODELS: tuple[str, ...] = (
+    *("attention", "cascade", "landmarker", "blendshapes", "detector_short", "detector_full"),
+)
 _PRECREATED_STATUSES: tuple[str, ...] = (
     "200", "404", "408", "413", "415", "422", "499", "500", "503",
 )  # fmt: skip

@@ -70,10 +70,11 @@ class Settings(BaseSettings):
         REPO_ROOT / "model_repository" / "facemesh" / "1" / "model.onnx",
         description="ONNX file of the fused model for the embedded backend.",
     )
-    pipeline: Literal["attention", "cascade"] = Field(
+    pipeline: Literal["attention", "cascade", "landmarker"] = Field(
         "attention",
         description="Landmark pipeline a request gets without `?model=`: the fused Attention "
-        "Mesh, or the pre-attention cascade (468-point mesh, then the iris model once per eye).",
+        "Mesh, the pre-attention cascade (468-point mesh, then the iris model once per eye), or "
+        "MediaPipe Tasks FaceLandmarker's landmark model (docs/landmarker.md).",
     )
     extra_pipelines: str = Field(
         "",
@@ -87,6 +88,21 @@ class Settings(BaseSettings):
     cascade_iris_path: Path = Field(
         REPO_ROOT / "model_repository" / "iris_landmark" / "1" / "model.onnx",
         description="The cascade's per-eye iris ONNX file (`make cascade-models`).",
+    )
+    landmarker_model_path: Path = Field(
+        REPO_ROOT / "model_repository" / "face_landmarker" / "1" / "model.onnx",
+        description="FaceLandmarker's landmark model, ONNX (`make landmarker-models`).",
+    )
+    landmarker_model_name: str = Field(
+        "face_landmarker", description="FaceLandmarker's landmark model's name on Triton."
+    )
+    blendshapes_model_path: Path = Field(
+        REPO_ROOT / "model_repository" / "face_blendshapes" / "1" / "model.onnx",
+        description="FaceLandmarker's blendshape model, ONNX (`make landmarker-models`); "
+        "loaded when the file exists (`?blendshapes=true` is a 422 otherwise).",
+    )
+    blendshapes_model_name: str = Field(
+        "face_blendshapes", description="The blendshape model's name on Triton."
     )
     runtime: Literal["openvino", "onnxruntime"] = Field(
         "openvino",
@@ -375,7 +391,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_pipelines(self) -> Settings:
-        unknown = set(self.loaded_pipelines) - {"attention", "cascade"}
+        unknown = set(self.loaded_pipelines) - {"attention", "cascade", "landmarker"}
         if unknown:
             raise ValueError(f"extra_pipelines: unknown pipelines {sorted(unknown)}")
         return self

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from service.api import schemas
-from service.api.deps import AdmissionDep, CropPipelineDep, SettingsDep
+from service.api.deps import AdmissionDep, BlendshapesDep, CropPipelineDep, SettingsDep
 from service.api.responses import faces_response, model_info
 from service.api.uploads import IMAGE_FIELD, IMAGE_MEDIA_TYPES, read_images
 from service.pipelines.results import CropFace
@@ -64,11 +64,15 @@ async def _respond(results: list[CropFace], model: schemas.ModelInfo) -> Respons
     summary="Landmarks for one face crop (raw image body or multipart field `image`).",
 )
 async def crop(
-    request: Request, settings: SettingsDep, pipeline: CropPipelineDep, admission: AdmissionDep
+    request: Request,
+    settings: SettingsDep,
+    pipeline: CropPipelineDep,
+    admission: AdmissionDep,
+    blendshapes: BlendshapesDep,
 ) -> Response:
     payloads = await read_images(request, settings, max_images=1)
     async with admission.slot():  # only once the body is in
-        results = await pipeline.run(payloads)
+        results = await pipeline.run(payloads, blendshapes)
     return await _respond(results, model_info(settings, pipeline.backend.name, pipeline.pipeline))
 
 
@@ -80,9 +84,13 @@ async def crop(
     summary="Landmarks for several face crops (multipart fields `image`), one model call.",
 )
 async def crops(
-    request: Request, settings: SettingsDep, pipeline: CropPipelineDep, admission: AdmissionDep
+    request: Request,
+    settings: SettingsDep,
+    pipeline: CropPipelineDep,
+    admission: AdmissionDep,
+    blendshapes: BlendshapesDep,
 ) -> Response:
     payloads = await read_images(request, settings, max_images=settings.max_batch_images)
     async with admission.slot():  # only once the body is in
-        results = await pipeline.run(payloads)
+        results = await pipeline.run(payloads, blendshapes)
     return await _respond(results, model_info(settings, pipeline.backend.name, pipeline.pipeline))

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from service.api import schemas
 from service.api.deps import (
     AdmissionDep,
+    BlendshapesDep,
     DetectorKindDep,
     FrameModelDep,
     FramePipelineDep,
@@ -79,6 +80,7 @@ async def frame(
     admission: AdmissionDep,
     model: FrameModelDep,
     detector: DetectorKindDep,
+    blendshapes: BlendshapesDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
     fov_degrees: FovDegrees = None,
@@ -92,5 +94,6 @@ async def frame(
             rotation_search=rotation_search,
             fov_degrees=fov_degrees,
             detector=detector,
+            blendshapes=blendshapes,
         )
     return frame_response(result, model)

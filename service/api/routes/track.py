@@ -7,7 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
-from service.api.deps import FrameModelDep, FramePipelineDep, SessionsDep, SettingsDep
+from service.api.deps import (
+    BlendshapesDep,
+    FrameModelDep,
+    FramePipelineDep,
+    SessionsDep,
+    SettingsDep,
+)
 from service.api.guards import WEBSOCKET_SUBPROTOCOL
 from service.api.responses import frame_json
 from service.api.routes.frames import FOV_DESCRIPTION, MaxFaces, RotationSearch
@@ -35,6 +41,7 @@ async def track(
     frames: FramePipelineDep,
     store: SessionsDep,
     model: FrameModelDep,
+    blendshapes: BlendshapesDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
     smoothing: Smoothing = None,
@@ -48,8 +55,9 @@ async def track(
     at the handshake with the JSON error body (422, 401). Errors for one frame (a bad image,
     a text message) come back as ``{"error": {"code", "message"}}`` and the session goes on.
     Every slot taken: closed with 1013 once accepted. A session idle for
-    ``FACEMESH_TRACKING_SESSION_TTL_S`` is closed (1008)."""
-    options = StreamOptions(max_faces, rotation_search, smoothing, fov_degrees)
+    ``FACEMESH_TRACKING_SESSION_TTL_S`` is closed (1008). ``?blendshapes=true``: every
+    face of every frame gets its blendshapes."""
+    options = StreamOptions(max_faces, rotation_search, smoothing, fov_degrees, model.pipeline)
     offered = websocket.scope.get("subprotocols", [])
     subprotocol = WEBSOCKET_SUBPROTOCOL if WEBSOCKET_SUBPROTOCOL in offered else None
     try:
@@ -80,7 +88,9 @@ async def track(
                 continue
             assert payload is not None
             try:
-                result = await track_frame(frames, store, session.session_id, payload)
+                result = await track_frame(
+                    frames, store, session.session_id, payload, blendshapes=blendshapes
+                )
             except InvalidImage as exc:
                 await websocket.send_json({"error": {"code": exc.code, "message": exc.message}})
                 continue
