@@ -545,7 +545,11 @@
     old.close(1000, "restarted");
     openSocket();
   });
-  ui.file.addEventListener("change", () => runPhoto(ui.file.files[0]));
+  ui.file.addEventListener("change", () => {
+    const file = ui.file.files[0];
+    ui.file.value = ""; // picking the same file again (e.g. after ticking Puppet) sends it again
+    runPhoto(file);
+  });
   for (const input of [ui.tryOn, ui.lipColor, ui.lipOpacity]) {
     input.addEventListener("input", readTryOn);
     input.addEventListener("change", readTryOn);
