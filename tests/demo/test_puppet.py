@@ -307,3 +307,58 @@ def test_webcam_mode_puppet_follows_the_camera(server: Any, demo_page: DemoPage)
     page.click("#stop")
     assert demo_page.console_errors == []
     assert demo_page.state()["errors"] == []
+
+
+def test_puppet_goes_off_on_a_server_without_the_blendshape_model(
+    live_server: Any, demo_page: DemoPage, expressions: dict[str, Path], tmp_path: Path
+) -> None:
+    """Such a server refuses ``blendshapes=true`` (422); the page goes on without the puppet."""
+    server = live_server({"FACEMESH_BLENDSHAPES_MODEL_PATH": str(tmp_path / "absent.onnx")})
+    refused = server.client().post(
+        "/v1/frame?blendshapes=true",
+        content=expressions["neutral"].read_bytes(),
+        headers={"content-type": "image/png"},
+    )
+    assert refused.status_code == 422 and "blendshapes" in refused.json()["error"]["message"]
+    page = demo_page.page
+    page.goto(f"{server.base_url}/demo/")
+    page.wait_for_function("() => window.facemeshDemo.meshLoaded")
+    page.click("#start")  # the handshake asking for blendshapes is refused, the next one opens
+    page.wait_for_function("() => window.facemeshDemo.framesReceived >= 2")
+    assert not page.is_checked("#puppet-on") and not page.is_visible("#puppet-panel")
+    assert "puppet off" in page.inner_text("#status")
+    page.click("#stop")
+
+    page.click("#tab-photo")
+    page.check("#puppet-on")
+    state = _post(demo_page, expressions["neutral"])
+    assert len(state["lastResponse"]["faces"]) == 1 and not state["puppet"]["visible"]
+    assert not page.is_checked("#puppet-on") and "puppet off" in page.inner_text("#status")
+    assert state["errors"] == []
+    # Chromium itself logs the refused handshake and the refused POST; nothing else.
+    assert len(demo_page.console_errors) == 2
+    assert all("422" in line for line in demo_page.console_errors), demo_page.console_errors
+
+
+def test_puppet_on_the_landmarker_pipeline(
+    live_server: Any, demo_page: DemoPage, expressions: dict[str, Path]
+) -> None:
+    """FaceLandmarker's own landmarks (no region transforms: null affines) drive the puppet.
+    Its landmark model is not fooled by the eye warp (blinks stay under 0.1), so only the open
+    mouth is compared here."""
+    server = live_server({"FACEMESH_PIPELINE": "landmarker"})
+    page = demo_page.page
+    page.goto(f"{server.base_url}/demo/?mode=photo")
+    page.wait_for_function("() => window.facemeshDemo.meshLoaded")
+    seen = {}
+    for name in ("neutral", "mouth_open"):
+        state = _post(demo_page, expressions[name])
+        (face,) = state["lastResponse"]["faces"]
+        assert face["regions"]["lips"]["affine"] is None  # drawn without the boxes
+        assert state["puppet"]["visible"]
+        seen[name] = state["puppet"]
+        print(f"landmarker {name}: {_summary(state['puppet'])}")
+    opened, neutral = seen["mouth_open"], seen["neutral"]
+    assert opened["scores"]["jawOpen"] >= neutral["scores"]["jawOpen"] + MOVED
+    assert opened["pose"]["mouthOpen"] >= neutral["pose"]["mouthOpen"] + MOVED
+    assert demo_page.console_errors == [] and demo_page.state()["errors"] == []

@@ -119,12 +119,21 @@
     return Number.isFinite(n) && n >= 1 ? n : 1;
   }
 
-  function apiUrl(path, scheme) {
+  function apiUrl(path, scheme, blendshapes = ui.puppetOn.checked) {
     const url = new URL(`../${path}`, window.location.href);
     if (scheme) url.protocol = scheme;
     url.searchParams.set("max_faces", String(maxFaces()));
-    if (ui.puppetOn.checked) url.searchParams.set("blendshapes", "true");
+    if (blendshapes) url.searchParams.set("blendshapes", "true");
     return url;
+  }
+
+  // A server without the blendshape model refuses blendshapes=true (422): the page then goes
+  // on without the puppet, unticks its box and says why.
+  const NO_BLENDSHAPES = "puppet off: this server gives no blendshapes";
+
+  function dropPuppet() {
+    ui.puppetOn.checked = false;
+    puppet.hide();
   }
 
   // ---- drawing -----------------------------------------------------------------------------
@@ -224,7 +233,8 @@
     if (!regions) return;
     for (const name of ["lips", "left_eye", "right_eye"]) {
       dots(ctx, regions[name].landmarks, COLORS[name], scale);
-      affineBox(ctx, regions[name].affine, COLORS[name], scale);
+      // Pipelines without region transforms (landmarker) answer null affines: no box.
+      if (regions[name].affine) affineBox(ctx, regions[name].affine, COLORS[name], scale);
     }
     iris(ctx, regions.left_iris.landmarks, scale);
     iris(ctx, regions.right_iris.landmarks, scale);
@@ -380,17 +390,23 @@
     }
   }
 
-  function openSocket() {
+  // ``blendshapes``: ask for them. A refused handshake that asked is tried once more without
+  // (the browser cannot read why it was refused); if that one opens, the puppet goes off.
+  function openSocket(blendshapes = ui.puppetOn.checked) {
     const protocols = [SUBPROTOCOL];
     const key = ui.apiKey.value.trim();
     if (key) protocols.push(`apikey.${key}`);
-    const url = apiUrl("v1/track", window.location.protocol === "https:" ? "wss:" : "ws:");
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const url = apiUrl("v1/track", scheme, blendshapes);
     const ws = new WebSocket(url, protocols); // throws SyntaxError on a key with odd characters
     ws.binaryType = "arraybuffer";
     let opened = false;
     ws.onopen = () => {
       opened = true;
-      setStatus("streaming", true);
+      if (ui.puppetOn.checked && !blendshapes) {
+        dropPuppet();
+        setStatus(`streaming; ${NO_BLENDSHAPES}`, true);
+      } else setStatus("streaming", true);
       sendFrame();
     };
     ws.onmessage = (event) => {
@@ -412,6 +428,10 @@
     };
     ws.onclose = (event) => {
       if (socket !== ws) return; // closed by stopWebcam
+      if (!opened && blendshapes) {
+        openSocket(false);
+        return;
+      }
       reportError(
         opened
           ? `stream closed: ${event.code} ${event.reason || ""}`.trim()
@@ -465,6 +485,7 @@
   async function runPhoto(file) {
     if (!file) return;
     setStatus(`sending ${file.name}…`, true);
+    const wantedPuppet = ui.puppetOn.checked;
     try {
       const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
       ui.photo.width = bitmap.width;
@@ -485,6 +506,10 @@
     let response;
     try {
       response = await fetch(apiUrl("v1/frame"), { method: "POST", body: form, headers });
+      if (response.status === 422 && ui.puppetOn.checked && (await refusesBlendshapes(response))) {
+        dropPuppet();
+        response = await fetch(apiUrl("v1/frame"), { method: "POST", body: form, headers });
+      }
     } catch (err) {
       reportError(`request failed: ${err.message}`);
       return;
@@ -497,7 +522,17 @@
     state.source = ui.photo;
     lastArrival = null; // one-off requests: no frame rate
     accept(body, performance.now() - started);
-    setStatus(`${file.name}: ${body.faces.length} face(s)`, true);
+    const note = ui.puppetOn.checked || !wantedPuppet ? "" : `; ${NO_BLENDSHAPES}`;
+    setStatus(`${file.name}: ${body.faces.length} face(s)${note}`, true);
+  }
+
+  async function refusesBlendshapes(response) {
+    try {
+      const body = await response.clone().json();
+      return body.error.code === "validation_error" && /blendshapes/.test(body.error.message);
+    } catch (_) {
+      return false;
+    }
   }
 
   // ---- modes and wiring --------------------------------------------------------------------
