@@ -90,6 +90,12 @@ class HeadGaze(BaseModel):
     left: GazeAngles = Field(description="The eye on the image's left (landmarks 33, 133, 468).")
     right: GazeAngles = Field(description="The eye on the image's right (263, 362, 473).")
     combined: GazeAngles = Field(description="Both eyes: their mean direction.")
+    eyes_angle: float = Field(description="Degrees between the two eyes' lines of sight.")
+    plausible: bool = Field(
+        description="eyes_angle is at most 60 degrees: two eyes of one face look at one point. "
+        "False: the landmarks are not one well-framed face (e.g. a crop holding two faces) or "
+        "the eyes are too small to read; do not use the gaze (docs/gaze.md)."
+    )
 
 
 class Gaze(BaseModel):
@@ -99,6 +105,8 @@ class Gaze(BaseModel):
     left: EyeGaze
     right: EyeGaze
     combined: EyeGaze
+    eyes_angle: float = Field(description="As in HeadGaze.")
+    plausible: bool = Field(description="As in HeadGaze.")
 
 
 class IrisDistance(BaseModel):

@@ -112,6 +112,7 @@ ERROR_CODES: tuple[str, ...] = (
     "image_too_small",
     "image_too_large",
     "unsupported_image_mode",
+    "unsupported_image_header",
     "decode_budget_exceeded",
     "body_timeout",
     "header_timeout",

@@ -85,7 +85,12 @@ def _eyes(eyes: EyesGaze | None) -> dict[str, Any] | None:
     """``schemas.Gaze`` (camera frame, with eyeball centres) or ``schemas.HeadGaze``."""
     if eyes is None:
         return None
-    return {name: _gaze_ray(getattr(eyes, name)) for name in ("left", "right", "combined")}
+    body = {name: _gaze_ray(getattr(eyes, name)) for name in ("left", "right", "combined")}
+    return {
+        **body,
+        "eyes_angle": rounded_float(eyes.eyes_angle, GAZE_DECIMALS),
+        "plausible": eyes.plausible,
+    }
 
 
 def _head_gaze(gaze: Gaze | None) -> dict[str, Any] | None:

@@ -4,8 +4,9 @@ The model call runs off the event loop, through the model's one ``ModelCaller``
 (``service.inference.batcher``: micro-batched with concurrent requests of every endpoint, on
 the model's executor sized by ``Settings.inference_concurrency``). Decode/preprocess run in
 Starlette's threadpool, one task per image in parallel, except a request's single small image,
-which is decoded on the loop (``INLINE_DECODE_MAX_BYTES``). Header probes and postprocess are
-tens to a few hundred microseconds of Pillow/NumPy work and run on the loop.
+which is decoded on the loop (``decodes_inline``: small by its header's pixel count, not only
+by its file size). Header probes (bounded work, ``service.processing.header``) and
+postprocess (NumPy, tens to a few hundred microseconds) run on the loop.
 
 Decoded memory is bounded by the process's ``DecodeBudget`` (``decode_budget.py``): each
 image's decoded size is estimated from its header first; a request over
@@ -51,7 +52,20 @@ from service.processing.preprocess import CropTransform, preprocess
 # A request's single small image (a crop) is decoded on the event loop: the two thread
 # hand-offs of the threadpool cost more CPU than they save (benchmarks/crop_e2e.py; figures in
 # docs/performance.md). Several images, or larger ones, decode in the threadpool, in parallel.
+# "Small" is both: a decode's work follows the decoded size (a 124 KB PNG can hold 16 MP of
+# 16-bit pixels) and, for JPEG, the entropy-coded bytes.
 INLINE_DECODE_MAX_BYTES = 256 * 1024
+INLINE_DECODE_MAX_PIXELS = 512 * 512
+
+
+def decodes_inline(header: Header, nbytes: int, count: int) -> bool:
+    """Whether a request of ``count`` images decodes this one (``nbytes`` long, ``header``
+    its probe) on the event loop: a single image, small on the wire and decoded."""
+    return (
+        count == 1
+        and nbytes <= INLINE_DECODE_MAX_BYTES
+        and header.width * header.height <= INLINE_DECODE_MAX_PIXELS
+    )
 
 
 @contextmanager
@@ -134,7 +148,7 @@ class CropPipeline:
         self, payload: bytes, header: Header, index: int, count: int
     ) -> PreparedCrop:
         async with self.budget.hold(header.cost(header.shrink_eighths(self._shrink_to))):
-            if count == 1 and len(payload) <= INLINE_DECODE_MAX_BYTES:
+            if decodes_inline(header, len(payload), count):
                 return self.prepare(payload, header, index, count)
             return await run_in_threadpool(self.prepare, payload, header, index, count)
 
@@ -150,7 +164,7 @@ class CropPipeline:
         scorer = require_blendshapes(self.blendshapes) if blendshapes else None
         count = len(payloads)
         try:
-            # Header parsing only (about 20 us per image): on the loop, no thread hop.
+            # Header parsing only (bounded work per image): on the loop, no thread hop.
             headers = [self.probe(p, i, count) for i, p in enumerate(payloads)]
             self.budget.check_request([h.cost(h.shrink_eighths(self._shrink_to)) for h in headers])
             prepared = await asyncio.gather(

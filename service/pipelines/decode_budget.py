@@ -2,13 +2,14 @@
 
 Every pipeline that decodes posted images takes the process's one ``DecodeBudget`` (built in
 the lifespan): ``probe`` reads each payload's header (``service.processing.decode.probe``:
-format, size and orientation checks, nothing decoded); ``images(costs)`` refuses a request
-whose images would take more than ``FACEMESH_REQUEST_DECODE_BYTES`` decoded (413
-``decode_budget_exceeded``, before any pixel is decoded) and otherwise holds each image's
-cost from the process-wide ``MemoryBudget`` (``FACEMESH_DECODE_MEMORY_BYTES``; a request
-waits, FIFO, at most ``queue_timeout_s``) until the block ends. Costs are computed for the
-decode the pipeline will do (``Header.cost(eighths)``: a reduced JPEG decode holds its reduced
-size), so the partial paths are bounded like full decodes.
+format, coding process, size and orientation checks in bounded work, nothing decoded);
+``images(costs)`` refuses a request whose images would take more than
+``FACEMESH_REQUEST_DECODE_BYTES`` decoded (413 ``decode_budget_exceeded``, before any pixel is
+decoded) and otherwise holds each image's cost from the process-wide ``MemoryBudget``
+(``FACEMESH_DECODE_MEMORY_BYTES``; a request waits, FIFO, at most ``queue_timeout_s``) until
+the block ends. Costs are computed for the decode the pipeline will do
+(``Header.cost(eighths)``: a reduced JPEG decode holds its reduced size), so the partial paths
+are bounded like full decodes.
 
 ``release_large(nbytes)``: after dropping a decoded image of at least ``RELEASE_AFTER_BYTES``
 the allocator's freed heap goes back to the OS (``malloc_trim``, about 1 ms); smaller images
@@ -53,7 +54,7 @@ class DecodeBudget:
         )
 
     def probe(self, payload: bytes) -> Header:
-        """Header checks of one payload with the gateway's limits (blocking, ~20-60 us)."""
+        """Header checks of one payload with the gateway's limits (blocking, bounded work)."""
         return probe(payload, min_side=self.min_side, max_pixels=self.max_pixels)
 
     def check_request(self, costs: Sequence[int]) -> None:

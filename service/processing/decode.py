@@ -3,8 +3,14 @@
 Order of checks (all before any pixel is decoded, except the last two):
 
 1. empty body                                  -> ``empty_body``
-2. format sniffed from the bytes, JPEG/PNG/WebP only (not the declared type) -> ``not_an_image``
-3. header width*height > ``max_pixels``        -> ``image_too_large`` (decompression bombs
+2. format sniffed from the bytes, JPEG/PNG/WebP only (not the declared type) -> ``not_an_image``;
+   the header read in bounded work (``service.processing.header``): a broken header
+   -> ``corrupt_image``, more segments, chunks or fill bytes than any encoder writes
+   -> ``unsupported_image_header``, a JPEG process other than 8-bit Huffman DCT (lossless,
+   arithmetic, hierarchical, 12-bit) or a component count other than 1, 3, 4
+   -> ``unsupported_image_mode``
+3. header width*height > ``max_pixels``, or a side over ``MAX_SIDE`` (OpenCV's limit)
+                                               -> ``image_too_large`` (decompression bombs
    included: a 12 KB PNG that claims 10000x10000 stops here; Pillow's own bomb check is the
    backstop)
 4. width or height < ``min_side``              -> ``image_too_small``
@@ -13,11 +19,12 @@ Order of checks (all before any pixel is decoded, except the last two):
 6. mode conversion (below)                     -> ``unsupported_image_mode`` if none applies
 
 Decoders (``docs/ARCHITECTURE.md`` "Decoding" has the measurements): the header is read by
-Pillow (``probe``: steps 1-4, the EXIF orientation, no pixels). Pixels are decoded straight
-into NumPy, never through a Pillow image and a ``tobytes`` copy: JPEG by libjpeg-turbo through
-``simplejpeg`` (its own wheel), which also decodes DCT-scaled (``eighths``: n/8 of the size,
-n in 1, 2, 4, 8, every output pixel the mean of a k x k block of the full image, k = 8/n);
-PNG and WebP by OpenCV's ``imdecode``. Pillow remains the decoder of what these two do not
+``service.processing.header`` (``probe``: steps 1-4, the EXIF orientation, no pixels).
+Pixels are decoded straight into NumPy, never through a Pillow image and a ``tobytes`` copy:
+JPEG by libjpeg-turbo through ``simplejpeg`` (its own wheel), which also decodes DCT-scaled
+(``eighths``: n/8 of the size, n in 1, 2, 4, 8, every output pixel the mean of a k x k block
+of the full image, k = 8/n; Huffman DCT processes only, ``Header.can_scale``); PNG and WebP
+by OpenCV's ``imdecode``. Pillow remains the decoder of what these two do not
 take with our rules: CMYK JPEGs and 16-bit greyscale PNGs.
 
 Mode handling: the EXIF orientation is applied after decoding, so coordinates refer to the
@@ -43,11 +50,17 @@ from typing import Final
 import cv2
 import numpy as np
 import simplejpeg
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import Image
 
 from service.core.errors import InvalidImage, PayloadTooLarge
+from service.processing.header import DCT_HUFFMAN, read_header
 
 ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "WEBP")
+# The JPEG processes decoded DCT-scaled: Huffman DCT, 8-bit (SOF0, SOF1, SOF2).
+SCALABLE_PROCESSES: Final = frozenset(DCT_HUFFMAN.values())
+# The longest side any decode path takes: OpenCV's warps and remaps refuse 32767 px or more
+# (SHRT_MAX); libjpeg's own limit is 65500, WebP's 16383.
+MAX_SIDE: Final = 32766
 # libjpeg's DCT scales the frame and crop paths use: n/8 of the full size.
 EIGHTHS: Final = (8, 4, 2, 1)
 _TO_RGB_MODES: Final = frozenset(
@@ -88,14 +101,16 @@ def _uses_pillow(mode: str, image_format: str) -> bool:
 
 @dataclass(frozen=True)
 class Header:
-    """What the header says: ``format`` (JPEG, PNG, WEBP), Pillow ``mode``, the stored size
-    and the EXIF ``orientation`` (1-8; 1: as stored)."""
+    """What the header says: ``format`` (JPEG, PNG, WEBP), Pillow ``mode``, the stored size,
+    the EXIF ``orientation`` (1-8; 1: as stored) and, for JPEG, the coding ``process``
+    (``header.DCT_HUFFMAN``: the only processes probed without an error)."""
 
     format: str
     mode: str
     width: int
     height: int
     orientation: int = 1
+    process: str = "baseline"
 
     @property
     def posted_size(self) -> tuple[int, int]:
@@ -104,8 +119,14 @@ class Header:
         return (self.height, self.width) if swapped else (self.width, self.height)
 
     def can_scale(self) -> bool:
-        """Whether a DCT-scaled decode is possible (JPEG through libjpeg-turbo)."""
-        return self.format == "JPEG" and not _uses_pillow(self.mode, self.format)
+        """Whether a DCT-scaled decode is possible: a Huffman DCT JPEG (SOF0/1/2) decoded by
+        libjpeg-turbo. No other JPEG process is ever scaled (libjpeg-turbo's scaled decode of
+        a lossless JPEG writes past its output buffer)."""
+        return (
+            self.format == "JPEG"
+            and self.process in SCALABLE_PROCESSES
+            and not _uses_pillow(self.mode, self.format)
+        )
 
     def scaled_size(self, eighths: int) -> tuple[int, int]:
         """Stored (width, height) decoded at ``eighths``/8 (libjpeg rounds up)."""
@@ -139,43 +160,27 @@ class Decoded:
 
 
 def probe(data: bytes, *, min_side: int, max_pixels: int) -> Header:
-    """Header checks (steps 1-4), nothing decoded: about 20-60 us."""
+    """Header checks (steps 1-4), nothing decoded; bounded work whatever the input
+    (``service.processing.header``)."""
     if not data:
         raise InvalidImage("empty_body", "the request body is empty")
-    try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise PayloadTooLarge("image_too_large", f"decompression bomb rejected: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise InvalidImage("not_an_image", "the bytes are not a JPEG, PNG or WebP image") from exc
-    except _DECODE_ERRORS as exc:
-        raise InvalidImage("corrupt_image", f"the image header cannot be read: {exc}") from exc
-    with image:
-        width, height = image.size
-        if width * height > max_pixels:
-            raise PayloadTooLarge(
-                "image_too_large",
-                f"image is {width}x{height} = {width * height} pixels, the limit is {max_pixels}",
-            )
-        if min(width, height) < min_side:
-            raise InvalidImage(
-                "image_too_small",
-                f"image is {width}x{height}, both sides must be at least {min_side} px",
-            )
-        return Header(str(image.format), image.mode, width, height, _orientation(image))
-
-
-def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation read from the header (1 when absent or unreadable). A PNG's
-    metadata is read only up to its image data: Pillow's ``getexif`` would decode the whole
-    image to look for an ``eXIf`` chunk after it (which browsers ignore too)."""
-    if image.format == "PNG" and not {"exif", "XML:com.adobe.xmp"} & set(image.info):
-        return 1
-    try:
-        orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1))
-    except _DECODE_ERRORS:
-        return 1  # unreadable EXIF: shown as stored, as browsers do
-    return orientation if orientation in range(1, 9) else 1
+    fields = read_header(data)
+    width, height = fields.width, fields.height
+    if width * height > max_pixels:
+        raise PayloadTooLarge(
+            "image_too_large",
+            f"image is {width}x{height} = {width * height} pixels, the limit is {max_pixels}",
+        )
+    if max(width, height) > MAX_SIDE:
+        raise PayloadTooLarge(
+            "image_too_large", f"image is {width}x{height}, no side may exceed {MAX_SIDE} px"
+        )
+    if min(width, height) < min_side:
+        raise InvalidImage(
+            "image_too_small",
+            f"image is {width}x{height}, both sides must be at least {min_side} px",
+        )
+    return Header(fields.format, fields.mode, width, height, fields.orientation, fields.process)
 
 
 def probe_image(

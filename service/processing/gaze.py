@@ -7,13 +7,17 @@ so an eye looking straight ahead has its iris centre on that centroid. The iris 
 diameter ``IRIS_DIAMETER_CM`` on the eyeball, so its centre lies on a sphere of radius
 ``IRIS_PLANE_CM = sqrt(R**2 - (D/2)**2)`` about the eyeball centre (the iris plane).
 
-In a frame (perspective camera of ``fov_degrees``, as for ``pose``) the head pose places the
-eyeballs in camera space; the ray from the camera through the iris-centre landmark meets the
-iris sphere (the nearer intersection; the closest sphere point when it misses); the unit
-vector from the eyeball centre to that point is the optical axis, and the gaze is the line of
-sight, the optical axis turned by ``LINE_OF_SIGHT`` in the head's frame. In a crop (no
+In a frame (perspective camera of ``fov_degrees``, as for ``pose``) the face is re-projected
+onto a virtual camera turned to look along the ray through its centre (where the landmark
+model's z, depth along its line of sight, is depth along the camera's axis, as the pose's
+pipeline reads it), and the pose estimated there places the eyeballs; the ray from the
+camera through the iris-centre landmark meets the iris sphere (the nearer intersection; the
+closest sphere point when it misses); the unit vector from the eyeball centre to that point
+is the optical axis, and the gaze is the line of sight, the optical axis turned by
+``LINE_OF_SIGHT`` in the head's frame, turned back into the camera frame. In a crop (no
 camera), the same model is fitted to the landmarks orthographically (x, y in pixels, z on the
-x scale, weak perspective) and only the gaze relative to the head is given.
+x scale, weak perspective) and only the gaze relative to the head is given. ``EyesGaze``
+says how far apart the two lines of sight are and whether that is plausible for one face.
 
 Angles use the pose's convention (``face_geometry``): a direction ``d = Ry(yaw) Rx(pitch)
 (0, 0, 1)``, so ``yaw = atan2(dx, dz)`` (positive: towards the image's right) and ``pitch =
@@ -35,6 +39,7 @@ from service.processing.face_geometry import (
     GeometryError,
     HeadPose,
     canonical_face,
+    estimate_pose,
     pixel_rays,
     rotation_from_euler,
     solve_weighted_orthogonal,
@@ -57,10 +62,15 @@ class LineOfSight:
 
 # Angle kappa alone: the line of sight runs about 5 degrees nasal of the optical axis.
 ANATOMICAL = LineOfSight(nasal_yaw=5.0, pitch=0.0)
-# The default: the median offsets of the portraits in tests/data (people looking into the
-# lens; weak perspective, so no field of view is assumed), to 0.5 degrees; re-derived and
-# checked by tests/service/processing/test_gaze_photos.py, method and figures in docs/gaze.md.
-LINE_OF_SIGHT = LineOfSight(nasal_yaw=10.0, pitch=10.5)
+# The default: the median offsets of the 33 calibration portraits of tests/data (people
+# looking into the lens; weak perspective, so no field of view is assumed), to 0.5 degrees;
+# re-derived by tools/gaze_eval.py and checked, with held-out faces, by
+# tests/service/processing/test_gaze_photos.py. Method and figures: docs/gaze.md.
+LINE_OF_SIGHT = LineOfSight(nasal_yaw=9.0, pitch=0.5)
+# Two eyes of one face converge on what they look at: by at most ~15 degrees (a target at
+# 25 cm), and landmark noise on small irises spreads the estimates further (up to 55 degrees
+# measured on real faces, docs/gaze.md). Beyond this the two gazes are not one face's.
+MAX_EYES_ANGLE = 60.0
 # Iris landmarks: centre, then the contour's four points; 1 and 3 are its horizontal ends.
 _IRIS_CENTRE, _IRIS_HORIZONTAL = 0, (1, 3)
 _EYES = (
@@ -82,11 +92,23 @@ class GazeRay:
 
 @dataclass(frozen=True)
 class EyesGaze:
-    """Both eyes' gaze and the combined one (their mean direction from the mid-point)."""
+    """Both eyes' gaze and the combined one (their mean direction from the mid-point).
+    ``eyes_angle``: degrees between the two lines of sight; ``plausible``: at most
+    ``MAX_EYES_ANGLE`` (two eyes of one face fixate one point, so their lines of sight nearly
+    agree; eyes far apart are landmarks that are not one face's, or eyes too small to read)."""
 
     left: GazeRay
     right: GazeRay
     combined: GazeRay
+
+    @property
+    def eyes_angle(self) -> float:
+        cosine = float(self.left.direction @ self.right.direction)
+        return math.degrees(math.acos(max(-1.0, min(1.0, cosine))))
+
+    @property
+    def plausible(self) -> bool:
+        return self.eyes_angle <= MAX_EYES_ANGLE
 
 
 @dataclass(frozen=True)
@@ -224,6 +246,36 @@ def _iris_centres(landmarks: np.ndarray) -> np.ndarray:
     return centres
 
 
+def _turn_onto(target: np.ndarray) -> np.ndarray:
+    """float64 [3, 3]: the smallest rotation taking +z onto the unit vector ``target``."""
+    z = np.array([0.0, 0.0, 1.0])
+    axis = np.cross(z, target)
+    sine, cosine = float(np.linalg.norm(axis)), float(z @ target)
+    if sine < 1e-12:
+        if cosine > 0:
+            return np.eye(3)
+        raise GeometryError("the face is behind the camera")
+    k = axis / sine
+    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    turn: np.ndarray = np.eye(3) + sine * cross + (1.0 - cosine) * (cross @ cross)
+    return turn
+
+
+def _spread(xy: np.ndarray) -> float:
+    spread = float(np.sqrt(((xy - xy.mean(axis=0)) ** 2).sum(axis=1).mean()))
+    if not (math.isfinite(spread) and spread > 0):
+        raise GeometryError("landmarks collapsed to a point")
+    return spread
+
+
+def _face_points(landmarks: np.ndarray) -> np.ndarray:
+    points = np.asarray(landmarks, dtype=np.float64)
+    count = canonical_face().points.shape[1]
+    if points.ndim != 2 or points.shape[0] < count or not np.all(np.isfinite(points[:count])):
+        raise GeometryError("gaze needs finite landmarks")
+    return points
+
+
 def gaze_from_pose(
     landmarks: np.ndarray,
     matrix: np.ndarray,
@@ -233,28 +285,75 @@ def gaze_from_pose(
     sight: LineOfSight = LINE_OF_SIGHT,
 ) -> Gaze:
     """Gaze of one face from its float [478, 3] frame-pixel landmarks and its pose ``matrix``
-    (``HeadPose.matrix``, canonical face -> camera space, cm) for the same camera."""
-    scale, rotation = _similarity(matrix)
-    rays = pixel_rays(_iris_centres(landmarks), width, height, fov_degrees)
+    (``HeadPose.matrix``, canonical face -> camera space, cm) for the same camera.
+
+    The landmark model sees each face along its line of sight, and its z is depth along that
+    line, not along the camera's axis as the pose's pipeline reads it; off the frame centre
+    the pose's rotation therefore misses part of the turn towards the camera. So the frame is
+    re-projected onto a virtual camera turned to look along the ray through the face's
+    centre, where the two lines agree; the pose is estimated again there, the eyeball model
+    applied, and the gaze turned back into the camera frame. ``matrix`` places the eyeballs
+    (the gaze's origins), and ``head`` is the camera-frame gaze in its axes."""
+    points = _face_points(landmarks)
+    iris_pixels = _iris_centres(points)
+    _, head_to_camera = _similarity(matrix)
     centres = _posed_centres(matrix)
-    camera = _eyes(centres, scale * IRIS_PLANE_CM, np.zeros((2, 3)), rays, rotation, True, sight)
-    return Gaze(camera, _in_head(camera, rotation))
+    count = canonical_face().points.shape[1]
+    rays = pixel_rays(
+        np.vstack([points[:count, :2].mean(axis=0), points[:count, :2], iris_pixels]),
+        width,
+        height,
+        fov_degrees,
+    )
+    # The virtual camera looks along the ray through the face's centre, as the model does.
+    turn = _turn_onto(-rays[0])
+    rays = rays[1:]
+    virtual = rays @ turn  # turn.T applied to each ray
+    if not np.all(virtual[:, 2] < 0):
+        raise GeometryError("landmarks behind the camera")
+    focal = focal_length_px(height, fov_degrees)
+    plane = focal * virtual[:, :2] / -virtual[:, 2:3]  # x right, y up, from the virtual axis
+    # z is on the scale of the face as the frame shows it; the virtual view shows it without
+    # the wide-angle stretch of the frame's edges, so z shrinks alike.
+    shrink = _spread(plane[:count]) / _spread(points[:count, :2])
+    pixels = np.column_stack(
+        [width / 2.0 + plane[:, 0], height / 2.0 - plane[:, 1], np.zeros(len(plane))]
+    )
+    pixels[:count, 2] = shrink * points[:count, 2]
+    pose = estimate_pose(pixels[:count], width, height, fov_degrees)
+    scale, rotation = _similarity(pose.matrix)
+    view = _eyes(
+        _posed_centres(pose.matrix),
+        scale * IRIS_PLANE_CM,
+        np.zeros((2, 3)),
+        pixel_rays(pixels[count:, :2], width, height, fov_degrees),
+        rotation,
+        True,
+        sight,
+    )
+    left, right, combined = (
+        _ray(turn @ ray.direction, origin)
+        for ray, origin in zip(
+            (view.left, view.right, view.combined), (*centres, centres.mean(axis=0)), strict=True
+        )
+    )
+    camera = EyesGaze(left, right, combined)
+    # In the pose's axes, so that the pose turns ``head`` into ``camera`` exactly.
+    return Gaze(camera, _in_head(camera, head_to_camera))
 
 
 def head_gaze_orthographic(landmarks: np.ndarray, sight: LineOfSight = LINE_OF_SIGHT) -> Gaze:
     """Gaze relative to the head for a crop (no camera): the canonical face is fitted to the
     float [478, 3] landmarks (pixels, z on the x scale) as a weak-perspective (scaled
     orthographic) view, and the iris rays run along the viewing axis."""
-    points = np.asarray(landmarks, dtype=np.float64)
+    points = _face_points(landmarks)
     face = canonical_face()
     count = face.points.shape[1]
-    if points.shape[0] < count or not np.all(np.isfinite(points[:count])):
-        raise GeometryError("gaze needs finite landmarks")
     # Pixels (y down, z away from the viewer) -> right-handed, y up, viewer on +z.
     cloud = (points[:count, :3] * np.array([1.0, -1.0, -1.0])).T
     matrix = solve_weighted_orthogonal(face.points, cloud, face.weights)
     scale, rotation = _similarity(matrix)
-    iris = _iris_centres(landmarks) * np.array([1.0, -1.0])
+    iris = _iris_centres(points) * np.array([1.0, -1.0])
     far = float(np.abs(cloud).max()) + 1.0
     origins = np.column_stack([iris, np.full(2, far)])
     rays = np.tile([0.0, 0.0, -1.0], (2, 1))

@@ -116,6 +116,12 @@ class UnsupportedImageMode(InvalidImage):
     code = "unsupported_image_mode"
 
 
+class UnsupportedImageHeader(InvalidImage):
+    """The image's header has more segments, chunks or fill bytes than any encoder writes."""
+
+    code = "unsupported_image_header"
+
+
 class DecodeBudgetExceeded(InvalidImage):
     """The images would take too much memory decoded: send fewer or smaller ones."""
 
@@ -230,6 +236,7 @@ ERROR_CLASSES: dict[str, type[FacemeshError]] = {
         MissingImage,
         InvalidMultipart,
         UnsupportedImageMode,
+        UnsupportedImageHeader,
         DecodeBudgetExceeded,
         BodyTimeout,
         HeaderTimeout,

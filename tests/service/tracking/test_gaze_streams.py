@@ -71,6 +71,9 @@ def test_v1_frame_has_gaze_head_gaze_and_iris_distance(server: LiveServer) -> No
             )
         for eye, centre in (("left", left), ("right", right)):
             assert face["iris_distance"][eye] == pytest.approx(np.linalg.norm(centre), rel=0.3)
+        # One face's eyes: their lines of sight agree in both frames alike.
+        assert gaze["plausible"] and head["plausible"]
+        assert gaze["eyes_angle"] == pytest.approx(head["eyes_angle"], abs=1e-3)
 
 
 @pytest.mark.slow
@@ -91,6 +94,7 @@ def test_v1_crop_has_head_gaze_only(server: LiveServer) -> None:
     # Grace Hopper looks into the lens: her gaze is within 15 degrees of the viewing axis.
     yaw, pitch = face["head_gaze"]["combined"]["yaw"], face["head_gaze"]["combined"]["pitch"]
     assert abs(yaw) < 15 and abs(pitch) < 20
+    assert face["head_gaze"]["plausible"] and face["head_gaze"]["eyes_angle"] < 60
 
 
 def _grpc(server: LiveServer, clip: list[bytes]) -> list[Any]:
