@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 RuntimeName = Literal["openvino", "onnxruntime"]
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 4, 8)
 
+# NumPy dtype name -> ONNX Runtime's input type string.
+_ORT_TYPES = {"uint8": "tensor(uint8)", "float32": "tensor(float)"}
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 
@@ -148,7 +150,7 @@ class OnnxRuntimeRuntime:
         self.spec = spec
         self._session = load_session(model_path, spec, options)
         inputs = {i.name: i.type for i in self._session.get_inputs()}
-        if inputs.get(spec.input_name) != f"tensor({spec.input_dtype})":
+        if inputs.get(spec.input_name) != _ORT_TYPES[spec.input_dtype]:
             raise BackendUnavailable(
                 f"{model_path} has no {spec.input_dtype} input {spec.input_name!r}"
             )

@@ -17,7 +17,7 @@ from service.api import schemas
 from service.contract import BLENDSHAPE_NAMES, FACE_ROTATION
 from tests.conftest import TEST_DATA
 from tests.service.imagekit import encode
-from tools.oracle.landmarker_goldens import clip_frames
+from tools.oracle.landmarker_goldens import clip_frames, crop_256
 
 WAIT_S = 30.0  # upper bound on waiting for an answer, not a timing assertion
 FRAMES = json.loads((TEST_DATA / "landmarker_frames_goldens.json").read_text())
@@ -120,3 +120,51 @@ def test_video_mode_matches_facelandmarker(landmarker_gateway: Any) -> None:
     assert len(landmark_errors) == clip["frames"]
     assert max(landmark_errors) <= LANDMARK_IOD
     assert errors.max() <= SCORE_MAX and errors.mean() <= SCORE_MEAN
+
+
+MODEL_GOLDENS = json.loads((TEST_DATA / "landmarker_model_goldens.json").read_text())
+CROP_PX = 0.01  # px of a 256x256 crop: the model's own parity
+
+
+def test_crops_match_the_landmark_model(landmarker_gateway: Any) -> None:
+    """The goldens' own 256x256 model inputs posted as crops: the route passes a crop of the
+    model's size through unchanged, so its landmarks are the model's, in the crop's pixels."""
+    goldens = MODEL_GOLDENS["landmark_model"]
+    faces = []
+    for start in range(0, len(goldens), 16):  # FACEMESH_MAX_BATCH_IMAGES
+        files = [
+            ("image", (f"{i}.png", encode(crop_256(TEST_DATA / g["file"])), "image/png"))
+            for i, g in enumerate(goldens[start : start + 16])
+        ]
+        response = landmarker_gateway.client().post("/v1/crops?model=landmarker", files=files)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        schemas.FacesResponse.model_validate(body)
+        assert body["model"]["pipeline"] == "landmarker"
+        faces.extend(body["faces"])
+    errors = []
+    for face, golden in zip(faces, goldens, strict=True):
+        assert abs(face["score"] - golden["face_score"]) <= 1e-4
+        if golden["face_score"] < 0.5:  # FaceLandmarker would drop it: so does the route
+            assert face["landmarks"] is None
+            continue
+        assert face["regions"]["left_eye"]["affine"] is None
+        want = np.array(golden["landmarks"])
+        errors.append(float(np.abs(np.asarray(face["landmarks"]) - want).max()))
+    print(f"\nlandmarker crops: {len(errors)} crops, max |d| {max(errors):.4f} px")
+    assert len(errors) >= 20 and max(errors) <= CROP_PX
+
+
+def test_the_landmarker_can_be_the_default_pipeline(model_path: Any, live_server: Any) -> None:
+    server = live_server({"FACEMESH_PIPELINE": "landmarker"})
+    face = (TEST_DATA / "frames" / "lenna.png").read_bytes()
+    response = server.client().post(
+        "/v1/frame", content=face, headers={"Content-Type": "image/png"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["model"]["pipeline"] == "landmarker"
+    refused = server.client().post(
+        "/v1/frame?model=attention", content=face, headers={"Content-Type": "image/png"}
+    )
+    assert refused.status_code == 422
+    assert "not loaded" in refused.json()["error"]["message"]
