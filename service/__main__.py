@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import tempfile
 
 import uvicorn
@@ -43,6 +45,16 @@ def main() -> None:
 
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
         return
+    if settings.grpc_enabled:
+        # The workers share the gRPC port (SO_REUSEPORT), so none of them would notice
+        # another gateway on it: checked once here, as uvicorn checks the HTTP port.
+        from service.tracking.grpc_server import GrpcPortInUseError, check_grpc_port_free
+
+        try:
+            check_grpc_port_free(settings)
+        except GrpcPortInUseError as exc:
+            logging.getLogger("service").error("%s", exc)
+            sys.exit(1)
     if settings.malloc_arena_max:
         # Spawned workers are new processes: glibc reads this when each one starts.
         os.environ["MALLOC_ARENA_MAX"] = str(settings.malloc_arena_max)

@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import metrics
 from service.api.error_handlers import install_error_handlers
 from service.api.main import api_router
-from service.api.middleware import RequestMetricsMiddleware
+from service.api.middleware import RequestMetricsMiddleware, SecurityHeadersMiddleware
 from service.api.openapi import document_api_keys, document_limits
 from service.api.request_id import HEADER as REQUEST_ID_HEADER
 from service.api.request_id import RequestIdMiddleware
@@ -65,12 +66,13 @@ def create_app(
             allow_headers=["Content-Type", "Authorization", "X-API-Key", REQUEST_ID_HEADER],
             expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
         )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)  # outermost
     app.include_router(api_router)
     document_limits(app, settings)
     if settings.api_keys:
         document_api_keys(app)
-    exposition = make_metrics(settings)
+    exposition = _ReadOnly(make_metrics(settings))
     # Served at /metrics itself (a mount alone answers /metrics with a 307 to /metrics/);
     # /metrics/ keeps working for scrapers configured with the slash.
     app.router.routes.append(
@@ -79,6 +81,24 @@ def create_app(
     app.mount("/metrics", exposition)
     mount_demo(app, settings)
     return app
+
+
+class _ReadOnly:
+    """An HTTP ASGI app that answers only GET and HEAD (prometheus_client's answers every
+    method with 200); anything else is a 405 JSON error with ``Allow``."""
+
+    METHODS = ("GET", "HEAD")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # a WebSocket handshake to /metrics/: refused (403)
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["method"] not in self.METHODS:
+            raise HTTPException(405, headers={"Allow": ", ".join(self.METHODS)})
+        await self.app(scope, receive, send)
 
 
 class _AsgiEndpoint:

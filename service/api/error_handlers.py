@@ -26,6 +26,7 @@ framework; this module installs the FastAPI handlers that answer with them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
@@ -35,9 +36,13 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from service import metrics
+from service.api.middleware import SECURITY_HEADERS
 from service.core.errors import ClientDisconnected, ServiceError, status_for
+from service.core.logging import refusal_logger
 
 logger = logging.getLogger(__name__)
+# Slow or vanished clients (408, 499): anyone can cause them, so their lines are rate-limited.
+refusals = refusal_logger(f"{__name__}.refusals")
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
@@ -45,9 +50,12 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 RETRY_AFTER_S = 1
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: Iterable[tuple[str, str]] = ()
+) -> JSONResponse:
     metrics.ERRORS.labels(code=code).inc()
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=dict(headers))
 
 
 # nginx's "client closed request": only ever seen in our own metrics and logs.
@@ -57,7 +65,7 @@ CLIENT_CLOSED_STATUS = 499
 async def _client_disconnected(request: Request, exc: Exception) -> Response:
     """The client went away mid-request (e.g. dropped its upload): not a server error."""
     message = exc.message if isinstance(exc, ClientDisconnected) else "client disconnected"
-    logger.info("%s on %s %s", message, request.method, request.url.path)
+    refusals.info("%s on %s %s", message, request.method, request.url.path)
     metrics.CLIENT_DISCONNECTS.labels(endpoint=metrics.endpoint_label(request.url.path)).inc()
     return Response(status_code=CLIENT_CLOSED_STATUS)
 
@@ -71,7 +79,7 @@ async def _service_error(request: Request, exc: Exception) -> Response:
         logger.warning("%s: %s", exc.code, exc.message)
     elif status == 408:
         client = request.client.host if request.client else "-"
-        logger.info("%s from %s on %s: %s", exc.code, client, request.url.path, exc.message)
+        refusals.info("%s from %s on %s: %s", exc.code, client, request.url.path, exc.message)
     response = error_response(status, exc.code, exc.message)
     if status == 408:  # the rest of the body may still be on its way: do not reuse
         response.headers["Connection"] = "close"
@@ -103,7 +111,8 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "internal server error")
+    # Written by Starlette's outermost middleware, outside SecurityHeadersMiddleware.
+    return error_response(500, "internal_error", "internal server error", SECURITY_HEADERS)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -13,7 +13,7 @@ any of the app (API key included) runs. This subclass adds, per connection:
 A request the parser cannot read (bad request line, conflicting ``Content-Length`` and
 ``Transfer-Encoding``, ...) gets ``400`` ``invalid_http_request`` as JSON, not uvicorn's
 plain text. The body is not timed here (``service.api.uploads`` times it once a route reads it).
-Rejections are logged at INFO and counted in the request and error metrics (endpoint
+Rejections are logged at INFO (rate-limited) and counted in the request and error metrics (endpoint
 ``other``: the path is not known yet). Limits come from ``get_settings()`` (the settings
 ``python -m service`` serves with, also in spawned workers).
 """
@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service import metrics
+from service.api.middleware import SECURITY_HEADERS
 from service.core.config import get_settings
+from service.core.logging import refusal_logger
 
-logger = logging.getLogger(__name__)
+logger = refusal_logger(__name__)
 
 _REASONS = {
     400: b"Bad Request",
@@ -128,6 +129,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Unparsable HTTP (uvicorn answers plain text): the service's JSON error instead."""
         self._reject(400, "invalid_http_request", msg)
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """An ``Upgrade`` we do not speak (``h2c``, anything but ``websocket``) is ignored and
+        the request served as plain HTTP/1.1: uvicorn logged a WARNING for each one."""
+        logger.info("Upgrade %r ignored: served as HTTP/1.1", self._get_upgrade())
+
     # --- helpers ---------------------------------------------------------------------------
     def _size_message(self) -> str:
         return f"request line and headers exceed {self.max_header_bytes} bytes"
@@ -167,6 +173,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])]
         for name, value in self.server_state.default_headers:
             head.append(name + b": " + value + b"\r\n")
+        for header, setting in SECURITY_HEADERS:
+            head.append(f"{header}: {setting}\r\n".encode())
         head.append(b"content-type: application/json\r\n")
         head.append(b"content-length: %d\r\n" % len(body))
         head.append(b"connection: close\r\n\r\n")

@@ -125,6 +125,7 @@ ERROR_CODES: tuple[str, ...] = (
     "validation_error",
     "not_found",
     "method_not_allowed",
+    "range_not_satisfiable",
     "http_error",
     "internal_error",
 )

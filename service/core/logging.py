@@ -15,6 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
+import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -82,3 +85,61 @@ def configure_logging(level: str, fmt: str = "text") -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+
+
+# Refusals of hostile or broken clients (a refused handshake, an oversized header, a dropped
+# upload) are logged at INFO on loggers that let through at most this many records of each
+# message per period; the next one let through says how many were dropped. Anyone can make a
+# refusal, so without this anyone could fill the disk; the metrics still count every one.
+REFUSAL_LOG_BURST = 10
+REFUSAL_LOG_PERIOD_S = 10.0
+_MAX_TEMPLATES = 1024  # bound on the filter's memory if messages are not templates
+
+
+class RateLimitFilter(logging.Filter):
+    """Lets at most ``burst`` records of each message template (``record.msg``) through per
+    ``period_s``; drops the rest and counts them. The first record let through after some
+    were dropped carries ``suppressed`` (the count, also appended to its message)."""
+
+    def __init__(
+        self,
+        burst: int = REFUSAL_LOG_BURST,
+        period_s: float = REFUSAL_LOG_PERIOD_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.burst = burst
+        self.period_s = period_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        # template -> [window start, records let through in it, records dropped since]
+        self._windows: dict[str, list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)
+        now = self._clock()
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None:
+                if len(self._windows) >= _MAX_TEMPLATES:
+                    self._windows.clear()
+                window = self._windows[key] = [now, 0, 0]
+            if now - window[0] >= self.period_s:
+                window[0], window[1] = now, 0
+            if window[1] >= self.burst:
+                window[2] += 1
+                return False
+            window[1] += 1
+            dropped, window[2] = int(window[2]), 0
+        if dropped:
+            record.msg = f"{record.msg} ({dropped} similar lines dropped before this one)"
+            record.suppressed = dropped
+        return True
+
+
+def refusal_logger(name: str) -> logging.Logger:
+    """The logger ``name`` with a ``RateLimitFilter`` (added once): for refusals of clients."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RateLimitFilter) for f in logger.filters):
+        logger.addFilter(RateLimitFilter())
+    return logger

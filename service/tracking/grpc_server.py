@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -265,16 +266,56 @@ async def start_grpc_server(
     service: FaceTrackingService, settings: Settings
 ) -> tuple[grpc.aio.Server, int]:
     """Start the server on ``settings.host:grpc_port`` (0: a free port); returns it and the
-    bound port. Messages may be as large as ``max_body_bytes`` plus the envelope."""
+    bound port. Messages may be as large as ``max_body_bytes`` plus the envelope.
+
+    The port is bound exclusively (grpcio's default, ``SO_REUSEPORT``, let a second gateway
+    on the same port start silently and take a share of new channels): a port in use fails
+    start-up with ``GrpcPortInUseError``. Only the workers of one gateway (``workers`` > 1) share
+    it, once ``python -m service`` has checked it is free (``check_grpc_port_free``)."""
     limit = settings.max_body_bytes + MESSAGE_ENVELOPE_BYTES
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", limit)],
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.so_reuseport", int(settings.workers > 1)),
+        ],
     )
     server.add_generic_rpc_handlers((_method_handlers(service),))
     address = f"{settings.host}:{settings.grpc_port}"
-    bound = server.add_insecure_port(address)
+    try:
+        bound = server.add_insecure_port(address)  # grpcio: 0 or RuntimeError on failure
+    except RuntimeError:
+        bound = 0
     if bound == 0:
-        raise RuntimeError(f"cannot bind the gRPC server to {address}")
+        error = GrpcPortInUseError(address)
+        logger.error("%s", error)  # one clear line before the start-up traceback
+        raise error
     await server.start()
     logger.info("gRPC tracking stream on %s:%d", settings.host, bound)
     return server, bound
+
+
+class GrpcPortInUseError(RuntimeError):
+    """The gRPC address cannot be bound: another process (another gateway?) holds it."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            f"cannot bind the gRPC server to {address}: the address is in use (another "
+            "gateway?) or not allowed; stop that process or set FACEMESH_GRPC_PORT"
+        )
+
+
+def check_grpc_port_free(settings: Settings) -> None:
+    """Raise ``GrpcPortInUseError`` unless ``settings.host:grpc_port`` can be bound exclusively
+    now: what ``python -m service`` checks before its workers share the port."""
+    if settings.grpc_port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(
+            settings.host, settings.grpc_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, kind, proto, _, sockaddr = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpcio does
+            probe.bind(sockaddr)
+    except OSError as exc:
+        raise GrpcPortInUseError(f"{settings.host}:{settings.grpc_port}") from exc

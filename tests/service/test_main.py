@@ -23,3 +23,15 @@ def test_the_demo_folder_redirect_is_relative(gateway: Any) -> None:
     with httpx.Client(base_url=gateway.base_url, follow_redirects=False) as client:
         response = client.get("/demo", headers={"Host": "evil.example"})
     assert response.status_code == 307 and response.headers["location"] == "/demo/"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("path", ["/metrics", "/metrics/"])
+def test_metrics_only_answer_reads(gateway: Any, method: str, path: str) -> None:
+    with httpx.Client(base_url=gateway.base_url) as client:
+        response = client.request(method, path, content=b"x")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, HEAD"
+        assert response.json()["error"]["code"] == "method_not_allowed"
+        for read in ("GET", "HEAD"):
+            assert client.request(read, path).status_code == 200

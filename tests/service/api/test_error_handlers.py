@@ -36,6 +36,9 @@ def test_unexpected_errors_are_500_without_details() -> None:
     assert response.json() == {
         "error": {"code": "internal_error", "message": "internal server error"}
     }
+    # Written outside every middleware: the handler adds the security headers itself.
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
 
 
 def test_framework_errors_use_the_envelope() -> None:

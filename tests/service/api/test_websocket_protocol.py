@@ -7,35 +7,25 @@ from __future__ import annotations
 import json
 import random
 import socket
+import time
 from typing import Any
 
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from service.core.logging import REFUSAL_LOG_BURST, REFUSAL_LOG_PERIOD_S
+from tests.service.rawhttp import exchange
 from tools.hostile import websocket_upgrade
 
 SETTINGS = {"FACEMESH_LOG_LEVEL": "info"}
 WAIT_S = 30.0  # upper bound on waiting for an answer, not a timing assertion
+STALL_S = 5.0  # a send blocked this long: the server has stopped reading
 
 
 @pytest.fixture(scope="module")
 def gateway(model_path: Any, live_server: Any) -> Any:
     return live_server(SETTINGS)
-
-
-def _exchange(server: Any, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send one raw request; the answer's status, headers and body (read until close)."""
-    host, port = server.base_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=WAIT_S) as sock:
-        sock.sendall(request)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
-    return int(lines[0].split()[1]), headers, body
 
 
 @pytest.mark.parametrize(
@@ -44,13 +34,14 @@ def _exchange(server: Any, request: bytes) -> tuple[int, dict[str, str], bytes]:
         ["Sec-WebSocket-Protocol: "],
         ["Sec-WebSocket-Protocol: a b@c"],
         ["Sec-WebSocket-Version: 13"],  # a second one
+        ["Content-Length: 5"],  # a body (the library closed without an answer)
     ],
-    ids=["empty-subprotocol", "invalid-subprotocol", "duplicate-version"],
+    ids=["empty-subprotocol", "invalid-subprotocol", "duplicate-version", "with-a-body"],
 )
 def test_a_handshake_the_library_refuses_gets_the_json_error(
     gateway: Any, extra: list[str]
 ) -> None:
-    status, headers, body = _exchange(gateway, websocket_upgrade("/v1/track", extra))
+    status, headers, body = exchange(gateway, websocket_upgrade("/v1/track", extra))
     assert status == 400
     assert headers["content-type"] == "application/json"
     error = json.loads(body)["error"]
@@ -68,6 +59,85 @@ def test_a_text_frame_that_is_not_utf8_closes_with_1007_and_one_info_line(gatewa
     log = gateway.log()
     assert log.count("is not UTF-8: closed with 1007") == 3
     assert "Traceback" not in log and "Invalid UTF-8 sequence" not in log
+
+
+def test_a_header_line_over_the_library_limit_is_answered_not_left_hanging(gateway: Any) -> None:
+    """websockets refuses a header line over 8 KiB while parsing the request (before it is a
+    handshake); uvicorn never sent that refusal and left the connection open for good."""
+    offers = ", ".join(f"p{i}" for i in range(1500))  # one 9.5 kB Sec-WebSocket-Protocol line
+    status, headers, body = exchange(
+        gateway, websocket_upgrade("/v1/track", [f"Sec-WebSocket-Protocol: {offers}"])
+    )
+    assert status == 431
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"]["code"] == "headers_too_large"
+
+
+def test_a_client_that_pings_without_reading_is_no_longer_read(gateway: Any) -> None:
+    """Pings whose pongs the client leaves unread: the server stops reading once its answers
+    cannot be written (before, it read on and buffered every pong: 175 MB of pings grew the
+    process by 84 MB). What the server accepted is bounded by the sockets' buffers."""
+    host, port = gateway.base_url.removeprefix("http://").split(":")
+    ping = bytes([0x89, 0x80 | 125]) + b"\0\0\0\0" + b"p" * 125  # masked, zero key
+    chunk = ping * 8000  # about 1 MB
+    offered = 64  # MB
+    with socket.create_connection((host, int(port)), timeout=WAIT_S) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(websocket_upgrade("/v1/track"))
+        assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+        sock.settimeout(STALL_S)
+        sent = 0
+        try:
+            for _ in range(offered):
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except TimeoutError:
+            pass
+    assert sent < offered * len(chunk) // 2, f"the server read {sent >> 20} MB of pings"
+    with connect(gateway.base_url.replace("http://", "ws://") + "/v1/track") as ws:
+        ws.send("still serving")
+        assert json.loads(ws.recv(timeout=WAIT_S))["error"]["code"] == "unsupported_message"
+
+
+KEY = "ws-refusal-key"
+
+
+@pytest.fixture(scope="module")
+def keyed_gateway(model_path: Any, live_server: Any) -> Any:
+    return live_server({**SETTINGS, "FACEMESH_API_KEYS": KEY})
+
+
+def test_refused_handshakes_log_no_error_and_a_bounded_number_of_lines(
+    keyed_gateway: Any,
+) -> None:
+    """Anyone can be refused (no key: 401; a bad query: 422): each refusal used to write an
+    ERROR ("ASGI callable returned without completing handshake") and two INFO lines."""
+    url = keyed_gateway.base_url.replace("http://", "ws://") + "/v1/track"
+    attempts = 60
+    before = len(keyed_gateway.log())
+    start = time.monotonic()
+    statuses = []
+    for i in range(2 * attempts):
+        keyed = i % 2 == 1
+        with pytest.raises(InvalidStatus) as refused:
+            connect(
+                url + ("?fov_degrees=abc" if keyed else ""),
+                additional_headers={"X-API-Key": KEY} if keyed else {},
+                open_timeout=WAIT_S,
+            )
+        statuses.append(refused.value.response.status_code)
+    elapsed = time.monotonic() - start
+    assert statuses == [401, 422] * attempts
+    lines = keyed_gateway.log()[before:].splitlines()
+    assert not [line for line in lines if "ERROR" in line or "Traceback" in line]
+    # Each message template gets REFUSAL_LOG_BURST lines per period: a bound that grows with
+    # the time the attempts took (not an assertion on that time), far below one per attempt.
+    windows = int(elapsed // REFUSAL_LOG_PERIOD_S) + 2
+    per_template = REFUSAL_LOG_BURST * windows
+    handshake_lines = [line for line in lines if '"WebSocket /v1/track' in line]
+    rejected_lines = [line for line in lines if "connection rejected" in line]
+    assert 0 < len(handshake_lines) <= per_template
+    assert 0 < len(rejected_lines) <= per_template
 
 
 @pytest.fixture(scope="module")

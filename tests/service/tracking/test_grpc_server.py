@@ -295,3 +295,52 @@ def test_a_fov_outside_the_camera_range_is_invalid_argument(lifecycle: Any, fov:
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "fov_degrees" in (refused.value.details() or "")
     assert "Traceback" not in server.log()
+
+
+def test_a_second_gateway_on_the_same_grpc_port_fails_to_start(
+    model_path: Path, grpc_live_server: Callable[..., tuple[Any, str]], tmp_path: Path
+) -> None:
+    """grpcio binds with SO_REUSEPORT unless told not to: a second gateway on the same gRPC
+    port used to start without a word and take a share of new channels."""
+    from service.tracking import tracking_pb2, tracking_pb2_grpc
+    from tools.servers.gateway import launch
+    from tools.servers.ports import free_port
+
+    first, target = grpc_live_server({})
+    port = target.rsplit(":", 1)[1]
+    settings = {"FACEMESH_GRPC_ENABLED": "true", "FACEMESH_GRPC_PORT": port}
+    second = launch(settings, tmp_path / "second.log", free_port())
+    try:
+        ready = second.wait_ready()
+    finally:
+        code = second.stop()
+    assert not ready and code != 0
+    assert f"cannot bind the gRPC server to 127.0.0.1:{port}: the address is in use" in (
+        second.log()
+    )
+    # The first gateway still owns its port and answers on it.
+    with grpc.insecure_channel(target) as channel:
+        stub = tracking_pb2_grpc.FaceTrackingStub(channel)
+        (result,) = stub.Track(iter([tracking_pb2.Frame(image=b"x")]), timeout=60)
+    assert result.error.code == "not_an_image"
+    assert first.process.poll() is None
+
+
+def test_the_port_check_before_workers_share_it() -> None:
+    """``python -m service`` with several workers checks the gRPC port once, since its workers
+    bind it with SO_REUSEPORT and would not see another gateway (one holds it here)."""
+    import socket
+
+    from service.core.config import Settings
+    from service.tracking.grpc_server import GrpcPortInUseError, check_grpc_port_free
+    from tools.servers.ports import LOOPBACK
+
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as grpcio does
+        holder.bind((LOOPBACK, 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        settings = Settings(host=LOOPBACK, grpc_port=port, workers=2)
+        with pytest.raises(GrpcPortInUseError, match=f"{LOOPBACK}:{port}"):
+            check_grpc_port_free(settings)
+    check_grpc_port_free(settings)  # free again
