@@ -78,7 +78,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     FACEMESH_DETECTOR_MODEL_PATH=/app/model_repository/face_detector/1/model.onnx \
     FACEMESH_DETECTOR_FULL_MODEL_PATH=/app/model_repository/face_detector_full_range/1/model.onnx \
     FACEMESH_CASCADE_MESH_PATH=/app/model_repository/face_landmark_cascade/1/model.onnx \
-    FACEMESH_CASCADE_IRIS_PATH=/app/model_repository/iris_landmark/1/model.onnx
+    FACEMESH_CASCADE_IRIS_PATH=/app/model_repository/iris_landmark/1/model.onnx \
+    FACEMESH_LANDMARKER_MODEL_PATH=/app/model_repository/face_landmarker/1/model.onnx \
+    FACEMESH_BLENDSHAPES_MODEL_PATH=/app/model_repository/face_blendshapes/1/model.onnx
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 WORKDIR /app

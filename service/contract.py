@@ -167,7 +167,7 @@ SHORT_RANGE = DetectorSpec("short", 128, (8, 16, 16, 16), True, 896)
 FULL_RANGE = DetectorSpec("full", 192, (4,), False, 2304, 0.6)
 DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in (SHORT_RANGE, FULL_RANGE)}
 # The landmark pipelines a gateway can load (Settings.pipeline, ?model=).
-PipelineName = Literal["attention", "cascade"]
+PipelineName = Literal["attention", "cascade", "landmarker"]
 PIPELINES: tuple[str, ...] = get_args(PipelineName)
 
 
@@ -178,7 +178,13 @@ def detector_model(kind: str) -> str:
 
 # Every model behind a micro-batcher, as metrics label it: the landmark pipelines by name,
 # then the face detectors by kind.
-MODEL_LABELS: tuple[str, ...] = (*PIPELINES, *(detector_model(kind) for kind in DETECTORS))
+# The blendshape model runs after a pipeline's landmarks (on request), under its own label.
+BLENDSHAPES_MODEL = "blendshapes"
+MODEL_LABELS: tuple[str, ...] = (
+    *PIPELINES,
+    BLENDSHAPES_MODEL,
+    *(detector_model(kind) for kind in DETECTORS),
+)
 
 
 # --- every model, as runtimes and Triton see it ---------------------------------------------
@@ -202,6 +208,15 @@ class ModelSpec:
     def input_shape(self) -> tuple[int, ...]:
         """One item of the input, without the batch dimension."""
         return self.item_shape or (self.input_size, self.input_size, 3)
+
+    @property
+    def triton_dtype(self) -> str:
+        """The input's datatype as Triton names it."""
+        return TRITON_DTYPES[self.input_dtype]
+
+
+# NumPy dtype name -> Triton datatype, for the inputs the models have.
+TRITON_DTYPES: dict[str, str] = {"uint8": "UINT8", "float32": "FP32"}
 
 
 ATTENTION_SPEC = ModelSpec("attention mesh", MODEL_INPUT_SIZE, MODEL_OUTPUTS)
@@ -232,6 +247,13 @@ LANDMARKER_BUILD_HINT = "make landmarker-models"
 LANDMARKER_SPEC = ModelSpec(
     "face landmarker", LANDMARKER_INPUT_SIZE, LANDMARKER_OUTPUTS, build_hint=LANDMARKER_BUILD_HINT
 )
+
+# The model input side of each landmark pipeline (crops are resized to it, frame ROIs warped).
+PIPELINE_INPUT_SIZES: dict[str, int] = {
+    "attention": MODEL_INPUT_SIZE,
+    "cascade": MODEL_INPUT_SIZE,
+    "landmarker": LANDMARKER_INPUT_SIZE,
+}
 
 # The ROI the landmark model sees. After detection (image mode, and video mode whenever the
 # detector runs): the detector's box, rotated so that detection keypoint 0 -> 1 (``DETECTION_EYES``)

@@ -21,22 +21,33 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Services
-from service.contract import DETECTORS, ModelOutputs, detector_model
+from service.contract import (
+    BLENDSHAPES_MODEL,
+    BLENDSHAPES_SPEC,
+    DETECTORS,
+    PIPELINE_INPUT_SIZES,
+    ModelOutputs,
+    detector_model,
+)
 from service.core.admission import AdmissionController
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import InferenceBackend, check_image_batch
-from service.inference.batcher import ModelCaller, pair_rows
+from service.inference.base import InferenceBackend, check_image_batch, check_input_batch
+from service.inference.batcher import ModelCaller, array_rows, pair_rows
+from service.inference.blendshapes import BlendshapeBackend, create_blendshapes
 from service.inference.detector import DetectorBackend, DetectorCaller, create_detector
 from service.inference.factory import create_pipeline_backend
+from service.pipelines.blendshapes import Blendshapes
 from service.pipelines.crops import CropPipeline
 from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.detectors import Detector, Detectors
 from service.pipelines.frame_decode import FrameDecoder
 from service.pipelines.frames import FramePipeline
+from service.pipelines.landmarker import LandmarkerLandmarks
 from service.pipelines.landmarks import FrameLandmarks
 from service.tracking.sessions import SessionStore
 
@@ -47,7 +58,8 @@ def mesh_caller(
     backend: InferenceBackend, settings: Settings, pipeline: str = "attention"
 ) -> ModelCaller[ModelOutputs]:
     """The one ``ModelCaller`` of a landmark pipeline's backend, labelled ``pipeline``
-    (``attention`` or ``cascade``); closing it closes the backend."""
+    (``attention``, ``cascade`` or ``landmarker``); closing it closes the backend."""
+    size = PIPELINE_INPUT_SIZES[pipeline]
     return ModelCaller(
         backend.infer,
         ModelOutputs.rows,
@@ -55,7 +67,7 @@ def mesh_caller(
         concurrency=settings.inference_concurrency,
         max_batch=settings.batch_max_size,
         max_delay_us=settings.batch_max_delay_us,
-        check=check_image_batch,
+        check=lambda images: check_image_batch(images, size),
         close=backend.close,
         batch_sizes=backend.batch_sizes,
     )
@@ -94,19 +106,57 @@ def detectors(
     return found, list(callers.values())
 
 
+def blendshapes_caller(backend: BlendshapeBackend, settings: Settings) -> ModelCaller[np.ndarray]:
+    """The one ``ModelCaller`` of the blendshape model, labelled ``blendshapes``: faces of
+    every pipeline and request join its batches; closing it closes the model."""
+    return ModelCaller(
+        backend.scores,
+        array_rows,
+        model=BLENDSHAPES_MODEL,
+        concurrency=settings.inference_concurrency,
+        max_batch=settings.batch_max_size,
+        max_delay_us=settings.batch_max_delay_us,
+        check=lambda points: check_input_batch(points, BLENDSHAPES_SPEC),
+        close=backend.close,
+        batch_sizes=backend.batch_sizes,
+    )
+
+
+async def load_blendshapes(settings: Settings) -> tuple[Blendshapes | None, list[ModelCaller[Any]]]:
+    """The blendshape model with its caller, or None (logged) when it cannot be loaded:
+    ``?blendshapes=true`` is then a 422."""
+    try:
+        backend = await run_in_threadpool(create_blendshapes, settings)
+    except BackendUnavailable as exc:
+        logger.info("blendshape model not loaded (?blendshapes= refused): %s", exc)
+        return None, []
+    caller = blendshapes_caller(backend, settings)
+    return Blendshapes(caller), [caller]
+
+
 def frame_pipeline(
     settings: Settings,
     mesh: ModelCaller[ModelOutputs],
     found: Detectors,
     budget: DecodeBudget,
+    blendshapes: Blendshapes | None = None,
+    pipeline: str = "attention",
 ) -> FramePipeline:
-    """The ``FramePipeline`` on the landmark model's caller ``mesh`` and the detectors."""
+    """The ``FramePipeline`` of landmark pipeline ``pipeline`` on its model's caller ``mesh``
+    and the detectors: FaceMesh's ROI rules (``FrameLandmarks``), or FaceLandmarker's for
+    ``landmarker`` (``LandmarkerLandmarks``)."""
+    landmarks = FRAME_LANDMARKS.get(pipeline, FrameLandmarks)
     return FramePipeline(
         settings,
         decoder=FrameDecoder(budget),
         detectors=found,
-        landmarks=FrameLandmarks(mesh, settings.score_threshold),
+        landmarks=landmarks(mesh, settings.score_threshold),
+        blendshapes=blendshapes,
     )
+
+
+# The frame step of each pipeline whose ROI rules are not FaceMesh's.
+FRAME_LANDMARKS: dict[str, type[FrameLandmarks]] = {"landmarker": LandmarkerLandmarks}
 
 
 @contextmanager
@@ -136,7 +186,9 @@ async def build_services(
     given = backends or {}
     # One decoded-memory budget for the whole process: every crop pipeline and the frames.
     decode_budget = DecodeBudget.from_settings(settings)
-    callers: list[ModelCaller[Any]] = []
+    # The blendshape model, shared by every pipeline (its own caller: one call per batch of
+    # faces from any request).
+    blendshapes, callers = await load_blendshapes(settings)
     crops: dict[str, CropPipeline] = {}
     for name in settings.loaded_pipelines:  # the default pipeline first
         backend = given.get(name)
@@ -144,7 +196,15 @@ async def build_services(
             backend = await run_in_threadpool(create_pipeline_backend, settings, name)
         caller = mesh_caller(backend, settings, name)
         callers.append(caller)
-        crops[name] = CropPipeline(backend, settings, caller, name, budget=decode_budget)
+        crops[name] = CropPipeline(
+            backend,
+            settings,
+            caller,
+            name,
+            budget=decode_budget,
+            blendshapes=blendshapes,
+            input_size=PIPELINE_INPUT_SIZES[name],
+        )
     # Every detector kind that can be loaded, the default (Settings.detector) first; without
     # the default, /v1/frame answers 503, without another kind, its ?detector= a 422.
     loaded: dict[str, DetectorBackend] = {}
@@ -158,15 +218,22 @@ async def build_services(
                 logger.info("%s-range face detector not loaded (?detector= refused): %s", kind, exc)
     found, detector_callers = detectors(loaded, settings)
     callers.extend(detector_callers)
-    default = crops[settings.pipeline]
+    # One micro-batching caller (and executor) per model for every endpoint: each frame
+    # pipeline's landmark calls join its crop pipeline's batches.
+    frames = {
+        name: frame_pipeline(
+            settings, crop.mesh_caller, found, decode_budget, blendshapes, pipeline=name
+        )
+        for name, crop in crops.items()
+    }
     services = Services(
         settings=settings,
         crops=crops,
-        # One micro-batching caller (and executor) per model for every endpoint: the frame
-        # pipeline's landmark calls join the default crop pipeline's batches.
-        frames=frame_pipeline(settings, default.mesh_caller, found, decode_budget),
+        frames=frames[settings.pipeline],
+        frame_pipelines=frames,
         detectors=found,
         callers=callers,
+        blendshapes=blendshapes,
         sessions=SessionStore(settings.tracking_max_sessions, settings.tracking_session_ttl_s),
         # Created here, inside the serving event loop (asyncio primitives bind to one loop).
         admission=AdmissionController(
@@ -181,7 +248,9 @@ async def build_services(
     if settings.grpc_enabled:
         from service.tracking.grpc_server import FaceTrackingService, start_grpc_server
 
-        tracking = FaceTrackingService(services.frames, services.sessions, settings)
+        tracking = FaceTrackingService(
+            services.frames, services.sessions, settings, services.frame_pipelines
+        )
         services.grpc_server, services.grpc_port = await start_grpc_server(tracking, settings)
     return services
 

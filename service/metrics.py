@@ -37,7 +37,10 @@ CROP_STAGES: tuple[str, ...] = ("decode", "preprocess", "inference", "postproces
 # detector (detect, absent on tracked frames), the landmark model with its warps and
 # projection (landmarks), the head pose (pose), and frame_total (probe to result).
 FRAME_STAGES: tuple[str, ...] = ("frame_decode", "detect", "landmarks", "pose", "frame_total")
-STAGES: tuple[str, ...] = CROP_STAGES + FRAME_STAGES
+# Blendshapes on request (?blendshapes=true, every endpoint): the points, the blendshape
+# model's call (micro-batched across faces and requests) and the scores' rows.
+BLENDSHAPE_STAGES: tuple[str, ...] = ("blendshapes",)
+STAGES: tuple[str, ...] = CROP_STAGES + FRAME_STAGES + BLENDSHAPE_STAGES
 ENDPOINTS: tuple[str, ...] = (
     "/v1/crop",
     "/v1/crops",

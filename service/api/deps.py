@@ -28,6 +28,7 @@ from service.core.admission import AdmissionController
 from service.core.config import Settings
 from service.core.errors import InvalidParameter
 from service.inference.batcher import ModelCaller
+from service.pipelines.blendshapes import Blendshapes, require_blendshapes
 from service.pipelines.crops import CropPipeline
 from service.pipelines.detectors import Detectors
 from service.pipelines.frames import FramePipeline
@@ -45,13 +46,17 @@ class Services:
 
     settings: Settings
     crops: dict[str, CropPipeline]
-    frames: FramePipeline
+    frames: FramePipeline  # the default pipeline's
     # Every loaded face detector by kind (shared with ``frames``), for ``?detector=``.
     detectors: Detectors
     sessions: SessionStore
     admission: AdmissionController
     # Every model's one micro-batching caller (closed, with its model, by close_services).
     callers: list[ModelCaller[Any]] = field(default_factory=list)
+    # Each loaded pipeline's frame pipeline (``?model=`` on frames and tracking), by name.
+    frame_pipelines: dict[str, FramePipeline] = field(default_factory=dict)
+    # The blendshape model (shared with every pipeline), None when not loaded.
+    blendshapes: Blendshapes | None = None
     grpc_server: grpc.aio.Server | None = None
     grpc_port: int | None = None
     session_expiry: asyncio.Task[None] | None = None
@@ -79,17 +84,19 @@ async def get_app_settings(connection: HTTPConnection) -> Settings:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_crop_pipeline(
-    services: ServicesDep,
-    model: Annotated[
-        PipelineName | None,
-        Query(
-            description="Pipeline: `attention` (fused Attention Mesh) or `cascade` (468-point "
-            "mesh + iris model per eye); default `FACEMESH_PIPELINE`. Only the pipelines "
-            "loaded at start-up (`FACEMESH_PIPELINE`, `FACEMESH_EXTRA_PIPELINES`) can be chosen.",
-        ),
-    ] = None,
-) -> CropPipeline:
+ModelQuery = Annotated[
+    PipelineName | None,
+    Query(
+        description="Pipeline: `attention` (fused Attention Mesh), `cascade` (468-point "
+        "mesh + iris model per eye) or `landmarker` (MediaPipe Tasks FaceLandmarker's landmark "
+        "model and ROI rules; no region affines); default `FACEMESH_PIPELINE`. Only the "
+        "pipelines loaded at start-up (`FACEMESH_PIPELINE`, `FACEMESH_EXTRA_PIPELINES`) can be "
+        "chosen.",
+    ),
+]
+
+
+async def get_crop_pipeline(services: ServicesDep, model: ModelQuery = None) -> CropPipeline:
     """The crop pipeline the request asks for (``?model=``), else the default one."""
     if model is None:
         return services.default_crops
@@ -108,8 +115,12 @@ def require_loaded(param: str, what: str, name: str, loaded: Iterable[str]) -> N
         )
 
 
-async def get_frame_pipeline(services: ServicesDep) -> FramePipeline:
-    return services.frames
+async def get_frame_pipeline(services: ServicesDep, model: ModelQuery = None) -> FramePipeline:
+    """The frame pipeline the request or session asks for (``?model=``), else the default."""
+    if model is None:
+        return services.frames
+    require_loaded("model", "pipeline", model, services.frame_pipelines)
+    return services.frame_pipelines[model]
 
 
 async def get_detector_kind(
@@ -162,11 +173,30 @@ async def get_fields(
     return names
 
 
-async def get_frame_model(services: ServicesDep) -> schemas.ModelInfo:
-    """The ``model`` block of frame and tracking responses: the frame pipeline runs the
-    default crop pipeline's landmark model."""
-    default = services.default_crops
-    return model_info(services.settings, default.backend.name, default.pipeline)
+async def get_frame_model(services: ServicesDep, model: ModelQuery = None) -> schemas.ModelInfo:
+    """The ``model`` block of frame and tracking responses: the frame pipeline runs its crop
+    pipeline's landmark model (``?model=``, checked by ``get_frame_pipeline``)."""
+    crops = services.crops.get(model) if model is not None else None
+    chosen = crops or services.default_crops
+    return model_info(services.settings, chosen.backend.name, chosen.pipeline)
+
+
+async def get_blendshapes_wanted(
+    services: ServicesDep,
+    blendshapes: Annotated[
+        bool,
+        Query(
+            description="Add each face's 52 blendshape scores (MediaPipe's names -> 0..1, "
+            "FaceLandmarker's blendshape model on the face's landmarks). A 422 when the "
+            "blendshape model is not loaded.",
+        ),
+    ] = False,
+) -> bool:
+    """``?blendshapes=``, refused (422) before the body is read when the model is not
+    loaded."""
+    if blendshapes:
+        require_blendshapes(services.blendshapes)
+    return blendshapes
 
 
 async def get_sessions(services: ServicesDep) -> SessionStore:
@@ -184,4 +214,5 @@ DetectorKindDep = Annotated[str | None, Depends(get_detector_kind)]
 FieldsDep = Annotated[Fields | None, Depends(get_fields)]
 FrameModelDep = Annotated[schemas.ModelInfo, Depends(get_frame_model)]
 SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
+BlendshapesDep = Annotated[bool, Depends(get_blendshapes_wanted)]
 AdmissionDep = Annotated[AdmissionController, Depends(get_admission)]

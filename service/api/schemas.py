@@ -40,16 +40,18 @@ class ModelInfo(BaseModel):
     )
     pipeline: str = Field(
         "attention",
-        description="`attention` (the fused Attention Mesh) or `cascade` (468-point mesh, then "
-        "the iris model per eye; its lips region is the mesh's own lips points).",
+        description="`attention` (the fused Attention Mesh), `cascade` (468-point mesh, then "
+        "the iris model per eye; its lips region is the mesh's own lips points) or `landmarker` "
+        "(MediaPipe Tasks FaceLandmarker's landmark model; no region affines).",
     )
 
 
 class Region(BaseModel):
     landmarks: list[Point2] = Field(description="[x, y] in posted-image pixels.")
-    affine: list[list[float]] = Field(
+    affine: list[list[float]] | None = Field(
         description="2x3 matrix mapping the region's unit square (u, v in 0..1) to "
-        "posted-image pixels: [x, y] = A @ [u, v, 1]."
+        "posted-image pixels: [x, y] = A @ [u, v, 1]. Null on the `landmarker` pipeline, "
+        "whose model has no region transforms (its region points are its own landmarks)."
     )
 
 
@@ -125,6 +127,13 @@ class Face(BaseModel):
         description="Gaze relative to the head (docs/gaze.md). On /v1/crop(s), from a "
         "weak-perspective fit (no camera); on frames, the camera-frame `gaze` turned into the "
         "head's frame. Null without landmarks (or, on frames, without a pose).",
+    )
+    blendshapes: dict[str, float] | None = Field(
+        None,
+        description="With `?blendshapes=true`: MediaPipe's 52 blendshape category names "
+        "(`_neutral`, `browDownLeft`, ... `noseSneerRight`, in the model's order) -> score "
+        "0..1, from FaceLandmarker's blendshape model on this face's landmarks "
+        "(docs/landmarker.md). Null when not asked for or without landmarks.",
     )
 
 

@@ -94,7 +94,8 @@ class Settings(BaseSettings):
     pipeline: PipelineName = Field(
         "attention",
         description="Landmark pipeline a request gets without `?model=`: the fused Attention "
-        "Mesh, or the pre-attention cascade (468-point mesh, then the iris model once per eye).",
+        "Mesh, the pre-attention cascade (468-point mesh, then the iris model once per eye), or "
+        "MediaPipe Tasks FaceLandmarker's landmark model (docs/landmarker.md).",
     )
     extra_pipelines: str = Field(
         "",
@@ -108,6 +109,21 @@ class Settings(BaseSettings):
     cascade_iris_path: Path = Field(
         REPO_ROOT / "model_repository" / "iris_landmark" / "1" / "model.onnx",
         description="The cascade's per-eye iris ONNX file (`make cascade-models`).",
+    )
+    landmarker_model_path: Path = Field(
+        REPO_ROOT / "model_repository" / "face_landmarker" / "1" / "model.onnx",
+        description="FaceLandmarker's landmark model, ONNX (`make landmarker-models`).",
+    )
+    landmarker_model_name: str = Field(
+        "face_landmarker", description="FaceLandmarker's landmark model's name on Triton."
+    )
+    blendshapes_model_path: Path = Field(
+        REPO_ROOT / "model_repository" / "face_blendshapes" / "1" / "model.onnx",
+        description="FaceLandmarker's blendshape model, ONNX (`make landmarker-models`); "
+        "loaded when the file exists (`?blendshapes=true` is a 422 otherwise).",
+    )
+    blendshapes_model_name: str = Field(
+        "face_blendshapes", description="The blendshape model's name on Triton."
     )
     runtime: Literal["openvino", "onnxruntime"] = Field(
         "openvino",

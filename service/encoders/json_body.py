@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from service.contract import IRIS_REGIONS, REGION_ORDER
+from service.contract import BLENDSHAPE_NAMES, IRIS_REGIONS, REGION_ORDER
 from service.encoders.rounding import (
     AFFINE_DECIMALS,
+    BLENDSHAPE_DECIMALS,
     COORD_DECIMALS,
     GAZE_DECIMALS,
     POSE_DECIMALS,
@@ -49,16 +50,24 @@ def face_body(result: FaceResult) -> dict[str, Any]:
     regions: dict[str, Any] = {}
     for name in REGION_ORDER:
         region = result.regions[name]
-        assert region.affine is not None
         regions[name] = {
             "landmarks": rounded(region.landmarks, COORD_DECIMALS),
-            "affine": rounded(region.affine, AFFINE_DECIMALS),
+            # None: a pipeline without region affines (the landmarker)
+            "affine": None if region.affine is None else rounded(region.affine, AFFINE_DECIMALS),
         }
     for name in IRIS_REGIONS:
         regions[name] = {"landmarks": rounded(result.regions[name].landmarks, COORD_DECIMALS)}
     body["landmarks"] = rounded(result.landmarks, COORD_DECIMALS)
     body["regions"] = regions
     return body
+
+
+def blendshapes_body(scores: np.ndarray | None) -> dict[str, float] | None:
+    """``{category name: score}`` in the model's order (``BLENDSHAPE_NAMES``), or None."""
+    if scores is None:
+        return None
+    values = np.round(np.asarray(scores, dtype=np.float64), BLENDSHAPE_DECIMALS).tolist()
+    return dict(zip(BLENDSHAPE_NAMES, values, strict=True))
 
 
 def _gaze_ray(ray: GazeRay) -> dict[str, Any]:
@@ -94,6 +103,7 @@ def faces_body(faces: Sequence[CropFace], model: Mapping[str, Any]) -> dict[str,
     for face in faces:
         body = face_body(face.result)
         body["head_gaze"] = _head_gaze(face.gaze)
+        body["blendshapes"] = blendshapes_body(face.blendshapes)
         bodies.append(body)
     return {"model": dict(model), "faces": bodies}
 
@@ -158,6 +168,8 @@ def frame_face_body(face: FrameFace, fields: Fields | None = None) -> dict[str, 
                 "right": rounded_float(iris.right, POSE_DECIMALS),
             }
         )
+    if fields is None or face.blendshapes is not None:  # asked for: always shown
+        body["blendshapes"] = blendshapes_body(face.blendshapes)
     return body
 
 

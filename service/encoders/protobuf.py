@@ -9,6 +9,7 @@ import numpy as np
 
 from service.encoders.rounding import (
     AFFINE_DECIMALS,
+    BLENDSHAPE_DECIMALS,
     COORD_DECIMALS,
     GAZE_DECIMALS,
     POSE_DECIMALS,
@@ -98,6 +99,8 @@ def result_message(
                     right=rounded_float(face.iris_distance.right, POSE_DECIMALS),
                 )
             )
+        if face.blendshapes is not None:
+            out.blendshapes.extend(_floats(face.blendshapes, BLENDSHAPE_DECIMALS))
         if face.detection is not None and wants(fields, "detection"):
             box = rounded(face.detection.box, COORD_DECIMALS)
             out.detection.CopyFrom(

@@ -16,6 +16,7 @@ COORD_DECIMALS: Final = 3  # pixels: landmarks, boxes, keypoints, ROI centres an
 AFFINE_DECIMALS: Final = 5  # region affines, ROI rotation (radians)
 POSE_DECIMALS: Final = 5  # pose matrix, Euler angles, iris distances
 GAZE_DECIMALS: Final = 5  # gaze directions, angles, eyeball centres
+BLENDSHAPE_DECIMALS: Final = 5  # blendshape scores (0..1)
 
 
 def rounded(array: np.ndarray, decimals: int) -> np.ndarray:

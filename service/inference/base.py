@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from service.contract import MODEL_INPUT_SIZE, ModelOutputs
+from service.contract import MODEL_INPUT_SIZE, ModelOutputs, ModelSpec
 from service.core.errors import BackendUnavailable
 
 
@@ -30,6 +30,21 @@ def check_image_batch(images: np.ndarray, size: int = MODEL_INPUT_SIZE, min_batc
         batch = f"N>={min_batch}" if min_batch else "N"
         raise ValueError(
             f"want uint8 [{batch}, {size}, {size}, 3], got {images.dtype} {images.shape}"
+        )
+
+
+def check_input_batch(batch: np.ndarray, spec: ModelSpec, min_batch: int = 0) -> None:
+    """Raise ``ValueError`` unless ``batch`` is [N, *spec.input_shape] of ``spec``'s input
+    dtype with N >= min_batch (images for the image models, points for the blendshape model)."""
+    if (
+        batch.dtype != np.dtype(spec.input_dtype)
+        or batch.shape[1:] != spec.input_shape
+        or batch.ndim != 1 + len(spec.input_shape)
+        or batch.shape[0] < min_batch
+    ):
+        raise ValueError(
+            f"{spec.label}: want {spec.input_dtype} [N, {', '.join(map(str, spec.input_shape))}]"
+            f", got {batch.dtype} {batch.shape}"
         )
 
 

@@ -306,3 +306,8 @@ def pair_rows(
     """Rows ``start:stop`` of both arrays of a pair result (e.g. a detector's regressors and
     classificators)."""
     return arrays[0][start:stop], arrays[1][start:stop]
+
+
+def array_rows(array: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of a one-array result (e.g. the blendshape model's scores)."""
+    return array[start:stop]

@@ -29,7 +29,12 @@ def create_backend(settings: Settings) -> InferenceBackend:
 
 def create_pipeline_backend(settings: Settings, model: str) -> InferenceBackend:
     """The backend for one pipeline: ``create_backend`` for ``attention``; for ``cascade``
-    the mesh + iris models on the embedded runtime (``service.inference.cascade``)."""
+    the mesh + iris models on the embedded runtime (``service.inference.cascade``); for
+    ``landmarker`` FaceLandmarker's landmark model (``service.inference.landmarker``)."""
+    if model == "landmarker":
+        from service.inference.landmarker import create_landmarker_backend
+
+        return create_landmarker_backend(settings)
     if model == "cascade":
         from service.inference.cascade import create_cascade_backend
 

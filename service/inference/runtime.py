@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 RuntimeName = Literal["openvino", "onnxruntime"]
 
+# NumPy dtype name -> ONNX Runtime's input type string.
+_ORT_TYPES = {"uint8": "tensor(uint8)", "float32": "tensor(float)"}
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 
@@ -159,8 +161,10 @@ class OnnxRuntimeRuntime:
         self.spec = spec
         self._session = load_session(model_path, spec, options)
         inputs = {i.name: i.type for i in self._session.get_inputs()}
-        if inputs.get(spec.input_name) != "tensor(uint8)":
-            raise BackendUnavailable(f"{model_path} has no uint8 input {spec.input_name!r}")
+        if inputs.get(spec.input_name) != _ORT_TYPES[spec.input_dtype]:
+            raise BackendUnavailable(
+                f"{model_path} has no {spec.input_dtype} input {spec.input_name!r}"
+            )
         missing = set(spec.outputs) - {o.name for o in self._session.get_outputs()}
         if missing:
             raise BackendUnavailable(f"{model_path} lacks outputs {sorted(missing)}")
@@ -261,9 +265,12 @@ class OpenVinoRuntime:
         import openvino as ov
 
         inputs = {port.get_any_name(): port for port in self._model.inputs}
-        image = inputs.get(self.spec.input_name)
-        if image is None or image.get_element_type() != ov.Type.u8:
-            raise BackendUnavailable(f"{self._path} has no uint8 input {self.spec.input_name!r}")
+        port = inputs.get(self.spec.input_name)
+        dtype = {"uint8": ov.Type.u8, "float32": ov.Type.f32}[self.spec.input_dtype]
+        if port is None or port.get_element_type() != dtype:
+            raise BackendUnavailable(
+                f"{self._path} has no {self.spec.input_dtype} input {self.spec.input_name!r}"
+            )
         names = {name for port in self._model.outputs for name in port.get_names()}
         missing = set(self.spec.outputs) - names
         if missing:
@@ -277,8 +284,7 @@ class OpenVinoRuntime:
             compiled_model = self._compiled.get(size)
             if compiled_model is None:
                 model = self._model.clone()
-                side = self.spec.input_size
-                model.reshape({self.spec.input_name: [size, side, side, 3]})
+                model.reshape({self.spec.input_name: [size, *self.spec.input_shape]})
                 try:
                     compiled = self._core.compile_model(model, "CPU", self._config)
                 except Exception as exc:

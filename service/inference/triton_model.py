@@ -44,7 +44,7 @@ import numpy as np
 from service.contract import ModelSpec
 from service.core.config import Settings
 from service.core.errors import BackendUnavailable
-from service.inference.base import check_image_batch
+from service.inference.base import check_input_batch
 from service.inference.triton_transport import (
     Failed,
     Transport,
@@ -84,10 +84,11 @@ def check_metadata(metadata: dict[str, Any], spec: ModelSpec) -> None:
     non-batch dim).
     """
     inputs = {tensor["name"]: tensor for tensor in metadata.get("inputs", [])}
-    image = inputs.get(spec.input_name)
-    want_image = [-1, spec.input_size, spec.input_size, 3]
-    if image is None or image["datatype"] != "UINT8" or _dims(image) != want_image:
-        raise ValueError(f"Triton input {spec.input_name!r} is {image}, want UINT8 {want_image}")
+    given = inputs.get(spec.input_name)
+    want_input = [-1, *spec.input_shape]
+    dtype = spec.triton_dtype
+    if given is None or given["datatype"] != dtype or _dims(given) != want_input:
+        raise ValueError(f"Triton input {spec.input_name!r} is {given}, want {dtype} {want_input}")
     outputs = {tensor["name"]: tensor for tensor in metadata.get("outputs", [])}
     for name, shape in spec.outputs.items():
         tensor = outputs.get(name)
@@ -215,7 +216,7 @@ class TritonModel:
         """uint8 [N, S, S, 3] -> ``spec``'s outputs, float32 [N, ...] (contract shapes: a [N]
         output comes back [N], not Triton's [N, 1]); ``BackendUnavailable`` on failure."""
         spec = self._target.spec
-        check_image_batch(images, spec.input_size, min_batch=1)
+        check_input_batch(images, spec, min_batch=1)
         deadline = time.monotonic() + self.timeout_s
         self._ensure_contract(deadline)
         # Requests larger than the config's max_batch_size are sent in chunks, in order.

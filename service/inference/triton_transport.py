@@ -112,7 +112,7 @@ class GrpcTransport:
 
     def infer(self, images: np.ndarray, timeout_s: float) -> dict[str, np.ndarray]:
         spec = self._target.spec
-        image = self._grpc.InferInput(spec.input_name, list(images.shape), "UINT8")
+        image = self._grpc.InferInput(spec.input_name, list(images.shape), spec.triton_dtype)
         image.set_data_from_numpy(images)
         result = self._call(
             self._client.infer,
@@ -209,7 +209,7 @@ class HttpTransport:
 
     def infer(self, images: np.ndarray, timeout_s: float) -> dict[str, np.ndarray]:
         spec = self._target.spec
-        image = self._http.InferInput(spec.input_name, list(images.shape), "UINT8")
+        image = self._http.InferInput(spec.input_name, list(images.shape), spec.triton_dtype)
         image.set_data_from_numpy(images, binary_data=True)
         target = self._target
         result = self._call(

@@ -34,6 +34,11 @@ from service.core.config import Settings
 from service.core.errors import InvalidImage
 from service.inference.base import InferenceBackend
 from service.inference.batcher import ModelCaller
+from service.pipelines.blendshapes import (
+    Blendshapes,
+    require_blendshapes,
+    with_crop_blendshapes,
+)
 from service.pipelines.decode_budget import DecodeBudget
 from service.pipelines.measures import crop_faces
 from service.pipelines.results import CropFace
@@ -41,8 +46,7 @@ from service.processing.decode import Header, load_codecs
 from service.processing.postprocess import postprocess
 from service.processing.preprocess import CropTransform, preprocess
 
-# JPEG crops larger than this per side decode reduced (the model sees 192 px).
-SHRINK_TO = 2 * MODEL_INPUT_SIZE
+# JPEG crops larger than twice the model input per side decode reduced.
 
 
 # A request's single small image (a crop) is decoded on the event loop: the two thread
@@ -102,8 +106,13 @@ class CropPipeline:
         pipeline: str = "attention",
         *,
         budget: DecodeBudget,
+        blendshapes: Blendshapes | None = None,
+        input_size: int = MODEL_INPUT_SIZE,
     ) -> None:
         self.backend = backend
+        self.input_size = input_size  # the model's input side (``PIPELINE_INPUT_SIZES``)
+        self._shrink_to = 2 * input_size
+        self.blendshapes = blendshapes
         self.pipeline = pipeline  # "attention" or "cascade": the pipeline ``backend`` runs
         self.budget = budget
         self._settings = settings
@@ -120,9 +129,9 @@ class CropPipeline:
         batch's images are prepared in parallel). Errors in a batch name the failing image."""
         start = time.perf_counter()
         with _named(index, count):
-            decoded = self.budget.decode(payload, header, header.shrink_eighths(SHRINK_TO))
+            decoded = self.budget.decode(payload, header, header.shrink_eighths(self._shrink_to))
         decoded_at = time.perf_counter()
-        crop, transform = preprocess(decoded.pixels)
+        crop, transform = preprocess(decoded.pixels, self.input_size)
         transform = transform.onto(decoded.width, decoded.height)
         decoded_bytes = decoded.pixels.nbytes
         del decoded
@@ -132,24 +141,26 @@ class CropPipeline:
     async def _prepare_held(
         self, payload: bytes, header: Header, index: int, count: int
     ) -> PreparedCrop:
-        async with self.budget.hold(header.cost(header.shrink_eighths(SHRINK_TO))):
+        async with self.budget.hold(header.cost(header.shrink_eighths(self._shrink_to))):
             if decodes_inline(header, len(payload), count):
                 return self.prepare(payload, header, index, count)
             return await run_in_threadpool(self.prepare, payload, header, index, count)
 
-    async def run(self, payloads: Sequence[bytes]) -> list[CropFace]:
+    async def run(self, payloads: Sequence[bytes], blendshapes: bool = False) -> list[CropFace]:
         """All stages for one request; one model call for the whole batch; each face comes
-        back with its head-relative gaze (``measures.crop_faces``).
+        back with its head-relative gaze (``measures.crop_faces``) and, with
+        ``blendshapes``, its scores (one blendshape-model call for the request's faces).
 
         ``decode`` and ``preprocess`` observations are summed over the request's images (they
         run in parallel, so they can exceed the request's wall time); the others are wall time.
         """
         start = time.perf_counter()
+        scorer = require_blendshapes(self.blendshapes) if blendshapes else None
         count = len(payloads)
         try:
             # Header parsing only (bounded work per image): on the loop, no thread hop.
             headers = [self.probe(p, i, count) for i, p in enumerate(payloads)]
-            self.budget.check_request([h.cost(h.shrink_eighths(SHRINK_TO)) for h in headers])
+            self.budget.check_request([h.cost(h.shrink_eighths(self._shrink_to)) for h in headers])
             prepared = await asyncio.gather(
                 *(
                     self._prepare_held(p, header, i, count)
@@ -172,6 +183,8 @@ class CropPipeline:
                 outputs, [p.transform for p in prepared], self._settings.score_threshold
             )
             faces = crop_faces(results)
+        if scorer is not None:
+            faces = await with_crop_blendshapes(faces, scorer)
         for result in results:
             outcome = "face" if result.landmarks is not None else "below_threshold"
             metrics.CROPS.labels(outcome=outcome).inc()

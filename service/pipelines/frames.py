@@ -39,9 +39,14 @@ from starlette.concurrency import run_in_threadpool
 
 from service import metrics
 from service.core.config import Settings
+from service.pipelines.blendshapes import (
+    Blendshapes,
+    require_blendshapes,
+    with_frame_blendshapes,
+)
 from service.pipelines.detectors import Detector, Detectors
 from service.pipelines.frame_decode import FrameDecoder
-from service.pipelines.landmarks import FrameLandmarks, frame_rois
+from service.pipelines.landmarks import FrameLandmarks
 from service.pipelines.measures import with_pose
 from service.pipelines.results import Fields, FrameFace, FrameResult, TrackState
 from service.processing.decode import Decoded
@@ -68,10 +73,12 @@ class FramePipeline:
         decoder: FrameDecoder,
         detectors: Detectors,
         landmarks: FrameLandmarks,
+        blendshapes: Blendshapes | None = None,
     ) -> None:
         self.decoder = decoder
         self.detectors = detectors
         self.landmarks = landmarks
+        self.blendshapes = blendshapes
         self._rotation_search = settings.detection_rotation_search
         self._fov_degrees = settings.camera_fov_degrees
 
@@ -120,7 +127,7 @@ class FramePipeline:
         max_faces: int,
     ) -> list[FrameFace]:
         """Steps 3 and 4."""
-        rois = frame_rois(detections, tracked, frame.width, frame.height, max_faces)
+        rois = self.landmarks.rois(detections, tracked, frame.width, frame.height, max_faces)
         with metrics.timed("landmarks"):
             return self.landmarks(frame, rois)
 
@@ -152,12 +159,15 @@ class FramePipeline:
         finish: Finish | None = None,
         detector_kind: str | None = None,
         fields: Fields | None = None,
+        blendshapes: bool = False,
     ) -> FrameResult:
         """Every step for one frame's bytes, in one threadpool task; the header probe runs
         on the loop. The decode's estimated size (reduced when ``FrameDecoder.eighths`` says
         so) is held from the decode budget meanwhile. ``fields``: step 6 computes only what
-        an answer limited to them shows (None: everything)."""
+        an answer limited to them shows (None: everything). ``blendshapes``: each face's
+        scores from its returned (in sessions: smoothed) landmarks, after ``finish``."""
         start = time.perf_counter()
+        scorer = require_blendshapes(self.blendshapes) if blendshapes else None
         budget = self.decoder.budget
         header = budget.probe(payload)
         eighths = self.decoder.eighths(header, state, max_faces)
@@ -172,6 +182,8 @@ class FramePipeline:
                 budget.release_large(decoded_bytes)
                 if finish is not None:
                     frame = finish(frame)
+                if scorer is not None:
+                    frame = with_frame_blendshapes(frame, scorer)
                 with metrics.timed("pose"):
                     return self.with_pose(frame, fov_degrees, fields)
 

@@ -61,6 +61,17 @@ class FrameLandmarks:
         self.caller = caller
         self.score_threshold = score_threshold
 
+    def rois(
+        self,
+        detections: list[Detection],
+        tracked: list[RotatedRect],
+        width: int,
+        height: int,
+        max_faces: int,
+    ) -> list[FrameRoi]:
+        """This pipeline's ROIs of a frame (FaceMesh's rule: ``frame_rois``)."""
+        return frame_rois(detections, tracked, width, height, max_faces)
+
     def __call__(self, frame: Decoded, rois: list[FrameRoi]) -> list[FrameFace]:
         """The faces of ``rois`` whose score reaches the threshold (blocking). Each ROI (frame
         pixels) is cut from ``frame.pixels`` at the decode's scale; results come back in

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+import numpy as np
+
 from service.processing.detection import Detection
 from service.processing.face_geometry import HeadPose
 from service.processing.gaze import Gaze, IrisDistance
@@ -35,10 +37,12 @@ def wants(fields: Fields | None, *names: str) -> bool:
 @dataclass(frozen=True)
 class CropFace:
     """One posted crop's face: the landmark result and its head-relative gaze
-    (``processing.gaze.crop_gaze``; None without landmarks or a usable eye)."""
+    (``processing.gaze.crop_gaze``; None without landmarks or a usable eye);
+    ``blendshapes``: float32 [52] scores when asked for and the face has landmarks."""
 
     result: FaceResult
     gaze: Gaze | None
+    blendshapes: np.ndarray | None = None
 
 
 @dataclass
@@ -55,7 +59,8 @@ class FrameFace:
     from, and the detection behind that ROI (None when the ROI came from tracking).
     ``tracked_from``: the index in ``TrackState.rois`` of the tracked ROI it came from (None
     when detected); ``face_id`` (tracking sessions), ``pose``, ``gaze`` and
-    ``iris_distance`` (``processing/gaze.py``) are filled in later."""
+    ``iris_distance`` (``processing/gaze.py``) and ``blendshapes`` (``pipelines/blendshapes.py``)
+    are filled in later."""
 
     result: FaceResult
     roi: RotatedRect
@@ -65,6 +70,7 @@ class FrameFace:
     pose: HeadPose | None = None
     gaze: Gaze | None = None
     iris_distance: IrisDistance | None = None
+    blendshapes: np.ndarray | None = None  # float32 [52], when asked for
 
 
 @dataclass(frozen=True)

@@ -12,4 +12,6 @@ warp:             rotated-rectangle warp of a frame to the model input, and its 
 iris_refinement:  the cascade's eye crops, iris-model projection and merge
 face_geometry:    head pose (MediaPipe's face geometry pipeline); data in ``data/``
 gaze:             gaze per eye and the distance from the iris size
+landmarker:       FaceLandmarker's rules around its landmark model (outputs, ROIs)
+blendshapes:      landmarks -> the blendshape model's input points
 """

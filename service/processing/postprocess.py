@@ -82,7 +82,8 @@ def project(
     """The one projection of the landmark model's outputs (px192) onto posted-image pixels,
     for crops and frames alike: face ``i`` through float64 [3, 3] ``matrices[i]`` (px192 ->
     posted pixels, affine), in an image of ``sizes[i]`` = (width, height). Landmarks, region
-    points and the regions' unit-square affines (``matrices[i] @ unit_square_to_px192``);
+    points and the regions' unit-square affines (``matrices[i] @ unit_square_to_px192``; None
+    where the model gives no region transforms, NaN);
     faces below ``score_threshold`` (or NaN) get no landmarks. Vectorised over the batch."""
     count = len(sizes)
     if outputs.batch_size != count or matrices.shape != (count, 3, 3):
@@ -96,6 +97,8 @@ def project(
     }
     # [N, 3, 3, 3]: face matrix @ region unit-square matrix, for the three regions.
     affines = np.einsum("nij,nkjl->nkil", matrices, unit_square_to_px192(outputs.region_transforms))
+    # A model without region transforms (the landmarker: NaN) gives its regions no affine.
+    with_affines = np.isfinite(outputs.region_transforms).all(axis=(1, 2, 3))
     results: list[FaceResult] = []
     for i, (width, height) in enumerate(sizes):
         score = float(outputs.face_score[i])
@@ -103,7 +106,8 @@ def project(
             results.append(FaceResult(width, height, score, None, None))
             continue
         regions = {
-            name: Region(points[name][i], affines[i, k, :2]) for k, name in enumerate(REGION_ORDER)
+            name: Region(points[name][i], affines[i, k, :2] if with_affines[i] else None)
+            for k, name in enumerate(REGION_ORDER)
         }
         regions.update({name: Region(points[name][i], None) for name in IRIS_REGIONS})
         results.append(FaceResult(width, height, score, landmarks[i], regions))

@@ -60,12 +60,12 @@ class CropTransform:
         )
 
 
-def preprocess(image: np.ndarray) -> tuple[np.ndarray, CropTransform]:
-    """Resize/pad uint8 [H, W, 3] to uint8 [192, 192, 3]; return it with its ``CropTransform``."""
+def preprocess(image: np.ndarray, size: int = MODEL_INPUT_SIZE) -> tuple[np.ndarray, CropTransform]:
+    """Resize/pad uint8 [H, W, 3] to uint8 [size, size, 3] (192: the attention model's input;
+    256: the landmarker's); return it with its ``CropTransform`` (px``size`` -> posted)."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"want uint8 [H, W, 3], got {image.dtype} {image.shape}")
     height, width = int(image.shape[0]), int(image.shape[1])
-    size = MODEL_INPUT_SIZE
     if width == size and height == size:
         return np.ascontiguousarray(image), CropTransform(width, height, 1.0, 1.0, 0.0, 0.0)
 

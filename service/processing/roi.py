@@ -70,7 +70,7 @@ def roi_from_landmarks(landmarks: np.ndarray) -> RotatedRect:
     )
 
 
-def _normalized_iou(a: RotatedRect, b: RotatedRect, width: int, height: int) -> float:
+def normalized_iou(a: RotatedRect, b: RotatedRect, width: int, height: int) -> float:
     """IoU of the rectangles' unrotated boxes in frame-normalised units, as
     ``AssociationNormRectCalculator`` compares ``NormalizedRect``s."""
     ax0, ay0 = (a.center_x - a.width / 2) / width, (a.center_y - a.height / 2) / height
@@ -101,7 +101,7 @@ def associate(
             kept = [
                 item
                 for item in kept
-                if _normalized_iou(rect, item[0], width, height) <= ASSOCIATION_IOU
+                if normalized_iou(rect, item[0], width, height) <= ASSOCIATION_IOU
             ]
             kept.append((rect, tag))
     return kept

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import grpc
@@ -80,9 +80,17 @@ class FaceTrackingService:
     """The ``FaceTracking`` servicer: opens one session per stream, closes it when the stream
     ends. Everything it needs to know comes from ``settings``."""
 
-    def __init__(self, frames: FramePipeline, store: SessionStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        frames: FramePipeline,
+        store: SessionStore,
+        settings: Settings,
+        pipelines: Mapping[str, FramePipeline] | None = None,
+    ) -> None:
         self._settings = settings
         self._frames = frames
+        # Every loaded pipeline's frame pipeline, for Frame.model (default: ``frames`` only).
+        self._pipelines = dict(pipelines or {settings.pipeline: frames})
         self._store = store
         self._api_keys = configured_keys(settings)
         self._waiting = 0  # streams that have not sent their first frame yet
@@ -116,11 +124,12 @@ class FaceTrackingService:
         frame = await self._first_frame(messages, context)
         if frame is None:
             return  # the client ended the stream without a frame
+        frames = await self._pipeline(frame.model, context)
         session = await self._open(frame, context)
         try:
             index = 0
             while frame is not None:
-                yield await self._answer(index, frame, session, context)
+                yield await self._answer(index, frame, session, context, frames)
                 index += 1
                 frame = await self._next_frame(
                     messages, context, self._settings.tracking_session_ttl_s, session
@@ -170,6 +179,23 @@ class FaceTrackingService:
         assert isinstance(message, tracking_pb2.Frame)
         return message
 
+    async def _pipeline(
+        self, model: str, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> FramePipeline:
+        """The frame pipeline the first frame's ``model`` names (empty: the default);
+        ``INVALID_ARGUMENT`` for one that is not loaded."""
+        if not model:
+            return self._frames
+        found = self._pipelines.get(model)
+        if found is None:
+            loaded = ", ".join(self._pipelines)
+            await _abort(
+                context,
+                InvalidParameter(f"model: pipeline {model!r} is not loaded; loaded: {loaded}"),
+            )
+            raise AssertionError("not reached: abort raises")
+        return found
+
     async def _open(
         self, frame: tracking_pb2.Frame, context: grpc.aio.ServicerContext[Any, Any]
     ) -> TrackingSession:
@@ -179,6 +205,7 @@ class FaceTrackingService:
             rotation_search=frame.rotation_search if frame.HasField("rotation_search") else None,
             smoothing=frame.smoothing if frame.HasField("smoothing") else None,
             fov_degrees=frame.fov_degrees if frame.HasField("fov_degrees") else None,
+            pipeline=frame.model or None,
         )
         try:
             return open_session(self._store, self._settings, options)
@@ -192,13 +219,17 @@ class FaceTrackingService:
         frame: tracking_pb2.Frame,
         session: TrackingSession,
         context: grpc.aio.ServicerContext[Any, Any],
+        frames: FramePipeline,
     ) -> tracking_pb2.FrameResult:
         """The frame's result; an unusable frame's carries ``error`` (the stream goes on)."""
         error = frame_error(frame.image, self._settings.max_body_bytes)
+        blendshapes = frame.blendshapes if frame.HasField("blendshapes") else False
         try:
             if error is not None:
                 raise error
-            result = await track_frame(self._frames, self._store, session.session_id, frame.image)
+            result = await track_frame(
+                frames, self._store, session.session_id, frame.image, blendshapes=blendshapes
+            )
         except InvalidImage as exc:
             return tracking_pb2.FrameResult(
                 frame_index=index,

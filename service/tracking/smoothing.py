@@ -37,6 +37,10 @@ class OneEuroParams:
     beta: float = 40.0
     derivate_cutoff: float = 1.0
     frame_rate: float = 30.0
+    # The rate assumed for the first filtered step only (None: ``frame_rate``). FaceLandmarker's
+    # filter keeps its starting rate (30 Hz) for the step after a frame stamped 0, whatever
+    # the stream's rate (docs/landmarker.md).
+    first_rate: float | None = None
 
 
 def _alpha(cutoff: np.ndarray | float, period: float) -> np.ndarray:
@@ -52,6 +56,7 @@ class OneEuroFilter:
         self._raw: np.ndarray | None = None
         self._value: np.ndarray | None = None
         self._speed: np.ndarray | None = None
+        self._steps = 0  # filtered steps since the first sample
 
     def reset(self) -> None:
         self._raw = self._value = self._speed = None
@@ -63,7 +68,11 @@ class OneEuroFilter:
         period = 1.0 / self.params.frame_rate
         if self._raw is None or self._raw.shape != raw.shape:
             self._raw, self._value, self._speed = raw.copy(), raw.copy(), np.zeros_like(raw)
+            self._steps = 0
             return raw.copy()
+        if self._steps == 0 and self.params.first_rate is not None:
+            period = 1.0 / self.params.first_rate
+        self._steps += 1
         assert self._value is not None and self._speed is not None
         speed = (raw - self._raw) * value_scale / period
         a_speed = _alpha(self.params.derivate_cutoff, period)

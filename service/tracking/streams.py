@@ -26,6 +26,7 @@ class StreamOptions:
     rotation_search: bool | None = None
     smoothing: bool | None = None
     fov_degrees: float | None = None
+    pipeline: str | None = None  # the landmark pipeline (None: Settings.pipeline)
 
 
 def check_fov_degrees(fov_degrees: float | None) -> None:
@@ -44,13 +45,13 @@ def open_session(
 ) -> TrackingSession:
     """A new session in ``store`` with ``options`` applied: at most
     ``Settings.max_faces`` faces (default ``tracking_max_faces``), the fov checked, the
-    smoothing parameters from the settings."""
+    smoothing parameters from the settings (and the pipeline)."""
     check_fov_degrees(options.fov_degrees)
     max_faces = min(options.max_faces or settings.tracking_max_faces, settings.max_faces)
     return store.open(
         max_faces,
         options.rotation_search,
-        smoothing_params(settings, options.smoothing),
+        smoothing_params(settings, options.smoothing, options.pipeline),
         options.fov_degrees,
     )
 

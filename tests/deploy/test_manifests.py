@@ -358,7 +358,9 @@ def test_gateway_probes_and_port_match_the_service() -> None:
     assert int(config["FACEMESH_PORT"]) == ports["http"]
 
 
-TRITON_MODELS = ("facemesh", "face_detector")  # what the triton backend asks Triton for
+# What the triton backend asks Triton for: the mesh, the detector, FaceLandmarker's landmark
+# model (?model=landmarker) and its blendshape model (?blendshapes=true).
+TRITON_MODELS = ("facemesh", "face_detector", "face_landmarker", "face_blendshapes")
 
 
 def test_triton_serves_the_repository_configs_and_the_gateway_image_models() -> None:
@@ -373,7 +375,12 @@ def test_triton_serves_the_repository_configs_and_the_gateway_image_models() -> 
     dockerfile = (ROOT / "Dockerfile").read_text()
     # Every model Triton must serve for the gateway's Triton backend is laid out.
     settings = Settings()
-    assert {settings.model_name, settings.detector_model_name} == set(TRITON_MODELS)
+    assert {
+        settings.model_name,
+        settings.detector_model_name,
+        settings.landmarker_model_name,
+        settings.blendshapes_model_name,
+    } == set(TRITON_MODELS)
     for model in TRITON_MODELS:
         production = (ROOT / "model_repository" / model / "config.pbtxt").read_text()
         copy_name = f"deploy/k8s/base/{model}-config.pbtxt"
@@ -382,7 +389,7 @@ def test_triton_serves_the_repository_configs_and_the_gateway_image_models() -> 
         )
         # The Dockerfile builds the model where the init container copies it from.
         assert f"model_repository/{model}/1/model.onnx" in dockerfile
-    assert "for m in facemesh face_detector" in script
+    assert f"for m in {' '.join(TRITON_MODELS)}" in script
     assert "/app/model_repository/$m/1/model.onnx /models/$m/1/model.onnx" in script
     assert "/model-config/$m.pbtxt /models/$m/config.pbtxt" in script
     assert "COPY --from=build /src/model_repository/ /app/model_repository/" in dockerfile

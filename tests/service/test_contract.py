@@ -143,6 +143,7 @@ def test_detector_kinds_are_the_contracts_detectors() -> None:
     assert get_args(contract.DetectorKind) == tuple(contract.DETECTORS)
     assert (
         *contract.PIPELINES,
+        contract.BLENDSHAPES_MODEL,
         *(contract.detector_model(kind) for kind in contract.DETECTORS),
     ) == contract.MODEL_LABELS
     assert metrics.MODELS == contract.MODEL_LABELS

@@ -25,6 +25,11 @@ a lock, decode and graph in Starlette's threadpool (the event loop only moves by
   default; MediaPipe's landmark smoothing on, as ours is); binary image messages in, one JSON
   text message out per frame.
 
+- ``POST /landmarker``, ``WS /landmarker/track`` (with ``--task face_landmarker.task``): the
+  same wrapper around MediaPipe Tasks' ``FaceLandmarker`` (image mode with ``--max-faces``
+  faces; video mode with one face per session, frames stamped 30 fps apart), blendshapes on;
+  each face also carries ``blendshapes`` (name -> score).
+
 Every answer: ``{"image": {"width", "height"}, "faces": [{"landmarks": 478 x [x, y, z]}]}``,
 x/y in image pixels, z on the x scale (MediaPipe's normalised z times the width). Bad input:
 HTTP 422 (``{"error": {"code", "message"}}``), on the WebSocket the same body as a message and
@@ -118,8 +123,51 @@ def run(graph: Graph, body: bytes) -> bytes:
     return answer(rgb.shape[1], rgb.shape[0], graph.faces(rgb))
 
 
-def create_app(max_faces: int, crop_graph: str) -> FastAPI:
+class Landmarker:
+    """MediaPipe Tasks' FaceLandmarker (blendshapes on) behind a lock; ``video``: its VIDEO
+    mode, frames stamped 30 fps apart."""
+
+    def __init__(self, task: str, num_faces: int, video: bool) -> None:
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=task),
+            running_mode=mode,
+            num_faces=num_faces,
+            output_face_blendshapes=True,
+        )
+        self.graph = vision.FaceLandmarker.create_from_options(options)
+        self.video = video
+        self.frames = 0
+        self.lock = threading.Lock()
+
+    def answer(self, body: bytes) -> bytes:
+        rgb = decode(body)
+        height, width = rgb.shape[:2]
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        with self.lock:
+            if self.video:
+                result = self.graph.detect_for_video(image, round(self.frames * 1000 / 30))
+                self.frames += 1
+            else:
+                result = self.graph.detect(image)
+        scale = np.array([width, height, width], dtype=np.float64)
+        faces = [
+            {
+                "landmarks": np.array([(p.x, p.y, p.z) for p in points]) * scale,
+                "blendshapes": {c.category_name: c.score for c in shapes},
+            }
+            for points, shapes in zip(result.face_landmarks, result.face_blendshapes, strict=True)
+        ]
+        body = {"image": {"width": width, "height": height}, "faces": faces}
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def create_app(max_faces: int, crop_graph: str, task: str | None = None) -> FastAPI:
     app = FastAPI(title="MediaPipe FaceMesh behind FastAPI (the peer)")
+    if task is not None:
+        add_landmarker_routes(app, task, max_faces)
     frames = Graph(face_mesh(static=True, max_faces=max_faces))
     crops = CropGraph() if crop_graph == "landmark" else Graph(face_mesh(True, 1))
 
@@ -165,14 +213,52 @@ def create_app(max_faces: int, crop_graph: str) -> FastAPI:
     return app
 
 
+def add_landmarker_routes(app: FastAPI, task: str, max_faces: int) -> None:
+    """``POST /landmarker`` (image mode, ``max_faces`` faces) and ``WS /landmarker/track``
+    (one video-mode FaceLandmarker per session, one face), blendshapes on: the same wrapper
+    around MediaPipe Tasks' FaceLandmarker; each face also has ``blendshapes`` (name -> score)."""
+    stills = Landmarker(task, max_faces, video=False)
+
+    @app.post("/landmarker")
+    async def landmarker(request: Request) -> Response:
+        body = await request.body()
+        try:
+            content = await run_in_threadpool(stills.answer, body)
+        except NotAnImageError as exc:
+            return Response(error(str(exc)), status_code=422, media_type="application/json")
+        return Response(content, media_type="application/json")
+
+    @app.websocket("/landmarker/track")
+    async def landmarker_track(websocket: WebSocket) -> None:
+        await websocket.accept()
+        session = await run_in_threadpool(Landmarker, task, 1, True)
+        try:
+            while (message := await websocket.receive())["type"] != "websocket.disconnect":
+                body = message.get("bytes")
+                try:
+                    if body is None:
+                        raise NotAnImageError("send each frame as one binary message")
+                    content = await run_in_threadpool(session.answer, body)
+                except NotAnImageError as exc:
+                    content = error(str(exc))
+                await websocket.send_text(content.decode())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            await run_in_threadpool(session.graph.close)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--max-faces", type=int, default=16, help="FaceMesh max_num_faces")
     parser.add_argument("--crop-graph", choices=("landmark", "facemesh"), default="landmark")
+    parser.add_argument(
+        "--task", help="face_landmarker.task: also serve /landmarker and WS /landmarker/track"
+    )
     args = parser.parse_args()
-    app = create_app(args.max_faces, args.crop_graph)
+    app = create_app(args.max_faces, args.crop_graph, args.task)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

@@ -43,6 +43,10 @@ DETECTOR_NAME = "face_detector"
 REPOSITORY = ROOT / "model_repository"
 
 
+# FaceLandmarker's landmark and blendshape models (the landmarker pipeline, blendshapes).
+FACELANDMARKER_NAMES: tuple[str, ...] = ("face_landmarker", "face_blendshapes")
+
+
 class LocalTritonUnavailableError(RuntimeError):
     """The local tritonserver cannot run on this machine (wheel or libpython missing)."""
 
@@ -132,6 +136,7 @@ class LocalTriton:
         threads: int = 0,
         triton_venv: Path = TRITON_VENV,
         config_name: str | None = None,
+        extra_models: tuple[str, ...] = (),
     ) -> None:
         self.workdir = workdir
         self.config_name = config_name
@@ -140,6 +145,12 @@ class LocalTriton:
         self.models = {MODEL_NAME: onnx_path.resolve()}
         if detector.is_file():
             self.models[DETECTOR_NAME] = detector.resolve()
+        # Further models of the repository by name (e.g. FACELANDMARKER_NAMES), when asked.
+        for name in extra_models:
+            extra = REPOSITORY / name / "1" / "model.onnx"
+            if not extra.is_file():
+                raise LocalTritonUnavailableError(f"{extra} missing: run `make model`")
+            self.models[name] = extra.resolve()
         self.triton_venv = triton_venv
         self.onnx_path = onnx_path.resolve()
         self.max_queue_delay_us = max_queue_delay_us

@@ -23,6 +23,7 @@ from facemesh_client.errors import (
 )
 from facemesh_client.images import ImageInput, encode_png
 from facemesh_client.results import (
+    BLENDSHAPE_NAMES,
     Detection,
     Face,
     FacesResult,
@@ -40,6 +41,7 @@ from facemesh_client.results import (
 )
 
 __all__ = [
+    "BLENDSHAPE_NAMES",
     "AsyncClient",
     "BackendUnavailable",
     "Client",

@@ -87,11 +87,18 @@ def _single(path: str, upload: Upload, params: dict[str, Any]) -> Call:
     return Call(path, params, content=upload.data, headers={"Content-Type": upload.content_type})
 
 
-def crop_call(options: Options, image: ImageInput, model: str | None) -> Call:
-    return _single("/v1/crop", options.upload(image), _params(model=model))
+def crop_call(
+    options: Options, image: ImageInput, model: str | None, blendshapes: bool | None = None
+) -> Call:
+    return _single("/v1/crop", options.upload(image), _params(model=model, blendshapes=blendshapes))
 
 
-def crops_call(options: Options, images: Iterable[ImageInput], model: str | None) -> Call:
+def crops_call(
+    options: Options,
+    images: Iterable[ImageInput],
+    model: str | None,
+    blendshapes: bool | None = None,
+) -> Call:
     uploads = [options.upload(image) for image in images]
     if not uploads:
         raise ValueError("crops() needs at least one image")
@@ -99,7 +106,7 @@ def crops_call(options: Options, images: Iterable[ImageInput], model: str | None
         (IMAGE_FIELD, (f"image{i}", upload.data, upload.content_type))
         for i, upload in enumerate(uploads)
     ]
-    return Call("/v1/crops", _params(model=model), files=files)
+    return Call("/v1/crops", _params(model=model, blendshapes=blendshapes), files=files)
 
 
 def frame_call(
@@ -108,8 +115,16 @@ def frame_call(
     max_faces: int | None,
     rotation_search: bool | None,
     params: Mapping[str, Any] | None,
+    model: str | None = None,
+    blendshapes: bool | None = None,
 ) -> Call:
-    query = _params(max_faces=max_faces, rotation_search=rotation_search, **(params or {}))
+    query = _params(
+        max_faces=max_faces,
+        rotation_search=rotation_search,
+        model=model,
+        blendshapes=blendshapes,
+        **(params or {}),
+    )
     return _single("/v1/frame", options.upload(image), query)
 
 
@@ -148,12 +163,20 @@ def track_url(
     max_faces: int | None,
     rotation_search: bool | None,
     params: Mapping[str, Any] | None,
+    model: str | None = None,
+    blendshapes: bool | None = None,
 ) -> str:
     parts = urlsplit(options.base_url)
     scheme = "wss" if parts.scheme == "https" else "ws"
     path = parts.path.rstrip("/") + "/v1/track"
     query = urlencode(
-        _params(max_faces=max_faces, rotation_search=rotation_search, **(params or {}))
+        _params(
+            max_faces=max_faces,
+            rotation_search=rotation_search,
+            model=model,
+            blendshapes=blendshapes,
+            **(params or {}),
+        )
     )
     return urlunsplit((scheme, parts.netloc, path, query, ""))
 

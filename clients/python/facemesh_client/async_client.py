@@ -87,17 +87,27 @@ class AsyncClient:
             attempt += 1
             await asyncio.sleep(delay)
 
-    async def crop(self, image: ImageInput, *, model: str | None = None) -> FacesResult:
+    async def crop(
+        self, image: ImageInput, *, model: str | None = None, blendshapes: bool | None = None
+    ) -> FacesResult:
         """``POST /v1/crop``: landmarks of one face crop (``result.faces[0]``)."""
         body, headers = await self._send(
-            await asyncio.to_thread(protocol.crop_call, self.options, image, model)
+            await asyncio.to_thread(protocol.crop_call, self.options, image, model, blendshapes)
         )
         return protocol.faces_result(body, headers)
 
-    async def crops(self, images: Iterable[ImageInput], *, model: str | None = None) -> FacesResult:
+    async def crops(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        model: str | None = None,
+        blendshapes: bool | None = None,
+    ) -> FacesResult:
         """``POST /v1/crops``: several crops in one model call, one face each, in order."""
         body, headers = await self._send(
-            await asyncio.to_thread(protocol.crops_call, self.options, list(images), model)
+            await asyncio.to_thread(
+                protocol.crops_call, self.options, list(images), model, blendshapes
+            )
         )
         return protocol.faces_result(body, headers)
 
@@ -108,10 +118,19 @@ class AsyncClient:
         *,
         rotation_search: bool | None = None,
         params: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        blendshapes: bool | None = None,
     ) -> FrameResult:
         """``POST /v1/frame``: every face of a whole frame (detector, ROI, landmarks)."""
         call = await asyncio.to_thread(
-            protocol.frame_call, self.options, image, max_faces, rotation_search, params
+            protocol.frame_call,
+            self.options,
+            image,
+            max_faces,
+            rotation_search,
+            params,
+            model,
+            blendshapes,
         )
         body, headers = await self._send(call)
         return protocol.frame_result(body, headers)
@@ -130,6 +149,8 @@ class AsyncClient:
         *,
         rotation_search: bool | None = ...,
         params: Mapping[str, Any] | None = ...,
+        model: str | None = ...,
+        blendshapes: bool | None = ...,
         return_errors: Literal[False] = ...,
         key_in_subprotocol: bool = ...,
     ) -> AsyncGenerator[FrameResult, None]: ...
@@ -142,6 +163,8 @@ class AsyncClient:
         *,
         rotation_search: bool | None = ...,
         params: Mapping[str, Any] | None = ...,
+        model: str | None = ...,
+        blendshapes: bool | None = ...,
         return_errors: Literal[True],
         key_in_subprotocol: bool = ...,
     ) -> AsyncGenerator[FrameResult | FacemeshError, None]: ...
@@ -153,12 +176,16 @@ class AsyncClient:
         *,
         rotation_search: bool | None = None,
         params: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        blendshapes: bool | None = None,
         return_errors: bool = False,
         key_in_subprotocol: bool = False,
     ) -> AsyncGenerator[FrameResult, None] | AsyncGenerator[FrameResult | FacemeshError, None]:
         """A tracking session on ``WS /v1/track`` as an async iterator (see
         :meth:`Client.track`); ``frames`` may be a plain or an async iterable."""
-        url = protocol.track_url(self.options, max_faces, rotation_search, params)
+        url = protocol.track_url(
+            self.options, max_faces, rotation_search, params, model, blendshapes
+        )
         return self._session(url, frames, return_errors, key_in_subprotocol)
 
     async def _session(

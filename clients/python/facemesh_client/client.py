@@ -94,14 +94,22 @@ class Client:
             attempt += 1
             time.sleep(delay)
 
-    def crop(self, image: ImageInput, *, model: str | None = None) -> FacesResult:
+    def crop(
+        self, image: ImageInput, *, model: str | None = None, blendshapes: bool | None = None
+    ) -> FacesResult:
         """``POST /v1/crop``: landmarks of one face crop (``result.faces[0]``)."""
-        body, headers = self._send(protocol.crop_call(self.options, image, model))
+        body, headers = self._send(protocol.crop_call(self.options, image, model, blendshapes))
         return protocol.faces_result(body, headers)
 
-    def crops(self, images: Iterable[ImageInput], *, model: str | None = None) -> FacesResult:
+    def crops(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        model: str | None = None,
+        blendshapes: bool | None = None,
+    ) -> FacesResult:
         """``POST /v1/crops``: several crops in one model call, one face each, in order."""
-        body, headers = self._send(protocol.crops_call(self.options, images, model))
+        body, headers = self._send(protocol.crops_call(self.options, images, model, blendshapes))
         return protocol.faces_result(body, headers)
 
     def frame(
@@ -111,10 +119,14 @@ class Client:
         *,
         rotation_search: bool | None = None,
         params: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        blendshapes: bool | None = None,
     ) -> FrameResult:
         """``POST /v1/frame``: every face of a whole frame (detector, ROI, landmarks).
         ``params``: further query parameters for servers that accept more."""
-        call = protocol.frame_call(self.options, image, max_faces, rotation_search, params)
+        call = protocol.frame_call(
+            self.options, image, max_faces, rotation_search, params, model, blendshapes
+        )
         body, headers = self._send(call)
         return protocol.frame_result(body, headers)
 
@@ -132,6 +144,8 @@ class Client:
         *,
         rotation_search: bool | None = ...,
         params: Mapping[str, Any] | None = ...,
+        model: str | None = ...,
+        blendshapes: bool | None = ...,
         return_errors: Literal[False] = ...,
         key_in_subprotocol: bool = ...,
     ) -> Generator[FrameResult, None, None]: ...
@@ -144,6 +158,8 @@ class Client:
         *,
         rotation_search: bool | None = ...,
         params: Mapping[str, Any] | None = ...,
+        model: str | None = ...,
+        blendshapes: bool | None = ...,
         return_errors: Literal[True],
         key_in_subprotocol: bool = ...,
     ) -> Generator[FrameResult | FacemeshError, None, None]: ...
@@ -155,6 +171,8 @@ class Client:
         *,
         rotation_search: bool | None = None,
         params: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        blendshapes: bool | None = None,
         return_errors: bool = False,
         key_in_subprotocol: bool = False,
     ) -> Generator[FrameResult, None, None] | Generator[FrameResult | FacemeshError, None, None]:
@@ -170,7 +188,9 @@ class Client:
         ``X-API-Key`` header, or with ``key_in_subprotocol=True`` as the subprotocol
         ``apikey.<key>`` (as browsers send it).
         """
-        url = protocol.track_url(self.options, max_faces, rotation_search, params)
+        url = protocol.track_url(
+            self.options, max_faces, rotation_search, params, model, blendshapes
+        )
         return self._session(url, iter(frames), return_errors, key_in_subprotocol)
 
     def _session(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 import grpc
@@ -26,7 +27,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from facemesh_client import errors
 from facemesh_client.images import ImageFormat, ImageInput, to_upload
-from facemesh_client.results import FrameResult
+from facemesh_client.results import BLENDSHAPE_NAMES, FrameResult
 
 PACKAGE = "facemesh.tracking.v1"
 TRACK_METHOD = f"/{PACKAGE}.FaceTracking/Track"
@@ -38,6 +39,8 @@ _MESSAGES: dict[str, list[tuple[str, int, int, bool, str]]] = {
         ("image", 1, _F.TYPE_BYTES, False, ""),
         ("max_faces", 2, _F.TYPE_UINT32, False, ""),
         ("rotation_search", 3, _F.TYPE_BOOL, False, ""),  # proto3 optional
+        ("model", 6, _F.TYPE_STRING, False, ""),
+        ("blendshapes", 7, _F.TYPE_BOOL, False, ""),  # proto3 optional
     ],
     "Roi": [
         ("center_x", 1, _F.TYPE_FLOAT, False, ""),
@@ -80,6 +83,7 @@ _MESSAGES: dict[str, list[tuple[str, int, int, bool, str]]] = {
         ("gaze", 10, _F.TYPE_MESSAGE, False, "Gaze"),
         ("head_gaze", 11, _F.TYPE_MESSAGE, False, "Gaze"),
         ("iris_distance", 12, _F.TYPE_MESSAGE, False, "IrisDistance"),
+        ("blendshapes", 13, _F.TYPE_FLOAT, True, ""),
     ],
     "Error": [
         ("code", 1, _F.TYPE_STRING, False, ""),
@@ -94,7 +98,7 @@ _MESSAGES: dict[str, list[tuple[str, int, int, bool, str]]] = {
         ("error", 6, _F.TYPE_MESSAGE, False, "Error"),
     ],
 }
-_PROTO3_OPTIONAL = {("Frame", "rotation_search")}
+_PROTO3_OPTIONAL = {("Frame", "rotation_search"), ("Frame", "blendshapes")}
 
 
 def file_descriptor() -> descriptor_pb2.FileDescriptorProto:
@@ -134,6 +138,14 @@ FrameMessage = _CLASSES["Frame"]
 FrameResultMessage = _CLASSES["FrameResult"]
 
 _END = object()
+
+
+@dataclass(frozen=True)
+class _StreamOptions:
+    max_faces: int | None
+    rotation_search: bool | None
+    model: str | None
+    blendshapes: bool | None
 
 
 def _affine(values: Any) -> np.ndarray | None:
@@ -195,6 +207,8 @@ def _face_body(face: Any, width: int, height: int) -> dict[str, Any]:
             "left": face.iris_distance.left,
             "right": face.iris_distance.right,
         }
+    if face.blendshapes:  # 52 floats in BLENDSHAPE_NAMES order
+        body["blendshapes"] = dict(zip(BLENDSHAPE_NAMES, face.blendshapes, strict=True))
     return body
 
 
@@ -281,6 +295,8 @@ class GrpcTracker:
         max_faces: int | None = ...,
         *,
         rotation_search: bool | None = ...,
+        model: str | None = ...,
+        blendshapes: bool | None = ...,
         return_errors: Literal[False] = ...,
     ) -> Generator[FrameResult, None, None]: ...
 
@@ -291,6 +307,8 @@ class GrpcTracker:
         max_faces: int | None = ...,
         *,
         rotation_search: bool | None = ...,
+        model: str | None = ...,
+        blendshapes: bool | None = ...,
         return_errors: Literal[True],
     ) -> Generator[FrameResult | errors.FacemeshError, None, None]: ...
 
@@ -300,6 +318,8 @@ class GrpcTracker:
         max_faces: int | None = None,
         *,
         rotation_search: bool | None = None,
+        model: str | None = None,
+        blendshapes: bool | None = None,
         return_errors: bool = False,
     ) -> (
         Generator[FrameResult, None, None]
@@ -307,14 +327,16 @@ class GrpcTracker:
     ):
         """One tracking stream, as :meth:`facemesh_client.Client.track`: one result per frame,
         in order, one frame in flight; ``return_errors`` yields a frame's error in its place
-        instead of raising it (which ends the stream)."""
-        return self._stream(iter(frames), max_faces, rotation_search, return_errors)
+        instead of raising it (which ends the stream). ``model`` picks the stream's landmark
+        pipeline (sent on the first frame), ``blendshapes`` asks for every frame's
+        blendshapes."""
+        options = _StreamOptions(max_faces, rotation_search, model, blendshapes)
+        return self._stream(iter(frames), options, return_errors)
 
     def _stream(
         self,
         frames: Iterator[ImageInput],
-        max_faces: int | None,
-        rotation_search: bool | None,
+        options: _StreamOptions,
         return_errors: bool,
     ) -> Generator[FrameResult | errors.FacemeshError, None, None]:
         outbox: queue.Queue[Any] = queue.Queue(maxsize=1)
@@ -332,10 +354,14 @@ class GrpcTracker:
                 if item is _END:
                     return
                 if first:  # the server reads the session's options on the first frame
-                    item.max_faces = max_faces or 0
-                    if rotation_search is not None:
-                        item.rotation_search = rotation_search
+                    item.max_faces = options.max_faces or 0
+                    if options.rotation_search is not None:
+                        item.rotation_search = options.rotation_search
+                    if options.model is not None:
+                        item.model = options.model
                     first = False
+                if options.blendshapes is not None:  # read on every frame
+                    item.blendshapes = options.blendshapes
                 yield item
 
         responses = self._call(requests(), metadata=self._metadata, timeout=self.timeout)

@@ -177,12 +177,31 @@ class IrisDistance:
         return cls(left=float(data.get("left", 0.0)), right=float(data.get("right", 0.0)), raw=data)
 
 
+# MediaPipe's blendshape categories, in the blendshape model's output order: what the gRPC
+# stream's Face.blendshapes (52 floats) means. The server's copy is service.contract's; a test
+# checks the two agree.
+BLENDSHAPE_NAMES: tuple[str, ...] = (
+    *("_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft"),
+    *("browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft"),
+    *("eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight"),
+    *("eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft"),
+    *("eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen"),
+    *("jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft"),
+    *("mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight"),
+    *("mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower"),
+    *("mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight"),
+    *("mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight"),
+    *("noseSneerLeft", "noseSneerRight"),
+)
+
+
 @dataclass(frozen=True)
 class Face:
     """One face of ``/v1/crop`` or ``/v1/crops``. ``landmarks``: ``(478, 3)`` [x, y, z] in
     posted-image pixels (z on the x scale); ``landmarks`` and ``regions`` are ``None`` when
     ``score`` is below the server's threshold. ``head_gaze``: gaze relative to the head, when
-    the server sends it."""
+    the server sends it. ``blendshapes``: with ``blendshapes=True``, MediaPipe's 52
+    blendshape names (``BLENDSHAPE_NAMES`` order) -> score 0..1; ``None`` otherwise."""
 
     image: ImageSize
     score: float
@@ -190,6 +209,7 @@ class Face:
     regions: Regions | None
     raw: Json = field(repr=False)
     head_gaze: Gaze | None = None
+    blendshapes: dict[str, float] | None = None
 
     @classmethod
     def parse(cls, data: Any) -> Face:
@@ -199,7 +219,13 @@ class Face:
 
 def _face_fields(data: Json) -> dict[str, Any]:
     regions, head_gaze = data.get("regions"), data.get("head_gaze")
+    blendshapes = data.get("blendshapes")
     return {
+        "blendshapes": (
+            None
+            if not isinstance(blendshapes, Mapping)
+            else {str(name): float(score) for name, score in blendshapes.items()}
+        ),
         "image": ImageSize.parse(data.get("image")),
         "score": float(data.get("score", 0.0)),
         "landmarks": _optional_array(data.get("landmarks"), 3),

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from service.api import schemas
-from service.api.deps import AdmissionDep, CropPipelineDep, SettingsDep
+from service.api.deps import AdmissionDep, BlendshapesDep, CropPipelineDep, SettingsDep
 from service.api.responses import faces_response, model_info
 from service.api.uploads import IMAGE_FIELD, IMAGE_MEDIA_TYPES, UPLOAD_ERRORS, read_images
 from service.core.admission import AdmissionController
@@ -53,12 +53,13 @@ async def _landmarks(
     pipeline: CropPipeline,
     admission: AdmissionController,
     max_images: int,
+    blendshapes: bool,
 ) -> Response:
     """Both routes: read up to ``max_images`` images, take a slot once the body is in, run
-    the pipeline, respond."""
+    the pipeline (with the blendshape scores when asked), respond."""
     payloads = await read_images(request, settings, max_images=max_images)
     async with admission.slot():  # only once the body is in
-        results = await pipeline.run(payloads)
+        results = await pipeline.run(payloads, blendshapes)
     return await _respond(results, model_info(settings, pipeline.backend.name, pipeline.pipeline))
 
 
@@ -79,9 +80,15 @@ async def _respond(results: list[CropFace], model: schemas.ModelInfo) -> Respons
     summary="Landmarks for one face crop (raw image body or multipart field `image`).",
 )
 async def crop(
-    request: Request, settings: SettingsDep, pipeline: CropPipelineDep, admission: AdmissionDep
+    request: Request,
+    settings: SettingsDep,
+    pipeline: CropPipelineDep,
+    admission: AdmissionDep,
+    blendshapes: BlendshapesDep,
 ) -> Response:
-    return await _landmarks(request, settings, pipeline, admission, max_images=1)
+    return await _landmarks(
+        request, settings, pipeline, admission, max_images=1, blendshapes=blendshapes
+    )
 
 
 @router.post(
@@ -92,8 +99,17 @@ async def crop(
     summary="Landmarks for several face crops (multipart fields `image`), one model call.",
 )
 async def crops(
-    request: Request, settings: SettingsDep, pipeline: CropPipelineDep, admission: AdmissionDep
+    request: Request,
+    settings: SettingsDep,
+    pipeline: CropPipelineDep,
+    admission: AdmissionDep,
+    blendshapes: BlendshapesDep,
 ) -> Response:
     return await _landmarks(
-        request, settings, pipeline, admission, max_images=settings.crops_max_images
+        request,
+        settings,
+        pipeline,
+        admission,
+        max_images=settings.crops_max_images,
+        blendshapes=blendshapes,
     )

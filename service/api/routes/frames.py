@@ -10,6 +10,7 @@ from starlette.responses import Response
 from service.api import schemas
 from service.api.deps import (
     AdmissionDep,
+    BlendshapesDep,
     DetectorKindDep,
     FieldsDep,
     FrameModelDep,
@@ -85,6 +86,7 @@ async def frame(
     admission: AdmissionDep,
     model: FrameModelDep,
     detector: DetectorKindDep,
+    blendshapes: BlendshapesDep,
     fields: FieldsDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
@@ -99,6 +101,7 @@ async def frame(
             rotation_search=rotation_search,
             fov_degrees=fov_degrees,
             detector_kind=detector,
+            blendshapes=blendshapes,
             fields=fields,
         )
     return frame_response(result, model, fields, request.headers.get("accept"))

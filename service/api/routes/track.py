@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from service.api.deps import (
+    BlendshapesDep,
     FieldsDep,
     FrameModelDep,
     FramePipelineDep,
@@ -41,6 +42,7 @@ async def track(
     frames: FramePipelineDep,
     store: SessionsDep,
     model: FrameModelDep,
+    blendshapes: BlendshapesDep,
     fields: FieldsDep,
     max_faces: MaxFaces = None,
     rotation_search: RotationSearch = None,
@@ -58,8 +60,9 @@ async def track(
     ``FACEMESH_TRACKING_SESSION_TTL_S`` is closed (1008). Subprotocol
     ``facemesh.v1.protobuf`` (when offered, it wins): each result is a binary message, the
     tracking proto's ``FrameResult`` (errors stay JSON text messages). ``fields`` limits each
-    face as on ``POST /v1/frame``."""
-    options = StreamOptions(max_faces, rotation_search, smoothing, fov_degrees)
+    face as on ``POST /v1/frame``. ``?blendshapes=true``: every face of every frame gets its
+    blendshapes."""
+    options = StreamOptions(max_faces, rotation_search, smoothing, fov_degrees, model.pipeline)
     offered = websocket.scope.get("subprotocols", [])
     binary = WEBSOCKET_PROTOBUF_SUBPROTOCOL in offered
     subprotocol = (
@@ -98,7 +101,9 @@ async def track(
                 continue
             assert payload is not None
             try:
-                result = await track_frame(frames, store, session.session_id, payload, fields)
+                result = await track_frame(
+                    frames, store, session.session_id, payload, fields, blendshapes=blendshapes
+                )
             except InvalidImage as exc:
                 await websocket.send_json({"error": {"code": exc.code, "message": exc.message}})
                 continue

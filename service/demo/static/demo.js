@@ -5,6 +5,8 @@
 // Try-on: the overlay shows the frame the landmarks belong to, with lipstick filled between
 // the lips' outer and inner rings and eyeliner along the upper lids (outlines: mesh.json's
 // `paths`); an arrow per eye shows its gaze (the response's camera-frame `gaze`).
+// Puppet (puppet.js): with the Puppet box ticked, requests ask for `blendshapes=true` and the
+// first face's scores drive a cartoon face beside the picture; it hides when there are none.
 "use strict";
 
 (() => {
@@ -48,6 +50,7 @@
     lipOpacity: 0.55,
     arrows: [], // per drawn eye: {face, eye, from: [x, y], to: [x, y]} in frame pixels
     source: null, // the canvas holding the frame the overlay's try-on is drawn on
+    puppet: null, // puppet.js's state: visible, face, scores, pose, shapes, bars
   };
   window.facemeshDemo = state;
 
@@ -71,7 +74,11 @@
     tryOn: $("try-on"),
     lipColor: $("lip-color"),
     lipOpacity: $("lip-opacity"),
+    puppetOn: $("puppet-on"),
+    puppetCanvas: $("puppet"),
   };
+  const puppet = window.FacemeshPuppet.create(ui.puppetCanvas, $("bars"));
+  state.puppet = puppet.state;
   const rgb = (c, alpha = 1) => `rgba(${c[0]}, ${c[1]}, ${c[2]}, ${alpha})`;
 
   // ---- mesh topology (generated at build time from the mediapipe wheel) --------------------
@@ -112,11 +119,21 @@
     return Number.isFinite(n) && n >= 1 ? n : 1;
   }
 
-  function apiUrl(path, scheme) {
+  function apiUrl(path, scheme, blendshapes = ui.puppetOn.checked) {
     const url = new URL(`../${path}`, window.location.href);
     if (scheme) url.protocol = scheme;
     url.searchParams.set("max_faces", String(maxFaces()));
+    if (blendshapes) url.searchParams.set("blendshapes", "true");
     return url;
+  }
+
+  // A server without the blendshape model refuses blendshapes=true (422): the page then goes
+  // on without the puppet, unticks its box and says why.
+  const NO_BLENDSHAPES = "puppet off: this server gives no blendshapes";
+
+  function dropPuppet() {
+    ui.puppetOn.checked = false;
+    puppet.hide();
   }
 
   // ---- drawing -----------------------------------------------------------------------------
@@ -216,7 +233,8 @@
     if (!regions) return;
     for (const name of ["lips", "left_eye", "right_eye"]) {
       dots(ctx, regions[name].landmarks, COLORS[name], scale);
-      affineBox(ctx, regions[name].affine, COLORS[name], scale);
+      // Pipelines without region transforms (landmarker) answer null affines: no box.
+      if (regions[name].affine) affineBox(ctx, regions[name].affine, COLORS[name], scale);
     }
     iris(ctx, regions.left_iris.landmarks, scale);
     iris(ctx, regions.right_iris.landmarks, scale);
@@ -325,6 +343,7 @@
     }
     lastArrival = now;
     drawResponse(response);
+    puppet.update(response);
     ui.frames.textContent = String(state.framesReceived);
     ui.faces.textContent = String(response.faces.length);
     ui.fps.textContent = state.fps === null ? "–" : state.fps.toFixed(1);
@@ -371,17 +390,23 @@
     }
   }
 
-  function openSocket() {
+  // ``blendshapes``: ask for them. A refused handshake that asked is tried once more without
+  // (the browser cannot read why it was refused); if that one opens, the puppet goes off.
+  function openSocket(blendshapes = ui.puppetOn.checked) {
     const protocols = [SUBPROTOCOL];
     const key = ui.apiKey.value.trim();
     if (key) protocols.push(`apikey.${key}`);
-    const url = apiUrl("v1/track", window.location.protocol === "https:" ? "wss:" : "ws:");
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const url = apiUrl("v1/track", scheme, blendshapes);
     const ws = new WebSocket(url, protocols); // throws SyntaxError on a key with odd characters
     ws.binaryType = "arraybuffer";
     let opened = false;
     ws.onopen = () => {
       opened = true;
-      setStatus("streaming", true);
+      if (ui.puppetOn.checked && !blendshapes) {
+        dropPuppet();
+        setStatus(`streaming; ${NO_BLENDSHAPES}`, true);
+      } else setStatus("streaming", true);
       sendFrame();
     };
     ws.onmessage = (event) => {
@@ -403,6 +428,10 @@
     };
     ws.onclose = (event) => {
       if (socket !== ws) return; // closed by stopWebcam
+      if (!opened && blendshapes) {
+        openSocket(false);
+        return;
+      }
       reportError(
         opened
           ? `stream closed: ${event.code} ${event.reason || ""}`.trim()
@@ -456,6 +485,7 @@
   async function runPhoto(file) {
     if (!file) return;
     setStatus(`sending ${file.name}…`, true);
+    const wantedPuppet = ui.puppetOn.checked;
     try {
       const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
       ui.photo.width = bitmap.width;
@@ -476,6 +506,10 @@
     let response;
     try {
       response = await fetch(apiUrl("v1/frame"), { method: "POST", body: form, headers });
+      if (response.status === 422 && ui.puppetOn.checked && (await refusesBlendshapes(response))) {
+        dropPuppet();
+        response = await fetch(apiUrl("v1/frame"), { method: "POST", body: form, headers });
+      }
     } catch (err) {
       reportError(`request failed: ${err.message}`);
       return;
@@ -488,10 +522,27 @@
     state.source = ui.photo;
     lastArrival = null; // one-off requests: no frame rate
     accept(body, performance.now() - started);
-    setStatus(`${file.name}: ${body.faces.length} face(s)`, true);
+    const note = ui.puppetOn.checked || !wantedPuppet ? "" : `; ${NO_BLENDSHAPES}`;
+    setStatus(`${file.name}: ${body.faces.length} face(s)${note}`, true);
+  }
+
+  async function refusesBlendshapes(response) {
+    try {
+      const body = await response.clone().json();
+      return body.error.code === "validation_error" && /blendshapes/.test(body.error.message);
+    } catch (_) {
+      return false;
+    }
   }
 
   // ---- modes and wiring --------------------------------------------------------------------
+  // The puppet faces the viewer as the unmirrored picture does: mirrored with it.
+  function showMirror() {
+    const mirrored = state.mode === "webcam" && ui.mirror.checked;
+    ui.stage.classList.toggle("mirrored", mirrored);
+    ui.puppetCanvas.classList.toggle("mirrored", mirrored);
+  }
+
   function setMode(mode) {
     state.mode = mode;
     if (mode !== "webcam") stopWebcam();
@@ -504,9 +555,10 @@
       ui.photo.hidden = true; // until an image is picked
       $("drop-hint").hidden = false;
     }
-    ui.stage.classList.toggle("mirrored", mode === "webcam" && ui.mirror.checked);
+    showMirror();
     drawn = null;
     state.source = null;
+    puppet.hide();
     ui.overlay.getContext("2d").clearRect(0, 0, ui.overlay.width, ui.overlay.height);
     setStatus("");
   }
@@ -519,10 +571,20 @@
     stopWebcam();
     setStatus("stopped");
   });
-  ui.mirror.addEventListener("change", () =>
-    ui.stage.classList.toggle("mirrored", state.mode === "webcam" && ui.mirror.checked),
-  );
-  ui.file.addEventListener("change", () => runPhoto(ui.file.files[0]));
+  ui.mirror.addEventListener("change", showMirror);
+  ui.puppetOn.addEventListener("change", () => {
+    if (!ui.puppetOn.checked) puppet.hide();
+    if (!socket) return;
+    const old = socket; // a new session with the new query, the old one closed
+    socket = null;
+    old.close(1000, "restarted");
+    openSocket();
+  });
+  ui.file.addEventListener("change", () => {
+    const file = ui.file.files[0];
+    ui.file.value = ""; // picking the same file again (e.g. after ticking Puppet) sends it again
+    runPhoto(file);
+  });
   for (const input of [ui.tryOn, ui.lipColor, ui.lipOpacity]) {
     input.addEventListener("input", readTryOn);
     input.addEventListener("change", readTryOn);

@@ -145,3 +145,21 @@ def test_lag_on_a_translating_photo(run_session: RunSession) -> None:
     # Both sessions cut every frame from the same ROIs: the ROI comes from raw landmarks.
     for a, b in zip(raw_results, smooth_results, strict=True):
         assert a.faces[0].roi == b.faces[0].roi
+
+
+def test_first_rate_sets_the_first_steps_period_only() -> None:
+    """FaceLandmarker's filter runs its first step at its starting rate (30 Hz), then at the
+    stream's: with ``first_rate`` the first step equals a 30 Hz filter's, the second a 15 Hz
+    filter's continuing from there."""
+    values = [np.array([0.0]), np.array([3.0]), np.array([5.0])]
+    at_30 = OneEuroFilter(OneEuroParams(0.05, 80.0, 1.0, frame_rate=30.0))
+    at_15 = OneEuroFilter(OneEuroParams(0.05, 80.0, 1.0, frame_rate=15.0))
+    mixed = OneEuroFilter(OneEuroParams(0.05, 80.0, 1.0, frame_rate=15.0, first_rate=30.0))
+    first = [f(values[0], 0.1) for f in (at_30, at_15, mixed)]
+    assert first[0] == first[1] == first[2]
+    second = [f(values[1], 0.1) for f in (at_30, at_15, mixed)]
+    assert second[2] == second[0] != second[1]
+    third = mixed(values[2], 0.1)
+    # The third step is a 15 Hz step from the state the 30 Hz first step left.
+    at_30.params = OneEuroParams(0.05, 80.0, 1.0, frame_rate=15.0)
+    np.testing.assert_array_equal(third, at_30(values[2], 0.1))

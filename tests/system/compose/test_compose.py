@@ -130,7 +130,12 @@ def test_triton_serves_the_model_repository(stack: str, stacks: dict[str, dict[s
     assert flag(command, "--model-control-mode") == "explicit"
     loaded = {arg.split("=", 1)[1] for arg in command if arg.startswith("--load-model=")}
     gateway = settings_of(stacks[stack]["services"]["gateway"]["environment"])
-    assert loaded == {gateway.model_name, gateway.detector_model_name}
+    assert loaded == {
+        gateway.model_name,
+        gateway.detector_model_name,
+        gateway.landmarker_model_name,
+        gateway.blendshapes_model_name,
+    }
     for model in loaded:
         assert (ROOT / mounts[repository] / model / "config.pbtxt").is_file(), model
 

@@ -8,6 +8,7 @@ clip's, so the photo's golden landmarks can be compared with what the demo recei
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,12 +63,20 @@ def rgb_to_i420(rgb: np.ndarray) -> bytes:
 
 def write_y4m(frame: Image.Image, path: Path, frames: int = 10) -> Path:
     """``frames`` copies of ``frame`` as a Y4M file Chromium's fake camera can play."""
-    width, height = frame.size
+    return write_y4m_segments([frame], path, frames)
+
+
+def write_y4m_segments(segments: Sequence[Image.Image], path: Path, frames: int) -> Path:
+    """``frames`` copies of each picture in ``segments``, one after the other, as one Y4M file
+    (all the same size); Chromium loops it, so the camera shows each picture in turn."""
+    width, height = segments[0].size
     header = f"YUV4MPEG2 W{width} H{height} F{CLIP_FPS}:1 Ip A1:1 C420jpeg\n".encode()
-    planes = rgb_to_i420(np.asarray(frame.convert("RGB")))
     with path.open("wb") as out:
         out.write(header)
-        for _ in range(frames):
-            out.write(b"FRAME\n")
-            out.write(planes)
+        for segment in segments:
+            assert segment.size == (width, height)
+            planes = rgb_to_i420(np.asarray(segment.convert("RGB")))
+            for _ in range(frames):
+                out.write(b"FRAME\n")
+                out.write(planes)
     return path

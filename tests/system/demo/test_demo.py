@@ -105,8 +105,11 @@ def test_static_files_are_served_from_the_gateway(server: Any) -> None:
     assert "Content-Security-Policy" in page.text and "default-src 'self'" in page.text
     # Nothing comes from another origin: every src/href is relative.
     assert not re.findall(r'(?:src|href)="(?:https?:)?//', page.text)
-    script = client.get("/demo/demo.js")
-    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    for name in ("demo.js", "puppet.js"):
+        script = client.get(f"/demo/{name}")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    # puppet.js defines what demo.js uses: it is loaded first.
+    assert page.text.index('src="puppet.js"') < page.text.index('src="demo.js"')
     mesh = client.get("/demo/mesh.json")
     assert mesh.status_code == 200, "run `make demo-assets`"
     topology = mesh.json()
