@@ -312,7 +312,9 @@ def test_overloaded_is_retried_after_retry_after(guarded_gateway: Any) -> None:
         before = overloaded_count(guarded_gateway)
 
         def call() -> None:
-            with Client(guarded_gateway.base_url, api_key=API_KEY, max_retries=20) as client:
+            # The held batch takes a few seconds on a quiet machine and 30 s or more on a
+            # loaded one; one retry a second (Retry-After) must outlast it.
+            with Client(guarded_gateway.base_url, api_key=API_KEY, max_retries=120) as client:
                 try:
                     outcome["result"] = client.crop(body)
                 except Exception as exc:  # reported below
