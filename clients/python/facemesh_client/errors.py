@@ -186,6 +186,12 @@ class MethodNotAllowed(InvalidRequest):
     code = "method_not_allowed"
 
 
+class RangeNotSatisfiable(InvalidRequest):
+    """416: a ``bytes`` Range on a ``/demo/`` file that is malformed or past its end."""
+
+    code = "range_not_satisfiable"
+
+
 class HttpError(FacemeshError):
     code = "http_error"
 
@@ -250,6 +256,7 @@ ERROR_CLASSES: dict[str, type[FacemeshError]] = {
         ValidationError,
         NotFound,
         MethodNotAllowed,
+        RangeNotSatisfiable,
         HttpError,
         InternalError,
     )
