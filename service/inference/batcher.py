@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
-@dataclass
+@dataclass(eq=False)  # identity: a batch is found in _running by `is`, never by its arrays
 class _Request(Generic[R]):
     images: np.ndarray
     future: Future[R]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -196,18 +197,23 @@ def test_one_callers_failure_never_fails_another(
 def test_backend_unavailable_fails_the_whole_batch_once(crops: np.ndarray) -> None:
     """The server being down is every caller's answer: no per-request retry storm."""
     calls: list[int] = []
+    queued = threading.Event()
 
     def down(images: np.ndarray) -> ModelOutputs:
         calls.append(len(images))
+        if len(calls) == 1:  # hold the worker until the other four wait behind this call
+            queued.wait(30)
         raise BackendUnavailable("Triton unreachable")
 
-    models = caller(down, max_batch=16)
+    models = caller(down, max_batch=16, concurrency=1)
 
     async def run() -> list[object]:
         # Occupy the worker with the first request so the other four form one batch.
         first = asyncio.create_task(models.infer(crops[:1]))
         await asyncio.sleep(0)
-        rest = [models.infer(crops[i : i + 1]) for i in range(1, 5)]
+        rest = [asyncio.create_task(models.infer(crops[i : i + 1])) for i in range(1, 5)]
+        await asyncio.sleep(0)  # each task has submitted its request
+        queued.set()
         return await asyncio.gather(first, *rest, return_exceptions=True)
 
     results = asyncio.run(run())
@@ -383,3 +389,39 @@ def test_the_batching_limits_come_from_the_caller() -> None:
     parameters = inspect.signature(ModelCaller).parameters
     for name in ("max_batch", "concurrency", "max_delay_us"):
         assert parameters[name].default is inspect.Parameter.empty, name
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_overlapping_model_calls_keep_every_worker(
+    backend: EmbeddedBackend, crops: np.ndarray
+) -> None:
+    """With two calls at once, the batch that ends first leaves the running list while the other
+    is still in it. Both workers must live on (a batch once was looked up by comparing its
+    requests' arrays, which raised and killed the worker: the gateway hung once every worker
+    had died), so a second pair overlaps again."""
+    lock = threading.Lock()
+    count = [0]
+    started = [threading.Event() for _ in range(4)]
+    overlapped: list[bool] = []
+
+    def call(images: np.ndarray) -> ModelOutputs:
+        with lock:
+            index = count[0]
+            count[0] += 1
+        started[index].set()
+        if index % 2 == 0:  # the pair's first call waits for its partner, which ends first
+            overlapped.append(started[index + 1].wait(10))
+            time.sleep(0.2)
+        return backend.infer(images)
+
+    models = caller(call, max_batch=1, concurrency=2, max_delay_us=0)
+    for pair in range(2):
+        with ThreadPoolExecutor(2) as pool:
+            # The waiting call's batch joins the running list first, its partner's second.
+            first = pool.submit(models.infer_blocking, crops[0:1])
+            assert started[2 * pair].wait(10)
+            second = pool.submit(models.infer_blocking, crops[1:2])
+            for future in (first, second):
+                future.result(timeout=60)
+    models.close()
+    assert overlapped == [True, True]
