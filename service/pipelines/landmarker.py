@@ -20,13 +20,13 @@ from dataclasses import replace
 import numpy as np
 
 from service.contract import LANDMARKER_INPUT_SIZE
-from service.pipelines.landmarks import FrameLandmarks, FrameRoi
+from service.pipelines.landmarks import FrameLandmarks, FrameRoi, cut_rois
 from service.pipelines.results import FrameFace
 from service.processing.decode import Decoded
 from service.processing.detection import Detection
 from service.processing.landmarker import associate_detections, roi_from_detection, z_stretch
 from service.processing.postprocess import project
-from service.processing.warp import RotatedRect, crop_to_frame, warp_matrix, warp_through
+from service.processing.warp import RotatedRect, crop_to_frame
 
 
 class LandmarkerLandmarks(FrameLandmarks):
@@ -54,20 +54,7 @@ class LandmarkerLandmarks(FrameLandmarks):
         if not rois:
             return []
         size = LANDMARKER_INPUT_SIZE
-        to_frame = np.diag([8 / frame.eighths, 8 / frame.eighths, 1.0])
-        crops = np.stack(
-            [
-                warp_through(
-                    frame.pixels,
-                    warp_matrix(each.roi, size, size) @ to_frame,
-                    size,
-                    size,
-                    "replicate",
-                )
-                for each in rois
-            ]
-        )
-        outputs = self.caller.infer_blocking(crops)
+        outputs = self.caller.infer_blocking(cut_rois(frame, rois, size))
         results = project(
             outputs,
             np.stack([crop_to_frame(each.roi, size, size) for each in rois]),

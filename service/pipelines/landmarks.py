@@ -53,6 +53,21 @@ def frame_rois(
     return [sources[tag] for _, tag in kept]
 
 
+def cut_rois(frame: Decoded, rois: list[FrameRoi], size: int) -> np.ndarray:
+    """uint8 [len(rois), size, size, 3]: each ROI (frame pixels) warped out of
+    ``frame.pixels`` at the decode's scale, edges replicated."""
+    # Frame pixels -> decoded pixels: pixel edges scale by exactly n/8 (libjpeg).
+    to_frame = np.diag([8 / frame.eighths, 8 / frame.eighths, 1.0])
+    return np.stack(
+        [
+            warp_through(
+                frame.pixels, warp_matrix(each.roi, size, size) @ to_frame, size, size, "replicate"
+            )
+            for each in rois
+        ]
+    )
+
+
 class FrameLandmarks:
     """The landmark model on a frame's ROIs, through the model's one ``ModelCaller``;
     ``score_threshold``: ``Settings.score_threshold``."""
@@ -78,22 +93,7 @@ class FrameLandmarks:
         frame pixels."""
         if not rois:
             return []
-        size = MODEL_INPUT_SIZE
-        # Frame pixels -> decoded pixels: pixel edges scale by exactly n/8 (libjpeg).
-        to_frame = np.diag([8 / frame.eighths, 8 / frame.eighths, 1.0])
-        crops = np.stack(
-            [
-                warp_through(
-                    frame.pixels,
-                    warp_matrix(each.roi, size, size) @ to_frame,
-                    size,
-                    size,
-                    "replicate",
-                )
-                for each in rois
-            ]
-        )
-        outputs = self.caller.infer_blocking(crops)
+        outputs = self.caller.infer_blocking(cut_rois(frame, rois, MODEL_INPUT_SIZE))
         results = project(
             outputs,
             roi_to_frame([each.roi for each in rois]),
