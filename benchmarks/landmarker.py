@@ -143,9 +143,12 @@ def run_load(
 
     def window(name: str, warm_s: float, seconds: float) -> Window:
         server, path = servers[name], paths[name]
+        ours = name == "ours"
         if load.transport == "websocket":
-            return asyncio.run(websocket_window(server, load, path, warm_s, seconds, "deflate"))
-        return asyncio.run(http_window(server, load, path, warm_s, seconds))
+            return asyncio.run(
+                websocket_window(server, load, path, warm_s, seconds, "deflate", ours)
+            )
+        return asyncio.run(http_window(server, load, path, warm_s, seconds, ours))
 
     print(f"\n{load.name}: {load.description}; {load.clients} clients", flush=True)
     for name in servers:
