@@ -33,7 +33,9 @@ from tests.system.image.conftest import (
     run_flags,
 )
 
-READY_WITHIN_S = 3.0
+# Every model loads before /readyz: with the blendshape model and the extra compiled batch
+# sizes a quiet start measured 4.6 s on 2026-12-04 (1.5 s before them); the figure is printed.
+READY_WITHIN_S = 6.0
 ADDED_SIZE_GOAL_MIB = 450
 UID = 10001
 
@@ -55,7 +57,7 @@ def test_the_readme_runs_the_image_as_tested() -> None:
     assert podman_line[-1] == "facemesh-gateway:dev"  # what `make image` tags
 
 
-def test_ready_within_3_s_of_start(gateway: Container) -> None:
+def test_ready_within_6_s_of_start(gateway: Container) -> None:
     # Best of up to three fresh starts: one start on a busy machine can stall on CPU; a slow
     # image is slow every time.
     starts = [gateway.ready_s]
