@@ -77,13 +77,8 @@ class TritonBlendshapes:
         from service.inference.triton_model import TritonModel
 
         self.name = "triton"
-        self.model = TritonModel(
-            settings.triton_url,
-            spec=BLENDSHAPES_SPEC,
-            protocol=settings.triton_protocol,
-            model_name=settings.blendshapes_model_name,
-            model_version="1",
-            timeout_s=settings.triton_timeout_s,
+        self.model = TritonModel.from_settings(
+            settings, BLENDSHAPES_SPEC, settings.blendshapes_model_name
         )
 
     def scores(self, points: np.ndarray) -> np.ndarray:

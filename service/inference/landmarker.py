@@ -65,13 +65,8 @@ class TritonLandmarker:
         from service.inference.triton_model import TritonModel
 
         self.name = "triton"
-        self.model = TritonModel(
-            settings.triton_url,
-            spec=LANDMARKER_SPEC,
-            protocol=settings.triton_protocol,
-            model_name=settings.landmarker_model_name,
-            model_version="1",
-            timeout_s=settings.triton_timeout_s,
+        self.model = TritonModel.from_settings(
+            settings, LANDMARKER_SPEC, settings.landmarker_model_name
         )
 
     def infer(self, images: np.ndarray) -> ModelOutputs:

@@ -138,6 +138,18 @@ class TritonModel:
         self._max_batch = 0
         self._closed = False
 
+    @classmethod
+    def from_settings(cls, settings: Settings, spec: ModelSpec, model_name: str) -> TritonModel:
+        """``model_name`` (version 1) at the Settings' Triton URL, protocol and timeout."""
+        return cls(
+            settings.triton_url,
+            spec=spec,
+            protocol=settings.triton_protocol,
+            model_name=model_name,
+            model_version="1",
+            timeout_s=settings.triton_timeout_s,
+        )
+
     @property
     def url(self) -> str:
         return self._target.url
