@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from service.pipelines.results import CropFace, Fields, FrameResult, wants
-from service.processing.face_geometry import estimate_poses
-from service.processing.gaze import crop_gaze, face_iris_distance, frame_gazes
+from service.processing.gaze import crop_gaze, face_iris_distance, frame_poses_and_gazes
 from service.processing.postprocess import FaceResult
 
 
@@ -22,31 +21,18 @@ def with_pose(frame: FrameResult, fov_degrees: float, fields: Fields | None = No
     if not wants(fields, "pose", "gaze", "iris_distance"):
         return frame
     width, height = frame.width, frame.height
-    # Every face's pose, then every face's gaze, at once (array operations over the faces).
-    found = [face.result.landmarks for face in frame.faces if face.result.landmarks is not None]
-    posed = wants(fields, "pose", "gaze")
-    poses = iter(estimate_poses(found, width, height, fov_degrees) if posed else [])
-    pose_of = [
-        next(poses) if posed and face.result.landmarks is not None else None for face in frame.faces
-    ]
-    gazes = (
-        frame_gazes(
-            [
-                (face.result.landmarks, pose)
-                for face, pose in zip(frame.faces, pose_of, strict=True)
-            ],
-            width,
-            height,
-            fov_degrees,
+    # Every face's pose and its virtual camera's pose at once (array operations over them).
+    landmarks = [face.result.landmarks for face in frame.faces]
+    if wants(fields, "pose", "gaze"):
+        pose_of, gazes = frame_poses_and_gazes(
+            landmarks, width, height, fov_degrees, gaze=wants(fields, "gaze")
         )
-        if wants(fields, "gaze")
-        else [None] * len(frame.faces)
-    )
+    else:
+        pose_of, gazes = [None] * len(landmarks), [None] * len(landmarks)
     faces = []
     for face, pose, gaze in zip(frame.faces, pose_of, gazes, strict=True):
-        landmarks = face.result.landmarks
         iris = (
-            face_iris_distance(landmarks, width, height, fov_degrees)
+            face_iris_distance(face.result.landmarks, width, height, fov_degrees)
             if wants(fields, "iris_distance")
             else None
         )

@@ -272,6 +272,39 @@ def estimate_pose(
     return HeadPose(matrix, pitch, yaw, roll)
 
 
+@dataclass(frozen=True)
+class _SourceTerms:
+    """What a weighted Procrustes solve needs of its source and weights alone (the same for
+    every face of a frame: the canonical face): the supported points' mask, square-root
+    weights, weighted source, centred source and the scale's denominator."""
+
+    support: np.ndarray
+    sqrt_w: np.ndarray
+    total: float
+    ws: np.ndarray
+    centred: np.ndarray
+    denominator: float
+
+    @classmethod
+    def of(cls, source: np.ndarray, weights: np.ndarray) -> _SourceTerms:
+        weights = np.asarray(weights, dtype=np.float64)
+        support = weights > 0
+        source, weights = source[:, support], weights[support]
+        sqrt_w = np.sqrt(weights)
+        total = float(np.sum(sqrt_w**2))
+        if not total > 0:
+            raise GeometryError("Procrustes weights sum to zero")
+        if not np.all(np.isfinite(source)):
+            raise GeometryError("Procrustes points must be finite")
+        ws = source * sqrt_w
+        source_centre = (ws * sqrt_w).sum(axis=1, keepdims=True) / total
+        centred = ws - source_centre * sqrt_w
+        denominator = float(np.sum(centred * ws))
+        if not abs(denominator) > 0:
+            raise GeometryError("degenerate Procrustes source")
+        return cls(support, sqrt_w, total, ws, centred, denominator)
+
+
 def solve_weighted_orthogonal_many(
     source: np.ndarray, targets: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -279,41 +312,38 @@ def solve_weighted_orthogonal_many(
     [F, 3, N] ``targets`` as array operations over the F faces -> (float64 [F, 4, 4]
     transforms, bool [F] solved). A face that gives no finite transform is not solved (its
     transform is undefined), where the one-face version raises ``GeometryError``; the others
-    get the same numbers as one by one (the same LAPACK solve per face)."""
-    weights = np.asarray(weights, dtype=np.float64)
-    support = weights > 0
-    source, targets, weights = source[:, support], targets[:, :, support], weights[support]
+    get the same transform as one by one to within rounding (the same LAPACK solve per
+    face)."""
+    return _solve_many(
+        _SourceTerms.of(source, weights), targets[:, :, weights > 0], source, weights
+    )
+
+
+def _solve_many(
+    terms: _SourceTerms, targets: np.ndarray, source: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``solve_weighted_orthogonal_many`` with the source's terms given and ``targets``
+    already limited to the supported points (float [F, 3, S])."""
     count = len(targets)
-    sqrt_w = np.sqrt(weights)
-    total = float(np.sum(sqrt_w**2))
-    if not total > 0:
-        raise GeometryError("Procrustes weights sum to zero")
-    ok = np.all(np.isfinite(source)) & np.isfinite(targets).all(axis=(1, 2))
-    ws = source * sqrt_w
-    wt = targets * sqrt_w
-    source_centre = (ws * sqrt_w).sum(axis=1, keepdims=True) / total
-    centred = ws - source_centre * sqrt_w
+    ok = np.isfinite(targets).all(axis=(1, 2))
+    wt = targets * terms.sqrt_w
     with np.errstate(all="ignore"):
-        design = wt @ centred.T
+        design = wt @ terms.centred.T
     ok &= np.isfinite(design).all(axis=(1, 2))
     design[~ok] = np.eye(3)
     try:
         u, _, vt = np.linalg.svd(design)
     except np.linalg.LinAlgError:  # one face's solve failed: each on its own
-        return _solve_each(source, targets, weights)
+        full = np.zeros((count, 3, source.shape[1]))
+        full[:, :, terms.support] = targets
+        return _solve_each(source, full, weights)
     flip = np.linalg.det(u @ vt) < 0
     u[flip, :, 2] *= -1.0
     rotation = u @ vt
-    denominator = float(np.sum(centred * ws))
-    if not abs(denominator) > 0:
-        raise GeometryError("degenerate Procrustes source")
     with np.errstate(all="ignore"):
-        scale = (
-            np.array([float(np.sum((rotation[f] @ centred) * wt[f])) for f in range(count)])
-            / denominator
-        )
+        scale = np.einsum("fij,fij->f", rotation @ terms.centred, wt) / terms.denominator
         linear = scale[:, None, None] * rotation
-        translation = ((wt - linear @ ws) * sqrt_w).sum(axis=2) / total
+        translation = ((wt - linear @ terms.ws) * terms.sqrt_w).sum(axis=2) / terms.total
     transforms = np.tile(np.eye(4), (count, 1, 1))
     transforms[:, :3, :3] = linear
     transforms[:, :3, 3] = translation
@@ -342,7 +372,8 @@ def estimate_poses(
     fov_degrees: float,
 ) -> list[HeadPose | None]:
     """``estimate_pose`` of every face of one frame as array operations over the faces (the
-    same numbers); None for a face that gives no pose (where ``estimate_pose`` raises)."""
+    same numbers to within rounding); None for a face that gives no pose (where
+    ``estimate_pose`` raises)."""
     if len(landmarks) == 1:  # one face: the array set-up would cost more than it saves
         try:
             return [estimate_pose(landmarks[0], width, height, fov_degrees)]
@@ -371,23 +402,30 @@ def estimate_poses(
     ok = spread > _TOO_COMPACT
     projected = _project_xy_many(frustum, normalised)
     offset = projected[:, 2].mean(axis=1)
+    terms = _SourceTerms.of(face.points, face.weights)
+    # Only the weighted points enter the solves; the depth offset above needed them all.
+    projected = projected[:, :, terms.support]
+
+    def solve(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _solve_many(
+            terms, targets, face.points[:, terms.support], face.weights[terms.support]
+        )
+
     first = projected.copy()
     first[:, 2] *= -1.0
     with np.errstate(all="ignore"):
-        transforms, solved = solve_weighted_orthogonal_many(face.points, first, face.weights)
+        transforms, solved = solve(first)
         first_scale = np.linalg.norm(transforms[:, :3, 0], axis=1)
         ok &= solved & (first_scale > 0)
         first_scale = np.where(ok, first_scale, 1.0)
-        transforms, solved = solve_weighted_orthogonal_many(
-            face.points, _unproject_many(frustum, projected, offset, first_scale), face.weights
-        )
+        transforms, solved = solve(_unproject_many(frustum, projected, offset, first_scale))
         second_scale = np.linalg.norm(transforms[:, :3, 0], axis=1)
         ok &= solved & (second_scale > 0)
         second_scale = np.where(ok, second_scale, 1.0)
         metric = _unproject_many(frustum, projected, offset, first_scale * second_scale)
         ok &= np.isfinite(metric).all(axis=(1, 2))
-        metric[~ok] = face.points  # any finite stand-in; its result is dropped
-        matrices, solved = solve_weighted_orthogonal_many(face.points, metric, face.weights)
+        metric[~ok] = face.points[:, terms.support]  # any finite stand-in; its result is dropped
+        matrices, solved = solve(metric)
         ok &= solved
         scales = np.cbrt(np.linalg.det(matrices[:, :3, :3]))
     for row, index in enumerate(usable):

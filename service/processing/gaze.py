@@ -29,6 +29,7 @@ only at the image centre; in the head frame, yaw = pitch = 0 is straight ahead o
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -296,33 +297,30 @@ def gaze_from_pose(
     centre, where the two lines agree; the pose is estimated again there, the eyeball model
     applied, and the gaze turned back into the camera frame. ``matrix`` places the eyeballs
     (the gaze's origins), and ``head`` is the camera-frame gaze in its axes."""
-    view = _virtual_view(landmarks, matrix, width, height, fov_degrees)
+    view = _virtual_view(landmarks, width, height, fov_degrees)
     pose = estimate_pose(
         view.pixels[: canonical_face().points.shape[1]], width, height, fov_degrees
     )
-    return _gaze_in_view(view, pose, width, height, fov_degrees, sight)
+    return _gaze_in_view(view, pose, matrix, width, height, fov_degrees, sight)
 
 
 @dataclass(frozen=True)
 class _VirtualView:
     """One face re-projected onto the virtual camera that looks along its centre's ray:
-    ``pixels`` (its 468 face points, then the 2 iris centres), ``turn`` (virtual -> camera
-    frame), and the frame pose's eyeball ``centres`` and head -> camera ``rotation``."""
+    ``pixels`` (its 468 face points, then the 2 iris centres) and ``turn`` (virtual ->
+    camera frame). It depends on the landmarks alone, so a frame's virtual views can be
+    posed in the same call as its faces."""
 
     pixels: np.ndarray
     turn: np.ndarray
-    centres: np.ndarray
-    head_to_camera: np.ndarray
 
 
 def _virtual_view(
-    landmarks: np.ndarray, matrix: np.ndarray, width: int, height: int, fov_degrees: float
+    landmarks: np.ndarray, width: int, height: int, fov_degrees: float
 ) -> _VirtualView:
     """``gaze_from_pose``'s first step: the face on its virtual camera."""
     points = _face_points(landmarks)
     iris_pixels = _iris_centres(points)
-    _, head_to_camera = _similarity(matrix)
-    centres = _posed_centres(matrix)
     count = canonical_face().points.shape[1]
     rays = pixel_rays(
         np.vstack([points[:count, :2].mean(axis=0), points[:count, :2], iris_pixels]),
@@ -345,19 +343,23 @@ def _virtual_view(
         [width / 2.0 + plane[:, 0], height / 2.0 - plane[:, 1], np.zeros(len(plane))]
     )
     pixels[:count, 2] = shrink * points[:count, 2]
-    return _VirtualView(pixels, turn, centres, head_to_camera)
+    return _VirtualView(pixels, turn)
 
 
 def _gaze_in_view(
     view: _VirtualView,
     pose: HeadPose,
+    matrix: np.ndarray,
     width: int,
     height: int,
     fov_degrees: float,
     sight: LineOfSight = LINE_OF_SIGHT,
 ) -> Gaze:
-    """``gaze_from_pose``'s last step, from the face's ``pose`` on its virtual camera."""
+    """``gaze_from_pose``'s last step, from the face's ``pose`` on its virtual camera;
+    ``matrix``, the face's pose in the frame, places the eyeballs and gives the head's axes."""
     count = canonical_face().points.shape[1]
+    _, head_to_camera = _similarity(matrix)
+    centres = _posed_centres(matrix)
     scale, rotation = _similarity(pose.matrix)
     eyes = _eyes(
         _posed_centres(pose.matrix),
@@ -368,7 +370,6 @@ def _gaze_in_view(
         True,
         sight,
     )
-    centres = view.centres
     left, right, combined = (
         _ray(view.turn @ ray.direction, origin)
         for ray, origin in zip(
@@ -377,43 +378,47 @@ def _gaze_in_view(
     )
     camera = EyesGaze(left, right, combined)
     # In the pose's axes, so that the pose turns ``head`` into ``camera`` exactly.
-    return Gaze(camera, _in_head(camera, view.head_to_camera))
+    return Gaze(camera, _in_head(camera, head_to_camera))
 
 
-def frame_gazes(
-    faces: list[tuple[np.ndarray | None, HeadPose | None]],
+def frame_poses_and_gazes(
+    landmarks: Sequence[np.ndarray | None],
     width: int,
     height: int,
     fov_degrees: float,
-) -> list[Gaze | None]:
-    """``face_gaze`` of every (landmarks, pose) of one frame, the virtual cameras' poses
-    estimated at once (``face_geometry.estimate_poses``: the same numbers as one by one);
-    None where ``face_gaze`` gives None."""
+    gaze: bool = True,
+) -> tuple[list[HeadPose | None], list[Gaze | None]]:
+    """Every face's ``estimate_pose`` and (with ``gaze``) ``face_gaze`` of one frame: the
+    faces' poses and their virtual cameras' poses in one ``estimate_poses`` call (array
+    operations over them all, the same numbers as one by one). None where the one-face
+    functions give None or raise ``GeometryError``; no gazes (all None) without ``gaze``."""
     views: list[_VirtualView | None] = []
-    for landmarks, pose in faces:
+    for each in landmarks:
         view = None
-        if landmarks is not None and pose is not None:
+        if gaze and each is not None:
             try:
-                view = _virtual_view(landmarks, pose.matrix, width, height, fov_degrees)
+                view = _virtual_view(each, width, height, fov_degrees)
             except GeometryError:
                 view = None
         views.append(view)
     count = canonical_face().points.shape[1]
-    ready = [view for view in views if view is not None]
-    poses = iter(
-        estimate_poses([view.pixels[:count] for view in ready], width, height, fov_degrees)
-    )
+    found = [each for each in landmarks if each is not None]
+    viewed = [view.pixels[:count] for view in views if view is not None]
+    solved = iter(estimate_poses(found + viewed, width, height, fov_degrees))
+    poses = [next(solved) if each is not None else None for each in landmarks]
     gazes: list[Gaze | None] = []
-    for view in views:
-        virtual_pose = next(poses) if view is not None else None
-        gaze = None
-        if view is not None and virtual_pose is not None:
+    for view, pose in zip(views, poses, strict=True):
+        virtual_pose = next(solved) if view is not None else None
+        found_gaze = None
+        if view is not None and virtual_pose is not None and pose is not None:
             try:
-                gaze = _gaze_in_view(view, virtual_pose, width, height, fov_degrees)
+                found_gaze = _gaze_in_view(
+                    view, virtual_pose, pose.matrix, width, height, fov_degrees
+                )
             except GeometryError:
-                gaze = None
-        gazes.append(gaze)
-    return gazes
+                found_gaze = None
+        gazes.append(found_gaze)
+    return poses, gazes
 
 
 def head_gaze_orthographic(landmarks: np.ndarray, sight: LineOfSight = LINE_OF_SIGHT) -> Gaze:

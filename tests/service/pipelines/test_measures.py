@@ -38,8 +38,11 @@ def test_pose_gaze_and_iris_distance_equal_the_per_face_functions(frames: FrameP
         landmarks = face.result.landmarks
         pose = estimate_pose(landmarks, frame.width, frame.height, FOV)
         assert face.pose is not None
-        np.testing.assert_array_equal(face.pose.matrix, pose.matrix)
-        assert (face.pose.pitch, face.pose.yaw, face.pose.roll) == (pose.pitch, pose.yaw, pose.roll)
+        # The faces are solved together: the same numbers to within rounding.
+        np.testing.assert_allclose(face.pose.matrix, pose.matrix, rtol=0, atol=1e-9)
+        assert (face.pose.pitch, face.pose.yaw, face.pose.roll) == pytest.approx(
+            (pose.pitch, pose.yaw, pose.roll), abs=1e-9
+        )
         alone = replace(
             face,
             pose=pose,
@@ -78,24 +81,38 @@ def _rays(found: gaze.Gaze) -> np.ndarray:
     )
 
 
-def test_every_faces_gaze_at_once_equals_one_by_one(frames: FramePipeline) -> None:
-    """``frame_gazes`` gives each face exactly ``face_gaze``'s gaze, and None where it gives
-    None (no pose, no landmarks), whatever the other faces."""
+def test_every_faces_pose_and_gaze_at_once_equal_one_by_one(frames: FramePipeline) -> None:
+    """``frame_poses_and_gazes`` gives each face ``estimate_pose``'s pose and
+    ``face_gaze``'s gaze (to within rounding), and None where they give None (no
+    landmarks), whatever the other faces; without ``gaze`` the same poses and no gazes."""
     frame = _frame(frames)
     width, height = frame.width, frame.height
-    landmarks = [face.result.landmarks for face in frame.faces]
-    poses = [estimate_pose(each, width, height, FOV) for each in landmarks]
-    faces = [(landmarks[0], poses[0]), (landmarks[1], None), (None, poses[1])]
-    faces += [(landmarks[2], poses[2]), (landmarks[1], poses[1])]
-    together = gaze.frame_gazes(faces, width, height, FOV)
-    alone = [gaze.face_gaze(each, pose, width, height, FOV) for each, pose in faces]
-    assert [each is None for each in together] == [each is None for each in alone]
-    assert [each is None for each in together] == [False, True, True, False, False]
-    for got, want in zip(together, alone, strict=True):
+    found = [face.result.landmarks for face in frame.faces]
+    landmarks = [found[0], None, found[2], found[1]]
+    poses, gazes = gaze.frame_poses_and_gazes(landmarks, width, height, FOV)
+    alone_poses = [
+        None if each is None else estimate_pose(each, width, height, FOV) for each in landmarks
+    ]
+    alone = [
+        gaze.face_gaze(each, pose, width, height, FOV)
+        for each, pose in zip(landmarks, alone_poses, strict=True)
+    ]
+    assert [each is None for each in poses] == [False, True, False, False]
+    assert [each is None for each in gazes] == [False, True, False, False]
+    for got, want in zip(poses, alone_poses, strict=True):
         if got is not None and want is not None:
-            np.testing.assert_array_equal(_rays(got), _rays(want))
-            assert got.camera is not None and want.camera is not None
-            assert got.camera.eyes_angle == want.camera.eyes_angle
+            np.testing.assert_allclose(got.matrix, want.matrix, rtol=0, atol=1e-9)
+    for got_gaze, want_gaze in zip(gazes, alone, strict=True):
+        if got_gaze is not None and want_gaze is not None:
+            np.testing.assert_allclose(_rays(got_gaze), _rays(want_gaze), rtol=0, atol=1e-9)
+            assert got_gaze.camera is not None and want_gaze.camera is not None
+            assert got_gaze.camera.eyes_angle == pytest.approx(want_gaze.camera.eyes_angle)
+    without, no_gazes = gaze.frame_poses_and_gazes(landmarks, width, height, FOV, gaze=False)
+    assert no_gazes == [None] * 4
+    for got, want in zip(without, poses, strict=True):
+        assert (got is None) == (want is None)
+        if got is not None and want is not None:
+            np.testing.assert_array_equal(got.matrix, want.matrix)
 
 
 @pytest.fixture(scope="module")
